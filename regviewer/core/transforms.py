@@ -159,7 +159,10 @@ class BSplineTransform(Transform):
     """
 
     def __init__(self, transform: sitk.BSplineTransform) -> None:
+        # SimpleITK copies share their ITK object until modified: SetParameters forces a private copy,
+        # so that an optimiser still working on ``transform`` cannot change this one.
         self._transform = sitk.BSplineTransform(transform)
+        self._transform.SetParameters(transform.GetParameters())
         self.ndim = self._transform.GetDimension()
 
     def transform_points(self, points_mm: np.ndarray) -> np.ndarray:
