@@ -14,6 +14,10 @@ class ImageReadError(RegViewerError):
     """A file could not be read as an image, transform or landmark set."""
 
 
+class ImageWriteError(RegViewerError):
+    """An image could not be written (unsupported format, values the format cannot hold, disk error)."""
+
+
 class InvalidImageError(RegViewerError):
     """An image was read but cannot be used (4D, NaN/Inf, zero or negative spacing ...)."""
 

@@ -1,0 +1,31 @@
+"""Shared pytest configuration and fixtures.
+
+Qt must run without a display in tests: ``QT_QPA_PLATFORM=offscreen`` is set before anything can
+create a QApplication.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared real test data folder (``../shared/data`` beside the repository, or $REGVIEWER_SHARED_DATA).
+
+    Fails (not skips) when it is missing: the tests that use real data must not pass silently.
+    """
+    configured = os.environ.get("REGVIEWER_SHARED_DATA")
+    folder = Path(configured) if configured else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    if not folder.is_dir():
+        pytest.fail(
+            f"shared test data not found at {folder}; set REGVIEWER_SHARED_DATA to the folder holding "
+            "brain2d/, brain3d/, multimodal2d/ and prostate_cohort/"
+        )
+    return folder
