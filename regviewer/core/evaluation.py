@@ -1,0 +1,103 @@
+"""Quality of a transform: image, label, landmark and deformation figures, before and after.
+
+Used by the CLI (metrics.json) and, later, by the GUI's run history, so that both report the same
+numbers under the same names (see CONVENTIONS.md, "Metrics").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from regviewer.core import deformation, metrics
+from regviewer.core.image import Image
+from regviewer.core.resample import resample_image
+from regviewer.core.transforms import AffineTransform, DisplacementFieldTransform, Transform, simplify, to_displacement_field
+
+
+@dataclass(frozen=True, eq=False)
+class EvaluationData:
+    """What a transform is judged on; everything but the images is optional."""
+
+    fixed: Image
+    moving: Image
+    fixed_mask: Image | None = None
+    fixed_labels: Image | None = None
+    moving_labels: Image | None = None
+    fixed_landmarks: np.ndarray | None = None
+    moving_landmarks: np.ndarray | None = None
+    score_labels: Sequence[int] | None = None
+
+
+def _overlap_mask(data: EvaluationData, transforms: Sequence[Transform | None]) -> np.ndarray:
+    """Fixed voxels that every transform maps inside the moving image (and inside the fixed mask)."""
+    inside = Image(np.ones(data.moving.shape, np.uint8), data.moving.geometry, is_label=True)
+    mask = np.ones(data.fixed.shape, dtype=bool)
+    for transform in transforms:
+        mask &= resample_image(inside, data.fixed.geometry, transform, "nearest").array > 0
+    if data.fixed_mask is not None:
+        mask &= np.asarray(data.fixed_mask.array) > 0
+    return mask
+
+
+def _clean(values: dict[str, Any]) -> dict[str, Any]:
+    """JSON-friendly: NaN / inf become None."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out[key] = _clean(value)
+        elif isinstance(value, float) and not math.isfinite(value):
+            out[key] = None
+        else:
+            out[key] = value
+    return out
+
+
+def displacement_field(transform: Transform, data: EvaluationData) -> DisplacementFieldTransform:
+    """The full fixed -> moving map sampled on the fixed grid (mm, LPS)."""
+    return to_displacement_field(transform, data.fixed.geometry)
+
+
+def jacobian_figures(transform: Transform, data: EvaluationData, field: DisplacementFieldTransform | None = None) -> dict[str, Any]:
+    """Jacobian determinant statistics of the fixed -> moving map over the fixed grid (or fixed mask)."""
+    linear = simplify(transform)
+    mask = None if data.fixed_mask is None else np.asarray(data.fixed_mask.array) > 0
+    if isinstance(linear, AffineTransform):
+        det = float(np.linalg.det(linear.matrix))
+        return {"jacobian_min": det, "jacobian_max": det, "folded_pct": 100.0 if det <= 0 else 0.0,
+                "folded_count": int(data.fixed.array.size if det <= 0 else 0), "std_log_jacobian": 0.0 if det > 0 else math.nan}
+    field = field or displacement_field(transform, data)
+    return deformation.jacobian_stats(deformation.jacobian_determinant(field.displacement, field.geometry), mask)
+
+
+def evaluate(transform: Transform | None, data: EvaluationData, mask: np.ndarray | None = None) -> dict[str, Any]:
+    """Figures for one transform (None = identity), named as in metrics.json."""
+    result: dict[str, Any] = {}
+    warped = resample_image(data.moving, data.fixed.geometry, transform, "linear")
+    fixed_values = np.asarray(data.fixed.array, dtype=np.float32)
+    result.update(metrics.image_metrics(fixed_values, warped.array, mask))
+    if data.fixed_labels is not None and data.moving_labels is not None:
+        warped_labels = resample_image(data.moving_labels, data.fixed.geometry, transform, "label")
+        spacing_zyx = tuple(data.fixed.spacing[::-1])
+        result.update(metrics.label_metrics(data.fixed_labels.array, warped_labels.array, spacing_zyx, data.score_labels))
+    if data.fixed_landmarks is not None and data.moving_landmarks is not None:
+        moving_points = np.asarray(data.moving_landmarks, dtype=np.float64)
+        carried = moving_points if transform is None else transform.inverse_transform_points(moving_points)
+        distances = metrics.tre(data.fixed_landmarks, carried)
+        summary = metrics.tre_summary(distances)
+        result.update({"tre_mean_mm": summary["tre_mean_mm"], "tre_max_mm": summary["tre_max_mm"], "tre_median_mm": summary["tre_median_mm"]})
+    return _clean(result)
+
+
+def before_after(transform: Transform, data: EvaluationData, field: DisplacementFieldTransform | None = None) -> dict[str, Any]:
+    """``{"before": ..., "after": ...}``: identity vs ``transform``, image metrics on a common overlap mask."""
+    mask = _overlap_mask(data, [None, transform])
+    if not mask.any():
+        mask = None
+    before = evaluate(None, data, mask)
+    after = evaluate(transform, data, mask)
+    after.update(_clean(jacobian_figures(transform, data, field)))
+    return {"before": before, "after": after}

@@ -1,0 +1,1 @@
+"""Registration engines. ``base`` is the public contract; ``registry`` finds methods by name."""

@@ -1,0 +1,210 @@
+"""SimpleITK engines: rigid, similarity, affine and multi-resolution B-spline.
+
+Each method is a small class whose ``parameters`` schema drives the GUI form and the CLI, and whose
+``run`` returns a fixed -> moving transform that includes the request's initial transform (a linear
+chain collapses to one affine; a deformable stage on top of an affine is kept as a composite).
+The demons engine lives in ``demons.py``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import SimpleITK as sitk
+
+from regviewer.core.errors import InputMismatchError, RegViewerError
+from regviewer.core.progress import CancelToken, ProgressCallback, ignore_progress
+from regviewer.core.transforms import BSplineTransform, CompositeTransform, Transform, simplify, transform_from_sitk
+from regviewer.registration import sitk_driver
+from regviewer.registration.base import Parameter, Request, Result, resolve_parameters
+
+
+def check_pair(request: Request) -> None:
+    """Refuse a fixed / moving pair of different dimensions."""
+    if request.fixed.ndim != request.moving.ndim:
+        raise InputMismatchError(
+            f"the fixed image is {request.fixed.ndim}D but the moving image is {request.moving.ndim}D; "
+            "register images of the same dimension"
+        )
+    if request.initial_transform is not None and request.initial_transform.ndim != request.fixed.ndim:
+        raise InputMismatchError(f"the initial transform is {request.initial_transform.ndim}D, the images {request.fixed.ndim}D")
+
+
+def fixed_centre(request: Request) -> tuple[float, ...]:
+    size = np.array(request.fixed.geometry.size, dtype=float)
+    return tuple(float(v) for v in request.fixed.index_to_physical((size - 1) / 2.0))
+
+
+def chain_with_initial(optimised: sitk.Transform, initial: Transform | None) -> Transform:
+    """``initial(optimised(x))`` as a RegViewer transform (a private copy of the optimised state)."""
+    current = transform_from_sitk(optimised)
+    return current if initial is None else simplify(CompositeTransform([current, initial]))
+
+
+class _SitkMethod:
+    """Common run loop; subclasses provide the transform to optimise and the optimiser."""
+
+    name = ""
+    label = ""
+    description = ""
+    parameters: tuple[Parameter, ...] = ()
+
+    def _initial_sitk_transform(self, request: Request, parameters: dict) -> sitk.Transform:
+        raise NotImplementedError
+
+    def _set_optimizer(self, method: sitk.ImageRegistrationMethod, parameters: dict) -> None:
+        raise NotImplementedError
+
+    def run(self, request: Request, progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None) -> Result:
+        cancel = cancel or CancelToken()
+        started = time.perf_counter()
+        parameters = resolve_parameters(self, request.parameters)
+        check_pair(request)
+        optimised = self._initial_sitk_transform(request, parameters)
+        method = sitk.ImageRegistrationMethod()
+        sitk_driver.configure_common(method, request, parameters)
+        if request.initial_transform is not None:
+            method.SetMovingInitialTransform(request.initial_transform.to_sitk())
+        method.SetInitialTransform(optimised, inPlace=True)
+        self._set_optimizer(method, parameters)
+
+        def current() -> Transform:
+            return chain_with_initial(optimised, request.initial_transform)
+
+        try:
+            record = sitk_driver.execute(
+                method, request, self.name, len(parameters["shrink_factors"]), parameters["iterations"], progress, cancel, current
+            )
+        except RuntimeError as error:  # ITK exceptions: too few samples, all points outside ...
+            raise RegViewerError(f"{self.label} registration failed: {_itk_reason(error)}") from None
+        status = "cancelled" if record.cancelled else "completed"
+        message = "cancelled by the user" if record.cancelled else method.GetOptimizerStopConditionDescription()
+        transform = current()
+        return Result(
+            method=self.name,
+            transform=transform,
+            status=status,
+            parameters=parameters,
+            runtime_s=time.perf_counter() - started,
+            metric_history=record.history,
+            message=message,
+            log=(f"{self.label}: {status} after {len(record.history)} iterations; {message}", transform.describe()),
+        )
+
+
+def _itk_reason(error: RuntimeError) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    detail = next((line for line in reversed(lines) if not line.startswith(("itk::", "sitk::"))), lines[-1] if lines else "")
+    if "Too many samples" in str(error) or "All samples map outside" in str(error):
+        return "the images do not overlap enough after initialisation (check the inputs, masks or initial transform)"
+    return detail[:200]
+
+
+LINEAR_INIT_HELP = (
+    "How to start when no initial transform is given: geometry aligns the image centres, moments the "
+    "intensity centres of mass, none starts from identity."
+)
+
+
+def linear_parameters(metric: str = "mi") -> tuple[Parameter, ...]:
+    return (
+        sitk_driver.metric_parameter(metric),
+        Parameter("initialization", "choice", "geometry", "Initialisation", LINEAR_INIT_HELP, choices=("geometry", "moments", "none")),
+        *sitk_driver.pyramid_parameters((4, 2, 1), (2.0, 1.0, 0.0), 200),
+        sitk_driver.sampling_parameter(10.0),
+        Parameter("learning_rate", "float", 1.0, "Step", "Initial step of the regular-step gradient descent, in mm of physical shift.", 1e-4, 100, unit="mm", expert=True),
+    )
+
+
+class _LinearMethod(_SitkMethod):
+    parameters = linear_parameters()
+
+    def _new_transform(self, ndim: int) -> sitk.Transform:
+        raise NotImplementedError
+
+    def _initial_sitk_transform(self, request: Request, parameters: dict) -> sitk.Transform:
+        transform = self._new_transform(request.fixed.ndim)
+        if request.initial_transform is not None or parameters["initialization"] == "none":
+            transform.SetCenter(fixed_centre(request))
+            return transform
+        mode = (
+            sitk.CenteredTransformInitializerFilter.MOMENTS
+            if parameters["initialization"] == "moments"
+            else sitk.CenteredTransformInitializerFilter.GEOMETRY
+        )
+        initialised = sitk.CenteredTransformInitializer(
+            sitk_driver.float_image(request.fixed), sitk_driver.float_image(request.moving), transform, mode
+        )
+        return initialised.Downcast() if hasattr(initialised, "Downcast") else initialised
+
+    def _set_optimizer(self, method: sitk.ImageRegistrationMethod, parameters: dict) -> None:
+        method.SetOptimizerAsRegularStepGradientDescent(
+            learningRate=parameters["learning_rate"],
+            minStep=1e-4,
+            numberOfIterations=parameters["iterations"],
+            relaxationFactor=0.6,
+            gradientMagnitudeTolerance=1e-8,
+        )
+        method.SetOptimizerScalesFromPhysicalShift()
+
+
+class RigidMethod(_LinearMethod):
+    name = "rigid"
+    label = "Rigid"
+    description = "Rotation and translation (6 degrees of freedom in 3D, 3 in 2D)."
+
+    def _new_transform(self, ndim: int) -> sitk.Transform:
+        return sitk.Euler3DTransform() if ndim == 3 else sitk.Euler2DTransform()
+
+
+class SimilarityMethod(_LinearMethod):
+    name = "similarity"
+    label = "Similarity"
+    description = "Rigid plus one isotropic scale."
+
+    def _new_transform(self, ndim: int) -> sitk.Transform:
+        return sitk.Similarity3DTransform() if ndim == 3 else sitk.Similarity2DTransform()
+
+
+class AffineMethod(_LinearMethod):
+    name = "affine"
+    label = "Affine"
+    description = "Rotation, translation, anisotropic scaling and shear (12 degrees of freedom in 3D)."
+
+    def _new_transform(self, ndim: int) -> sitk.Transform:
+        return sitk.AffineTransform(ndim)
+
+
+class BSplineMethod(_SitkMethod):
+    name = "bspline"
+    label = "Deformable (B-spline)"
+    description = (
+        "Free-form deformation on a cubic B-spline control grid, optimised with L-BFGS-B over a "
+        "multi-resolution pyramid. Run it after an affine stage (presets do)."
+    )
+    parameters = (
+        sitk_driver.metric_parameter("ncc"),
+        Parameter(
+            "mesh_spacing_mm", "float", 24.0, "Control-point spacing",
+            "Distance between B-spline control points: smaller follows finer deformations but is slower and less regular.",
+            2.0, 500.0, unit="mm",
+        ),
+        *sitk_driver.pyramid_parameters((4, 2, 1), (2.0, 1.0, 0.0), 100),
+        sitk_driver.sampling_parameter(2.0),
+    )
+
+    def _initial_sitk_transform(self, request: Request, parameters: dict) -> sitk.Transform:
+        geometry = request.fixed.geometry
+        extent_mm = (np.array(geometry.size) - 1) * geometry.spacing
+        mesh = [max(1, int(round(e / parameters["mesh_spacing_mm"]))) for e in extent_mm]
+        return sitk.BSplineTransformInitializer(geometry.empty_sitk(sitk.sitkFloat32), mesh, order=3)
+
+    def _set_optimizer(self, method: sitk.ImageRegistrationMethod, parameters: dict) -> None:
+        method.SetOptimizerAsLBFGSB(
+            gradientConvergenceTolerance=1e-5,
+            numberOfIterations=parameters["iterations"],
+            maximumNumberOfCorrections=5,
+            maximumNumberOfFunctionEvaluations=4 * parameters["iterations"],
+            costFunctionConvergenceFactor=1e7,
+        )

@@ -1,0 +1,63 @@
+"""Write a registration result with stable names that scripts can rely on (see README, "Outputs").
+
+OUT/warped.<ext>             moving image resampled into the fixed grid (format family of the moving input)
+OUT/transform.tfm | .h5      fixed -> moving transform, ITK format (.tfm when linear, .h5 otherwise)
+OUT/displacement.nii.gz      dense fixed -> moving displacement, mm, LPS, on the fixed grid
+OUT/warped_labels.<ext>      moving labels resampled with nearest neighbour (when labels are given)
+OUT/metrics.json             {"method", "status", "runtime_s", "stages", "before", "after"}
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from regviewer.core.evaluation import EvaluationData, before_after, displacement_field
+from regviewer.core.io import default_extension, write_image
+from regviewer.core.io.transforms_io import write_displacement_field, write_transform
+from regviewer.core.resample import resample_image
+from regviewer.registration.base import Result
+
+
+def write_result(
+    result: Result,
+    data: EvaluationData,
+    out_dir: str | Path,
+    moving_path: str | Path,
+    labels_path: str | Path | None = None,
+) -> dict[str, Any]:
+    """Write images, transform, field and metrics.json; return the metrics document."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    transform = result.transform
+    warped = resample_image(data.moving, data.fixed.geometry, transform, "linear")
+    files = {"warped": write_image(warped, out / f"warped{default_extension(moving_path)}")}
+    linear = transform.is_linear
+    files["transform"] = write_transform(transform, out / ("transform.tfm" if linear else "transform.h5"))
+    field = displacement_field(transform, data)
+    files["displacement"] = write_displacement_field(field, out / "displacement.nii.gz")
+    if data.moving_labels is not None:
+        warped_labels = resample_image(data.moving_labels, data.fixed.geometry, transform, "label")
+        extension = default_extension(labels_path or moving_path)
+        files["warped_labels"] = write_image(warped_labels, out / f"warped_labels{extension}")
+    document = {
+        "method": result.method,
+        "status": result.status,
+        "message": result.message,
+        "runtime_s": round(result.runtime_s, 3),
+        "direction": "transform maps fixed-space points (LPS mm) to moving-space points",
+        "stages": result.parameters.get("stages", []),
+        **before_after(transform, data, field),
+        "files": {name: path.name for name, path in files.items()},
+    }
+    (out / "metrics.json").write_text(json.dumps(document, indent=1, default=_json_default), encoding="utf-8")
+    return document
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
