@@ -1,0 +1,179 @@
+"""``regviewer register``, ``regviewer presets`` and ``regviewer demo``."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from regviewer.cli.progress_bar import TerminalProgress
+from regviewer.core.errors import InputMismatchError, RegViewerError
+from regviewer.core.evaluation import EvaluationData
+from regviewer.core.image import Image
+from regviewer.core.io import read_image
+from regviewer.core.io.landmarks_io import read_points_csv
+from regviewer.core.io.transforms_io import read_transform
+from regviewer.core.progress import CancelToken
+from regviewer.registration.base import Request
+from regviewer.registration.outputs import write_result
+from regviewer.registration.pipeline import Stage, override_stages, parse_methods, run_chain
+from regviewer.registration.presets import builtin_presets, get_preset
+from regviewer.registration.registry import default_registry
+
+SUMMARY_KEYS = ("ncc", "mi", "mse", "ssim", "dice_mean", "hd95_mean_mm", "tre_mean_mm", "tre_max_mm", "jacobian_min", "folded_pct")
+
+
+def _read_optional(path: str | None, role: str, reference: Image, is_label: bool) -> Image | None:
+    if not path:
+        return None
+    image = read_image(path, is_label=is_label)
+    if image.ndim != reference.ndim:
+        raise InputMismatchError(f"{path}: the {role} is {image.ndim}D but its image is {reference.ndim}D")
+    return image
+
+
+def _score_labels(spec: str | None) -> list[int] | None:
+    if not spec:
+        return None
+    text = Path(spec).read_text(encoding="utf-8") if Path(spec).is_file() else spec
+    try:
+        return [int(float(item)) for item in text.replace(",", " ").split()]
+    except ValueError:
+        raise RegViewerError(f"--labels: expected label numbers, got {spec!r}") from None
+
+
+def _landmarks(args: argparse.Namespace, ndim: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    if bool(args.fixed_landmarks) != bool(args.moving_landmarks):
+        raise InputMismatchError("give both --fixed-landmarks and --moving-landmarks, or neither")
+    if not args.fixed_landmarks:
+        return None, None
+    _, fixed = read_points_csv(args.fixed_landmarks)
+    _, moving = read_points_csv(args.moving_landmarks)
+    if len(fixed) != len(moving):
+        raise InputMismatchError(f"{len(fixed)} fixed landmarks but {len(moving)} moving landmarks: pairs are matched by row")
+    for path, points in ((args.fixed_landmarks, fixed), (args.moving_landmarks, moving)):
+        if points.shape[1] != ndim:
+            raise InputMismatchError(f"{path}: {points.shape[1]}D points for {ndim}D images")
+    return fixed, moving
+
+
+def _stages(args: argparse.Namespace) -> list[Stage]:
+    if args.method and args.preset:
+        raise RegViewerError("give either --method or --preset, not both")
+    stages = list(get_preset(args.preset).stages) if args.preset else parse_methods(args.method or "affine")
+    overrides: dict[str, str] = {}
+    for item in args.param:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise RegViewerError(f"--param {item!r}: expected NAME=VALUE")
+        overrides[name.strip()] = value.strip()
+    if args.metric:
+        overrides["metric"] = args.metric
+    return override_stages(stages, overrides) if overrides else stages
+
+
+@contextmanager
+def _cancel_on_interrupt(token: CancelToken) -> Iterator[None]:
+    """Ctrl-C cancels the run (the last transform is still written); a second Ctrl-C aborts."""
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):  # noqa: ARG001
+        if token.cancelled:
+            raise KeyboardInterrupt
+        token.cancel()
+        print("\nregviewer: cancelling (the last transform will be written; Ctrl-C again to abort)", file=sys.stderr)
+
+    try:
+        signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _format(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
+
+
+def print_summary(document: dict, out: Path) -> None:
+    before, after = document["before"], document["after"]
+    print(f"{document['method']}: {document['status']} in {document['runtime_s']:.1f} s  ->  {out}")
+    print(f"  {'metric':<14}{'before':>10}{'after':>10}")
+    for key in SUMMARY_KEYS:
+        if key in before or key in after:
+            print(f"  {key:<14}{_format(before.get(key)):>10}{_format(after.get(key)):>10}")
+
+
+def register(args: argparse.Namespace) -> tuple[dict, Path]:
+    fixed = read_image(args.fixed)
+    moving = read_image(args.moving)
+    if fixed.ndim != moving.ndim:
+        raise InputMismatchError(f"{args.fixed} is {fixed.ndim}D but {args.moving} is {moving.ndim}D; register images of the same dimension")
+    stages = _stages(args)
+    fixed_mask = _read_optional(args.fixed_mask, "fixed mask", fixed, True)
+    moving_mask = _read_optional(args.moving_mask, "moving mask", moving, True)
+    fixed_labels = _read_optional(args.fixed_labels, "fixed label map", fixed, True)
+    moving_labels = _read_optional(args.moving_labels, "moving label map", moving, True)
+    fixed_points, moving_points = _landmarks(args, fixed.ndim)
+    initial = read_transform(args.init) if args.init else None
+    if initial is not None and initial.ndim != fixed.ndim:
+        raise InputMismatchError(f"{args.init}: a {initial.ndim}D transform for {fixed.ndim}D images")
+    request = Request(fixed, moving, {}, fixed_mask, moving_mask, fixed_points, moving_points, initial)
+    token = CancelToken()
+    bar = TerminalProgress()
+    with _cancel_on_interrupt(token):
+        result = run_chain(stages, request, bar, token)
+    bar.finish_line()
+    data = EvaluationData(fixed, moving, fixed_mask, fixed_labels, moving_labels, fixed_points, moving_points, _score_labels(args.labels))
+    out = Path(args.output)
+    document = write_result(result, data, out, args.moving, args.moving_labels)
+    return document, out
+
+
+def run_register(args: argparse.Namespace) -> int:
+    document, out = register(args)
+    print_summary(document, out)
+    return 130 if document["status"] == "cancelled" else 0
+
+
+def print_presets() -> int:
+    print("Presets (--preset NAME):")
+    for preset in builtin_presets().values():
+        chain = " -> ".join(stage.method for stage in preset.stages)
+        print(f"  {preset.name:<24}{preset.label} [{chain}]\n  {'':<24}{preset.description}")
+    registry = default_registry()
+    print("\nMethods (--method NAME[,NAME...]) and their parameters (--param NAME=VALUE):")
+    for method in registry.methods.values():
+        print(f"  {method.name:<12}{method.label}: {method.description}")
+        for parameter in method.parameters:
+            unit = f" {parameter.unit}" if parameter.unit else ""
+            choices = f" ({'|'.join(parameter.choices)})" if parameter.choices else ""
+            print(f"      {parameter.name} = {parameter.default}{unit}{choices}")
+    for name, reason in registry.errors.items():
+        print(f"  (plugin {name} failed to load: {reason})")
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from regviewer.paths import SAMPLE_DATA
+
+    folder = SAMPLE_DATA / "brain2d"
+    out = Path(args.output) if args.output else Path(tempfile.mkdtemp(prefix="regviewer-demo-"))
+    print(f"Registering the bundled 2D brain pair ({folder}) with the 'deformable' preset")
+    demo_args = argparse.Namespace(
+        fixed=str(folder / "r16slice.jpg"), moving=str(folder / "r64slice.jpg"), output=str(out), method=None,
+        preset="deformable", metric=None, param=[], fixed_mask=None, moving_mask=None, fixed_labels=None,
+        moving_labels=None, labels=None, fixed_landmarks=None, moving_landmarks=None, init=None,
+    )
+    return run_register(demo_args)
