@@ -35,13 +35,19 @@ class DemonsMethod:
         "modality and intensity scale. Fast on large volumes; run it after an affine stage."
     )
     parameters = (
-        *sitk_driver.pyramid_parameters((4, 2, 1), (1.0, 0.5, 0.0), 50),
+        Parameter("shrink_factors", "int_list", (4, 2, 1), "Shrink factors", "Downsampling per resolution level, coarse to fine.", 1, 32, expert=True),
+        Parameter("smoothing_sigmas", "float_list", (2.0, 1.0, 0.0), "Smoothing", "Gaussian smoothing of the images per level, in voxels of the fixed image.", 0, 16, unit="voxels", expert=True),
         Parameter(
-            "field_sigma", "float", 1.5, "Field smoothing",
-            "Gaussian smoothing of the displacement field after each iteration (regularisation), in voxels of each level.",
+            "iterations", "int_list", (60, 40, 5), "Iterations per level",
+            "Demons iterations at each level; the full-resolution level needs only a few.", 0, 10000,
+        ),
+        Parameter(
+            "field_sigma", "float", 2.0, "Field smoothing",
+            "Gaussian smoothing of the displacement field after each iteration (the regularisation), in voxels of each level.",
             0.0, 10.0, unit="voxels",
         ),
-        Parameter("update_sigma", "float", 0.0, "Update smoothing", "Smoothing of each update (fluid-like); 0 disables it.", 0.0, 10.0, unit="voxels", expert=True),
+        Parameter("max_step", "float", 0.5, "Maximum step", "Largest update per iteration, in voxels of the level.", 0.01, 5.0, unit="voxels", expert=True),
+        Parameter("variant", "choice", "symmetric", "Variant", "symmetric: fast symmetric forces (default); diffeomorphic: exponential updates, invertible by construction.", choices=("symmetric", "diffeomorphic"), expert=True),
         Parameter("histogram_matching", "bool", True, "Match histograms", "Match the moving histogram to the fixed one before registering.", expert=True),
     )
 
@@ -51,29 +57,26 @@ class DemonsMethod:
         parameters = resolve_parameters(self, request.parameters)
         check_pair(request)
         shrinks, sigmas = parameters["shrink_factors"], parameters["smoothing_sigmas"]
-        if len(shrinks) != len(sigmas):
-            raise RegViewerError(f"{len(shrinks)} shrink factors but {len(sigmas)} smoothing sigmas: give one per level")
+        iterations = parameters["iterations"]
+        if not len(shrinks) == len(sigmas) == len(iterations):
+            raise RegViewerError(
+                f"{len(shrinks)} shrink factors, {len(sigmas)} smoothing sigmas and {len(iterations)} iteration counts: give one per level"
+            )
         fixed = sitk_driver.float_image(request.fixed)
         initial_sitk = request.initial_transform.to_sitk() if request.initial_transform is not None else sitk.Transform(fixed.GetDimension(), sitk.sitkIdentity)
         moving = sitk.Resample(sitk_driver.float_image(request.moving), fixed, initial_sitk, sitk.sitkLinear, 0.0)
         if parameters["histogram_matching"]:
-            moving = sitk.HistogramMatching(moving, fixed, numberOfHistogramLevels=256, numberOfMatchPoints=15, thresholdAtMeanIntensity=True)
+            moving = sitk.HistogramMatching(moving, fixed, numberOfHistogramLevels=256, numberOfMatchPoints=7, thresholdAtMeanIntensity=True)
 
         history: list[tuple[str, int, int, float]] = []
         field: sitk.Image | None = None
         cancelled = False
         n_levels = len(shrinks)
-        for level, (shrink, sigma) in enumerate(zip(shrinks, sigmas)):
+        for level, (shrink, sigma, level_iterations) in enumerate(zip(shrinks, sigmas, iterations)):
             fixed_level = _level_image(fixed, int(shrink), float(sigma))
             moving_level = _level_image(moving, int(shrink), float(sigma))
             initial_field = self._initial_field(field, fixed_level)
-            demons = sitk.DiffeomorphicDemonsRegistrationFilter()
-            demons.SetNumberOfIterations(parameters["iterations"])
-            demons.SetSmoothDisplacementField(parameters["field_sigma"] > 0)
-            demons.SetStandardDeviations(max(parameters["field_sigma"], 0.01))
-            demons.SetSmoothUpdateField(parameters["update_sigma"] > 0)
-            demons.SetUpdateFieldStandardDeviations(max(parameters["update_sigma"], 0.01))
-            demons.SetUseImageSpacing(False)  # sigmas in voxels of the level
+            demons = self._filter(parameters, level_iterations)
             state = {"iteration": 0}
 
             def on_iteration(demons=demons, level=level, state=state) -> None:
@@ -82,7 +85,7 @@ class DemonsMethod:
                     return
                 value = float(demons.GetMetric())
                 history.append((self.name, level, state["iteration"], value))
-                progress(ProgressEvent(self.name, level, n_levels, state["iteration"], value, max_iterations=parameters["iterations"]))
+                progress(ProgressEvent(self.name, level, n_levels, state["iteration"], value, max_iterations=level_iterations))
                 state["iteration"] += 1
 
             demons.AddCommand(sitk.sitkIterationEvent, on_iteration)
@@ -108,6 +111,21 @@ class DemonsMethod:
             message="cancelled by the user" if cancelled else f"{n_levels} levels done",
             log=(f"{self.label}: {status} after {len(history)} iterations", transform.describe()),
         )
+
+    @staticmethod
+    def _filter(parameters: dict, iterations: int) -> sitk.ImageFilter:
+        if parameters["variant"] == "diffeomorphic":
+            demons = sitk.DiffeomorphicDemonsRegistrationFilter()
+        else:
+            demons = sitk.FastSymmetricForcesDemonsRegistrationFilter()
+        demons.SetNumberOfIterations(int(iterations))
+        demons.SetMaximumUpdateStepLength(parameters["max_step"])
+        demons.SetSmoothDisplacementField(parameters["field_sigma"] > 0)
+        demons.SetStandardDeviations(max(parameters["field_sigma"], 0.01))
+        demons.SetSmoothUpdateField(False)
+        demons.SetIntensityDifferenceThreshold(0.0)
+        demons.SetUseImageSpacing(False)  # steps and sigmas in voxels of the level
+        return demons
 
     @staticmethod
     def _initial_field(previous: sitk.Image | None, reference: sitk.Image) -> sitk.Image:

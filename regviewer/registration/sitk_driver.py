@@ -21,6 +21,8 @@ from regviewer.core.transforms import Transform
 from regviewer.registration.base import Parameter, Request
 
 METRICS = ("mse", "ncc", "mi", "ants_ncc")
+SEED = 20241121  # fixed sampling seed: the same inputs give the same result
+MIN_SAMPLES = 5000  # fewest metric samples per level for percentage-based sampling
 
 METRIC_HELP = (
     "Similarity measure. mse: same modality and intensity scale; ncc: same modality, any linear "
@@ -44,8 +46,8 @@ def pyramid_parameters(shrink: tuple[int, ...], sigmas: tuple[float, ...], itera
 def sampling_parameter(default: float) -> Parameter:
     return Parameter(
         "sampling_percentage", "float", default, "Sampling",
-        "Share of fixed voxels (inside the fixed mask when one is given) used to evaluate the metric; "
-        "lower is faster, higher is more precise.", 0.1, 100, unit="%", expert=True,
+        "Share of fixed voxels used to evaluate the metric (at least 5000 and at most max_samples per "
+        "level); lower is faster, higher is more precise.", 0.1, 100, unit="%", expert=True,
     )
 
 
@@ -87,6 +89,38 @@ def _mask_bounds(mask: Image) -> tuple[np.ndarray, np.ndarray]:
     return points.min(axis=0), points.max(axis=0)
 
 
+def foreground_mask(image: Image, fraction: float = 0.02, dilation_mm: float = 3.0) -> Image:
+    """Voxels above 2 % of the robust intensity range (0.5-99.5 percentiles), dilated by ~3 mm.
+
+    Random metric samples are drawn inside it, so that none are wasted on empty background. If
+    the image has no clear background (the mask would cover almost everything or nothing), the
+    whole grid is used.
+    """
+    values = np.asarray(image.array, dtype=np.float32)
+    low, high = np.percentile(values, [0.5, 99.5])
+    binary = values > low + fraction * (high - low)
+    if binary.mean() < 0.01 or binary.mean() > 0.98:
+        binary = np.ones(values.shape, dtype=bool)
+    mask = Image(binary.astype(np.uint8), image.geometry, name=f"{image.name} foreground", is_label=True)
+    radius = [max(1, int(round(dilation_mm / s))) for s in image.spacing]
+    dilated = sitk.BinaryDilate(mask.to_sitk(), radius)
+    return Image.from_sitk(dilated, name=mask.name, is_label=True)
+
+
+def level_voxel_counts(shrinks: tuple[int, ...], geometry_size: tuple[int, ...]) -> list[float]:
+    """Number of voxels of each pyramid level."""
+    return [float(np.prod([max(1, n // shrink) for n in geometry_size])) for shrink in shrinks]
+
+
+def fractions_for_counts(counts: tuple[int, ...], shrinks: tuple[int, ...], geometry_size: tuple[int, ...], mask_fraction: float) -> list[float]:
+    """Sampling fractions that give about ``counts`` samples inside the mask at each level.
+
+    ITK draws the fraction over the whole (shrunk) level grid, then drops samples outside the mask.
+    """
+    levels = level_voxel_counts(shrinks, geometry_size)
+    return [float(min(1.0, count / max(voxels * max(mask_fraction, 1e-6), 1.0))) for count, voxels in zip(counts, levels)]
+
+
 def set_metric(method: sitk.ImageRegistrationMethod, name: str, bins: int = 32, radius: int = 2) -> None:
     if name == "mse":
         method.SetMetricAsMeanSquares()
@@ -109,10 +143,8 @@ class RunRecord:
     started: float = field(default_factory=time.perf_counter)
 
 
-def configure_common(
-    method: sitk.ImageRegistrationMethod, request: Request, parameters: dict, seed: int = 20241121
-) -> None:
-    """Metric, masks, sampling, pyramid and interpolator shared by all intensity methods."""
+def configure_common(method: sitk.ImageRegistrationMethod, request: Request, parameters: dict, seed: int = SEED) -> None:
+    """Metric, fixed / moving masks, pyramid, interpolator and (for ``sampling_percentage``) sampling."""
     set_metric(method, parameters["metric"])
     shrink = tuple(parameters["shrink_factors"])
     sigmas = tuple(parameters["smoothing_sigmas"])
@@ -121,12 +153,20 @@ def configure_common(
     method.SetShrinkFactorsPerLevel(list(shrink))
     method.SetSmoothingSigmasPerLevel(list(sigmas))
     method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
-    percentage = float(parameters["sampling_percentage"])
-    if percentage >= 100:
-        method.SetMetricSamplingStrategy(method.NONE)
-    else:
-        method.SetMetricSamplingStrategy(method.RANDOM)
-        method.SetMetricSamplingPercentage(percentage / 100.0, seed)
+    if "sampling_percentage" in parameters:
+        # The percentage, kept between MIN_SAMPLES (a histogram metric on a small coarse level needs
+        # enough points) and max_samples per level (a linear transform has few parameters; millions of
+        # samples on a large volume only cost time).
+        fractions = []
+        for level_voxels in level_voxel_counts(shrink, request.fixed.geometry.size):
+            count = float(parameters["sampling_percentage"]) / 100.0 * level_voxels
+            count = min(max(count, MIN_SAMPLES), float(parameters.get("max_samples", 10**12)))
+            fractions.append(min(1.0, count / level_voxels))
+        if min(fractions) >= 1.0:
+            method.SetMetricSamplingStrategy(method.NONE)
+        else:
+            method.SetMetricSamplingStrategy(method.RANDOM)
+            method.SetMetricSamplingPercentagePerLevel(fractions, seed)
     method.SetInterpolator(sitk.sitkLinear)
     check_masks(request)
     if request.fixed_mask is not None:
