@@ -132,3 +132,24 @@ def test_chain_stops_at_cancelled_stage(r16):
     result = run_chain(get_preset("rigid-affine-bspline").stages, Request(r16, r16), cancel=token)
     assert result.status == "cancelled" and result.method == "rigid,affine,bspline"
     assert len(result.parameters["stages"]) == 1
+
+
+@pytest.mark.parametrize("method", ["bspline", "demons"])
+def test_deformable_cancel_stops_at_the_next_iteration(r16, shared_data, capfd, method):
+    # L-BFGS2 ignores SimpleITK's StopRegistration() and later levels would still run: cancelling must
+    # unwind at once anyway, keep the last transform, and print nothing.
+    r64 = read_image(shared_data / "brain2d" / "r64slice.jpg")
+    token = CancelToken()
+    iterations = []
+
+    def progress(event):
+        if event.metric is not None:
+            iterations.append(event)
+            if len(iterations) == 3:
+                token.cancel()
+
+    result = get_method(method).run(Request(r16, r64), progress, token)
+    assert result.status == "cancelled"
+    assert len(iterations) == 3 and len(result.metric_history) == 3
+    assert result.transform.ndim == 2
+    assert capfd.readouterr().err == ""

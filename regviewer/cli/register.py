@@ -159,7 +159,8 @@ def print_presets() -> int:
         for parameter in method.parameters:
             unit = f" {parameter.unit}" if parameter.unit else ""
             choices = f" ({'|'.join(parameter.choices)})" if parameter.choices else ""
-            print(f"      {parameter.name} = {parameter.default}{unit}{choices}")
+            default = ",".join(str(v) for v in parameter.default) if isinstance(parameter.default, tuple) else parameter.default
+            print(f"      {parameter.name} = {default}{unit}{choices}")
     for name, reason in registry.errors.items():
         print(f"  (plugin {name} failed to load: {reason})")
     return 0

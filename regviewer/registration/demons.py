@@ -1,4 +1,4 @@
-"""Multi-resolution diffeomorphic demons (SimpleITK), for same-modality deformable registration.
+"""Multi-resolution demons (SimpleITK: fast symmetric forces, or diffeomorphic), for same-modality images.
 
 The moving image is first resampled through the request's initial transform (usually an affine
 stage), then a dense displacement field on the fixed grid is estimated coarse to fine. The result is
@@ -31,8 +31,8 @@ class DemonsMethod:
     name = "demons"
     label = "Deformable (demons)"
     description = (
-        "Diffeomorphic demons: a dense, smooth and invertible displacement field for images of the same "
-        "modality and intensity scale. Fast on large volumes; run it after an affine stage."
+        "Demons: a dense, smooth displacement field for images of the same modality and intensity scale, "
+        "estimated coarse to fine. Fast on large volumes; run it after an affine stage."
     )
     parameters = (
         Parameter("shrink_factors", "int_list", (4, 2, 1), "Shrink factors", "Downsampling per resolution level, coarse to fine.", 1, 32, expert=True),
@@ -68,11 +68,15 @@ class DemonsMethod:
         if parameters["histogram_matching"]:
             moving = sitk.HistogramMatching(moving, fixed, numberOfHistogramLevels=256, numberOfMatchPoints=7, thresholdAtMeanIntensity=True)
 
-        history: list[tuple[str, int, int, float]] = []
+        record = sitk_driver.RunRecord()
+        history = record.history
         field: sitk.Image | None = None
         cancelled = False
         n_levels = len(shrinks)
         for level, (shrink, sigma, level_iterations) in enumerate(zip(shrinks, sigmas, iterations)):
+            if cancel.cancelled:
+                cancelled = True
+                break
             fixed_level = _level_image(fixed, int(shrink), float(sigma))
             moving_level = _level_image(moving, int(shrink), float(sigma))
             initial_field = self._initial_field(field, fixed_level)
@@ -81,8 +85,8 @@ class DemonsMethod:
 
             def on_iteration(demons=demons, level=level, state=state) -> None:
                 if cancel.cancelled:
-                    demons.StopRegistration()
-                    return
+                    record.cancelled = True
+                    raise sitk_driver.EngineAborted()
                 value = float(demons.GetMetric())
                 history.append((self.name, level, state["iteration"], value))
                 progress(ProgressEvent(self.name, level, n_levels, state["iteration"], value, max_iterations=level_iterations))
@@ -90,13 +94,15 @@ class DemonsMethod:
 
             demons.AddCommand(sitk.sitkIterationEvent, on_iteration)
             progress(ProgressEvent(self.name, level, n_levels, 0, None, f"demons: level {level + 1}/{n_levels}, shrink {shrink}"))
+            outcome: dict = {}
             try:
-                field = demons.Execute(fixed_level, moving_level, initial_field)
+                sitk_driver.run_cancellable(lambda: outcome.update(field=demons.Execute(fixed_level, moving_level, initial_field)), record)
             except RuntimeError as error:
                 raise RegViewerError(f"demons registration failed: {str(error).strip().splitlines()[-1][:200]}") from None
-            if cancel.cancelled:
+            if record.cancelled or cancel.cancelled:
                 cancelled = True
-                break
+                break  # keep the field of the last completed level
+            field = outcome["field"]
             progress(ProgressEvent(self.name, level, n_levels, state["iteration"], None, preview=self._combine(field, fixed, request)))
 
         transform = self._combine(field, fixed, request) if field is not None else (request.initial_transform or DisplacementFieldTransform(np.zeros(request.fixed.shape + (request.fixed.ndim,)), request.fixed.geometry))

@@ -7,6 +7,7 @@ copied only every ``preview_every`` iterations).
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -16,6 +17,7 @@ import SimpleITK as sitk
 
 from regviewer.core.errors import InputMismatchError
 from regviewer.core.image import Image
+from regviewer.core.itk_warnings import quiet_itk
 from regviewer.core.progress import CancelToken, ProgressCallback, ProgressEvent
 from regviewer.core.transforms import Transform
 from regviewer.registration.base import Parameter, Request
@@ -175,6 +177,40 @@ def configure_common(method: sitk.ImageRegistrationMethod, request: Request, par
         method.SetMetricMovingMask(mask_image(request.moving_mask, "moving"))
 
 
+class EngineAborted(Exception):
+    """Raised inside a SimpleITK callback to unwind a cancelled run at once.
+
+    ``StopRegistration()`` only ends the current level's optimiser (later levels still run) and the
+    L-BFGS2 optimiser ignores it, so cancelling raises this from the iteration callback instead:
+    SimpleITK aborts ``Execute`` with a RuntimeError and the in-place transform keeps the last iterate.
+    """
+
+
+def _install_quiet_abort_hook() -> None:
+    """SimpleITK reports callback exceptions through sys.excepthook: keep EngineAborted out of the terminal."""
+    previous = sys.excepthook
+    if getattr(previous, "_regviewer_quiet_abort", False):
+        return
+
+    def hook(kind, value, traceback):  # noqa: ANN001
+        if not issubclass(kind, EngineAborted):
+            previous(kind, value, traceback)
+
+    hook._regviewer_quiet_abort = True  # type: ignore[attr-defined]
+    sys.excepthook = hook
+
+
+def run_cancellable(execute: Callable[[], object], record: "RunRecord") -> None:
+    """Call ``execute``; a RuntimeError after a cancel is the expected unwinding, anything else is raised."""
+    _install_quiet_abort_hook()
+    try:
+        with quiet_itk():
+            execute()
+    except RuntimeError:
+        if not record.cancelled:
+            raise
+
+
 def execute(
     method: sitk.ImageRegistrationMethod,
     request: Request,
@@ -186,27 +222,34 @@ def execute(
     current_transform: Callable[[], Transform],
     preview_every: int = 10,
 ) -> RunRecord:
-    """Run ``method`` with progress events and cooperative cancel (stops at the next iteration)."""
+    """Run ``method`` with progress events; a cancel unwinds it at the next iteration or level start."""
     record = RunRecord()
-    count = [0]
+    state = {"count": 0, "in_level": 0}
 
-    def on_iteration() -> None:
+    def check_cancel() -> None:
         if cancel.cancelled:
             record.cancelled = True
-            method.StopRegistration()
-            return
-        level, iteration, value = method.GetCurrentLevel(), method.GetOptimizerIteration(), method.GetMetricValue()
-        record.history.append((stage, level, iteration, float(value)))
-        count[0] += 1
-        preview = current_transform() if preview_every and count[0] % preview_every == 0 else None
-        progress(ProgressEvent(stage, level, n_levels, iteration, float(value), preview=preview, max_iterations=max_iterations))
+            raise EngineAborted()
 
     def on_level() -> None:
+        check_cancel()
+        state["in_level"] = 0
         level = method.GetCurrentLevel()
         progress(ProgressEvent(stage, level, n_levels, 0, None, f"{stage}: level {level + 1}/{n_levels}", max_iterations=max_iterations))
 
+    def on_iteration() -> None:
+        check_cancel()
+        # Count iterations ourselves: SimpleITK's L-BFGS2 restarts its counter within a level.
+        level, iteration, value = method.GetCurrentLevel(), state["in_level"], method.GetMetricValue()
+        state["in_level"] += 1
+        record.history.append((stage, level, iteration, float(value)))
+        state["count"] += 1
+        preview = current_transform() if preview_every and state["count"] % preview_every == 0 else None
+        progress(ProgressEvent(stage, level, n_levels, iteration, float(value), preview=preview, max_iterations=max_iterations))
+
     method.AddCommand(sitk.sitkIterationEvent, on_iteration)
     method.AddCommand(sitk.sitkMultiResolutionIterationEvent, on_level)
-    method.Execute(float_image(request.fixed), float_image(request.moving))
+    fixed, moving = float_image(request.fixed), float_image(request.moving)
+    run_cancellable(lambda: method.Execute(fixed, moving), record)
     record.cancelled = record.cancelled or cancel.cancelled
     return record

@@ -6,14 +6,13 @@ the file name, so every message reads ``"<path>: <reason>"`` on one line.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
-from typing import Iterator
 
 import numpy as np
 import SimpleITK as sitk
 
+from regviewer.core.itk_warnings import quiet_itk  # noqa: F401 (used by the readers)
 from regviewer.core.errors import ImageWriteError, InvalidImageError, RegViewerError  # noqa: F401 (ImageWriteError re-exported)
 
 logger = logging.getLogger("regviewer.io")
@@ -47,17 +46,6 @@ def short_reason(error: BaseException) -> str:
 def one_line(text: str) -> str:
     """Collapse whitespace so a message stays on one line."""
     return " ".join(str(text).split())
-
-
-@contextlib.contextmanager
-def quiet_itk() -> Iterator[None]:
-    """Silence ITK's stderr warnings (we report the ones that matter through ``logger``)."""
-    previous = sitk.ProcessObject.GetGlobalWarningDisplay()
-    sitk.ProcessObject.SetGlobalWarningDisplay(False)
-    try:
-        yield
-    finally:
-        sitk.ProcessObject.SetGlobalWarningDisplay(previous)
 
 
 def is_rgb_like(n_components: int, dtype: np.dtype, allow_grey_alpha: bool = False) -> bool:
