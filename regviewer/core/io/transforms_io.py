@@ -75,7 +75,7 @@ def write_displacement_field(field: DisplacementFieldTransform, path: str | Path
         raise InputMismatchError(f"{path}: displacement fields are written as {', '.join(FIELD_EXTENSIONS)}")
     path.parent.mkdir(parents=True, exist_ok=True)
     image = sitk.Cast(field.to_sitk_image(), sitk.sitkVectorFloat32)
-    sitk.WriteImage(image, str(path), useCompression=True)
+    sitk.WriteImage(image, str(path), useCompression=True, compressionLevel=1)  # fast; float fields barely compress
     return path
 
 
