@@ -144,6 +144,8 @@ def register(args: argparse.Namespace) -> tuple[dict, Path]:
 def run_register(args: argparse.Namespace) -> int:
     document, out = register(args)
     print_summary(document, out)
+    for warning in document["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
     return 130 if document["status"] == "cancelled" else 0
 
 

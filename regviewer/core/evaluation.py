@@ -112,3 +112,25 @@ def before_after(transform: Transform, data: EvaluationData, field: Displacement
     after = evaluate(transform, data, mask, field)
     after.update(_clean(jacobian_figures(transform, data, field)))
     return {"before": before, "after": after}
+
+
+def quality_warnings(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """Plain-language warnings about a result, for users who only look at the summary.
+
+    A registration can "finish" and still be wrong; these catch the clear cases: a folding field,
+    and figures that got worse than doing nothing.
+    """
+    warnings = []
+    folded = after.get("folded_pct")
+    if folded:
+        warnings.append(
+            f"the deformation folds in {folded:.3g}% of the fixed grid (Jacobian determinant <= 0): check the result; "
+            "the images may differ too much for this method (try fewer iterations, a coarser mesh, or a multi-modal preset)"
+        )
+    for key, label in (("dice_mean", "the mean Dice"), ("ncc", "the correlation (NCC)"), ("tre_mean_mm", "the landmark error (TRE)")):
+        if before.get(key) is None or after.get(key) is None:
+            continue
+        worse = after[key] > before[key] + 1e-6 if key == "tre_mean_mm" else after[key] < before[key] - 1e-6
+        if worse:
+            warnings.append(f"{label} is worse after registration ({before[key]:.4g} -> {after[key]:.4g}): check the result")
+    return warnings

@@ -15,7 +15,7 @@ import SimpleITK as sitk
 
 from regviewer.core.errors import InputMismatchError, RegViewerError
 from regviewer.core.progress import CancelToken, ProgressCallback, ignore_progress
-from regviewer.core.transforms import BSplineTransform, CompositeTransform, Transform, simplify, transform_from_sitk
+from regviewer.core.transforms import AffineTransform, CompositeTransform, Transform, simplify, transform_from_sitk
 from regviewer.registration import sitk_driver
 from regviewer.registration.base import Parameter, Request, Result, resolve_parameters
 
@@ -67,7 +67,7 @@ class _SitkMethod:
     def run(self, request: Request, progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None) -> Result:
         cancel = cancel or CancelToken()
         started = time.perf_counter()
-        parameters = resolve_parameters(self, request.parameters)
+        parameters = self._resolve_automatic(request, resolve_parameters(self, request.parameters))
         check_pair(request)
         optimised = self._initial_sitk_transform(request, parameters)
         method = sitk.ImageRegistrationMethod()
@@ -89,6 +89,13 @@ class _SitkMethod:
         status = "cancelled" if record.cancelled else "completed"
         message = "cancelled by the user" if record.cancelled else method.GetOptimizerStopConditionDescription()
         transform = current()
+        log = [f"{self.label}: {status} after {len(record.history)} iterations; {message}"]
+        problem = self._degenerate(optimised)
+        if problem:
+            transform = request.initial_transform or AffineTransform.identity(request.fixed.ndim)
+            message = f"the {self.label.lower()} stage diverged ({problem}); kept its starting transform"
+            log.append(f"warning: {message}")
+        log.append(transform.describe())
         return Result(
             method=self.name,
             transform=transform,
@@ -97,8 +104,16 @@ class _SitkMethod:
             runtime_s=time.perf_counter() - started,
             metric_history=record.history,
             message=message,
-            log=(f"{self.label}: {status} after {len(record.history)} iterations; {message}", transform.describe()),
+            log=log,
         )
+
+    def _degenerate(self, optimised: sitk.Transform) -> str:
+        """Why the optimised transform is unusable (empty when it is fine)."""
+        return ""
+
+    def _resolve_automatic(self, request: Request, parameters: dict) -> dict:
+        """Replace "automatic" parameter values (documented as 0) by the values this request needs."""
+        return parameters
 
 
 def _itk_reason(error: RuntimeError) -> str:
@@ -122,12 +137,25 @@ def linear_parameters(metric: str = "mi") -> tuple[Parameter, ...]:
         *sitk_driver.pyramid_parameters((4, 2, 1), (2.0, 1.0, 0.0), 200),
         sitk_driver.sampling_parameter(10.0),
         Parameter("max_samples", "int", 50000, "Maximum samples", "Upper bound on metric samples per level, whatever the percentage (large volumes).", 100, 10**9, expert=True),
-        Parameter("learning_rate", "float", 1.0, "Step", "Initial step of the regular-step gradient descent, in mm of physical shift.", 1e-4, 100, unit="mm", expert=True),
+        Parameter(
+            "learning_rate", "float", 0.0, "Step",
+            "Initial step of the regular-step gradient descent, in mm of physical shift; 0 = one voxel of the fixed image.",
+            0.0, 100, unit="mm", expert=True,
+        ),
     )
 
 
 class _LinearMethod(_SitkMethod):
     parameters = linear_parameters()
+
+    def _resolve_automatic(self, request: Request, parameters: dict) -> dict:
+        if parameters["learning_rate"] == 0:
+            parameters["learning_rate"] = float(np.mean(request.fixed.spacing))  # one voxel: scale-free steps
+        return parameters
+
+    def _degenerate(self, optimised: sitk.Transform) -> str:
+        linear = transform_from_sitk(optimised)
+        return linear_problem(linear.matrix) if isinstance(linear, AffineTransform) else ""
 
     def _new_transform(self, ndim: int) -> sitk.Transform:
         raise NotImplementedError
@@ -156,6 +184,18 @@ class _LinearMethod(_SitkMethod):
             gradientMagnitudeTolerance=1e-6,
         )
         method.SetOptimizerScalesFromPhysicalShift()
+
+
+def linear_problem(matrix: np.ndarray, max_scale: float = 2.0) -> str:
+    """A reason to reject a fitted linear map: a reflection, a collapse or an implausible scaling."""
+    if not np.all(np.isfinite(matrix)):
+        return "not finite"
+    if np.linalg.det(matrix) <= 0:
+        return "it mirrors or collapses the image"
+    scales = np.linalg.svd(matrix, compute_uv=False)
+    if scales.max() > max_scale or scales.min() < 1.0 / max_scale:
+        return f"scales {np.round(scales, 2).tolist()} outside 1/{max_scale:g}..{max_scale:g}"
+    return ""
 
 
 class RigidMethod(_LinearMethod):

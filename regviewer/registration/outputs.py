@@ -4,7 +4,7 @@ OUT/warped.<ext>             moving image resampled into the fixed grid (format 
 OUT/transform.tfm | .h5      fixed -> moving transform, ITK format (.tfm when linear, .h5 otherwise)
 OUT/displacement.nii.gz      dense fixed -> moving displacement, mm, LPS, on the fixed grid
 OUT/warped_labels.<ext>      moving labels resampled with nearest neighbour (when labels are given)
-OUT/metrics.json             {"method", "status", "runtime_s", "stages", "before", "after"}
+OUT/metrics.json             {"method", "status", "runtime_s", "stages", "before", "after", "warnings"}
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from regviewer.core.evaluation import EvaluationData, before_after, displacement_field
+from regviewer.core.evaluation import EvaluationData, before_after, displacement_field, quality_warnings
 from regviewer.core.io import default_extension, write_image
 from regviewer.core.io.transforms_io import write_displacement_field, write_transform
 from regviewer.core.resample import resample_image
@@ -42,6 +42,9 @@ def write_result(
         warped_labels = resample_image(data.moving_labels, data.fixed.geometry, field, "label")
         extension = default_extension(labels_path or moving_path)
         files["warped_labels"] = write_image(warped_labels, out / f"warped_labels{extension}")
+    figures = before_after(transform, data, field)
+    warnings = [line.removeprefix("warning: ") for line in result.log if line.startswith("warning: ")]
+    warnings += quality_warnings(figures["before"], figures["after"])
     document = {
         "method": result.method,
         "status": result.status,
@@ -49,7 +52,8 @@ def write_result(
         "runtime_s": round(result.runtime_s, 3),
         "direction": "transform maps fixed-space points (LPS mm) to moving-space points",
         "stages": result.parameters.get("stages", []),
-        **before_after(transform, data, field),
+        **figures,
+        "warnings": warnings,
         "files": {name: path.name for name, path in files.items()},
     }
     (out / "metrics.json").write_text(json.dumps(document, indent=1, default=_json_default), encoding="utf-8")
