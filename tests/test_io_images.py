@@ -376,7 +376,7 @@ def test_dicom_file_without_extension_is_recognised(tmp_path: Path) -> None:
 # ---- colour -------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def retina_png(tmp_path_factory) -> tuple[Path, np.ndarray]:
-    skimage_data = pytest.importorskip("skimage.data")
+    import skimage.data as skimage_data  # a hard dependency of RegViewer
     rgb = skimage_data.retina()[600:700, 600:728]  # a real fundus photo, cropped
     path = tmp_path_factory.mktemp("colour") / "retina.png"
     sitk.WriteImage(sitk.GetImageFromArray(np.ascontiguousarray(rgb), isVector=True), str(path))

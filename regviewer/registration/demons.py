@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import SimpleITK as sitk
 
 from regviewer.core.errors import RegViewerError
 from regviewer.core.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_progress
-from regviewer.core.transforms import CompositeTransform, DisplacementFieldTransform, Transform
+from regviewer.core.transforms import AffineTransform, CompositeTransform, DisplacementFieldTransform, Transform
 from regviewer.registration import sitk_driver
 from regviewer.registration.base import Parameter, Request, Result, resolve_parameters
 from regviewer.registration.classic import check_pair
@@ -103,9 +102,14 @@ class DemonsMethod:
                 cancelled = True
                 break  # keep the field of the last completed level
             field = outcome["field"]
-            progress(ProgressEvent(self.name, level, n_levels, state["iteration"], None, preview=self._combine(field, fixed, request)))
+            # Preview: the level's own (coarse) field is already a valid transform; no resampling needed.
+            preview = self._with_initial(DisplacementFieldTransform.from_sitk_image(field), request)
+            progress(ProgressEvent(self.name, level, n_levels, state["iteration"], None, preview=preview))
 
-        transform = self._combine(field, fixed, request) if field is not None else (request.initial_transform or DisplacementFieldTransform(np.zeros(request.fixed.shape + (request.fixed.ndim,)), request.fixed.geometry))
+        if field is not None:
+            transform = self._combine(field, fixed, request)
+        else:  # cancelled before the first level finished
+            transform = request.initial_transform or AffineTransform.identity(request.fixed.ndim)
         status = "cancelled" if cancelled else "completed"
         return Result(
             method=self.name,
@@ -147,5 +151,8 @@ class DemonsMethod:
     def _combine(field: sitk.Image, fixed: sitk.Image, request: Request) -> Transform:
         """``initial(x + u(x))`` with u resampled onto the full fixed grid."""
         full = DemonsMethod._initial_field(field, fixed) if field.GetSize() != fixed.GetSize() else field
-        dense = DisplacementFieldTransform.from_sitk_image(full)
+        return DemonsMethod._with_initial(DisplacementFieldTransform.from_sitk_image(full), request)
+
+    @staticmethod
+    def _with_initial(dense: DisplacementFieldTransform, request: Request) -> Transform:
         return dense if request.initial_transform is None else CompositeTransform([dense, request.initial_transform])
