@@ -8,7 +8,6 @@ copied only every ``preview_every`` iterations).
 from __future__ import annotations
 
 import sys
-import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -142,7 +141,6 @@ class RunRecord:
 
     history: list[tuple[str, int, int, float]] = field(default_factory=list)
     cancelled: bool = False
-    started: float = field(default_factory=time.perf_counter)
 
 
 def configure_common(method: sitk.ImageRegistrationMethod, request: Request, parameters: dict, seed: int = SEED) -> None:
