@@ -138,7 +138,7 @@ def test_error_dimension_mismatch_and_masks(pair3d, shared_data, tmp_path, capsy
     assert main(["register", str(slice2d), str(paths["moving"]), "-o", str(tmp_path / "o")]) == 2
     assert "2D" in _error_line(capsys)
     fixed = read_image(paths["fixed"])
-    far = Image(np.zeros(fixed.shape, np.uint8), fixed.geometry).with_array(np.zeros(fixed.shape, np.uint8))
+    far = Image(np.zeros(fixed.shape, np.uint8), fixed.geometry)
     mask_a = far.array.copy()
     mask_a[:5, :5, :5] = 1
     mask_b = far.array.copy()

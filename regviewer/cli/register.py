@@ -22,7 +22,7 @@ from regviewer.core.io.transforms_io import read_transform
 from regviewer.core.progress import CancelToken
 from regviewer.registration.base import Request
 from regviewer.registration.outputs import write_result
-from regviewer.registration.pipeline import Stage, override_stages, parse_methods, run_chain
+from regviewer.registration.pipeline import Stage, override_stages, parse_methods, run_chain, validate_stages
 from regviewer.registration.presets import builtin_presets, get_preset
 from regviewer.registration.registry import default_registry
 
@@ -116,11 +116,12 @@ def print_summary(document: dict, out: Path) -> None:
 
 
 def register(args: argparse.Namespace) -> tuple[dict, Path]:
+    stages = _stages(args)
+    validate_stages(stages)  # a typo in a method or parameter fails before large images are read
     fixed = read_image(args.fixed)
     moving = read_image(args.moving)
     if fixed.ndim != moving.ndim:
         raise InputMismatchError(f"{args.fixed} is {fixed.ndim}D but {args.moving} is {moving.ndim}D; register images of the same dimension")
-    stages = _stages(args)
     fixed_mask = _read_optional(args.fixed_mask, "fixed mask", fixed, True)
     moving_mask = _read_optional(args.moving_mask, "moving mask", moving, True)
     fixed_labels = _read_optional(args.fixed_labels, "fixed label map", fixed, True)

@@ -67,17 +67,8 @@ def resample_image(
         interpolation: "linear", "nearest", "bspline" or "label"; label images always use nearest.
         default_value: value where T(x) falls outside the moving image.
     """
-    if moving.ndim != reference.ndim:
-        raise InputMismatchError(f"cannot resample a {moving.ndim}D image into a {reference.ndim}D grid")
-    interpolator = _interpolator(interpolation, moving)
-    warped = sitk.Resample(
-        _moving_sitk(moving, "nearest" if interpolator == sitk.sitkNearestNeighbor else interpolation),
-        reference.empty_sitk(),
-        _sitk_transform(transform, moving.ndim),
-        interpolator,
-        float(default_value),
-    )
-    return Image.from_sitk(warped, name=f"{moving.name} (warped)", is_label=moving.is_label)
+    array = SliceResampler(moving, reference, transform, interpolation, default_value).full()
+    return Image(array, reference, name=f"{moving.name} (warped)", is_label=moving.is_label)
 
 
 def slice_geometry(reference: Geometry, axis: int, index: int) -> Geometry:

@@ -60,6 +60,9 @@ class _SitkMethod:
     def _set_initial(self, method: sitk.ImageRegistrationMethod, request: Request, transform: sitk.Transform, parameters: dict) -> None:
         method.SetInitialTransform(transform, inPlace=True)
 
+    def _set_sampling(self, method: sitk.ImageRegistrationMethod, request: Request, parameters: dict) -> None:
+        """Methods that do not sample by ``sampling_percentage`` (set in configure_common) override this."""
+
     def _iteration_budget(self, parameters: dict) -> int:
         """Most iterations one level can report (for progress bars)."""
         return parameters["iterations"]
@@ -75,6 +78,7 @@ class _SitkMethod:
         if request.initial_transform is not None:
             method.SetMovingInitialTransform(request.initial_transform.to_sitk())
         self._set_initial(method, request, optimised, parameters)
+        self._set_sampling(method, request, parameters)
         self._set_optimizer(method, parameters)
 
         def current() -> Transform:
@@ -134,7 +138,8 @@ def linear_parameters(metric: str = "mi") -> tuple[Parameter, ...]:
     return (
         sitk_driver.metric_parameter(metric),
         Parameter("initialization", "choice", "geometry", "Initialisation", LINEAR_INIT_HELP, choices=("geometry", "moments", "none")),
-        *sitk_driver.pyramid_parameters((4, 2, 1), (2.0, 1.0, 0.0), 200),
+        *sitk_driver.pyramid_parameters((4, 2, 1), (2.0, 1.0, 0.0)),
+        Parameter("iterations", "int", 200, "Iterations", "Maximum optimiser iterations per level.", 1, 10000),
         sitk_driver.sampling_parameter(10.0),
         Parameter("max_samples", "int", 50000, "Maximum samples", "Upper bound on metric samples per level, whatever the percentage (large volumes).", 100, 10**9, expert=True),
         Parameter(
@@ -241,8 +246,7 @@ class BSplineMethod(_SitkMethod):
             "Final distance between B-spline control points (coarser levels use 2x, 4x ...): smaller follows "
             "finer deformations but is slower and less regular.", 2.0, 500.0, unit="mm",
         ),
-        Parameter("shrink_factors", "int_list", (4, 2, 1), "Shrink factors", "Downsampling per resolution level, coarse to fine.", 1, 32, expert=True),
-        Parameter("smoothing_sigmas", "float_list", (2.0, 1.0, 0.0), "Smoothing", "Gaussian smoothing per level, in voxels of the fixed image.", 0, 16, unit="voxels", expert=True),
+        *sitk_driver.pyramid_parameters((4, 2, 1), (2.0, 1.0, 0.0)),
         Parameter(
             "iterations", "int", 7, "Iterations",
             "L-BFGS iterations per level (SimpleITK runs this budget twice per level, as a restart). Few on purpose: SimpleITK's B-spline has no smoothness penalty, "
@@ -278,6 +282,9 @@ class BSplineMethod(_SitkMethod):
     def _set_initial(self, method: sitk.ImageRegistrationMethod, request: Request, transform: sitk.Transform, parameters: dict) -> None:
         levels = self._levels(parameters)
         method.SetInitialTransformAsBSpline(transform, inPlace=True, scaleFactors=[2**level for level in range(levels)])
+
+    def _set_sampling(self, method: sitk.ImageRegistrationMethod, request: Request, parameters: dict) -> None:
+        levels = self._levels(parameters)
         mask = request.fixed_mask
         if mask is None and parameters["auto_mask"]:
             mask = sitk_driver.foreground_mask(request.fixed)

@@ -34,8 +34,7 @@ class DemonsMethod:
         "estimated coarse to fine. Fast on large volumes; run it after an affine stage."
     )
     parameters = (
-        Parameter("shrink_factors", "int_list", (4, 2, 1), "Shrink factors", "Downsampling per resolution level, coarse to fine.", 1, 32, expert=True),
-        Parameter("smoothing_sigmas", "float_list", (2.0, 1.0, 0.0), "Smoothing", "Gaussian smoothing of the images per level, in voxels of the fixed image.", 0, 16, unit="voxels", expert=True),
+        *sitk_driver.pyramid_parameters((4, 2, 1), (2.0, 1.0, 0.0)),
         Parameter(
             "iterations", "int_list", (60, 40, 5), "Iterations per level",
             "Demons iterations at each level; the full-resolution level needs only a few.", 0, 10000,

@@ -36,11 +36,11 @@ def metric_parameter(default: str) -> Parameter:
     return Parameter("metric", "choice", default, "Metric", METRIC_HELP, choices=METRICS)
 
 
-def pyramid_parameters(shrink: tuple[int, ...], sigmas: tuple[float, ...], iterations: int) -> tuple[Parameter, ...]:
+def pyramid_parameters(shrink: tuple[int, ...], sigmas: tuple[float, ...]) -> tuple[Parameter, ...]:
+    """Shrink factors and smoothing per resolution level (one value per level, coarse to fine)."""
     return (
         Parameter("shrink_factors", "int_list", shrink, "Shrink factors", "Downsampling per resolution level, coarse to fine.", 1, 32, expert=True),
         Parameter("smoothing_sigmas", "float_list", sigmas, "Smoothing", "Gaussian smoothing per level, in voxels of the fixed image.", 0, 16, unit="voxels", expert=True),
-        Parameter("iterations", "int", iterations, "Iterations", "Maximum optimiser iterations per level.", 1, 10000),
     )
 
 
@@ -60,7 +60,7 @@ def mask_image(mask: Image, role: str) -> sitk.Image:
     """A uint8 SimpleITK mask; refuses empty masks."""
     binary = np.asarray(mask.array) > 0
     if not binary.any():
-        raise InputMismatchError(f"{role} mask {mask.name or ''} is empty (no voxel > 0)".replace("  ", " "))
+        raise InputMismatchError(f"the {role} mask {mask.name} is empty (no voxel > 0)" if mask.name else f"the {role} mask is empty (no voxel > 0)")
     return Image(binary.astype(np.uint8), mask.geometry).to_sitk()
 
 

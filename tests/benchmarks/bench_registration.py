@@ -66,33 +66,24 @@ def case_d1(data: Path, preset: str) -> dict:
             "folded_pct": jac["folded_pct"], "jacobian_min": jac["jacobian_min"]}
 
 
-def case_known_2d(data: Path, method: str) -> dict:
+def case_known(data: Path, spec: str) -> dict:
+    """Recover a known rigid or affine transform of r16 (2D) or brain3d (3D); spec = "2d-rigid" etc."""
     from helpers import about_centre, foreground_points, max_error_mm, moving_for, rotation
     from regviewer.core.io import read_image
     from regviewer.registration.base import Request
     from regviewer.registration.pipeline import Stage, run_chain
 
-    fixed = read_image(data / "brain2d" / "r16slice.jpg")
-    matrix = rotation(9.0) if method == "rigid" else rotation(-6.0) @ np.array([[1.08, 0.04], [0.0, 0.93]])
-    truth = about_centre(fixed, matrix, (7.0, -5.0))
-    started = time.perf_counter()
-    result = run_chain([Stage(method, {"metric": "mse"})], Request(fixed, moving_for(fixed, truth)))
-    wall = time.perf_counter() - started
-    return {"wall_s": wall, "max_error_mm": max_error_mm(result.transform, truth, foreground_points(fixed))}
-
-
-def case_known_3d(data: Path, method: str) -> dict:
-    from helpers import about_centre, foreground_points, max_error_mm, moving_for, rotation
-    from regviewer.core.io import read_image
-    from regviewer.registration.base import Request
-    from regviewer.registration.pipeline import Stage, run_chain
-
-    fixed = read_image(data / "brain3d" / "test_scan.npz")
-    matrix = rotation((4.0, -3.0, 6.0)) if method == "rigid" else rotation((-3.0, 4.0, 2.0)) @ np.diag([1.05, 0.96, 1.03])
-    truth = about_centre(fixed, matrix, (5.0, -4.0, 3.0))
+    dimension, method = spec.split("-")
+    if dimension == "2d":
+        fixed, metric = read_image(data / "brain2d" / "r16slice.jpg"), "mse"
+        rigid, stretch, shift = rotation(9.0), rotation(-6.0) @ np.array([[1.08, 0.04], [0.0, 0.93]]), (7.0, -5.0)
+    else:
+        fixed, metric = read_image(data / "brain3d" / "test_scan.npz"), "ncc"
+        rigid, stretch, shift = rotation((4.0, -3.0, 6.0)), rotation((-3.0, 4.0, 2.0)) @ np.diag([1.05, 0.96, 1.03]), (5.0, -4.0, 3.0)
+    truth = about_centre(fixed, rigid if method == "rigid" else stretch, shift)
     moving = moving_for(fixed, truth)
     started = time.perf_counter()
-    result = run_chain([Stage(method, {"metric": "ncc"})], Request(fixed, moving))
+    result = run_chain([Stage(method, {"metric": metric})], Request(fixed, moving))
     wall = time.perf_counter() - started
     return {"wall_s": wall, "max_error_mm": max_error_mm(result.transform, truth, foreground_points(fixed))}
 
@@ -137,15 +128,15 @@ def case_multimodal_2d(data: Path, metric: str) -> dict:
 
 
 CASES = {
-    "2d-known-rigid": (case_known_2d, "rigid"),
-    "2d-known-affine": (case_known_2d, "affine"),
+    "2d-known-rigid": (case_known, "2d-rigid"),
+    "2d-known-affine": (case_known, "2d-affine"),
     "2d-r16-r64-affine": (case_inter_subject_2d, "affine"),
     "2d-r16-r64-deformable": (case_inter_subject_2d, "deformable"),
     "2d-r16-r64-demons": (case_inter_subject_2d, "deformable-demons"),
     "2d-multimodal-mi": (case_multimodal_2d, "mi"),
     "2d-multimodal-mse": (case_multimodal_2d, "mse"),
-    "3d-known-rigid": (case_known_3d, "rigid"),
-    "3d-known-affine": (case_known_3d, "affine"),
+    "3d-known-rigid": (case_known, "3d-rigid"),
+    "3d-known-affine": (case_known, "3d-affine"),
     "D1-affine": (case_d1, "affine"),
     "D1-deformable": (case_d1, "deformable"),
     "D1-demons": (case_d1, "deformable-demons"),

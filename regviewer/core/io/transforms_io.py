@@ -12,8 +12,8 @@ from pathlib import Path
 import SimpleITK as sitk
 
 from regviewer.core.errors import ImageReadError, InputMismatchError
+from regviewer.core.io.formats import extension_of
 from regviewer.core.transforms import (
-    AffineTransform,
     CompositeTransform,
     DisplacementFieldTransform,
     Transform,
@@ -29,18 +29,13 @@ def _has_field(transform: Transform) -> bool:
     return any(isinstance(part, DisplacementFieldTransform) for part in parts)
 
 
-def _suffix(path: Path) -> str:
-    name = path.name.lower()
-    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
-
-
 def write_transform(transform: Transform, path: str | Path) -> Path:
     """Write ``transform`` (fixed -> moving) as an ITK transform file.
 
     Linear transforms fit any ITK format; a transform holding a displacement field needs HDF5 (.h5).
     """
     path = Path(path)
-    suffix = _suffix(path)
+    suffix = extension_of(path)
     if suffix not in TRANSFORM_EXTENSIONS:
         raise InputMismatchError(f"{path}: transform files end in {', '.join(TRANSFORM_EXTENSIONS)}")
     if _has_field(transform) and suffix not in (".h5", ".hdf5"):
@@ -55,7 +50,7 @@ def read_transform(path: str | Path) -> Transform:
     path = Path(path)
     if not path.exists():
         raise ImageReadError(f"{path}: no such file")
-    if _suffix(path) in FIELD_EXTENSIONS:
+    if extension_of(path) in FIELD_EXTENSIONS:
         return read_displacement_field(path)
     try:
         transform = sitk.ReadTransform(str(path))
@@ -71,7 +66,7 @@ def read_transform(path: str | Path) -> Transform:
 def write_displacement_field(field: DisplacementFieldTransform, path: str | Path) -> Path:
     """Write the field as a vector image (mm, LPS, fixed grid)."""
     path = Path(path)
-    if _suffix(path) not in FIELD_EXTENSIONS:
+    if extension_of(path) not in FIELD_EXTENSIONS:
         raise InputMismatchError(f"{path}: displacement fields are written as {', '.join(FIELD_EXTENSIONS)}")
     path.parent.mkdir(parents=True, exist_ok=True)
     image = sitk.Cast(field.to_sitk_image(), sitk.sitkVectorFloat32)
@@ -92,8 +87,3 @@ def read_displacement_field(path: str | Path) -> DisplacementFieldTransform:
             f"found {image.GetNumberOfComponentsPerPixel()}"
         )
     return DisplacementFieldTransform.from_sitk_image(image)
-
-
-def is_linear_file_ok(transform: Transform) -> bool:
-    """True when ``transform`` can be written as a plain .tfm text file."""
-    return isinstance(transform, AffineTransform) or transform.is_linear
