@@ -37,3 +37,17 @@ def test_quality_warnings():
     warnings = quality_warnings(before, {"dice_mean": 0.5, "ncc": 0.9, "tre_mean_mm": 4.0, "folded_pct": 1.5})
     assert len(warnings) == 3
     assert "folds in 1.5%" in warnings[0] and "Dice" in warnings[1] and "TRE" in warnings[2]
+
+
+def test_jacobian_figures_of_a_linear_map_respect_the_fixed_mask():
+    from regviewer.core.evaluation import EvaluationData, jacobian_figures
+    from regviewer.core.image import Image
+
+    image = Image.from_array(np.zeros((10, 12, 14), np.float32))
+    mask = np.zeros(image.shape, np.uint8)
+    mask[2:5, 2:5, 2:5] = 1
+    data = EvaluationData(image, image, fixed_mask=image.with_array(mask, is_label=True))
+    mirrored = jacobian_figures(AffineTransform(np.diag([-1.0, 1.0, 1.0])), data)
+    assert mirrored["folded_count"] == 27 and mirrored["folded_pct"] == 100.0
+    scaled = jacobian_figures(AffineTransform(np.diag([1.1, 1.0, 1.0])), data)
+    assert scaled["folded_count"] == 0 and abs(scaled["jacobian_min"] - 1.1) < 1e-12

@@ -65,12 +65,12 @@ def jacobian_figures(transform: Transform, data: EvaluationData, field: Displace
     """Jacobian determinant statistics of the fixed -> moving map over the fixed grid (or fixed mask)."""
     linear = simplify(transform)
     mask = None if data.fixed_mask is None else np.asarray(data.fixed_mask.array) > 0
-    if isinstance(linear, AffineTransform):
-        det = float(np.linalg.det(linear.matrix))
-        return {"jacobian_min": det, "jacobian_max": det, "folded_pct": 100.0 if det <= 0 else 0.0,
-                "folded_count": int(data.fixed.array.size if det <= 0 else 0), "std_log_jacobian": 0.0 if det > 0 else math.nan}
-    field = field or displacement_field(transform, data)
-    return deformation.jacobian_stats(deformation.jacobian_determinant(field.displacement, field.geometry), mask)
+    if isinstance(linear, AffineTransform):  # constant determinant: no field needed
+        det = np.full(data.fixed.shape, np.linalg.det(linear.matrix))
+    else:
+        field = field or displacement_field(transform, data)
+        det = deformation.jacobian_determinant(field.displacement, field.geometry)
+    return deformation.jacobian_stats(det, mask)
 
 
 def evaluate(
