@@ -166,6 +166,9 @@ def test_error_bad_method_parameter_and_landmarks(pair3d, tmp_path, capsys):
     assert "unknown preset" in _error_line(capsys)
     assert main(base + ["--fixed-landmarks", str(paths["fixed_points"])]) == 2
     assert "both" in _error_line(capsys)
+    assert main(base + ["--labels", "brain,stem"]) == 2  # refused before any registration runs
+    assert "--labels" in _error_line(capsys)
+    assert not (tmp_path / "o").exists()
 
 
 def test_debug_shows_traceback_and_subprocess_exit_code(pair3d, tmp_path):

@@ -118,6 +118,7 @@ def print_summary(document: dict, out: Path) -> None:
 def register(args: argparse.Namespace) -> tuple[dict, Path]:
     stages = _stages(args)
     validate_stages(stages)  # a typo in a method or parameter fails before large images are read
+    score_labels = _score_labels(args.labels)
     fixed = read_image(args.fixed)
     moving = read_image(args.moving)
     if fixed.ndim != moving.ndim:
@@ -136,7 +137,7 @@ def register(args: argparse.Namespace) -> tuple[dict, Path]:
     with _cancel_on_interrupt(token):
         result = run_chain(stages, request, bar, token)
     bar.finish_line()
-    data = EvaluationData(fixed, moving, fixed_mask, fixed_labels, moving_labels, fixed_points, moving_points, _score_labels(args.labels))
+    data = EvaluationData(fixed, moving, fixed_mask, fixed_labels, moving_labels, fixed_points, moving_points, score_labels)
     out = Path(args.output)
     document = write_result(result, data, out, args.moving, args.moving_labels)
     return document, out

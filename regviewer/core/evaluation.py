@@ -78,20 +78,25 @@ def evaluate(
     data: EvaluationData,
     mask: np.ndarray | None = None,
     field: DisplacementFieldTransform | None = None,
+    warped: Image | None = None,
+    warped_labels: Image | None = None,
 ) -> dict[str, Any]:
     """Figures for one transform (None = identity), named as in metrics.json.
 
     ``field``: the same map sampled on the fixed grid (``displacement_field``). It is exact at the
     fixed voxel centres and much faster to resample through than a B-spline, so it is used for the
-    images and labels when given; landmarks always use ``transform`` itself.
+    images and labels when given; landmarks always use ``transform`` itself. ``warped`` and
+    ``warped_labels``: the moving image and labels already resampled by the caller (not redone).
     """
     result: dict[str, Any] = {}
     grid_transform = field if field is not None else transform
-    warped = resample_image(data.moving, data.fixed.geometry, grid_transform, "linear")
+    if warped is None:
+        warped = resample_image(data.moving, data.fixed.geometry, grid_transform, "linear")
     fixed_values = np.asarray(data.fixed.array, dtype=np.float32)
     result.update(metrics.image_metrics(fixed_values, warped.array, mask))
     if data.fixed_labels is not None and data.moving_labels is not None:
-        warped_labels = resample_image(data.moving_labels, data.fixed.geometry, grid_transform, "label")
+        if warped_labels is None:
+            warped_labels = resample_image(data.moving_labels, data.fixed.geometry, grid_transform, "label")
         spacing_zyx = tuple(data.fixed.spacing[::-1])
         result.update(metrics.label_metrics(data.fixed_labels.array, warped_labels.array, spacing_zyx, data.score_labels))
     if data.fixed_landmarks is not None and data.moving_landmarks is not None:
@@ -103,13 +108,19 @@ def evaluate(
     return _clean(result)
 
 
-def before_after(transform: Transform, data: EvaluationData, field: DisplacementFieldTransform | None = None) -> dict[str, Any]:
+def before_after(
+    transform: Transform,
+    data: EvaluationData,
+    field: DisplacementFieldTransform | None = None,
+    warped: Image | None = None,
+    warped_labels: Image | None = None,
+) -> dict[str, Any]:
     """``{"before": ..., "after": ...}``: identity vs ``transform``, image metrics on a common overlap mask."""
     mask = _overlap_mask(data, [None, field if field is not None else transform])
     if not mask.any():
         mask = None
     before = evaluate(None, data, mask)
-    after = evaluate(transform, data, mask, field)
+    after = evaluate(transform, data, mask, field, warped, warped_labels)
     after.update(_clean(jacobian_figures(transform, data, field)))
     return {"before": before, "after": after}
 

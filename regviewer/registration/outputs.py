@@ -38,11 +38,12 @@ def write_result(
     files = {"warped": write_image(warped, out / f"warped{default_extension(moving_path)}")}
     files["transform"] = write_transform(transform, out / ("transform.tfm" if transform.is_linear else "transform.h5"))
     files["displacement"] = write_displacement_field(field, out / "displacement.nii.gz")
+    warped_labels = None
     if data.moving_labels is not None:
         warped_labels = resample_image(data.moving_labels, data.fixed.geometry, field, "label")
         extension = default_extension(labels_path or moving_path)
         files["warped_labels"] = write_image(warped_labels, out / f"warped_labels{extension}")
-    figures = before_after(transform, data, field)
+    figures = before_after(transform, data, field, warped, warped_labels)
     warnings = [line.removeprefix("warning: ") for line in result.log if line.startswith("warning: ")]
     warnings += quality_warnings(figures["before"], figures["after"])
     document = {
