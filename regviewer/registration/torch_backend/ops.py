@@ -1,0 +1,339 @@
+"""Torch operations shared by the instance optimiser and the networks.
+
+Conventions (the same as ``regviewer.core``, restated for tensors):
+
+- Images are ``[B, C, *S]`` tensors with the spatial axes in numpy order: ``(z, y, x)`` in 3D,
+  ``(y, x)`` in 2D.
+- Displacements are ``[B, ndim, *S]`` tensors in VOXEL units of their own grid, channels in the
+  same array-axis order (channel 0 moves along z in 3D). ``warp`` samples at ``x + u(x)``.
+- Grids are aligned on voxel centres (``align_corners=True``): a grid of any resolution covering
+  the same image puts its first and last voxel centres on the first and last voxel centres of the
+  original. ``resize`` keeps that alignment, so fields can move between resolutions by rescaling
+  their values by ``(n_new - 1) / (n_old - 1)`` along each axis (``rescale_displacement``).
+- Losses: lower is better; each returns a scalar tensor.
+
+``displacement_to_transform`` turns a voxel-unit field into a ``DisplacementFieldTransform`` in
+mm (LPS, (x, y, z) components), which is what the rest of RegViewer understands.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from regviewer.core.errors import RegViewerError
+from regviewer.core.image import Geometry, Image
+from regviewer.core.transforms import DisplacementFieldTransform
+
+Tensor = torch.Tensor
+
+# ---- devices ------------------------------------------------------------------------------------
+
+
+def pick_device(preference: str = "auto") -> torch.device:
+    """The device to compute on: CUDA, then Apple MPS, then CPU for "auto"; or the one asked for.
+
+    Raises:
+        RegViewerError: a device was asked for ("cuda", "mps") that this machine does not have.
+    """
+    preference = (preference or "auto").lower()
+    mps = getattr(torch.backends, "mps", None)
+    mps_available = bool(mps is not None and mps.is_available())
+    if preference == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if mps_available else torch.device("cpu")
+    if preference == "cpu":
+        return torch.device("cpu")
+    if preference == "cuda":
+        if not torch.cuda.is_available():
+            raise RegViewerError("device 'cuda' was asked for but no CUDA GPU is available; use device=auto or cpu")
+        return torch.device("cuda")
+    if preference == "mps":
+        if not mps_available:
+            raise RegViewerError("device 'mps' was asked for but Apple MPS is not available; use device=auto or cpu")
+        return torch.device("mps")
+    raise RegViewerError(f"unknown device {preference!r}; choose auto, cpu, cuda or mps")
+
+
+def describe_device(device: torch.device) -> str:
+    """A human-readable device name for logs ("cuda (NVIDIA H100)", "cpu (2 threads)")."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads)"
+    return device.type
+
+
+# ---- grids and sampling -------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=8)
+def _identity_grid(shape: tuple[int, ...], device: str, dtype: torch.dtype) -> Tensor:
+    """Normalised voxel-centre coordinates ``[1, *S, ndim]`` in array-axis order, -1..1 per axis."""
+    axes = [torch.linspace(-1.0, 1.0, n, device=device, dtype=dtype) if n > 1 else torch.zeros(1, device=device, dtype=dtype) for n in shape]
+    return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).unsqueeze(0)
+
+
+def identity_grid(shape: Sequence[int], device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> Tensor:
+    """Normalised coordinates of the voxel centres of ``shape``: ``[1, *S, ndim]``, array-axis order."""
+    return _identity_grid(tuple(int(n) for n in shape), str(device), dtype)
+
+
+def voxel_to_normalised_scale(shape: Sequence[int], device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> Tensor:
+    """Per-axis factor ``2 / (n - 1)`` from voxel units to normalised units (array-axis order)."""
+    return torch.tensor([2.0 / (n - 1) if n > 1 else 0.0 for n in shape], device=device, dtype=dtype)
+
+
+def sample(image: Tensor, grid: Tensor, mode: str = "bilinear", padding: str = "zeros") -> Tensor:
+    """Sample ``image [B, C, *S_in]`` at normalised points ``grid [B, *S_out, ndim]`` (array-axis order).
+
+    ``mode`` is "bilinear" (linear / trilinear) or "nearest"; ``padding`` "zeros" or "border".
+    """
+    return F.grid_sample(image, grid.flip(-1), mode=mode, padding_mode=padding, align_corners=True)
+
+
+def warp(image: Tensor, displacement: Tensor, mode: str = "bilinear", padding: str = "zeros") -> Tensor:
+    """``image(x + u(x))`` for every voxel x of the displacement grid (the spatial transformer).
+
+    Args:
+        image: ``[B, C, *S]``; it covers the same extent as the displacement grid (usually ``S``).
+        displacement: ``[B, ndim, *S]`` in voxel units, channels in array-axis order.
+        mode: "bilinear" or "nearest" (labels).
+        padding: "zeros" (outside the image reads 0) or "border" (for warping fields).
+    """
+    shape = tuple(displacement.shape[2:])
+    grid = identity_grid(shape, displacement.device, displacement.dtype)
+    scale = voxel_to_normalised_scale(shape, displacement.device, displacement.dtype)
+    return sample(image, grid + displacement.movedim(1, -1) * scale, mode, padding)
+
+
+def integrate_velocity(velocity: Tensor, steps: int = 7) -> Tensor:
+    """Scaling and squaring: the displacement of ``exp(v)`` for a stationary velocity field.
+
+    ``u = v / 2**steps``, then ``steps`` times ``u <- u + u o (id + u)``. Same units and layout as
+    ``velocity`` (voxels, ``[B, ndim, *S]``). For smooth v the result is a diffeomorphism.
+    """
+    displacement = velocity / (2**steps)
+    for _ in range(steps):
+        displacement = displacement + warp(displacement, displacement, padding="border")
+    return displacement
+
+
+def compose(first: Tensor, second: Tensor) -> Tensor:
+    """The displacement of "apply ``first``, then ``second``": ``u1(x) + u2(x + u1(x))`` (voxels)."""
+    return first + warp(second, first, padding="border")
+
+
+def resize(tensor: Tensor, shape: Sequence[int], mode: str = "bilinear") -> Tensor:
+    """Resample ``[B, C, *S]`` to ``shape`` keeping voxel-centre alignment (values unchanged)."""
+    shape = tuple(int(n) for n in shape)
+    if tuple(tensor.shape[2:]) == shape:
+        return tensor
+    if mode == "nearest":
+        return sample(tensor, identity_grid(shape, tensor.device, tensor.dtype).expand(tensor.shape[0], *shape, len(shape)), "nearest", "border")
+    interpolation = "trilinear" if len(shape) == 3 else "bilinear"
+    return F.interpolate(tensor, size=shape, mode=interpolation, align_corners=True)
+
+
+def rescale_displacement(displacement: Tensor, shape: Sequence[int]) -> Tensor:
+    """A voxel-unit field moved to a grid of ``shape`` (same extent): resized, values rescaled."""
+    old = displacement.shape[2:]
+    factors = [((new - 1) / (n - 1)) if n > 1 else 1.0 for n, new in zip(old, shape)]
+    resized = resize(displacement, shape)
+    scale = torch.tensor(factors, device=displacement.device, dtype=displacement.dtype).view(1, -1, *([1] * len(old)))
+    return resized * scale
+
+
+def level_shape(shape: Sequence[int], shrink: float) -> tuple[int, ...]:
+    """The grid shape for a shrink factor, voxel-centre aligned: ``round((n - 1) / shrink) + 1``."""
+    return tuple(max(2, int(round((n - 1) / shrink)) + 1) if n > 1 else 1 for n in shape)
+
+
+def gaussian_blur(tensor: Tensor, sigma_voxels: float) -> Tensor:
+    """Separable Gaussian smoothing of ``[B, C, *S]`` (each channel alone), edges replicated."""
+    if sigma_voxels <= 0:
+        return tensor
+    radius = max(1, int(math.ceil(3 * sigma_voxels)))
+    offsets = torch.arange(-radius, radius + 1, device=tensor.device, dtype=tensor.dtype)
+    kernel = torch.exp(-0.5 * (offsets / sigma_voxels) ** 2)
+    kernel = kernel / kernel.sum()
+    ndim = tensor.dim() - 2
+    channels = tensor.shape[1]
+    convolve = F.conv3d if ndim == 3 else F.conv2d
+    out = tensor
+    for axis in range(ndim):
+        if out.shape[2 + axis] == 1:
+            continue
+        view = [1] * ndim
+        view[axis] = kernel.numel()
+        weight = kernel.view(1, 1, *view).repeat(channels, 1, *([1] * ndim))
+        padding = [0] * (2 * ndim)
+        padding[2 * (ndim - 1 - axis)] = padding[2 * (ndim - 1 - axis) + 1] = radius
+        out = convolve(F.pad(out, padding, mode="replicate"), weight, groups=channels)
+    return out
+
+
+# ---- losses -------------------------------------------------------------------------------------
+
+
+def _masked_mean(values: Tensor, mask: Tensor | None) -> Tensor:
+    if mask is None:
+        return values.mean()
+    weights = mask.to(values.dtype).expand_as(values)
+    return (values * weights).sum() / weights.sum().clamp_min(1.0)
+
+
+def box_sum(tensor: Tensor, window: int) -> Tensor:
+    """Sum over a ``window``-wide cube around each voxel (zeros outside), by running sums per axis."""
+    radius = window // 2
+    window = 2 * radius + 1
+    out = tensor
+    ndim = tensor.dim() - 2
+    for axis in range(ndim):
+        n = out.shape[2 + axis]
+        padding = [0] * (2 * ndim)
+        padding[2 * (ndim - 1 - axis)] = radius + 1
+        padding[2 * (ndim - 1 - axis) + 1] = radius
+        running = torch.cumsum(F.pad(out, padding), dim=2 + axis)
+        out = running.narrow(2 + axis, window, n) - running.narrow(2 + axis, 0, n)
+    return out
+
+
+def lncc_loss(a: Tensor, b: Tensor, window: int = 9, mask: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """``1 - mean(local squared correlation)`` in ``window``-wide cubes (VoxelMorph's NCC, 0 = perfect)."""
+    size = float(window ** (a.dim() - 2))
+    sums = box_sum(torch.cat([a, b, a * a, b * b, a * b], dim=1), window)
+    sum_a, sum_b, sum_aa, sum_bb, sum_ab = sums.split(a.shape[1], dim=1)
+    cross = sum_ab - sum_a * sum_b / size
+    var_a = (sum_aa - sum_a * sum_a / size).clamp_min(0)
+    var_b = (sum_bb - sum_b * sum_b / size).clamp_min(0)
+    correlation = cross * cross / (var_a * var_b + eps)
+    return 1.0 - _masked_mean(correlation, mask)
+
+
+def mse_loss(a: Tensor, b: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Mean squared intensity difference."""
+    return _masked_mean((a - b) ** 2, mask)
+
+
+def nmi_loss(a: Tensor, b: Tensor, bins: int = 32, mask: Tensor | None = None, max_samples: int = 200_000) -> Tensor:
+    """``2 - NMI`` with NMI = (H(a) + H(b)) / H(a, b) from a Parzen (Gaussian soft-bin) joint histogram.
+
+    Intensities are expected in 0..1. At most ``max_samples`` voxels (a fresh random subset per
+    call, inside ``mask`` when given) enter the histogram, which bounds memory on large volumes.
+    About 1 for independent images, lower for aligned ones (the soft bins keep it above 0 even for
+    identical images).
+    """
+    values_a, values_b = a.reshape(-1), b.reshape(-1)
+    if mask is not None:
+        keep = mask.expand_as(a).reshape(-1) > 0
+        values_a, values_b = values_a[keep], values_b[keep]
+    if values_a.numel() > max_samples:
+        chosen = torch.randint(0, values_a.numel(), (max_samples,), device=a.device)
+        values_a, values_b = values_a[chosen], values_b[chosen]
+    centres = torch.linspace(0.0, 1.0, bins, device=a.device, dtype=a.dtype)
+    sigma = 1.0 / (bins - 1)
+
+    def soft_bins(values: Tensor) -> Tensor:
+        weights = torch.exp(-0.5 * ((values[:, None] - centres[None, :]) / sigma) ** 2)
+        return weights / weights.sum(dim=1, keepdim=True).clamp_min(1e-12)
+
+    weights_a, weights_b = soft_bins(values_a), soft_bins(values_b)
+    joint = weights_a.T @ weights_b / max(1, values_a.numel())
+    p_a, p_b = joint.sum(dim=1), joint.sum(dim=0)
+
+    def entropy(p: Tensor) -> Tensor:
+        return -(p * torch.log(p.clamp_min(1e-12))).sum()
+
+    return 2.0 - (entropy(p_a) + entropy(p_b)) / entropy(joint).clamp_min(1e-12)
+
+
+def dice_loss(a_onehot: Tensor, b_onehot: Tensor, eps: float = 1e-5) -> Tensor:
+    """``1 - mean Dice`` over the channels of two (soft) one-hot label tensors ``[B, L, *S]``."""
+    dims = tuple(range(2, a_onehot.dim()))
+    overlap = (a_onehot * b_onehot).sum(dim=dims)
+    total = a_onehot.sum(dim=dims) + b_onehot.sum(dim=dims)
+    return 1.0 - ((2 * overlap + eps) / (total + eps)).mean()
+
+
+def _difference(tensor: Tensor, axis: int) -> Tensor:
+    n = tensor.shape[axis]
+    return tensor.narrow(axis, 1, n - 1) - tensor.narrow(axis, 0, n - 1)
+
+
+def diffusion_loss(displacement: Tensor) -> Tensor:
+    """Membrane energy: mean squared first differences of the field, summed over the axes (voxels)."""
+    ndim = displacement.dim() - 2
+    return sum((_difference(displacement, 2 + axis) ** 2).mean() for axis in range(ndim) if displacement.shape[2 + axis] > 1)
+
+
+def bending_loss(displacement: Tensor) -> Tensor:
+    """Bending energy: mean squared second derivatives (pure and mixed, mixed counted twice)."""
+    ndim = displacement.dim() - 2
+    axes = [2 + axis for axis in range(ndim) if displacement.shape[2 + axis] > 2]
+    total = displacement.new_zeros(())
+    first = {axis: _difference(displacement, axis) for axis in axes}
+    for i, axis in enumerate(axes):
+        total = total + (_difference(first[axis], axis) ** 2).mean()
+        for other in axes[i + 1 :]:
+            total = total + 2 * (_difference(first[axis], other) ** 2).mean()
+    return total
+
+
+def jacobian_determinant_torch(displacement: Tensor) -> Tensor:
+    """``det(I + grad u)`` per voxel (central differences, voxel units): ``[B, *S]``; <= 0 is a fold."""
+    ndim = displacement.shape[1]
+    spatial = tuple(range(2, 2 + ndim))
+    gradients = torch.gradient(displacement, dim=spatial)  # one [B, ndim, *S] per axis
+    jacobian = torch.stack(gradients, dim=2).movedim((1, 2), (-2, -1))  # [B, *S, ndim, ndim]
+    return torch.linalg.det(jacobian + torch.eye(ndim, device=displacement.device, dtype=displacement.dtype))
+
+
+# ---- conversions --------------------------------------------------------------------------------
+
+
+def displacement_to_transform(displacement_voxels: np.ndarray | Tensor, geometry: Geometry) -> DisplacementFieldTransform:
+    """A voxel-unit field ``(ndim, *S)`` (or ``[1, ndim, *S]``) on ``geometry`` as a mm transform.
+
+    Components go from array-axis order (z, y, x) to (x, y, z) and through ``direction @ diag(spacing)``
+    into LPS mm: the transform maps each voxel centre x to ``x + u(x)`` in physical space.
+    """
+    if isinstance(displacement_voxels, torch.Tensor):
+        displacement_voxels = displacement_voxels.detach().to("cpu", torch.float64).numpy()
+    field = np.asarray(displacement_voxels, dtype=np.float64)
+    if field.ndim == geometry.ndim + 2 and field.shape[0] == 1:
+        field = field[0]
+    if field.shape != (geometry.ndim,) + tuple(geometry.shape):
+        raise RegViewerError(f"displacement of shape {field.shape} does not fit grid {geometry.shape} with {geometry.ndim} components")
+    index_to_mm = geometry.direction @ np.diag(geometry.spacing)
+    voxels_xyz = np.moveaxis(field[::-1], 0, -1)
+    return DisplacementFieldTransform(voxels_xyz @ index_to_mm.T, geometry)
+
+
+def image_to_tensor(
+    image: Image | np.ndarray,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    normalise: bool = False,
+) -> Tensor:
+    """An image (or array) as a ``[1, 1, *S]`` tensor; ``normalise`` maps the 0.5..99.5 percentiles to 0..1."""
+    array = np.asarray(image.array if isinstance(image, Image) else image, dtype=np.float32)
+    if normalise:
+        array = normalise_intensity(array)
+    return torch.from_numpy(np.ascontiguousarray(array)).to(device=device, dtype=dtype)[None, None]
+
+
+def normalise_intensity(array: np.ndarray, low_percentile: float = 0.5, high_percentile: float = 99.5) -> np.ndarray:
+    """Robust min-max scaling to 0..1 (clipped), so that intensity-scale losses and histograms apply."""
+    array = np.asarray(array, dtype=np.float32)
+    flat = array.reshape(-1)
+    low, high = np.percentile(flat[:: max(1, flat.size // 1_000_000)], [low_percentile, high_percentile])
+    if high <= low:
+        high = low + 1.0
+    return np.clip((array - low) / (high - low), 0.0, 1.0).astype(np.float32)
