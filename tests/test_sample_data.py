@@ -90,7 +90,7 @@ def test_true_transform_brings_moving_onto_fixed(pair_3d):
     before, after = ncc(fixed.array.astype(float), unregistered), ncc(fixed.array.astype(float), registered)
     assert before < 0.92 and after > 0.99, (before, after)
     dice_before, dice_after = _mean_dice(fixed_labels, moving_labels, None), _mean_dice(fixed_labels, moving_labels, truth)
-    assert dice_before < 0.45 and dice_after > 0.75, (dice_before, dice_after)
+    assert dice_before < 0.35 and dice_after > 0.7, (dice_before, dice_after)
 
 
 def test_affine_registration_raises_dice_on_the_3d_pair(pair_3d):
