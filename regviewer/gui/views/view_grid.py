@@ -1,0 +1,113 @@
+"""The linked view grid: four slice views (fixed, moving, warped, checkerboard) sharing one ViewLink.
+
+Used by the main window and, without a window, by ``regviewer render``: what a figure shows is
+what the window shows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtWidgets import QGridLayout, QWidget
+
+from regviewer.core.compose import WindowLevel, preset_window
+from regviewer.core.image import Image
+from regviewer.core.scene import Scene
+from regviewer.core.transforms import Transform
+from regviewer.gui.view_state import ViewLink
+from regviewer.gui.views.slice_view import SliceView
+
+LAYOUTS = {"2x2": (2, 2), "1x3": (1, 3), "1x1": (1, 1)}
+DEFAULT_MODES = ("fixed", "moving", "warped", "checkerboard")
+
+
+class ViewGrid(QWidget):
+    """Four linked slice views in a 2x2, 1x3 or single layout."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.scene = Scene()
+        self.link = ViewLink(self)
+        self.views = [SliceView(self.scene, self.link, mode) for mode in DEFAULT_MODES]
+        for index, view in enumerate(self.views):
+            view.setObjectName(f"view{index}")
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(0, 0, 0, 0)
+        self._grid.setSpacing(3)
+        self.layout_name = ""
+        self.current_view = 0
+        self.set_layout("2x2")
+
+    # ---- layout -------------------------------------------------------------------------------
+    def set_layout(self, name: str, current: int | None = None) -> None:
+        """Arrange the views: "2x2", "1x3" (the first three) or "1x1" (the current view)."""
+        if name not in LAYOUTS:
+            raise ValueError(f"unknown layout {name!r}; choose one of {', '.join(LAYOUTS)}")
+        if current is not None:
+            self.current_view = current
+        rows, cols = LAYOUTS[name]
+        shown = [self.views[self.current_view]] if name == "1x1" else self.views[: rows * cols]
+        for view in self.views:
+            self._grid.removeWidget(view)
+            view.setVisible(view in shown)
+        for position, view in enumerate(shown):
+            self._grid.addWidget(view, position // cols, position % cols)
+        self.layout_name = name
+
+    def shown_views(self) -> list[SliceView]:
+        """The views of the current layout."""
+        return [view for view in self.views if self._grid.indexOf(view) >= 0]
+
+    # ---- content ------------------------------------------------------------------------------
+    def set_content(
+        self,
+        fixed: Image | None = None,
+        moving: Image | None = None,
+        fixed_labels: Image | None = None,
+        moving_labels: Image | None = None,
+        transform: Transform | None = None,
+        reset_view: bool = True,
+    ) -> None:
+        """Show new content (validated first: on error the views keep what they showed)."""
+        previous_reference = self.scene.fixed if self.scene.fixed is not None else self.scene.moving
+        self.scene.set_images(fixed, moving, fixed_labels, moving_labels, transform)
+        reference = fixed if fixed is not None else moving
+        reset_view = reset_view or reference is not previous_reference
+        if reset_view:
+            self.reset_windows()
+            self.link.set_cursor(self.scene.centre_mm())
+        for view in self.views:
+            view.scene_changed()
+        if reset_view:
+            self.fit_all()
+
+    def set_transform(self, transform: Transform | None) -> None:
+        """Show another fixed -> moving transform (the Warped and comparison views follow)."""
+        self.scene.replace(transform=transform)
+        for view in self.views:
+            view.scene_changed()
+
+    def reset_windows(self, preset: str = "Auto") -> None:
+        """Window / level of both images from a preset (automatic presets look at each image)."""
+        fixed = self._window(self.scene.fixed, preset)
+        moving = self._window(self.scene.moving, preset)
+        self.link.set_windows(fixed, moving)
+
+    @staticmethod
+    def _window(image: Image | None, preset: str) -> WindowLevel:
+        return preset_window(preset, image.array) if image is not None else WindowLevel(1.0, 0.5)
+
+    def fit_all(self) -> None:
+        """Fit every plane shown to the fixed grid."""
+        fitted = set()
+        for view in self.views:
+            if view.plane not in fitted:
+                view.fit()
+                fitted.add(view.plane)
+
+    def set_plane(self, plane: str) -> None:
+        for view in self.views:
+            view.set_plane(plane)
+        self.fit_all()
+
+    def set_cursor(self, point_mm: np.ndarray) -> None:
+        self.link.set_cursor(point_mm)
