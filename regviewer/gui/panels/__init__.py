@@ -1,0 +1,1 @@
+"""Dockable panels of the main window (image information, and later landmarks, parameters, metrics)."""
