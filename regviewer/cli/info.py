@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 from typing import Callable
 
 from regviewer import __version__
@@ -162,9 +163,18 @@ def _parse_child(name: str, returncode: int, stdout: str, stderr: str) -> dict[s
     return {name: f"unavailable: the probe {_why_it_failed(returncode, stderr)}"}
 
 
+def _child_environment(environment: dict[str, str] | None) -> dict[str, str]:
+    """``environment`` (default: ours) with this regviewer first on PYTHONPATH, installed or not."""
+    environment = dict(os.environ if environment is None else environment)
+    package_parent = str(Path(__file__).resolve().parents[2])
+    environment["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, environment.get("PYTHONPATH", "")) if p)
+    return environment
+
+
 def run_child_probes(names: tuple[str, ...] = tuple(CHILD_PROBES), timeout_s: float = PROBE_TIMEOUT_S,
                      environment: dict[str, str] | None = None) -> dict[str, dict[str, str]]:
     """Run the named child probes at once; ``{name: its key -> value lines}``, never raising."""
+    environment = _child_environment(environment)
     running: dict[str, subprocess.Popen[str] | str] = {}
     for name in names:
         try:
