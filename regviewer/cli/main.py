@@ -56,7 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_register(subparsers)
     _add_presets(subparsers)
     _add_demo(subparsers)
+    from regviewer.cli.gui_commands import add_render_parser
+
+    add_render_parser(subparsers)
     return parser
+
+
+COMMANDS = ("register", "presets", "demo", "render")
+
+
+def _is_command_line(argv: list[str]) -> bool:
+    """True when the first word that is not an option names a command (else the window opens)."""
+    words = [word for word in argv if not word.startswith("-")]
+    return bool(words) and words[0] in COMMANDS
 
 
 @contextmanager
@@ -79,11 +91,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``regviewer`` command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
-    parser = build_parser()
+    if _is_command_line(argv):
+        parser = build_parser()
+    else:
+        from regviewer.cli.gui_commands import build_gui_parser
+
+        parser = build_gui_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return EXIT_OK
+    if getattr(args, "command", None) is None:
+        args.command = "gui"
     with _notices_on_stderr():
         return _dispatch(parser, args, debug)
 
@@ -104,6 +120,14 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, debug: 
             from regviewer.cli.register import run_demo
 
             return run_demo(args)
+        if args.command == "render":
+            from regviewer.cli.gui_commands import run_render
+
+            return run_render(args)
+        if args.command == "gui":
+            from regviewer.cli.gui_commands import run_gui_command
+
+            return run_gui_command(args)
     except RegViewerError as error:
         if debug:
             traceback.print_exc()

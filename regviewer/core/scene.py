@@ -72,6 +72,7 @@ class Scene:
         self.space: DisplaySpace | None = None
         self._layers: dict[str, _Layer] = {}
         self._cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._label_values: np.ndarray | None = None
         self.version = 0
 
     # ---- content ------------------------------------------------------------------------------
@@ -117,6 +118,7 @@ class Scene:
     def _rebuild(self) -> None:
         self._layers.clear()
         self._cache.clear()
+        self._label_values = None
         self.version += 1
         if self.space is None:
             return
@@ -136,6 +138,14 @@ class Scene:
             self._layers["warped_labels"] = _Layer(self.moving_labels, fixed_grid, self.transform, "label")
 
     # ---- queries ------------------------------------------------------------------------------
+    def label_values(self) -> np.ndarray:
+        """Sorted label values (0 excluded) found in the fixed and moving label maps, for one shared palette."""
+        if self._label_values is None:
+            found = [np.unique(image.array) for image in (self.fixed_labels, self.moving_labels) if image is not None]
+            values = np.unique(np.concatenate(found)) if found else np.zeros(0)
+            self._label_values = values[values != 0]
+        return self._label_values
+
     def has(self, layer: str) -> bool:
         return layer in self._layers
 

@@ -87,7 +87,7 @@ class SliceView(QWidget):
         self.mode, self.plane = mode, plane
         self._flicker_on_fixed = True
         self._drawn_key: tuple | None = None
-        self._palettes: dict[str, LabelPalette] = {}
+        self._palettes: dict[int, LabelPalette] = {}
         self._build()
         self._flicker_timer = QTimer(self)
         self._flicker_timer.timeout.connect(self._toggle_flicker)
@@ -172,7 +172,6 @@ class SliceView(QWidget):
 
     def scene_changed(self) -> None:
         """Call after the scene's content changed (new images, labels or transform)."""
-        self._palettes.clear()
         self.plane_combo.clear()
         planes = self.scene.space.planes if self.scene.space is not None else ("axial",)
         for plane in planes:
@@ -276,10 +275,10 @@ class SliceView(QWidget):
         if labels is None or not options.show_labels:
             self.label_item.clear()
             return
-        source = self.scene.fixed_labels if layer == "fixed_labels" else self.scene.moving_labels
-        palette = self._palettes.get(layer)
+        palette = self._palettes.get(self.scene.version)
         if palette is None:
-            palette = self._palettes[layer] = LabelPalette(source.array)
+            self._palettes = {self.scene.version: LabelPalette(self.scene.label_values())}
+            palette = self._palettes[self.scene.version]
         self.label_item.setImage(palette.rgba(labels, options.label_opacity), autoLevels=False)
         self.label_item.setRect(QRectF(*grid.scene_rect(axes)))
 

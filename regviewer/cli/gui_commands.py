@@ -1,0 +1,97 @@
+"""The commands that need Qt: opening the window (``regviewer [FIXED MOVING]``) and ``regviewer render``.
+
+Qt is imported only when one of them runs, so ``regviewer register`` and friends start light.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from regviewer.core.compose import MODES
+
+GUI_EPILOG = (
+    "commands (run 'regviewer COMMAND --help'):\n"
+    "  register   register MOVING to FIXED and write the results (headless)\n"
+    "  render     draw the view grid of a pair into a PNG figure (headless)\n"
+    "  presets    list the named presets and methods\n"
+    "  demo       register the bundled sample pair on the command line\n"
+)
+
+
+def build_gui_parser() -> argparse.ArgumentParser:
+    """Options of ``regviewer`` when it opens the main window."""
+    parser = argparse.ArgumentParser(
+        prog="regviewer",
+        description="RegViewer: medical image registration workbench. With no command it opens the main window.",
+        epilog=GUI_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from regviewer import __version__
+
+    parser.add_argument("--version", action="version", version=f"regviewer {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    parser.add_argument("--info", action="store_true",
+                        help="print versions, Qt platform, OpenGL and GPU availability (for bug reports) and exit")
+    parser.add_argument("--demo", nargs="?", const="3d", choices=("2d", "3d"),
+                        help="open the bundled sample pair (3d: brain with labels, the default; 2d: brain slices)")
+    parser.add_argument("fixed", nargs="?", help="fixed image (file or DICOM folder)")
+    parser.add_argument("moving", nargs="?", help="moving image (file or DICOM folder)")
+    parser.add_argument("--fixed-labels", help="fixed label map")
+    parser.add_argument("--moving-labels", help="moving label map")
+    parser.add_argument("--transform", help="fixed -> moving transform to show (ITK .tfm/.txt/.h5 or a field image)")
+    parser.add_argument("--layout", choices=("2x2", "1x3", "1x1"), help="view layout")
+    return parser
+
+
+def run_gui_command(args: argparse.Namespace) -> int:
+    if args.info:
+        from regviewer.cli.info import run_info
+
+        return run_info()
+    from regviewer.gui.app import run_gui
+
+    return run_gui(fixed=args.fixed, moving=args.moving, fixed_labels=args.fixed_labels,
+                   moving_labels=args.moving_labels, transform=args.transform, demo=args.demo, layout=args.layout)
+
+
+def add_render_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "render",
+        help="draw the view grid of a pair into a PNG figure without opening a window",
+        description="Draw the linked views (fixed, moving, warped, comparison) of a pair into a PNG, exactly as "
+        "the main window shows them, and exit.",
+    )
+    parser.add_argument("fixed", help="fixed image")
+    parser.add_argument("moving", help="moving image")
+    parser.add_argument("-o", "--output", required=True, help="PNG file to write")
+    parser.add_argument("--transform", help="fixed -> moving transform (default: identity)")
+    parser.add_argument("--labels", nargs="+", metavar="LABELS", help="fixed label map, optionally followed by the moving one")
+    parser.add_argument("--layout", default="2x2", choices=("2x2", "1x3", "1x1"), help="view layout (default 2x2)")
+    parser.add_argument("--mode", choices=MODES, help="mode of the last view (default: checkerboard in 2x2)")
+    parser.add_argument("--plane", default="axial", choices=("axial", "coronal", "sagittal"), help="plane (default axial)")
+    parser.add_argument("--slice-mm", type=float, help="LPS position of the slice along the plane's axis (default: centre)")
+    parser.add_argument("--size", default="1600x1200", help="figure size in pixels, WIDTHxHEIGHT (default 1600x1200)")
+
+
+def run_render(args: argparse.Namespace) -> int:
+    from regviewer.core.errors import InputMismatchError
+    from regviewer.core.io import read_image
+    from regviewer.core.io.transforms_io import read_transform
+    from regviewer.gui.render import parse_size, render_figure
+
+    size = parse_size(args.size)
+    labels = args.labels or []
+    if len(labels) > 2:
+        raise InputMismatchError("--labels takes the fixed label map and optionally the moving one")
+    output = Path(args.output)
+    if output.suffix.lower() != ".png":
+        raise InputMismatchError(f"--output must be a .png file, got {output.name}")
+    fixed, moving = read_image(args.fixed), read_image(args.moving)
+    fixed_labels = read_image(labels[0], is_label=True) if labels else None
+    moving_labels = read_image(labels[1], is_label=True) if len(labels) == 2 else None
+    transform = read_transform(Path(args.transform)) if args.transform else None
+    written = render_figure(fixed, moving, output, transform, fixed_labels, moving_labels, args.layout, args.mode,
+                            args.plane, args.slice_mm, size)
+    print(f"wrote {written}")
+    return 0

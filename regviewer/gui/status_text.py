@@ -1,0 +1,36 @@
+"""The status-bar text under the cursor: position, voxel indices and intensities."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from regviewer.core.scene import Scene
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.4g}"
+
+
+def _index(index: tuple[int, ...] | None) -> str:
+    return "outside" if index is None else "[" + ", ".join(str(i) for i in index) + "]"
+
+
+def cursor_report(scene: Scene, point_mm: np.ndarray) -> str:
+    """One line: LPS mm, fixed and moving voxel (x, y, z) index and value, warped value, labels."""
+    if scene.space is None:
+        return "Open a fixed and a moving image (File menu, or drop files on the window)."
+    ndim = scene.space.reference.ndim if not scene.space.is_2d else 2
+    point = np.asarray(point_mm, dtype=np.float64)[:ndim]
+    parts = ["LPS (" + ", ".join(f"{v:.1f}" for v in point) + ") mm"]
+    for layer in ("fixed", "moving"):
+        image = getattr(scene, layer)
+        if image is not None:
+            parts.append(f"{layer} {_index(scene.voxel_index(layer, point))} = {_number(scene.value(layer, point))}")
+    if scene.moving is not None and scene.fixed is not None:
+        parts.append(f"warped = {_number(scene.value('warped', point))}")
+    for layer in ("fixed_labels", "moving_labels"):
+        if getattr(scene, layer) is not None:
+            parts.append(f"{layer.replace('_', ' ')} {_number(scene.value(layer, point))}")
+    return "   |   ".join(parts)
