@@ -6,7 +6,8 @@
 - "moving", "moving_labels": on the moving image's display grid (identity: where the moving image
   lies in physical space);
 - "warped", "warped_labels": the moving image resampled into the fixed grid through the
-  fixed -> moving transform, one slice at a time (so large volumes stay interactive).
+  fixed -> moving transform, one slice at a time (so large volumes stay interactive), with the
+  vectorised ``slice_warp`` path where it applies and ``SliceResampler`` otherwise.
 
 Slices are cached per (layer, plane, index) and the cache is dropped when a layer changes.
 """
@@ -23,6 +24,7 @@ from regviewer.core.errors import InputMismatchError
 from regviewer.core.image import Geometry, Image
 from regviewer.core.planes import DisplayGrid, DisplaySpace, PlaneAxes, lift_image, lift_point
 from regviewer.core.resample import SliceResampler
+from regviewer.core.slice_warp import warp_slice
 from regviewer.core.transforms import Transform
 
 LAYERS = ("fixed", "moving", "warped", "fixed_labels", "moving_labels", "warped_labels")
@@ -45,11 +47,18 @@ class _Layer:
     def slice(self, axes: PlaneAxes, index: int) -> np.ndarray:
         if self.direct():
             return self.grid.take(lift_image(self.source).array, axes, index)
+        label = self.interpolation == "label"
         if self.source.ndim == 2:
+            reference = _drop_z(self.grid.geometry)
+            fast = warp_slice(self.source, self.transform, reference, label)
+            if fast is not None:
+                return self.grid.orient(axes, fast)
             if self.resampler is None:
-                reference = _drop_z(self.grid.geometry)
                 self.resampler = SliceResampler(self.source, reference, self.transform, self.interpolation)
             return self.grid.orient(axes, self.resampler.full())
+        fast = warp_slice(self.source, self.transform, self.grid.slice_geometry(axes, index), label)
+        if fast is not None:
+            return self.grid.orient(axes, fast)
         if self.resampler is None:
             self.resampler = SliceResampler(self.source, self.grid.geometry, self.transform, self.interpolation)
         return self.grid.orient(axes, self.resampler.slice(2 - axes.normal, index))
