@@ -1,0 +1,78 @@
+"""The window-related command lines: regviewer render, --demo, --info and the no-display message."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from PySide6.QtGui import QImage
+
+from regviewer import paths
+from regviewer.cli.main import main
+
+
+def test_render_writes_the_view_grid(qapp, tmp_path, capsys):
+    output = tmp_path / "figure.png"
+    code = main(["render", str(paths.SAMPLE_3D_FIXED), str(paths.SAMPLE_3D_MOVING), "--transform", str(paths.SAMPLE_3D_TRUTH),
+                 "--labels", str(paths.SAMPLE_3D_FIXED_LABELS), str(paths.SAMPLE_3D_MOVING_LABELS), "--mode", "difference",
+                 "--plane", "coronal", "--slice-mm", "5", "--size", "800x600", "-o", str(output)])
+    assert code == 0 and "wrote" in capsys.readouterr().out
+    image = QImage(str(output))
+    assert (image.width(), image.height()) == (800, 600)
+    colours = {image.pixel(x, y) for x in range(0, 800, 17) for y in range(0, 600, 13)}
+    assert len(colours) > 50  # images, not an empty grid
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--size", "big"], "--size must look like"),
+    (["--plane", "sagittal", "-o", "figure.jpg"], "must be a .png"),
+])
+def test_render_bad_options_give_one_line(qapp, tmp_path, capsys, arguments, message):
+    base = ["render", str(paths.SAMPLE_2D_FIXED), str(paths.SAMPLE_2D_MOVING)]
+    if "-o" not in arguments:
+        arguments = arguments + ["-o", str(tmp_path / "figure.png")]
+    assert main(base + arguments) == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and len(error.splitlines()) == 1
+
+
+def test_render_refuses_a_plane_a_2d_image_lacks(qapp, tmp_path, capsys):
+    code = main(["render", str(paths.SAMPLE_2D_FIXED), str(paths.SAMPLE_2D_MOVING), "--plane", "coronal",
+                 "-o", str(tmp_path / "f.png")])
+    assert code == 2 and "not available" in capsys.readouterr().err
+
+
+def test_demo_opens_the_window_and_returns_when_closed(qapp, monkeypatch):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from regviewer.gui import main_window
+
+    opened = []
+    original = main_window.MainWindow.show
+
+    def show_then_close(window):
+        original(window)
+        opened.append(window)
+        QTimer.singleShot(50, window.close)
+        QTimer.singleShot(100, QApplication.quit)
+
+    monkeypatch.setattr(main_window.MainWindow, "show", show_then_close)
+    assert main(["--demo", "2d"]) == 0
+    assert opened and opened[0].grid.scene.fixed.name == paths.SAMPLE_2D_FIXED.name
+
+
+def test_info_flag_runs_the_report(monkeypatch):
+    import regviewer.cli.info as info
+
+    monkeypatch.setattr(info, "run_info", lambda: 7)
+    assert main(["--info"]) == 7
+
+
+def test_no_display_is_one_clear_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    done = subprocess.run([sys.executable, "-m", "regviewer", str(paths.SAMPLE_2D_FIXED), str(paths.SAMPLE_2D_MOVING)],
+                          capture_output=True, text=True, env=env, timeout=60)
+    if sys.platform.startswith("linux"):
+        assert done.returncode == 2
+        assert "no display found" in done.stderr and "Traceback" not in done.stderr
