@@ -7,6 +7,8 @@ from pathlib import Path
 # The repository's top-level resources/ folder (source checkouts and editable installs).
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 SAMPLE_DATA = RESOURCES / "sample_data"
+# Bundled registration networks (brain2d.pt, brain3d.pt) and their training configurations.
+MODELS = RESOURCES / "models"
 
 # The 2D sample pair (real axial T1 brain slices, 1 mm pixels): fixed r16, moving r64.
 SAMPLE_2D_FIXED = SAMPLE_DATA / "brain2d" / "r16slice.jpg"

@@ -1,0 +1,118 @@
+"""Network inference for the "network" method: predict, optionally refine, map back to the fixed grid.
+
+The network works on the model grid (see ``network_grid``); its displacement is in voxels of that
+grid. ``refine`` runs a few steps of instance optimisation on top of the prediction (a correction
+velocity at half resolution, LNCC or MSE plus diffusion regularisation, Adam), in the spirit of
+VoxelMorph's test-time refinement. ``to_fixed_grid`` samples the displacement at every voxel centre
+of the full fixed grid and converts it to mm (LPS, (x, y, z) components).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from regviewer.core.image import Geometry
+from regviewer.core.progress import CancelToken
+from regviewer.core.transforms import DisplacementFieldTransform
+from regviewer.registration.torch_backend import ops
+from regviewer.registration.torch_backend.model_io import LoadedModel
+
+Tensor = torch.Tensor
+
+
+def predict(model: LoadedModel, moving: np.ndarray, fixed: np.ndarray, device: torch.device) -> Tensor:
+    """The network's displacement ``[1, ndim, *S]`` (model voxels) for two arrays on the model grid."""
+    module = model.module.to(device)
+    moving_tensor = torch.from_numpy(np.ascontiguousarray(moving, dtype=np.float32))[None, None].to(device)
+    fixed_tensor = torch.from_numpy(np.ascontiguousarray(fixed, dtype=np.float32))[None, None].to(device)
+    with torch.inference_mode():
+        displacement = module(moving_tensor, fixed_tensor)
+    if not isinstance(displacement, torch.Tensor) or tuple(displacement.shape) != (1, model.ndim) + tuple(fixed.shape):
+        shape = tuple(displacement.shape) if isinstance(displacement, torch.Tensor) else type(displacement).__name__
+        from regviewer.core.errors import RegViewerError
+
+        raise RegViewerError(
+            f"{model.source}: the network returned {shape}, expected a displacement of shape {(1, model.ndim) + tuple(fixed.shape)}"
+        )
+    return displacement.float().clone()
+
+
+def refine(
+    initial: Tensor,
+    moving: np.ndarray,
+    fixed: np.ndarray,
+    iterations: int,
+    similarity: str = "lncc",
+    smoothness: float = 1.0,
+    learning_rate: float = 0.05,
+    on_iteration: Callable[[int, float, Tensor], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> tuple[Tensor, bool]:
+    """Instance optimisation on top of ``initial`` (model voxels); returns (displacement, cancelled).
+
+    The result is ``compose(correction, initial)``: the correction, the exponential of a velocity at
+    half resolution, is applied first, so it fine-tunes the network-warped image. ``on_iteration``
+    receives (iteration, loss, current displacement) after every step.
+    """
+    device = initial.device
+    shape = tuple(initial.shape[2:])
+    moving_tensor = torch.from_numpy(np.ascontiguousarray(moving, dtype=np.float32))[None, None].to(device)
+    fixed_tensor = torch.from_numpy(np.ascontiguousarray(fixed, dtype=np.float32))[None, None].to(device)
+    coarse = ops.level_shape(shape, 2)
+    velocity = torch.zeros((1, len(shape)) + coarse, device=device, requires_grad=True)
+    optimiser = torch.optim.Adam([velocity], lr=learning_rate)
+    window = 7 if len(shape) == 3 else 9
+    current = initial
+
+    def displacement() -> Tensor:
+        correction = ops.rescale_displacement(ops.integrate_velocity(velocity, 6), shape)
+        return ops.compose(correction, initial)
+
+    for iteration in range(iterations):
+        if cancel is not None and cancel.cancelled:
+            return current, True
+        field = displacement()
+        warped = ops.warp(moving_tensor, field)
+        similarity_loss = ops.lncc_loss(warped, fixed_tensor, window) if similarity == "lncc" else ops.mse_loss(warped, fixed_tensor)
+        loss = similarity_loss + smoothness * ops.diffusion_loss(field)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        current = field.detach()
+        if on_iteration is not None:
+            on_iteration(iteration, float(similarity_loss.detach()), current)
+    if iterations > 0:
+        with torch.no_grad():
+            current = displacement()
+    return current, False
+
+
+def to_fixed_grid(displacement: Tensor, model_geometry: Geometry, fixed_geometry: Geometry) -> DisplacementFieldTransform:
+    """The model-grid displacement sampled at every fixed voxel centre, as a mm field on the fixed grid.
+
+    Both grids share the fixed image's direction (the model grid is built that way), so the map from
+    fixed indices to model indices is a per-axis scaling and shift, sampled with one ``grid_sample``.
+    """
+    ndim = fixed_geometry.ndim
+    to_model = np.linalg.inv(model_geometry.index_to_physical_matrix) @ fixed_geometry.index_to_physical_matrix
+    device = displacement.device
+    axes = []
+    for array_axis in range(ndim):
+        xyz = ndim - 1 - array_axis
+        count = fixed_geometry.shape[array_axis]
+        index = torch.arange(count, dtype=torch.float64) * to_model[xyz, xyz] + to_model[xyz, ndim]
+        size = model_geometry.shape[array_axis]
+        axes.append((2.0 * index / max(size - 1, 1) - 1.0).float().to(device))
+    off_diagonal = to_model[:ndim, :ndim] - np.diag(np.diag(to_model[:ndim, :ndim]))
+    if np.abs(off_diagonal).max() > 1e-6:
+        raise ValueError("the model grid must share the fixed grid's direction")
+    grid = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).unsqueeze(0)
+    mode = "bilinear"
+    sampled = F.grid_sample(displacement, grid.flip(-1), mode=mode, padding_mode="border", align_corners=True)[0]
+    voxels_xyz = sampled.flip(0).movedim(0, -1).double().cpu().numpy()  # (*S_fixed, ndim), model voxels (x, y, z)
+    index_to_mm = model_geometry.direction @ np.diag(model_geometry.spacing)
+    return DisplacementFieldTransform(voxels_xyz @ index_to_mm.T, fixed_geometry)
