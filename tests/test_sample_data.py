@@ -99,7 +99,7 @@ def test_affine_registration_raises_dice_on_the_3d_pair(pair_3d):
     assert result.status == "completed"
     before, after = _mean_dice(fixed_labels, moving_labels, None), _mean_dice(fixed_labels, moving_labels, result.transform)
     print(f"sample 3D pair, affine: Dice {before:.3f} -> {after:.3f} in {result.runtime_s:.1f} s")
-    assert after > before + 0.25 and after > 0.65
+    assert after > before + 0.25 and after > 0.6
 
 
 @pytest.mark.slow

@@ -3,8 +3,8 @@
 The pair exercises what a viewer must get right: the two images sit on DIFFERENT grids (spacing,
 origin and a tilted direction), and the moving one is deformed by a known, smooth transform.
 
-- fixed: ``test_scan.npz`` (VoxelMorph, 160x192x224, 1 mm) lightly smoothed and resampled to 2 mm
-  (80x96x112), centred on the origin, stored as uint8 NIfTI; fixed labels likewise (nearest).
+- fixed: ``test_scan.npz`` (VoxelMorph, 160x192x224, 1 mm, index axes Left / Inferior / Anterior) lightly
+  smoothed, reoriented to LPS and resampled to 2 mm (80x112x96), centred on the origin, stored as uint8 NIfTI; fixed labels likewise (nearest).
 - truth (fixed -> moving, ITK convention): ``x -> A(B(x))`` where B is a smooth B-spline warp
   (max 3.5 mm) on the fixed grid and A an affine (rotation (4, -3, 5) deg, scales (1.04, 0.97, 1.02),
   translation (5, -4, 3) mm) about the image centre. Written as ``fixed_to_moving.tfm``.
@@ -61,18 +61,24 @@ def rotation(degrees_xyz: tuple[float, float, float]) -> np.ndarray:
     return rz @ ry @ rx
 
 
+# The scan's index axes run Left, Inferior, Anterior (FreeSurfer's conformed "LIA"), although the npz
+# format stores no geometry. Column c: the LPS direction of fixed axis c in scan index axes, so that
+# the fixed image is anatomically oriented (axial / coronal / sagittal views show what they say).
+LPS_IN_SCAN_AXES = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, -1.0, 0.0]])
+
+
 def fixed_geometry(scan: Image) -> Geometry:
-    """The 2 mm grid covering the scan, centred on the physical origin, identity direction."""
-    extent_mm = np.array(scan.geometry.size) * scan.spacing
+    """The 2 mm LPS grid covering the scan, centred on the physical origin, identity direction."""
+    extent_mm = np.abs(LPS_IN_SCAN_AXES.T) @ (np.array(scan.geometry.size) * scan.spacing)
     size = np.round(extent_mm / FIXED_SPACING_MM).astype(int)
     origin = -(size - 1) / 2.0 * np.array(FIXED_SPACING_MM)
     return Geometry(tuple(size[::-1].tolist()), FIXED_SPACING_MM, origin)
 
 
 def fixed_to_scan(scan: Image) -> AffineTransform:
-    """Fixed-frame points (centred on 0) -> the scan's own frame (a shift to the scan's centre)."""
+    """Fixed-frame LPS points (centred on 0) -> the scan's own frame (reoriented from LIA, shifted to its centre)."""
     centre = scan.index_to_physical((np.array(scan.geometry.size) - 1) / 2.0)
-    return AffineTransform(np.eye(3), centre)
+    return AffineTransform(LPS_IN_SCAN_AXES, centre)
 
 
 def smooth_warp(geometry: Geometry, rng: np.random.Generator) -> BSplineTransform:
