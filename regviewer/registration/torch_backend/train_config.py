@@ -11,7 +11,7 @@ paths are relative to the configuration file)::
                    max_translation_voxels
     [loss]         similarity = "lncc" | "mse", similarity_weight, dice_weight, smoothness_weight,
                    lncc_window
-    [training]     steps, batch_size, learning_rate, seed, checkpoint_every, log_every, threads
+    [training]     steps, batch_size, learning_rate, seed, checkpoint_every, log_every, threads, crop
     [output]       dir
 
 With no images, training is purely synthetic (``synth_fraction`` is then 1).
@@ -63,6 +63,7 @@ class OptimSettings:
     checkpoint_every: int = 100
     log_every: int = 10
     threads: int = 0  # 0: torch's default
+    crop: tuple[int, ...] = ()  # train on random crops of this shape (numpy order); () = the whole model shape
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ class TrainConfig:
             "synth": {**asdict(self.synth), "blob_spacing_voxels": list(self.synth.blob_spacing_voxels)},
             "deformation": asdict(self.deformation),
             "loss": asdict(self.loss),
-            "training": asdict(self.optim),
+            "training": {**asdict(self.optim), "crop": list(self.optim.crop)},
         }
 
 
@@ -123,7 +124,8 @@ def _settings(cls: type, values: Mapping[str, Any], section: str) -> Any:
             elif isinstance(default, float):
                 converted[name] = float(value)
             elif isinstance(default, tuple):
-                converted[name] = tuple(float(item) for item in value)
+                kind = int if name == "crop" else float
+                converted[name] = tuple(kind(item) for item in value)
             else:
                 converted[name] = value
         except (TypeError, ValueError) as error:
@@ -186,6 +188,8 @@ def parse_config(raw: Mapping[str, Any], folder: Path, source: Path | None = Non
     optim = _settings(OptimSettings, _section(raw, "training"), "training")
     if optim.steps < 1 or optim.batch_size < 1 or optim.learning_rate <= 0 or optim.checkpoint_every < 1 or optim.log_every < 1:
         raise TrainConfigError("[training] steps, batch_size, checkpoint_every and log_every must be >= 1 and learning_rate > 0")
+    if optim.crop and (len(optim.crop) != len(shape) or any(c < 8 or c > n for c, n in zip(optim.crop, shape))):
+        raise TrainConfigError(f"[training] crop must give {len(shape)} sizes between 8 and the model shape {shape}, got {list(optim.crop)}")
     synth = _settings(SynthSettings, _section(raw, "synth"), "synth")
     if synth.labels < 2:
         raise TrainConfigError("[synth] labels must be at least 2")

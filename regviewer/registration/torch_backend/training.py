@@ -42,6 +42,7 @@ from regviewer.registration.torch_backend.unet import VelocityUNet
 CHECKPOINT = "checkpoint.pt"
 LOSS_LOG = "loss_log.csv"
 MODEL = "model.pt"
+CROP_MARGIN = 4  # voxels left out of the similarity / Dice terms at the edges of a training crop
 LOG_COLUMNS = ("step", "loss", "similarity", "dice", "smoothness", "synthetic", "seconds_per_step")
 
 
@@ -164,7 +165,8 @@ class Trainer:
         config = self.config
         with torch.no_grad():
             if synthetic:
-                return synth.synthetic_pair(config.shape, config.synth, config.deformation, self.generator, self.device)
+                shape = config.optim.crop or config.shape
+                return synth.synthetic_pair(shape, config.synth, config.deformation, self.generator, self.device)
             across = config.pairs == "across" or (config.pairs == "both" and self.chooser.random() < 0.5)
             first = self.chooser.randrange(len(self.real))
             second = first
@@ -172,10 +174,17 @@ class Trainer:
                 second = self.chooser.choice([k for k in range(len(self.real)) if k != first])
             moving, fixed = self.real[first], self.real[second]
             labels_fit = moving.onehot is not None and fixed.onehot is not None and moving.onehot.shape == fixed.onehot.shape
-            return synth.real_pair(
+            pair = synth.real_pair(
                 moving.image, fixed.image, config.deformation, self.generator,
                 moving_onehot=moving.onehot if labels_fit else None, fixed_onehot=fixed.onehot if labels_fit else None,
             )
+            return self._crop(pair) if config.optim.crop else pair
+
+    def _crop(self, tensors: tuple) -> tuple:
+        """The same random window of every tensor of a pair (``[training] crop``)."""
+        corner = [self.chooser.randint(0, n - c) for n, c in zip(self.config.shape, self.config.optim.crop)]
+        window = (slice(None), slice(None)) + tuple(slice(k, k + c) for k, c in zip(corner, self.config.optim.crop))
+        return tuple(None if tensor is None else tensor[window].contiguous() for tensor in tensors)
 
     def train_step(self) -> dict[str, float]:
         """One optimisation step; returns the loss terms."""
@@ -183,14 +192,17 @@ class Trainer:
         loss_settings = self.config.loss
         displacement = self.model(moving, fixed)
         terms: dict[str, torch.Tensor] = {}
+        # On crops, the warped image reads zeros where the field points out of the window: score the interior only.
+        inner = _interior(displacement.dim() - 2, CROP_MARGIN if self.config.optim.crop else 0)
         if not synthetic:
-            warped = ops.warp(moving, displacement)
+            warped = ops.warp(moving, displacement)[inner]
+            fixed = fixed[inner]
             if loss_settings.similarity == "lncc":
                 terms["similarity"] = loss_settings.similarity_weight * ops.lncc_loss(warped, fixed, loss_settings.lncc_window)
             else:
                 terms["similarity"] = loss_settings.similarity_weight * ops.mse_loss(warped, fixed)
         if moving_labels is not None and loss_settings.dice_weight > 0:
-            terms["dice"] = loss_settings.dice_weight * ops.dice_loss(ops.warp(moving_labels, displacement), fixed_labels)
+            terms["dice"] = loss_settings.dice_weight * ops.dice_loss(ops.warp(moving_labels, displacement)[inner], fixed_labels[inner])
         terms["smoothness"] = loss_settings.smoothness_weight * ops.diffusion_loss(displacement)
         loss = sum(terms.values())
         self.optimizer.zero_grad(set_to_none=True)
@@ -249,6 +261,10 @@ class Trainer:
         else:
             report(f"interrupted at step {self.step}; resume with --resume ({checkpoint})")
         return TrainingOutcome(self.step, last.get("loss", float("nan")), model_path, checkpoint, log_path, resumed_from, interrupted)
+
+
+def _interior(ndim: int, margin: int) -> tuple[slice, ...]:
+    return (slice(None), slice(None)) + (slice(margin, -margin if margin else None),) * ndim
 
 
 def _append_log(path: Path, step: int, rows: list[dict[str, float]], seconds: float) -> None:
