@@ -24,6 +24,8 @@ _SOURCE_TREE_BUILTINS = {
     "affine": "regviewer.registration.classic:AffineMethod",
     "bspline": "regviewer.registration.classic:BSplineMethod",
     "demons": "regviewer.registration.demons:DemonsMethod",
+    "torch-deformable": "regviewer.registration.torch_opt:TorchDeformableMethod",
+    "network": "regviewer.registration.network:NetworkMethod",
 }
 
 

@@ -95,7 +95,12 @@ def sample(image: Tensor, grid: Tensor, mode: str = "bilinear", padding: str = "
 
     ``mode`` is "bilinear" (linear / trilinear) or "nearest"; ``padding`` "zeros" or "border".
     """
-    return F.grid_sample(image, grid.flip(-1), mode=mode, padding_mode=padding, align_corners=True)
+    return sample_xyz(image, grid.flip(-1), mode, padding)
+
+
+def sample_xyz(image: Tensor, grid_xyz: Tensor, mode: str = "bilinear", padding: str = "zeros") -> Tensor:
+    """``sample`` with the grid's last axis in (x, y[, z]) order, as ``grid_sample`` wants it (no copy)."""
+    return F.grid_sample(image, grid_xyz, mode=mode, padding_mode=padding, align_corners=True)
 
 
 def warp(image: Tensor, displacement: Tensor, mode: str = "bilinear", padding: str = "zeros") -> Tensor:
@@ -108,9 +113,15 @@ def warp(image: Tensor, displacement: Tensor, mode: str = "bilinear", padding: s
         padding: "zeros" (outside the image reads 0) or "border" (for warping fields).
     """
     shape = tuple(displacement.shape[2:])
-    grid = identity_grid(shape, displacement.device, displacement.dtype)
-    scale = voxel_to_normalised_scale(shape, displacement.device, displacement.dtype)
-    return sample(image, grid + displacement.movedim(1, -1) * scale, mode, padding)
+    grid_xyz = _identity_grid_xyz(shape, str(displacement.device), displacement.dtype)
+    scale_xyz = voxel_to_normalised_scale(shape, displacement.device, displacement.dtype).flip(0)
+    # Channel flip and movedim are views: the sum below is the only copy.
+    return sample_xyz(image, grid_xyz + displacement.flip(1).movedim(1, -1) * scale_xyz, mode, padding)
+
+
+@lru_cache(maxsize=8)
+def _identity_grid_xyz(shape: tuple[int, ...], device: str, dtype: torch.dtype) -> Tensor:
+    return _identity_grid(shape, device, dtype).flip(-1).contiguous()
 
 
 def integrate_velocity(velocity: Tensor, steps: int = 7) -> Tensor:
@@ -179,6 +190,29 @@ def gaussian_blur(tensor: Tensor, sigma_voxels: float) -> Tensor:
     return out
 
 
+def binomial_blur(tensor: Tensor) -> Tensor:
+    """Smoothing by the [1, 2, 1] / 4 kernel along every axis (edges replicated): cheap anti-aliasing."""
+    ndim = tensor.dim() - 2
+    pool = F.avg_pool3d if ndim == 3 else F.avg_pool2d
+    out = pool(F.pad(tensor, (0, 1) * ndim, mode="replicate"), 2, stride=1)
+    return pool(F.pad(out, (1, 0) * ndim, mode="replicate"), 2, stride=1)
+
+
+def downsample(tensor: Tensor, shrink: float) -> Tensor:
+    """``[B, C, *S]`` smoothed and resampled about ``shrink`` times coarser, voxel-centre aligned.
+
+    Powers of two go by repeated binomial smoothing and halving (fast on large volumes); a remaining
+    factor uses a Gaussian of 0.5 x factor voxels.
+    """
+    out, remaining = tensor, float(shrink)
+    while remaining >= 2:
+        out = resize(binomial_blur(out), level_shape(out.shape[2:], 2))
+        remaining /= 2
+    if remaining > 1.01:
+        out = resize(gaussian_blur(out, 0.5 * remaining), level_shape(out.shape[2:], remaining))
+    return out
+
+
 # ---- losses -------------------------------------------------------------------------------------
 
 
@@ -205,14 +239,36 @@ def box_sum(tensor: Tensor, window: int) -> Tensor:
     return out
 
 
-def lncc_loss(a: Tensor, b: Tensor, window: int = 9, mask: Tensor | None = None, eps: float = 1e-5) -> Tensor:
-    """``1 - mean(local squared correlation)`` in ``window``-wide cubes (VoxelMorph's NCC, 0 = perfect)."""
-    size = float(window ** (a.dim() - 2))
-    sums = box_sum(torch.cat([a, b, a * a, b * b, a * b], dim=1), window)
-    sum_a, sum_b, sum_aa, sum_bb, sum_ab = sums.split(a.shape[1], dim=1)
-    cross = sum_ab - sum_a * sum_b / size
-    var_a = (sum_aa - sum_a * sum_a / size).clamp_min(0)
-    var_b = (sum_bb - sum_b * sum_b / size).clamp_min(0)
+def lncc_statistics(a: Tensor, window: int = 9) -> tuple[Tensor, Tensor]:
+    """Local sums and variances (times the window size) of ``a``: what ``lncc_loss`` needs of a fixed image.
+
+    Computing them once per resolution level saves two of the five box filters per iteration.
+    """
+    inverse_size = 1.0 / float((2 * (window // 2) + 1) ** (a.dim() - 2))
+    sums = box_sum(torch.cat([a, a * a], dim=1), window)
+    sum_a, sum_aa = sums.split(a.shape[1], dim=1)
+    return sum_a, (sum_aa - sum_a * sum_a * inverse_size).clamp_min(0)
+
+
+def lncc_loss(
+    a: Tensor,
+    b: Tensor,
+    window: int = 9,
+    mask: Tensor | None = None,
+    eps: float = 1e-5,
+    a_statistics: tuple[Tensor, Tensor] | None = None,
+) -> Tensor:
+    """``1 - mean(local squared correlation)`` in ``window``-wide cubes (VoxelMorph's NCC, 0 = perfect).
+
+    ``a_statistics``: ``lncc_statistics(a, window)`` when ``a`` is fixed across calls.
+    """
+    inverse_size = 1.0 / float((2 * (window // 2) + 1) ** (a.dim() - 2))
+    sum_a, var_a = a_statistics if a_statistics is not None else lncc_statistics(a, window)
+    sums = box_sum(torch.cat([b, b * b, a * b], dim=1), window)
+    sum_b, sum_bb, sum_ab = sums.split(b.shape[1], dim=1)
+    mean_b = sum_b * inverse_size
+    cross = sum_ab - sum_a * mean_b
+    var_b = (sum_bb - sum_b * mean_b).clamp_min(0)
     correlation = cross * cross / (var_a * var_b + eps)
     return 1.0 - _masked_mean(correlation, mask)
 
@@ -267,22 +323,35 @@ def _difference(tensor: Tensor, axis: int) -> Tensor:
     return tensor.narrow(axis, 1, n - 1) - tensor.narrow(axis, 0, n - 1)
 
 
-def diffusion_loss(displacement: Tensor) -> Tensor:
-    """Membrane energy: mean squared first differences of the field, summed over the axes (voxels)."""
-    ndim = displacement.dim() - 2
-    return sum((_difference(displacement, 2 + axis) ** 2).mean() for axis in range(ndim) if displacement.shape[2 + axis] > 1)
+def diffusion_loss(displacement: Tensor, spacing: Sequence[float] | None = None) -> Tensor:
+    """Membrane energy: mean squared first derivatives of the field, summed over the axes.
 
-
-def bending_loss(displacement: Tensor) -> Tensor:
-    """Bending energy: mean squared second derivatives (pure and mixed, mixed counted twice)."""
+    Derivatives are per voxel of the grid, or per unit of ``spacing`` (grid spacing along each array
+    axis, in the field's units: then the energy is the same whatever the grid's resolution).
+    """
     ndim = displacement.dim() - 2
-    axes = [2 + axis for axis in range(ndim) if displacement.shape[2 + axis] > 2]
+    steps = [1.0] * ndim if spacing is None else [float(h) for h in spacing]
     total = displacement.new_zeros(())
-    first = {axis: _difference(displacement, axis) for axis in axes}
+    for axis in range(ndim):
+        if displacement.shape[2 + axis] > 1:
+            total = total + (_difference(displacement, 2 + axis) ** 2).mean() / steps[axis] ** 2
+    return total
+
+
+def bending_loss(displacement: Tensor, spacing: Sequence[float] | None = None) -> Tensor:
+    """Bending energy: mean squared second derivatives (pure and mixed, mixed counted twice).
+
+    ``spacing`` as for ``diffusion_loss``.
+    """
+    ndim = displacement.dim() - 2
+    steps = [1.0] * ndim if spacing is None else [float(h) for h in spacing]
+    axes = [axis for axis in range(ndim) if displacement.shape[2 + axis] > 2]
+    total = displacement.new_zeros(())
+    first = {axis: _difference(displacement, 2 + axis) / steps[axis] for axis in axes}
     for i, axis in enumerate(axes):
-        total = total + (_difference(first[axis], axis) ** 2).mean()
+        total = total + (_difference(first[axis], 2 + axis) ** 2).mean() / steps[axis] ** 2
         for other in axes[i + 1 :]:
-            total = total + 2 * (_difference(first[axis], other) ** 2).mean()
+            total = total + 2 * (_difference(first[axis], 2 + other) ** 2).mean() / steps[other] ** 2
     return total
 
 

@@ -1,0 +1,368 @@
+"""Instance optimisation: an affine, then a dense (diffeomorphic or plain) field, coarse to fine, in torch.
+
+The map being optimised, from fixed to moving mm:  ``x -> initial(A(x + u(x)))``
+
+- ``u``: a dense field on a grid covering the fixed image, stored in mm along the fixed array axes
+  (so the learning rate and the regulariser mean the same thing at every level); with
+  ``transform="svf"`` the parameter is a stationary velocity and ``u = exp(v)`` (scaling and
+  squaring), which cannot fold for smooth v.
+- ``A``: an affine in mm about the fixed centre, optimised first (coarse levels, u = 0), then frozen.
+- ``initial``: the request's initial transform, linear (folded into one matrix) or, when not linear,
+  applied once by resampling the moving image onto the fixed grid before optimising.
+
+Every level samples the moving image (smoothed and shrunk to about the level's resolution) at
+``K (p + u(p))``, ``p`` the level's normalised fixed coordinates and ``K`` one homogeneous matrix:
+one ``grid_sample`` per iteration, no numpy round trip.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from regviewer.core.image import Geometry
+from regviewer.core.transforms import AffineTransform, CompositeTransform, Transform
+from regviewer.registration.torch_backend import frames, ops
+
+Tensor = torch.Tensor
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What to optimise and how (see ``torch_opt.TorchDeformableMethod.parameters`` for meanings)."""
+
+    similarity: str = "lncc"
+    transform: str = "svf"
+    regulariser: str = "diffusion"
+    regularisation_weight: float = 1.0
+    shrink_factors: tuple[int, ...] = (4, 2)
+    iterations: tuple[int, ...] = (150, 60)
+    field_shrink: int = 2
+    learning_rate: float = 0.2
+    affine: bool = True
+    affine_shrink_factors: tuple[int, ...] = (4,)
+    affine_iterations: int = 100
+    lncc_window: int = 5
+    integration_steps: int = 7
+    label_weight: float = 0.0
+    landmark_weight: float = 0.0
+    preview_every: int = 10
+
+
+@dataclass
+class Problem:
+    """The tensors and frames of one run (built by ``torch_opt``; all tensors on one device)."""
+
+    fixed: Tensor  # [1, 1, *S_fixed], intensities about 0..1
+    moving: Tensor  # [1, 1, *S_moving]
+    fixed_geometry: Geometry
+    moving_geometry: Geometry
+    initial_matrix: np.ndarray  # homogeneous mm -> mm, applied after A (identity when none)
+    fixed_mask: Tensor | None = None
+    fixed_labels: Tensor | None = None  # [1, 1, *S_fixed] integer labels
+    moving_labels: Tensor | None = None
+    label_values: tuple[int, ...] = ()
+    fixed_points: np.ndarray | None = None  # (N, ndim) mm
+    moving_points: np.ndarray | None = None
+
+
+@dataclass
+class State:
+    """Where the optimisation stands (kept current so that a cancel can return it)."""
+
+    affine: AffineTransform
+    field_mm: Tensor | None = None  # [1, ndim, *S_field] displacement in mm along array axes
+    history: list[tuple[str, int, int, float]] = field(default_factory=list)
+    cancelled: bool = False
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+Report = Callable[[str, int, int, int, float | None, Callable[[], Transform] | None], None]
+
+
+class InstanceOptimiser:
+    """Runs the affine stage then the dense levels; ``report`` receives (stage, level, levels, it, loss, preview)."""
+
+    def __init__(self, problem: Problem, settings: Settings, report: Report, cancelled: Callable[[], bool]) -> None:
+        self.problem = problem
+        self.settings = settings
+        self.report = report
+        self.cancelled = cancelled
+        self.ndim = problem.fixed_geometry.ndim
+        self.device = problem.fixed.device
+        self.to_moving_normalised = frames.mm_to_normalised(problem.moving_geometry) @ problem.initial_matrix
+        geometry = problem.fixed_geometry
+        self.centre = geometry.index_to_physical((np.array(geometry.size) - 1) / 2.0)
+        low, high = geometry.bounds_mm()
+        self.radius = max(1.0, float(np.max(high - low)) / 2.0)
+        self.state = State(affine=AffineTransform.identity(self.ndim))
+        self._levels: dict[int, tuple[Tensor, Tensor, Tensor | None]] = {}
+        self._fixed_pyramid: dict[float, Tensor] = {1.0: problem.fixed}
+        self._moving_pyramid: dict[float, Tensor] = {1.0: problem.moving}
+
+    # ---- frames ---------------------------------------------------------------------------------
+    def _affine_matrix(self, weights: Tensor, shift: Tensor) -> Tensor:
+        """Homogeneous mm matrix of ``x -> (I + W)(x - c) + R t + c`` (differentiable in W, t)."""
+        eye = torch.eye(self.ndim, dtype=torch.float64, device=self.device)
+        centre = torch.tensor(self.centre, dtype=torch.float64, device=self.device)
+        linear = eye + weights
+        top = torch.cat([linear, (centre - linear @ centre + self.radius * shift)[:, None]], dim=1)
+        bottom = torch.zeros(1, self.ndim + 1, dtype=torch.float64, device=self.device)
+        bottom[0, -1] = 1.0
+        return torch.cat([top, bottom], dim=0)
+
+    def _fixed_to_moving(self, affine_mm: Tensor) -> Tensor:
+        """Normalised fixed -> normalised moving coordinates (homogeneous, float64)."""
+        before = torch.tensor(self.to_moving_normalised, dtype=torch.float64, device=self.device)
+        after = torch.tensor(frames.normalised_to_mm(self.problem.fixed_geometry), dtype=torch.float64, device=self.device)
+        return before @ affine_mm @ after
+
+    def _current_affine_tensor(self) -> Tensor:
+        return torch.tensor(self.state.affine.homogeneous, dtype=torch.float64, device=self.device)
+
+    # ---- pyramid --------------------------------------------------------------------------------
+    def _level_images(self, shrink: int) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Fixed, moving and fixed mask about ``shrink`` times coarser than the fixed image (cached)."""
+        if shrink not in self._levels:
+            problem = self.problem
+            fixed = _pyramid_level(self._fixed_pyramid, shrink)
+            ratio = float(np.mean(problem.fixed_geometry.spacing) / np.mean(problem.moving_geometry.spacing)) * shrink
+            moving = _pyramid_level(self._moving_pyramid, max(1.0, ratio))
+            mask = None if problem.fixed_mask is None else ops.resize(problem.fixed_mask.float(), fixed.shape[2:], "nearest")
+            self._levels[shrink] = (fixed, moving, mask)
+        return self._levels[shrink]
+
+    def _similarity(self, fixed: Tensor, warped: Tensor, mask: Tensor | None, statistics: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        if self.settings.similarity == "mse":
+            return ops.mse_loss(fixed, warped, mask)
+        if self.settings.similarity == "nmi":
+            return ops.nmi_loss(fixed.clamp(0, 1), warped.clamp(0, 1), mask=mask)
+        return ops.lncc_loss(fixed, warped, self.settings.lncc_window, mask, a_statistics=statistics)
+
+    def _statistics(self, fixed: Tensor) -> tuple[Tensor, Tensor] | None:
+        """The fixed image's LNCC statistics of a level (computed once per level)."""
+        return ops.lncc_statistics(fixed, self.settings.lncc_window) if self.settings.similarity == "lncc" else None
+
+    # ---- affine stage ---------------------------------------------------------------------------
+    def run_affine(self) -> None:
+        settings = self.settings
+        weights = torch.zeros(self.ndim, self.ndim, dtype=torch.float64, device=self.device, requires_grad=True)
+        start = self._start_shift()
+        shift = torch.tensor(start, dtype=torch.float64, device=self.device, requires_grad=True)
+        optimiser = torch.optim.Adam([weights, shift], lr=0.01)
+        levels = settings.affine_shrink_factors
+        for level, shrink in enumerate(levels):
+            fixed, moving, mask = self._level_images(shrink)
+            statistics = self._statistics(fixed)
+            identity = ops.identity_grid(fixed.shape[2:], self.device, torch.float32)
+            reverse = torch.eye(self.ndim, device=self.device).flip(0)  # array-axis order -> (x, y, z)
+            for iteration in range(settings.affine_iterations):
+                if self.cancelled():
+                    self.state.cancelled = True
+                    return
+                optimiser.zero_grad(set_to_none=True)
+                matrix = self._fixed_to_moving(self._affine_matrix(weights, shift)).float()
+                linear, offset = reverse @ matrix[: self.ndim, : self.ndim], reverse @ matrix[: self.ndim, self.ndim]
+                grid_xyz = identity @ linear.T + offset
+                loss = self._similarity(fixed, ops.sample_xyz(moving, grid_xyz), mask, statistics)
+                loss.backward()
+                optimiser.step()
+                value = float(loss.detach())
+                self.state.history.append(("affine", level, iteration, value))
+                with torch.no_grad():
+                    self.state.affine = AffineTransform.from_homogeneous(self._affine_matrix(weights, shift).cpu().numpy())
+                preview = self.current_transform if iteration % settings.preview_every == settings.preview_every - 1 else None
+                self.report("affine", level, len(levels), iteration, value, preview)
+
+    def _start_shift(self) -> np.ndarray:
+        """Translation (in units of R) that aligns the image centres when no initial transform was given."""
+        if not np.allclose(self.problem.initial_matrix, np.eye(self.ndim + 1)):
+            return np.zeros(self.ndim)
+        moving = self.problem.moving_geometry
+        moving_centre = moving.index_to_physical((np.array(moving.size) - 1) / 2.0)
+        return (moving_centre - self.centre) / self.radius
+
+    # ---- dense levels ---------------------------------------------------------------------------
+    def run_dense(self) -> None:
+        settings = self.settings
+        matrix = self._fixed_to_moving(self._current_affine_tensor()).float()
+        parameter: Tensor | None = None
+        levels = settings.shrink_factors
+        for level, shrink in enumerate(levels):
+            dense = _DenseLevel(self, shrink, matrix)
+            if parameter is None:
+                parameter = torch.zeros(1, self.ndim, *dense.field_shape, device=self.device)
+            elif tuple(parameter.shape[2:]) != dense.field_shape:
+                parameter = ops.resize(parameter.detach(), dense.field_shape)  # mm values: unchanged by resizing
+            parameter = parameter.detach().requires_grad_(True)
+            optimiser = torch.optim.Adam([parameter], lr=settings.learning_rate)
+            budget = settings.iterations[level]
+            for iteration in range(budget):
+                if self.cancelled():
+                    self.state.cancelled = True
+                    return
+                optimiser.zero_grad(set_to_none=True)
+                value = dense.loss_and_gradient(parameter)
+                optimiser.step()
+                self.state.history.append(("dense", level, iteration, value))
+                preview = None
+                if iteration % settings.preview_every == settings.preview_every - 1 or iteration == budget - 1:
+                    self.state.field_mm = dense.displacement_mm(parameter.detach())
+                    preview = self.current_transform
+                self.report("dense", level, len(levels), iteration, value, preview)
+            self.state.field_mm = dense.displacement_mm(parameter.detach())
+
+    def _level_labels(self, fixed_shape: tuple[int, ...], moving_shape: tuple[int, ...]) -> tuple[Tensor, Tensor] | None:
+        problem = self.problem
+        if problem.fixed_labels is None or problem.moving_labels is None or not problem.label_values:
+            return None
+
+        def onehot(labels: Tensor, shape: tuple[int, ...]) -> Tensor:
+            small = ops.resize(labels.float(), shape, "nearest").round().long()
+            return torch.cat([(small == value).float() for value in problem.label_values], dim=1)
+
+        return onehot(problem.fixed_labels, fixed_shape), onehot(problem.moving_labels, moving_shape)
+
+    def _level_points(self) -> tuple[Tensor, Tensor, Tensor] | None:
+        problem = self.problem
+        if problem.fixed_points is None or problem.moving_points is None or len(problem.fixed_points) == 0:
+            return None
+        fixed = torch.tensor(frames.points_to_normalised(problem.fixed_points, problem.fixed_geometry), dtype=torch.float32, device=self.device)
+        moving_mm = torch.tensor(problem.moving_points, dtype=torch.float64, device=self.device)
+        to_mm = torch.tensor(frames.normalised_to_mm(problem.moving_geometry), dtype=torch.float64, device=self.device)
+        return fixed, moving_mm, to_mm
+
+    def _landmark_loss(self, field_normalised: Tensor, matrix: Tensor, points: tuple[Tensor, Tensor, Tensor]) -> Tensor:
+        """Mean squared distance (mm^2) between moved fixed landmarks and their moving partners."""
+        fixed, moving_mm, to_mm = points
+        grid = fixed.view(1, -1, *([1] * (self.ndim - 1)), self.ndim)
+        shift = ops.sample(field_normalised, grid, padding="border").reshape(self.ndim, -1).T
+        moved = (fixed + shift).double() @ matrix[: self.ndim, : self.ndim].T.double() + matrix[: self.ndim, self.ndim].double()
+        homogeneous = torch.cat([moved, torch.ones(len(moved), 1, dtype=torch.float64, device=self.device)], dim=1)
+        moved_mm = (homogeneous @ to_mm.T)[:, : self.ndim]
+        return ((moved_mm - moving_mm) ** 2).sum(dim=1).mean().float()
+
+    # ---- results --------------------------------------------------------------------------------
+    def current_transform(self, full_resolution: bool = False) -> Transform:
+        """``x -> A(x + u(x))`` (without the request's initial transform) in mm; u on its own grid or the fixed grid."""
+        if self.state.field_mm is None:
+            return self.state.affine
+        geometry = self.problem.fixed_geometry
+        field_mm = self.state.field_mm.detach()
+        if full_resolution:
+            field_mm = ops.resize(field_mm, geometry.shape)
+        else:
+            geometry = frames.level_geometry(geometry, field_mm.shape[2:])
+        dense = field_to_transform(field_mm, geometry)
+        return CompositeTransform([dense, self.state.affine])
+
+    def run(self) -> State:
+        started = time.perf_counter()
+        if self.settings.affine and self.settings.affine_iterations > 0:
+            self.run_affine()
+        self.state.seconds["affine"] = time.perf_counter() - started
+        if not self.state.cancelled and len(self.settings.shrink_factors) > 0:
+            self.run_dense()
+        self.state.seconds["dense"] = time.perf_counter() - started - self.state.seconds["affine"]
+        return self.state
+
+
+def _pyramid_level(pyramid: dict[float, Tensor], shrink: float) -> Tensor:
+    """``pyramid[shrink]``, made from the halving chain 1, 2, 4 ... (each level from the one before)."""
+    if shrink in pyramid:
+        return pyramid[shrink]
+    power = 1.0
+    while power * 2 <= shrink + 1e-9:
+        if power * 2 not in pyramid:
+            pyramid[power * 2] = ops.downsample(pyramid[power], 2)
+        power *= 2
+    if abs(shrink - power) > 1e-9:
+        pyramid[shrink] = ops.downsample(pyramid[power], shrink / power)
+    return pyramid[shrink]
+
+
+def field_to_transform(field_mm: Tensor, geometry: Geometry):
+    """A field in mm along the array axes as a DisplacementFieldTransform (LPS mm, x/y/z components)."""
+    voxels = field_mm.detach().to("cpu", torch.float64)[0] / torch.tensor(frames.voxel_spacing_zyx(geometry)).view(-1, *([1] * geometry.ndim))
+    return ops.displacement_to_transform(voxels.numpy(), geometry)
+
+
+def estimate_bytes(fixed_shape: tuple[int, ...], moving_shape: tuple[int, ...], settings: Settings, n_labels: int = 0, full_output: bool = True) -> int:
+    """A rough upper bound on the memory one run needs (float32 tensors, autograd buffers, the output field)."""
+    ndim = len(fixed_shape)
+    fixed_voxels, moving_voxels = math.prod(fixed_shape), math.prod(moving_shape)
+    total = 4 * (2 * fixed_voxels + 2 * moving_voxels)  # inputs and their blurred copies
+    for shrink in settings.shrink_factors:
+        level = math.prod(ops.level_shape(fixed_shape, shrink))
+        field_voxels = math.prod(ops.level_shape(fixed_shape, max(shrink, settings.field_shrink)))
+        steps = settings.integration_steps if settings.transform == "svf" else 1
+        per_iteration = level * (3 * ndim + 40 + 2 * n_labels) + field_voxels * ndim * (4 + 3 * steps)
+        total = max(total, 4 * (2 * fixed_voxels + 2 * moving_voxels) + 4 * per_iteration)
+    output = fixed_voxels * ndim * 8 * 3 if full_output else 0  # float64 mm field on the fixed grid, and its conversions
+    return int(total + output)
+
+
+class _DenseLevel:
+    """One level of the dense stage: its images, grids and the loss of a field parameter."""
+
+    def __init__(self, owner: InstanceOptimiser, shrink: int, matrix: Tensor) -> None:
+        self.owner = owner
+        self.settings = settings = owner.settings
+        problem, device, ndim = owner.problem, owner.device, owner.ndim
+        self.fixed, self.moving, self.mask = owner._level_images(shrink)
+        self.level_shape = tuple(self.fixed.shape[2:])
+        self.field_shape = ops.level_shape(problem.fixed.shape[2:], max(shrink, settings.field_shrink))
+        self.spacing = frames.voxel_spacing_zyx(frames.level_geometry(problem.fixed_geometry, self.field_shape))
+        view = (1, -1) + (1,) * ndim
+        self.to_normalised = torch.tensor(frames.mm_to_normalised_scale(problem.fixed_geometry), dtype=torch.float32, device=device).view(view)
+        self.to_field_voxels = torch.tensor(1.0 / self.spacing, dtype=torch.float32, device=device).view(view)
+        self.matrix = matrix
+        reverse = torch.eye(ndim, device=device).flip(0)  # array-axis order -> (x, y, z) for grid_sample
+        self.field_to_grid = reverse @ matrix[:ndim, :ndim]
+        identity = ops.identity_grid(self.level_shape, device, torch.float32)
+        self.base_grid = (identity @ self.field_to_grid.T + reverse @ matrix[:ndim, ndim]).contiguous()
+        self.statistics = owner._statistics(self.fixed)
+        self.labels = owner._level_labels(self.level_shape, tuple(self.moving.shape[2:])) if settings.label_weight > 0 else None
+        self.points = owner._level_points() if settings.landmark_weight > 0 else None
+        self.regulariser = ops.bending_loss if settings.regulariser == "bending" else ops.diffusion_loss
+
+    @torch.no_grad()
+    def displacement_mm(self, parameter: Tensor) -> Tensor:
+        """The field the parameter stands for: itself, or exp(v) by scaling and squaring (mm)."""
+        if self.settings.transform != "svf":
+            return parameter.detach().clone()
+        velocity = parameter * self.to_field_voxels
+        largest = float(velocity.abs().max())
+        # Enough squarings that the first step is under half a voxel (no folds); never more than asked.
+        steps = min(self.settings.integration_steps, max(2, math.ceil(math.log2(max(largest, 1e-6) / 0.5)) + 2))
+        return ops.integrate_velocity(velocity, steps) / self.to_field_voxels
+
+    def loss_and_gradient(self, parameter: Tensor) -> float:
+        """Evaluate the loss and leave its gradient in ``parameter.grad``.
+
+        For a velocity field the similarity gradient with respect to the displacement exp(v) is used
+        as the gradient for v (back-propagating through the squarings costs several times more on a
+        CPU, and both point the same way for the small updates Adam makes); the regulariser's
+        gradient is exact.
+        """
+        svf = self.settings.transform == "svf"
+        field = self.displacement_mm(parameter).requires_grad_(True) if svf else parameter
+        # The linear part acts on the coarse field before upsampling (resizing is linear): cheap.
+        mapped = torch.einsum("ij,bj...->bi...", self.field_to_grid, field * self.to_normalised)
+        grid = self.base_grid + ops.resize(mapped, self.level_shape).movedim(1, -1)
+        loss = self.owner._similarity(self.fixed, ops.sample_xyz(self.moving, grid), self.mask, self.statistics)
+        if self.labels is not None:
+            fixed_onehot, moving_onehot = self.labels
+            loss = loss + self.settings.label_weight * ops.dice_loss(fixed_onehot, ops.sample_xyz(moving_onehot, grid))
+        if self.points is not None:
+            loss = loss + self.settings.landmark_weight * self.owner._landmark_loss(field * self.to_normalised, self.matrix, self.points)
+        loss = loss + self.settings.regularisation_weight * self.regulariser(parameter, self.spacing)
+        loss.backward()
+        if svf:
+            parameter.grad = parameter.grad + field.grad if parameter.grad is not None else field.grad
+        return float(loss.detach())
