@@ -59,10 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     from regviewer.cli.gui_commands import add_render_parser
 
     add_render_parser(subparsers)
+    from regviewer.cli.train import add_train_parser
+
+    add_train_parser(subparsers)
     return parser
 
 
-COMMANDS = ("register", "presets", "demo", "render")
+COMMANDS = ("register", "presets", "demo", "render", "train")
 
 
 def _is_command_line(argv: list[str]) -> bool:
@@ -124,6 +127,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, debug: 
             from regviewer.cli.gui_commands import run_render
 
             return run_render(args)
+        if args.command == "train":
+            from regviewer.cli.train import run_train
+
+            return run_train(args)
         if args.command == "gui":
             from regviewer.cli.gui_commands import run_gui_command
 
