@@ -74,4 +74,5 @@ def to_model_grid(image: Image, grid: Geometry, transform: Transform | None = No
         interpolator = sitk.sitkLinear
     sitk_transform = transform.to_sitk() if transform is not None else sitk.Transform(grid.ndim, sitk.sitkIdentity)
     resampled = sitk.Resample(source, grid.empty_sitk(), sitk_transform, interpolator, 0.0, sitk.sitkFloat32)
-    return sitk.GetArrayFromImage(resampled).astype(np.float32)
+    array = sitk.GetArrayFromImage(resampled).astype(np.float32)
+    return array if is_label else np.clip(array, 0.0, 1.0)  # the recursive Gaussian rings slightly below 0

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,13 +90,20 @@ def save_model(model: VelocityUNet, shape: tuple[int, ...], path: Path, training
 
 def safe_torch_load(path: Path) -> Any:
     """``torch.load(path, weights_only=True)`` on CPU; a refusal becomes an ``UnsafeModelError``."""
+    with open(path, "rb") as handle:
+        start = handle.read(4)
+    if not (start.startswith(b"PK") or start.startswith(b"\x80")):  # neither a zip (torch >= 1.6) nor a pickle
+        raise UnsafeModelError(f"{path.name}: not a PyTorch model file")
     try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Detected pickle protocol ..." notices
+            return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else "not a plain tensor file"
+        found = [line.strip() for line in str(error).splitlines() if "Unsupported" in line or "global" in line.lower()]
+        reason = f" ({found[0][:160]})" if found else ""
         raise UnsafeModelError(
-            f"{path.name}: refused to load: the file holds Python objects that could run code when unpickled "
-            f"({reason[:160]}); RegViewer loads only state dicts of tensors and TorchScript files"
+            f"{path.name}: refused to load: the file holds Python objects that could run code when unpickled{reason}; "
+            "RegViewer loads only state dicts of tensors and TorchScript files"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as error:
         raise UnsafeModelError(f"{path.name}: not a PyTorch model file ({str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__})") from None

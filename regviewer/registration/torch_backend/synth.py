@@ -197,6 +197,8 @@ def real_pair(
     bias_strength: float = 0.2,
     moving_onehot: Tensor | None = None,
     fixed_onehot: Tensor | None = None,
+    corner: tuple[int, ...] | None = None,
+    window_shape: tuple[int, ...] | None = None,
 ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
     """Randomly deformed and intensity-augmented copies of two real images (possibly the same one).
 
@@ -206,17 +208,35 @@ def real_pair(
         generator: the random stream.
         noise_std, bias_strength: intensity augmentation ranges.
         moving_onehot, fixed_onehot: optional ``[1, L, *S]`` one-hot labels deformed with their image.
+        corner, window_shape: make the pair for this window of the sources only (training crops):
+            deformations live on the window, images are read from the whole source around it.
 
     Returns:
         (moving, fixed, moving labels or None, fixed labels or None).
     """
-    shape = tuple(fixed_source.shape[2:])
+    shape = tuple(window_shape or fixed_source.shape[2:])
     device = fixed_source.device
     outputs = []
     for image, labels in ((moving_source, moving_onehot), (fixed_source, fixed_onehot)):
         displacement = random_deformation(shape, deformation, generator, device)
-        warped = augment_intensity(ops.warp(image, displacement), noise_std, bias_strength, generator, shape)
-        warped_labels = None if labels is None else ops.warp(labels, displacement)
+        warped = augment_intensity(warp_window(image, displacement, corner), noise_std, bias_strength, generator, shape)
+        warped_labels = None if labels is None else warp_window(labels, displacement, corner)
         outputs.append((warped, warped_labels))
     (moving, moving_labels), (fixed, fixed_labels) = outputs
     return moving, fixed, moving_labels, fixed_labels
+
+
+def warp_window(image: Tensor, displacement: Tensor, corner: tuple[int, ...] | None = None) -> Tensor:
+    """``image(corner + x + u(x))`` for the voxels x of the displacement's grid (a window of ``image``).
+
+    Without ``corner`` the window is the whole image (``ops.warp``).
+    """
+    if corner is None:
+        return ops.warp(image, displacement)
+    shape = tuple(displacement.shape[2:])
+    source = tuple(image.shape[2:])
+    axes = [torch.arange(n, dtype=displacement.dtype, device=displacement.device) + k for n, k in zip(shape, corner)]
+    points = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=0).unsqueeze(0) + displacement
+    scale = torch.tensor([2.0 / (n - 1) for n in source], dtype=displacement.dtype, device=displacement.device)
+    grid = points.movedim(1, -1) * scale - 1.0
+    return ops.sample(image, grid)

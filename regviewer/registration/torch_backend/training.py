@@ -174,17 +174,13 @@ class Trainer:
                 second = self.chooser.choice([k for k in range(len(self.real)) if k != first])
             moving, fixed = self.real[first], self.real[second]
             labels_fit = moving.onehot is not None and fixed.onehot is not None and moving.onehot.shape == fixed.onehot.shape
-            pair = synth.real_pair(
+            crop = config.optim.crop or None
+            corner = tuple(self.chooser.randint(0, n - c) for n, c in zip(config.shape, crop)) if crop else None
+            return synth.real_pair(
                 moving.image, fixed.image, config.deformation, self.generator,
                 moving_onehot=moving.onehot if labels_fit else None, fixed_onehot=fixed.onehot if labels_fit else None,
+                corner=corner, window_shape=crop,
             )
-            return self._crop(pair) if config.optim.crop else pair
-
-    def _crop(self, tensors: tuple) -> tuple:
-        """The same random window of every tensor of a pair (``[training] crop``)."""
-        corner = [self.chooser.randint(0, n - c) for n, c in zip(self.config.shape, self.config.optim.crop)]
-        window = (slice(None), slice(None)) + tuple(slice(k, k + c) for k, c in zip(corner, self.config.optim.crop))
-        return tuple(None if tensor is None else tensor[window].contiguous() for tensor in tensors)
 
     def train_step(self) -> dict[str, float]:
         """One optimisation step; returns the loss terms."""
