@@ -41,12 +41,12 @@ class Settings:
     regulariser: str = "diffusion"
     regularisation_weight: float = 1.0
     shrink_factors: tuple[int, ...] = (4, 2)
-    iterations: tuple[int, ...] = (150, 60)
-    field_shrink: int = 2
+    iterations: tuple[int, ...] = (100, 30)
+    field_shrink: int = 4
     learning_rate: float = 0.2
     affine: bool = True
     affine_shrink_factors: tuple[int, ...] = (4,)
-    affine_iterations: int = 100
+    affine_iterations: int = 60
     lncc_window: int = 5
     integration_steps: int = 7
     label_weight: float = 0.0
