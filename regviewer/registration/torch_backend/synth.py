@@ -171,20 +171,25 @@ def synthetic_pair(
     deformation: DeformationSettings,
     generator: torch.Generator,
     device: torch.device,
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """(moving image, fixed image, moving one-hot labels, fixed one-hot labels), all ``[1, C, *shape]``.
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """(moving image, fixed image, moving one-hot labels, fixed one-hot labels, true displacement).
 
-    One random label map is deformed twice (nearest-neighbour warps, so labels stay labels) and each
-    copy is painted with its own random intensities.
+    One random label map is deformed by a random ``phi`` into the moving labels, and by ``psi`` then
+    ``phi`` into the fixed labels (nearest-neighbour, so labels stay labels): ``fixed(x) = moving(psi(x))``,
+    so the true displacement ``psi - id`` (voxels) is known. Each map is painted with its own random
+    intensities. All tensors are ``[1, C, *shape]``.
     """
     base = random_label_map(shape, synth, generator, device).float()
-    fixed_labels = ops.warp(base, random_deformation(shape, deformation, generator, device), mode="nearest")
-    moving_labels = ops.warp(base, random_deformation(shape, deformation, generator, device), mode="nearest")
+    phi = random_deformation(shape, deformation, generator, device)
+    psi = random_deformation(shape, deformation, generator, device)
+    moving_labels = ops.warp(base, phi, mode="nearest")
+    fixed_labels = ops.warp(base, ops.compose(psi, phi), mode="nearest")
     return (
         paint(moving_labels, synth, generator),
         paint(fixed_labels, synth, generator),
         one_hot(moving_labels, synth.labels),
         one_hot(fixed_labels, synth.labels),
+        psi,
     )
 
 
@@ -202,6 +207,9 @@ def real_pair(
 ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
     """Randomly deformed and intensity-augmented copies of two real images (possibly the same one).
 
+    When both sources are the same tensor, the pair is ``moving = source o phi`` and ``fixed = moving o psi``
+    (one interpolation each) and the true displacement ``psi`` is returned; for two images it is None.
+
     Args:
         moving_source, fixed_source: ``[1, 1, *S]`` images in 0..1 on the model grid.
         deformation: ranges of the random deformations (a fresh one for each image).
@@ -212,18 +220,22 @@ def real_pair(
             deformations live on the window, images are read from the whole source around it.
 
     Returns:
-        (moving, fixed, moving labels or None, fixed labels or None).
+        (moving, fixed, moving labels or None, fixed labels or None, true displacement or None).
     """
     shape = tuple(window_shape or fixed_source.shape[2:])
     device = fixed_source.device
+    phi = random_deformation(shape, deformation, generator, device)
+    psi = random_deformation(shape, deformation, generator, device)
+    same = moving_source is fixed_source
+    # One image: fixed = source o phi o psi, moving = source o phi, so the truth psi is known.
+    fixed_warp = ops.compose(psi, phi) if same else random_deformation(shape, deformation, generator, device)
     outputs = []
-    for image, labels in ((moving_source, moving_onehot), (fixed_source, fixed_onehot)):
-        displacement = random_deformation(shape, deformation, generator, device)
+    for image, labels, displacement in ((moving_source, moving_onehot, phi), (fixed_source, fixed_onehot, fixed_warp)):
         warped = augment_intensity(warp_window(image, displacement, corner), noise_std, bias_strength, generator, shape)
         warped_labels = None if labels is None else warp_window(labels, displacement, corner)
         outputs.append((warped, warped_labels))
     (moving, moving_labels), (fixed, fixed_labels) = outputs
-    return moving, fixed, moving_labels, fixed_labels
+    return moving, fixed, moving_labels, fixed_labels, psi if same else None
 
 
 def warp_window(image: Tensor, displacement: Tensor, corner: tuple[int, ...] | None = None) -> Tensor:

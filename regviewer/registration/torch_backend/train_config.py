@@ -10,7 +10,7 @@ paths are relative to the configuration file)::
     [deformation]  max_displacement_voxels, control_spacing_voxels, max_rotation_deg, max_scaling,
                    max_translation_voxels
     [loss]         similarity = "lncc" | "mse", similarity_weight, dice_weight, smoothness_weight,
-                   lncc_window
+                   supervised_weight, lncc_window
     [training]     steps, batch_size, learning_rate, seed, checkpoint_every, log_every, threads, crop
     [output]       dir
 
@@ -51,6 +51,7 @@ class LossSettings:
     similarity_weight: float = 1.0
     dice_weight: float = 1.0
     smoothness_weight: float = 1.0
+    supervised_weight: float = 0.0  # squared error (voxels^2) to the known displacement of one-image pairs
     lncc_window: int = 9
 
 

@@ -4,7 +4,9 @@ Each step draws a batch of pairs, either synthetic (SynthMorph-style, Dice loss 
 labels: contrast-agnostic) or made from the real images of the configuration (random deformations
 and intensity changes of one image, or of two different images; LNCC or MSE similarity, plus Dice
 when the images have label maps), predicts the displacement, and minimises
-``similarity + dice + smoothness * diffusion(displacement)``.
+``similarity + dice + supervised + smoothness * diffusion(displacement)``, where "supervised" is
+the squared error to the true displacement, known whenever the pair was made from one image (or
+one synthetic label map) by a known random deformation.
 
 Files in the output folder:
 
@@ -43,7 +45,7 @@ CHECKPOINT = "checkpoint.pt"
 LOSS_LOG = "loss_log.csv"
 MODEL = "model.pt"
 CROP_MARGIN = 4  # voxels left out of the similarity / Dice terms at the edges of a training crop
-LOG_COLUMNS = ("step", "loss", "similarity", "dice", "smoothness", "synthetic", "seconds_per_step")
+LOG_COLUMNS = ("step", "loss", "similarity", "dice", "supervised", "smoothness", "synthetic", "seconds_per_step")
 
 
 @dataclass
@@ -148,16 +150,17 @@ class Trainer:
         return self.step
 
     # ---- one step ------------------------------------------------------------------------------
-    def _batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None, bool]:
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, bool]:
         synthetic = not self.real or self.chooser.random() < self.config.synth_fraction
         pairs = [self._pair(synthetic) for _ in range(self.config.optim.batch_size)]
-        moving, fixed, moving_labels, fixed_labels = zip(*pairs)
+        moving, fixed, moving_labels, fixed_labels, truth = zip(*pairs)
         with_labels = all(labels is not None for labels in moving_labels) and len({labels.shape for labels in moving_labels}) == 1
         return (
             torch.cat(moving),
             torch.cat(fixed),
             torch.cat(moving_labels) if with_labels else None,
             torch.cat(fixed_labels) if with_labels else None,
+            torch.cat(truth) if all(item is not None for item in truth) else None,
             synthetic,
         )
 
@@ -184,7 +187,7 @@ class Trainer:
 
     def train_step(self) -> dict[str, float]:
         """One optimisation step; returns the loss terms."""
-        moving, fixed, moving_labels, fixed_labels, synthetic = self._batch()
+        moving, fixed, moving_labels, fixed_labels, truth, synthetic = self._batch()
         loss_settings = self.config.loss
         displacement = self.model(moving, fixed)
         terms: dict[str, torch.Tensor] = {}
@@ -199,6 +202,9 @@ class Trainer:
                 terms["similarity"] = loss_settings.similarity_weight * ops.mse_loss(warped, fixed)
         if moving_labels is not None and loss_settings.dice_weight > 0:
             terms["dice"] = loss_settings.dice_weight * ops.dice_loss(ops.warp(moving_labels, displacement)[inner], fixed_labels[inner])
+        if truth is not None and loss_settings.supervised_weight > 0:
+            error = ((displacement - truth)[inner] ** 2).sum(dim=1).mean()
+            terms["supervised"] = loss_settings.supervised_weight * error
         terms["smoothness"] = loss_settings.smoothness_weight * ops.diffusion_loss(displacement)
         loss = sum(terms.values())
         self.optimizer.zero_grad(set_to_none=True)
@@ -274,7 +280,7 @@ def _append_log(path: Path, step: int, rows: list[dict[str, float]], seconds: fl
             values = [row[name] for row in rows if name in row]
             return f"{np.mean(values):.6f}" if values else ""
 
-        writer.writerow([step, mean("loss"), mean("similarity"), mean("dice"), mean("smoothness"), mean("synthetic"), f"{seconds:.4f}"])
+        writer.writerow([step, mean("loss"), mean("similarity"), mean("dice"), mean("supervised"), mean("smoothness"), mean("synthetic"), f"{seconds:.4f}"])
 
 
 def _truncate_log(path: Path, step: int) -> None:
