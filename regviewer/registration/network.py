@@ -114,17 +114,20 @@ class NetworkMethod:
         if request.fixed_mask is not None or request.moving_mask is not None or request.fixed_landmarks is not None:
             log.append("note: masks and landmarks are not used by the network")
 
+        timings = {"loading": time.perf_counter() - started}
+        clock = time.perf_counter()
         grid = model_grid(request.fixed.geometry, model.shape)
         fixed_array = to_model_grid(request.fixed, grid)
         moving_array = to_model_grid(request.moving, grid, request.initial_transform)
+        timings["model grid"] = time.perf_counter() - clock
         log.append(f"model grid: {grid.describe()}")
         if cancel.cancelled:
             return self._result(request, request.initial_transform, "cancelled", parameters, started, [], log)
 
         progress(ProgressEvent(self.name, 0, n_levels, 0, None, "predicting the deformation"))
-        predicted = time.perf_counter()
+        clock = time.perf_counter()
         displacement = inference.predict(model, moving_array, fixed_array, device)
-        log.append(f"prediction: {time.perf_counter() - predicted:.2f} s")
+        timings["prediction"] = time.perf_counter() - clock
         history: list[tuple[str, int, int, float]] = []
         cancelled = False
         if iterations > 0:
@@ -135,11 +138,16 @@ class NetworkMethod:
                 preview = self._transform(current, grid, request) if (iteration + 1) % self.preview_every == 0 else None
                 progress(ProgressEvent(self.name, 1, n_levels, iteration, value, preview=preview, max_iterations=iterations))
 
+            clock = time.perf_counter()
             displacement, cancelled = inference.refine(
                 displacement, moving_array, fixed_array, iterations, parameters["similarity"], parameters["smoothness"],
                 parameters["learning_rate"], on_iteration, cancel,
             )
+            timings["refinement"] = time.perf_counter() - clock
+        clock = time.perf_counter()
         transform = self._transform(displacement, grid, request)
+        timings["mapping to the fixed grid"] = time.perf_counter() - clock
+        log.append("timing: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in timings.items()))
         status = "cancelled" if cancelled else "completed"
         return self._result(request, transform, status, parameters, started, history, log)
 

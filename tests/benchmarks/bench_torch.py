@@ -112,9 +112,27 @@ def _preset(name: str):
     return run
 
 
+def _network(refinement_iterations: int, affine_first: bool = False):
+    """The "network" method (bundled model of the images' dimension), alone or after an affine stage."""
+
+    def run(case: Case):
+        from regviewer.registration.base import Request
+        from regviewer.registration.pipeline import Stage, run_chain
+
+        stages = [Stage("affine", {"metric": "ncc"})] if affine_first else []
+        stages.append(Stage("network", {"refinement_iterations": refinement_iterations}))
+        return run_chain(stages, Request(case.data.fixed, case.data.moving))
+
+    return run
+
+
 METHODS: dict[str, Callable[[Case], object]] = {
     "sitk-bspline (preset deformable)": _preset("deformable"),
     "torch optimiser (preset deformable-torch)": _preset("deformable-torch"),
+    "network alone": _network(0),
+    "network + 50 refinement": _network(50),
+    "affine + network": _network(0, affine_first=True),
+    "affine + network + 50 refinement": _network(50, affine_first=True),
 }
 
 
