@@ -29,3 +29,31 @@ def shared_data() -> Path:
             "brain2d/, brain3d/, multimodal2d/ and prostate_cohort/"
         )
     return folder
+
+
+@pytest.fixture(autouse=True)
+def _delete_qt_widgets_after_each_test():
+    """Delete every top-level Qt widget a test left behind, while the application still runs.
+
+    Widgets left to Python's final garbage collection are destroyed in arbitrary order after
+    QApplication is gone, which can crash the interpreter at exit (PySide6 refcount errors).
+    """
+    yield
+    import sys
+
+    if "PySide6.QtWidgets" not in sys.modules:
+        return
+    import gc
+
+    from PySide6.QtCore import QEvent
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        return
+    for widget in QApplication.topLevelWidgets():
+        widget.close()
+        widget.deleteLater()
+    app.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    app.processEvents()
+    gc.collect()

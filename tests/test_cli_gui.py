@@ -42,24 +42,28 @@ def test_render_refuses_a_plane_a_2d_image_lacks(qapp, tmp_path, capsys):
     assert code == 2 and "not available" in capsys.readouterr().err
 
 
-def test_demo_opens_the_window_and_returns_when_closed(qapp, monkeypatch):
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
-
+def test_demo_opens_the_window(qapp, qtbot, monkeypatch):
+    from regviewer.gui import app as gui_app
     from regviewer.gui import main_window
+
+    class _Application:  # the real QApplication, with an event loop that returns at once
+        def exec(self):
+            qapp.processEvents()
+            return 0
 
     opened = []
     original = main_window.MainWindow.show
 
-    def show_then_close(window):
+    def show(window):
         original(window)
+        qtbot.addWidget(window)
         opened.append(window)
-        QTimer.singleShot(50, window.close)
-        QTimer.singleShot(100, QApplication.quit)
 
-    monkeypatch.setattr(main_window.MainWindow, "show", show_then_close)
+    monkeypatch.setattr(gui_app, "application", _Application)
+    monkeypatch.setattr(main_window.MainWindow, "show", show)
     assert main(["--demo", "2d"]) == 0
-    assert opened and opened[0].grid.scene.fixed.name == paths.SAMPLE_2D_FIXED.name
+    assert opened and opened[0].isVisible()
+    assert opened[0].grid.scene.fixed.name == paths.SAMPLE_2D_FIXED.name
 
 
 def test_info_flag_runs_the_report(monkeypatch):

@@ -60,6 +60,7 @@ class MainWindow(QMainWindow):
         self.info_dock.setObjectName("imageInfoDock")
         self.info_dock.setWidget(self.info_panel)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.info_dock)
+        self.resizeDocks([self.info_dock], [380], Qt.Orientation.Horizontal)
         self.status_label = QLabel()
         self.status_label.setObjectName("cursorStatus")
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -185,7 +186,7 @@ class MainWindow(QMainWindow):
 
     def _content_changed(self) -> None:
         scene = self.grid.scene
-        self.info_panel.set_images(scene.fixed, scene.moving)
+        self.info_panel.set_images(scene.fixed, scene.moving, scene.fixed_labels, scene.moving_labels)
         self.controls.sync()
         names = " / ".join(image.name for image in (scene.fixed, scene.moving) if image is not None and image.name)
         self.setWindowTitle(f"RegViewer - {names}" if names else "RegViewer")

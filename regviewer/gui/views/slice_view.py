@@ -189,7 +189,12 @@ class SliceView(QWidget):
         self._apply_linked_range(self.plane, self.link.ranges.get(self.plane))
 
     def _axes(self) -> PlaneAxes | None:
-        return self.scene.space.axes(self.plane) if self.scene.space is not None else None
+        space = self.scene.space
+        if space is None:
+            return None
+        if self.plane not in space.planes:  # new images without this plane (2D); scene_changed() follows
+            self.plane = space.planes[0]
+        return space.axes(self.plane)
 
     def _grid(self) -> DisplayGrid | None:
         return self.scene.grid("moving" if self.mode == "moving" else "fixed") or self.scene.grid("moving")

@@ -72,12 +72,11 @@ class ViewGrid(QWidget):
         self.scene.set_images(fixed, moving, fixed_labels, moving_labels, transform)
         reference = fixed if fixed is not None else moving
         reset_view = reset_view or reference is not previous_reference
-        if reset_view:
-            self.reset_windows()
-            self.link.set_cursor(self.scene.centre_mm())
         for view in self.views:
             view.scene_changed()
         if reset_view:
+            self.reset_windows()
+            self.link.set_cursor(self.scene.centre_mm())
             self.fit_all()
 
     def set_transform(self, transform: Transform | None) -> None:
