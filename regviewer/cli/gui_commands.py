@@ -16,6 +16,7 @@ GUI_EPILOG = (
     "  render     draw the view grid of a pair into a PNG figure (headless)\n"
     "  presets    list the named presets and methods\n"
     "  demo       register the bundled sample pair on the command line\n"
+    "  train      train a VoxelMorph-style network from a config\n"
 )
 
 
