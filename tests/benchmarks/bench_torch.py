@@ -60,12 +60,26 @@ def case_d1(data_folder: Path, overrides: dict) -> Case:
     return Case("D1", data, overrides)
 
 
-def _centroids(path: Path, channels: int) -> np.ndarray:
+def _on_extent(image, reference):
+    """``image`` with the spacing that makes it cover ``reference``'s extent (corner voxel centres aligned).
+
+    The prostate_cohort headers put both images at the same origin with 0.4 mm voxels, so that the
+    glands do not even overlap; like DeepReg (which resizes both to one shape), we take the two
+    images to cover the same field of view.
+    """
+    from regviewer.core.image import Geometry, Image
+
+    ratio = (np.array(reference.geometry.size) - 1) / (np.array(image.geometry.size) - 1)
+    geometry = Geometry(image.shape, reference.geometry.spacing * ratio, reference.geometry.origin, reference.geometry.direction)
+    return Image(image.array, geometry, name=image.name, is_label=image.is_label)
+
+
+def _centroids(path: Path, channels: int, reference) -> np.ndarray:
     from regviewer.core.io import read_image
 
     points = []
     for channel in range(1, channels):
-        blob = read_image(path, is_label=True, channel=channel)
+        blob = _on_extent(read_image(path, is_label=True, channel=channel), reference)
         index_zyx = np.argwhere(np.asarray(blob.array) > 0).mean(axis=0)
         points.append(blob.index_to_physical(index_zyx[::-1]))
     return np.array(points)
@@ -80,14 +94,15 @@ def case_prostate(data_folder: Path, number: str, overrides: dict) -> Case:
     folder = data_folder / "prostate_cohort" / "test"
     name = f"case0000{number}.nii.gz"
     channels = nibabel.load(folder / "fixed_labels" / name).shape[-1]
+    fixed = read_image(folder / "fixed_images" / name)
     data = EvaluationData(
-        read_image(folder / "fixed_images" / name),
-        read_image(folder / "moving_images" / name),
+        fixed,
+        _on_extent(read_image(folder / "moving_images" / name), fixed),
         None,
         read_image(folder / "fixed_labels" / name, is_label=True, channel=0),
-        read_image(folder / "moving_labels" / name, is_label=True, channel=0),
-        _centroids(folder / "fixed_labels" / name, channels),
-        _centroids(folder / "moving_labels" / name, channels),
+        _on_extent(read_image(folder / "moving_labels" / name, is_label=True, channel=0), fixed),
+        _centroids(folder / "fixed_labels" / name, channels, fixed),
+        _centroids(folder / "moving_labels" / name, channels, fixed),
         [1],
     )
     return Case(f"prostate{number}", data, overrides)
