@@ -8,6 +8,7 @@ each image first, so fixed and warped tiles keep their own contrast (useful acro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -89,9 +90,16 @@ def normalise(array: np.ndarray, window: WindowLevel) -> np.ndarray:
 
 def checker_mask(shape: tuple[int, int], tile_px: tuple[float, float]) -> np.ndarray:
     """True where the checkerboard shows the first image: tiles of ``tile_px`` (rows, cols) pixels."""
+    return _checker_mask(tuple(int(n) for n in shape), (float(tile_px[0]), float(tile_px[1])))
+
+
+@lru_cache(maxsize=16)
+def _checker_mask(shape: tuple[int, int], tile_px: tuple[float, float]) -> np.ndarray:
     rows = (np.arange(shape[0]) // max(tile_px[0], 1.0)).astype(np.int64)
     cols = (np.arange(shape[1]) // max(tile_px[1], 1.0)).astype(np.int64)
-    return ((rows[:, None] + cols[None, :]) % 2) == 0
+    mask = ((rows[:, None] + cols[None, :]) % 2) == 0
+    mask.setflags(write=False)  # shared by every caller through the cache
+    return mask
 
 
 def checkerboard(first: np.ndarray, second: np.ndarray, tile_px: tuple[float, float]) -> np.ndarray:

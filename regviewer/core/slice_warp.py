@@ -17,6 +17,9 @@ with the grid, or after another transform in a chain); callers then use ``SliceR
 
 from __future__ import annotations
 
+import weakref
+from dataclasses import dataclass
+
 import numpy as np
 import SimpleITK as sitk
 from scipy.ndimage import map_coordinates
@@ -45,23 +48,52 @@ def _cubic_weights(index: np.ndarray, size: int) -> np.ndarray:
     return weights
 
 
-def _bspline_on_grid(transform: sitk.BSplineTransform, grid: Geometry) -> np.ndarray | None:
+@dataclass(frozen=True)
+class _ControlGrid:
+    """A B-spline's coefficients as numpy arrays (one per component) and the grid they sit on."""
+
+    arrays: tuple[np.ndarray, ...]
+    spacing: np.ndarray
+    origin: np.ndarray
+    direction: np.ndarray
+    size: np.ndarray
+
+
+_CONTROL_GRIDS: "weakref.WeakKeyDictionary[BSplineTransform, _ControlGrid]" = weakref.WeakKeyDictionary()
+
+
+def _control_grid(transform: BSplineTransform) -> _ControlGrid:
+    """The control grid of a B-spline transform, converted once per transform object."""
+    found = _CONTROL_GRIDS.get(transform)
+    if found is None:
+        images = transform.to_sitk().GetCoefficientImages()
+        ndim = transform.ndim
+        found = _ControlGrid(
+            arrays=tuple(sitk.GetArrayFromImage(image).astype(np.float64) for image in images),
+            spacing=np.array(images[0].GetSpacing()),
+            origin=np.array(images[0].GetOrigin()),
+            direction=np.array(images[0].GetDirection()).reshape(ndim, ndim),
+            size=np.array(images[0].GetSize()),
+        )
+        _CONTROL_GRIDS[transform] = found
+    return found
+
+
+def _bspline_on_grid(transform: BSplineTransform, grid: Geometry) -> np.ndarray | None:
     """Displacement (mm, components x, y, z) of a B-spline at every voxel of ``grid``, or None if not aligned."""
-    coefficients = transform.GetCoefficientImages()
-    reference = coefficients[0]
+    control = _control_grid(transform)
     ndim = grid.ndim
-    direction = np.array(reference.GetDirection()).reshape(ndim, ndim)
+    direction = control.direction
     if not np.allclose(direction, grid.direction, atol=1e-6):
         return None
-    spacing, origin = np.array(reference.GetSpacing()), np.array(reference.GetOrigin())
-    size = np.array(reference.GetSize())
+    spacing, origin, size = control.spacing, control.origin, control.size
     # Continuous coefficient index along each axis depends only on the grid index along that axis.
     offset = direction.T @ (grid.origin - origin) / spacing
     indices = [offset[axis] + np.arange(grid.size[axis]) * grid.spacing[axis] / spacing[axis] for axis in range(ndim)]
     mesh = size - 3  # the domain spans coefficient indices [1, mesh + 1]
     valid = [(index >= 1 - 1e-9) & (index <= mesh[axis] + 1 + 1e-9) for axis, index in enumerate(indices)]
     weights = [_cubic_weights(index, int(size[axis])) * valid[axis][:, None] for axis, index in enumerate(indices)]
-    return np.stack([_contract(sitk.GetArrayViewFromImage(image), weights) for image in coefficients], axis=-1)
+    return np.stack([_contract(array, weights) for array in control.arrays], axis=-1)
 
 
 def _contract(coefficients: np.ndarray, weights: list[np.ndarray]) -> np.ndarray:
@@ -71,7 +103,7 @@ def _contract(coefficients: np.ndarray, weights: list[np.ndarray]) -> np.ndarray
     intermediate small: a 256 x 256 slice of an 11^3 control grid costs well under a millisecond.
     """
     ndim = len(weights)
-    result = np.asarray(coefficients, dtype=np.float64)  # axes: control (z, y, x) / (y, x)
+    result = coefficients  # axes: control (z, y, x) / (y, x)
     order = sorted(range(ndim), key=lambda axis: weights[axis].shape[0])
     labels = "abc"[:ndim]
     for axis in order:
@@ -105,7 +137,7 @@ def map_slice_points(transform: Transform | None, grid: Geometry) -> np.ndarray 
         elif isinstance(step, DisplacementFieldTransform):
             points = points + _field_at(step, points)
         elif isinstance(step, BSplineTransform) and position == 0:
-            displacement = _bspline_on_grid(step.to_sitk(), grid)
+            displacement = _bspline_on_grid(step, grid)
             if displacement is None:
                 return None
             points = points + displacement
