@@ -19,6 +19,7 @@ TINY = """
 shape = [32, 32]
 encoder = [4, 8, 8]
 decoder = [8, 8]
+force_features = true
 
 [data]
 images = [{images}]

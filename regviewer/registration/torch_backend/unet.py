@@ -45,6 +45,9 @@ class UNetConfig:
             convolutions at the velocity resolution for any remaining entries.
         integration_steps: scaling-and-squaring steps (0: the velocity is used as a displacement).
         velocity_downsize: 1 or 2: resolution of the predicted velocity relative to the input.
+        force_features: also feed the network the demons force ``(fixed - moving) * grad(moving)`` (one
+            channel per axis) and ``|grad(moving)|^2``: the first-order answer to "which way does each
+            voxel move", which a freshly initialised U-Net otherwise takes thousands of steps to find.
     """
 
     ndim: int = 3
@@ -52,6 +55,7 @@ class UNetConfig:
     decoder: tuple[int, ...] = (32, 32, 32, 16)
     integration_steps: int = 7
     velocity_downsize: int = 2
+    force_features: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "encoder", tuple(int(n) for n in self.encoder))
@@ -102,7 +106,7 @@ class VelocityUNet(nn.Module):
         self.config = config
         ndim = config.ndim
         self.encoder = nn.ModuleList()
-        channels = 2
+        channels = 2 + (ndim + 1 if config.force_features else 0)
         skips = []
         for level, features in enumerate(config.encoder):
             self.encoder.append(_conv(ndim, channels, features, stride=1 if level == 0 else 2))
@@ -124,7 +128,7 @@ class VelocityUNet(nn.Module):
 
     def velocity(self, moving: torch.Tensor, fixed: torch.Tensor) -> torch.Tensor:
         """The velocity field in voxels of the velocity grid (input size / velocity_downsize)."""
-        features = torch.cat([moving, fixed], dim=1)
+        features = torch.cat([moving, fixed] + (force_features(moving, fixed) if self.config.force_features else []), dim=1)
         skips = []
         for block in self.encoder:
             features = block(features)
@@ -157,6 +161,14 @@ class VelocityUNet(nn.Module):
         if any(padding):
             displacement = displacement[(slice(None), slice(None)) + tuple(slice(0, n) for n in shape)]
         return displacement
+
+
+def force_features(moving: torch.Tensor, fixed: torch.Tensor) -> list[torch.Tensor]:
+    """``(fixed - moving) * d moving / d axis`` per array axis, and ``|grad moving|^2`` (central differences, x4 scaled)."""
+    ndim = moving.dim() - 2
+    gradients = torch.gradient(moving, dim=tuple(range(2, 2 + ndim)))
+    difference = fixed - moving
+    return [4.0 * difference * gradient for gradient in gradients] + [4.0 * sum(gradient * gradient for gradient in gradients)]
 
 
 def _padding(shape: torch.Size, multiple: int) -> list[int]:
