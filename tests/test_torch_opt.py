@@ -138,3 +138,24 @@ def test_registry_start_does_not_import_torch():
         "print('torch' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_label_term_pulls_labels_together_when_the_images_say_nothing():
+    """Request.fixed_labels / moving_labels drive the Dice term: with flat images only the labels can align."""
+    from regviewer.core.metrics import dice_per_label
+    from regviewer.core.resample import resample_image
+    from regviewer.registration.base import Request
+    from regviewer.registration.registry import get_method
+
+    y, x = np.mgrid[0:64, 0:64]
+    fixed_labels = Image.from_array(((x - 32) ** 2 + (y - 32) ** 2 < 14**2).astype(np.uint8), is_label=True)
+    moving_labels = Image.from_array(((x - 38) ** 2 / 1.2 + (y - 29) ** 2 < 14**2).astype(np.uint8), is_label=True)
+    flat = Image.from_array(np.random.default_rng(0).random((64, 64)).astype(np.float32) * 0.01)
+    method = get_method("torch-deformable")
+    scores = {}
+    for weight in (0.0, 1.0):
+        result = method.run(Request(flat, flat, {"label_weight": weight}, fixed_labels=fixed_labels,
+                                    moving_labels=moving_labels))
+        warped = resample_image(moving_labels, fixed_labels.geometry, result.transform, "label")
+        scores[weight] = dice_per_label(fixed_labels.array, warped.array)[1]
+    assert scores[1.0] > scores[0.0] + 0.1 and scores[1.0] > 0.85

@@ -131,7 +131,8 @@ def register(args: argparse.Namespace) -> tuple[dict, Path]:
     initial = read_transform(args.init) if args.init else None
     if initial is not None and initial.ndim != fixed.ndim:
         raise InputMismatchError(f"{args.init}: a {initial.ndim}D transform for {fixed.ndim}D images")
-    request = Request(fixed, moving, {}, fixed_mask, moving_mask, fixed_points, moving_points, initial)
+    request = Request(fixed, moving, {}, fixed_mask, moving_mask, fixed_points, moving_points, initial,
+                      fixed_labels, moving_labels)
     token = CancelToken()
     bar = TerminalProgress()
     with _cancel_on_interrupt(token):

@@ -149,6 +149,8 @@ class Request:
         fixed_mask, moving_mask: optional binary images restricting the metric.
         fixed_landmarks, moving_landmarks: optional (N, ndim) LPS mm arrays, paired by row.
         initial_transform: optional fixed -> moving start (a previous stage or ``--init``).
+        fixed_labels, moving_labels: optional label maps; methods with a label term (e.g. a Dice
+            loss) use them, the others ignore them.
     """
 
     fixed: Image
@@ -159,6 +161,8 @@ class Request:
     fixed_landmarks: np.ndarray | None = None
     moving_landmarks: np.ndarray | None = None
     initial_transform: Transform | None = None
+    fixed_labels: Image | None = None
+    moving_labels: Image | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "parameters", _frozen(self.parameters))
