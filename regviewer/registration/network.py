@@ -73,6 +73,11 @@ class NetworkMethod:
             choices=("auto", "brain2d", "brain3d"),
         ),
         Parameter(
+            "passes", "int", 3, "Network passes",
+            "How many times the network is applied, each time to the moving image warped by the result so far "
+            "(a cascade with shared weights): more passes recover larger deformations.", 1, 10,
+        ),
+        Parameter(
             "refinement_iterations", "int", 0, "Refinement iterations",
             "Optimisation steps after the prediction (0 = the network alone). 20-100 sharpen the result.", 0, 5000,
         ),
@@ -126,7 +131,7 @@ class NetworkMethod:
 
         progress(ProgressEvent(self.name, 0, n_levels, 0, None, "predicting the deformation"))
         clock = time.perf_counter()
-        displacement = inference.predict(model, moving_array, fixed_array, device)
+        displacement = inference.predict(model, moving_array, fixed_array, device, int(parameters["passes"]))
         timings["prediction"] = time.perf_counter() - clock
         history: list[tuple[str, int, int, float]] = []
         cancelled = False

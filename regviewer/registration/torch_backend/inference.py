@@ -24,21 +24,30 @@ from regviewer.registration.torch_backend.model_io import LoadedModel
 Tensor = torch.Tensor
 
 
-def predict(model: LoadedModel, moving: np.ndarray, fixed: np.ndarray, device: torch.device) -> Tensor:
-    """The network's displacement ``[1, ndim, *S]`` (model voxels) for two arrays on the model grid."""
+def predict(model: LoadedModel, moving: np.ndarray, fixed: np.ndarray, device: torch.device, passes: int = 1) -> Tensor:
+    """The network's displacement ``[1, ndim, *S]`` (model voxels) for two arrays on the model grid.
+
+    With ``passes`` > 1 the network is applied again to the moving image warped by the displacement so
+    far, and the corrections are composed (a recursive cascade with shared weights): each pass removes
+    part of the remaining misalignment.
+    """
     module = model.module.to(device)
     moving_tensor = torch.from_numpy(np.ascontiguousarray(moving, dtype=np.float32))[None, None].to(device)
     fixed_tensor = torch.from_numpy(np.ascontiguousarray(fixed, dtype=np.float32))[None, None].to(device)
+    expected = (1, model.ndim) + tuple(fixed.shape)
+    total: Tensor | None = None
     with torch.inference_mode():
-        displacement = module(moving_tensor, fixed_tensor)
-    if not isinstance(displacement, torch.Tensor) or tuple(displacement.shape) != (1, model.ndim) + tuple(fixed.shape):
-        shape = tuple(displacement.shape) if isinstance(displacement, torch.Tensor) else type(displacement).__name__
-        from regviewer.core.errors import RegViewerError
+        for _ in range(max(1, passes)):
+            warped = moving_tensor if total is None else ops.warp(moving_tensor, total)
+            step = module(warped, fixed_tensor)
+            if not isinstance(step, torch.Tensor) or tuple(step.shape) != expected:
+                shape = tuple(step.shape) if isinstance(step, torch.Tensor) else type(step).__name__
+                from regviewer.core.errors import RegViewerError
 
-        raise RegViewerError(
-            f"{model.source}: the network returned {shape}, expected a displacement of shape {(1, model.ndim) + tuple(fixed.shape)}"
-        )
-    return displacement.float().clone()
+                raise RegViewerError(f"{model.source}: the network returned {shape}, expected a displacement of shape {expected}")
+            step = step.float()
+            total = step if total is None else ops.compose(step, total)
+    return total.clone()
 
 
 def refine(
