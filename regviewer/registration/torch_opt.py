@@ -89,7 +89,8 @@ class TorchDeformableMethod:
             problem, moving_note = _problem(request, device, parameters)
             if moving_note:
                 log.append(moving_note)
-            settings, full_output = _fit_memory(problem, _settings(parameters), parameters, device, log)
+            settings = _cap_shrink(_settings(parameters), request.fixed.shape, log)
+            settings, full_output = _fit_memory(problem, settings, parameters, device, log)
             progress(ProgressEvent(self.name, 0, levels, 0, None, log[0]))
             with_initial = _with_initial(request.initial_transform)
 
@@ -190,6 +191,29 @@ def _labels(request: Request, parameters: dict) -> tuple[Any, Any, tuple[int, ..
     fixed_array = _on_grid(fixed_labels, request.fixed)
     values = tuple(int(v) for v in np.intersect1d(np.unique(fixed_array), np.unique(moving_labels.array)) if v != 0)
     return fixed_array, np.asarray(moving_labels.array), values
+
+
+MIN_LEVEL_VOXELS = 24  # the coarsest level keeps at least this many voxels along every axis
+
+
+def _cap_shrink(settings, shape: tuple[int, ...], log: list[str]):
+    """Limit shrink factors so that small images (e.g. 44 x 59 x 41 prostate MR) keep usable coarse levels.
+
+    Shrinking a 41-voxel axis by 4 leaves 10 voxels: the LNCC window and the affine stage degenerate
+    there and the run diverges. Large images (brain MR at 1 mm) are not affected.
+    """
+    from dataclasses import replace
+
+    limit = max(1, min(n for n in shape if n > 1) // MIN_LEVEL_VOXELS)
+    capped = replace(
+        settings,
+        shrink_factors=tuple(min(s, limit) for s in settings.shrink_factors),
+        affine_shrink_factors=tuple(min(s, limit) for s in settings.affine_shrink_factors),
+    )
+    if capped != settings:
+        log.append(f"shrink factors capped at {limit} so that every level keeps >= {MIN_LEVEL_VOXELS} voxels per axis "
+                   f"(image {'x'.join(str(n) for n in shape[::-1])})")
+    return capped
 
 
 def _settings(parameters: dict):
