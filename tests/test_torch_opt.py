@@ -147,10 +147,10 @@ def test_label_term_pulls_labels_together_when_the_images_say_nothing():
     from regviewer.registration.base import Request
     from regviewer.registration.registry import get_method
 
-    y, x = np.mgrid[0:64, 0:64]
-    fixed_labels = Image.from_array(((x - 32) ** 2 + (y - 32) ** 2 < 14**2).astype(np.uint8), is_label=True)
-    moving_labels = Image.from_array(((x - 38) ** 2 / 1.2 + (y - 29) ** 2 < 14**2).astype(np.uint8), is_label=True)
-    flat = Image.from_array(np.random.default_rng(0).random((64, 64)).astype(np.float32) * 0.01)
+    y, x = np.mgrid[0:96, 0:96]
+    fixed_labels = Image.from_array(((x - 48) ** 2 + (y - 48) ** 2 < 21**2).astype(np.uint8), is_label=True)
+    moving_labels = Image.from_array(((x - 57) ** 2 / 1.2 + (y - 43) ** 2 < 21**2).astype(np.uint8), is_label=True)
+    flat = Image.from_array(np.random.default_rng(0).random((96, 96)).astype(np.float32) * 0.01)
     method = get_method("torch-deformable")
     scores = {}
     for weight in (0.0, 1.0):
