@@ -61,7 +61,7 @@ class NetworkMethod:
     name = "network"
     label = "Network (VoxelMorph-style)"
     description = (
-        "A trained U-Net predicts a smooth, invertible deformation in one pass (about a second on a CPU), "
+        "A trained U-Net predicts a smooth, invertible deformation in a few passes (a second or two on a CPU), "
         "optionally refined by a few optimisation steps. Bundled models: 2D brain slices and 3D brain MR; "
         "run an affine stage first when the images are far apart."
     )
