@@ -131,3 +131,13 @@ def test_json_configuration_and_unreadable_files(tmp_path):
         read_config(tmp_path / "broken.toml")
     with pytest.raises(TrainConfigError, match="not found"):
         read_config(tmp_path / "absent.toml")
+
+
+def test_cli_train_command(tmp_path, capsys):
+    from regviewer.cli.main import main
+
+    config = _config(tmp_path, None, steps=1)
+    assert main(["train", "--config", str(config), "-o", str(tmp_path / "cli")]) == 0
+    assert (tmp_path / "cli" / "model.pt").is_file()
+    assert main(["train", "--config", str(tmp_path / "missing.toml")]) == 2
+    assert "training configuration not found" in capsys.readouterr().err
