@@ -140,7 +140,7 @@ class NetworkMethod:
 
             def on_iteration(iteration: int, value: float, current) -> None:
                 history.append((self.name, 1, iteration, value))
-                preview = self._transform(current, grid, request) if (iteration + 1) % self.preview_every == 0 else None
+                preview = self._transform(current(), grid, request) if (iteration + 1) % self.preview_every == 0 else None
                 progress(ProgressEvent(self.name, 1, n_levels, iteration, value, preview=preview, max_iterations=iterations))
 
             clock = time.perf_counter()
