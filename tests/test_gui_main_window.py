@@ -190,3 +190,12 @@ def test_layouts(qtbot, settings):
     for name, count in (("1x3", 3), ("1x1", 1), ("2x2", 4)):
         window.set_layout(name)
         assert len(window.grid.shown_views()) == count
+
+
+def test_shift_wheel_tile_change_moves_the_toolbar_slider(qtbot, settings):
+    fixed, moving = _pair()
+    window = _window(qtbot, settings, fixed=fixed, moving=moving)
+    before = window.grid.link.options.tile_mm
+    window.grid.views[3].change_tile(3)  # what Shift + wheel does
+    assert window.grid.link.options.tile_mm == pytest.approx(before * 1.25**3)
+    assert window.controls.tile_slider.value() == round(window.grid.link.options.tile_mm)

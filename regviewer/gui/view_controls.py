@@ -73,6 +73,7 @@ class ViewControls(QToolBar):
         self.labels_check.toggled.connect(lambda on: link.set_options(show_labels=on))
         self.label_opacity = _slider("labelOpacitySlider", 0, 100, int(link.options.label_opacity * 100), "Label opacity")
         self.label_opacity.valueChanged.connect(lambda v: link.set_options(label_opacity=v / 100.0))
+        link.optionsChanged.connect(self._show_options)
         for text, widget in (
             ("Layout", self.layout_combo), ("Plane", self.plane_combo), ("W/L", self.window_combo),
             (None, self.link_windows), ("Tile", self.tile_slider), ("Blend", self.alpha_slider),
@@ -82,6 +83,14 @@ class ViewControls(QToolBar):
             if text:
                 self.addWidget(QLabel(f" {text} "))
             self.addWidget(widget)
+
+    def _show_options(self) -> None:
+        """Follow option changes made elsewhere (e.g. Shift + wheel changes the tile size)."""
+        options = self.grid.link.options
+        for slider, value in ((self.tile_slider, options.tile_mm), (self.alpha_slider, options.alpha * 100)):
+            slider.blockSignals(True)
+            slider.setValue(int(round(value)))
+            slider.blockSignals(False)
 
     def _link_windows(self, linked: bool) -> None:
         link = self.grid.link

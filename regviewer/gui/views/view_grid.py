@@ -67,7 +67,11 @@ class ViewGrid(QWidget):
         transform: Transform | None = None,
         reset_view: bool = True,
     ) -> None:
-        """Show new content (validated first: on error the views keep what they showed)."""
+        """Show new content (validated first: on error the views keep what they showed).
+
+        The windows, cursor and zoom are reset when ``reset_view`` is True or the reference image
+        changed; otherwise (new labels, a new transform) the user's view is kept.
+        """
         previous_reference = self.scene.fixed if self.scene.fixed is not None else self.scene.moving
         self.scene.set_images(fixed, moving, fixed_labels, moving_labels, transform)
         reference = fixed if fixed is not None else moving
