@@ -82,6 +82,16 @@ def preset_window(name: str, array: np.ndarray) -> WindowLevel:
     return auto_window(array)
 
 
+def normalise_intensity(array: np.ndarray, low_percentile: float = 0.5, high_percentile: float = 99.5) -> np.ndarray:
+    """Robust min-max scaling to 0..1 (clipped): the percentiles become 0 and 1 (engines' and networks' inputs)."""
+    values = np.asarray(array, dtype=np.float32)
+    flat = values.reshape(-1)
+    low, high = np.percentile(flat[:: max(1, flat.size // 1_000_000)], [low_percentile, high_percentile])
+    if high <= low:
+        high = low + 1.0
+    return np.clip((values - low) / (high - low), 0.0, 1.0).astype(np.float32)
+
+
 def normalise(array: np.ndarray, window: WindowLevel) -> np.ndarray:
     """Intensities mapped through a window to 0..1 (float32)."""
     scaled = (np.asarray(array, dtype=np.float32) - np.float32(window.low)) * np.float32(1.0 / window.window)

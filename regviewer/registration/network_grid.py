@@ -20,6 +20,7 @@ from typing import Sequence
 import numpy as np
 import SimpleITK as sitk
 
+from regviewer.core.compose import normalise_intensity
 from regviewer.core.errors import InputMismatchError
 from regviewer.core.image import Geometry, Image
 from regviewer.core.transforms import Transform
@@ -42,16 +43,6 @@ def model_grid(reference: Geometry, model_shape: Sequence[int]) -> Geometry:
     offset = (extent_xyz - (size_xyz - 1) * spacing) / 2.0  # <= 0: padding before the first fixed voxel
     origin = reference.origin + reference.direction @ offset
     return Geometry(shape=shape, spacing=np.full(reference.ndim, spacing), origin=origin, direction=reference.direction)
-
-
-def normalise_intensity(array: np.ndarray, low_percentile: float = 0.5, high_percentile: float = 99.5) -> np.ndarray:
-    """Robust min-max scaling to 0..1 (clipped): the percentiles become 0 and 1."""
-    values = np.asarray(array, dtype=np.float32)
-    flat = values.reshape(-1)
-    low, high = np.percentile(flat[:: max(1, flat.size // 1_000_000)], [low_percentile, high_percentile])
-    if high <= low:
-        high = low + 1.0
-    return np.clip((values - low) / (high - low), 0.0, 1.0).astype(np.float32)
 
 
 def to_model_grid(image: Image, grid: Geometry, transform: Transform | None = None, is_label: bool = False) -> np.ndarray:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from regviewer.core.compose import normalise_intensity
 from regviewer.core.errors import RegViewerError
 from regviewer.core.image import Geometry, Image
 from regviewer.core.transforms import DisplacementFieldTransform
@@ -396,13 +397,3 @@ def image_to_tensor(
     if normalise:
         array = normalise_intensity(array)
     return torch.from_numpy(np.ascontiguousarray(array)).to(device=device, dtype=dtype)[None, None]
-
-
-def normalise_intensity(array: np.ndarray, low_percentile: float = 0.5, high_percentile: float = 99.5) -> np.ndarray:
-    """Robust min-max scaling to 0..1 (clipped), so that intensity-scale losses and histograms apply."""
-    array = np.asarray(array, dtype=np.float32)
-    flat = array.reshape(-1)
-    low, high = np.percentile(flat[:: max(1, flat.size // 1_000_000)], [low_percentile, high_percentile])
-    if high <= low:
-        high = low + 1.0
-    return np.clip((array - low) / (high - low), 0.0, 1.0).astype(np.float32)
