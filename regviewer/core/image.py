@@ -98,11 +98,18 @@ class Geometry:
         return (points_mm - self.origin) @ inverse.T
 
     def voxel_centres_mm(self) -> np.ndarray:
-        """Physical position of every voxel centre, shape ``shape + (ndim,)``, components (x, y, z)."""
-        axes = [np.arange(n, dtype=np.float64) for n in self.shape]
-        grids = np.meshgrid(*axes, indexing="ij")  # numpy order (z, y, x)
-        index_xyz = np.stack(grids[::-1], axis=-1)
-        return self.index_to_physical(index_xyz)
+        """Physical position of every voxel centre, shape ``shape + (ndim,)``, components (x, y, z).
+
+        Built by broadcasting one index axis at a time (no full index grid): cheap enough for the
+        viewer, which asks for it on every slice it warps.
+        """
+        steps = self.direction * self.spacing  # column a: mm per index step along axis a
+        points = np.broadcast_to(self.origin, self.shape + (self.ndim,)).copy()
+        for axis in range(self.ndim):
+            shape = [1] * self.ndim
+            shape[self.ndim - 1 - axis] = self.size[axis]
+            points += np.arange(self.size[axis]).reshape(shape + [1]) * steps[:, axis]
+        return points
 
     def bounds_mm(self) -> tuple[np.ndarray, np.ndarray]:
         """Axis-aligned physical bounding box (min, max) of the voxel centres."""

@@ -114,20 +114,9 @@ def _contract(coefficients: np.ndarray, weights: list[np.ndarray]) -> np.ndarray
     return result
 
 
-def _grid_points(grid: Geometry) -> np.ndarray:
-    """Voxel centres (mm) of a grid by broadcasting one axis at a time (cheaper than a full index grid)."""
-    steps = grid.direction * grid.spacing  # column a: mm per index step along axis a
-    points = np.broadcast_to(grid.origin, grid.shape + (grid.ndim,)).copy()
-    for axis in range(grid.ndim):
-        shape = [1] * grid.ndim
-        shape[grid.ndim - 1 - axis] = grid.size[axis]
-        points += np.arange(grid.size[axis]).reshape(shape + [1]) * steps[:, axis]
-    return points
-
-
 def map_slice_points(transform: Transform | None, grid: Geometry) -> np.ndarray | None:
     """Moving-space points T(x) for every voxel centre x of ``grid`` (shape grid.shape + (ndim,)), or None."""
-    points = _grid_points(grid)
+    points = grid.voxel_centres_mm()
     if transform is None:
         return points
     chain = transform.transforms if isinstance(transform, CompositeTransform) else [transform]
