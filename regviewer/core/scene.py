@@ -18,12 +18,12 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import map_coordinates
 
 from regviewer.core.errors import InputMismatchError
 from regviewer.core.image import Geometry, Image
 from regviewer.core.planes import DisplayGrid, DisplaySpace, PlaneAxes, lift_image, lift_point
 from regviewer.core.resample import SliceResampler
+from regviewer.core.slice_warp import sample as sample_points
 from regviewer.core.slice_warp import warp_slice
 from regviewer.core.transforms import Transform
 
@@ -221,10 +221,8 @@ class Scene:
 
 def sample(image: Image, point_mm: np.ndarray) -> float | None:
     """Value of an image at one physical point: linear interpolation, nearest for labels; None outside."""
-    index = image.physical_to_index(point_mm)
-    size = np.array(image.geometry.size)
-    if np.any(index < -0.5) or np.any(index > size - 0.5):
+    point = np.asarray(point_mm, dtype=np.float64).reshape(1, -1)
+    index = image.physical_to_index(point)
+    if np.any(index < -0.5) or np.any(index >= np.array(image.geometry.size) - 0.5):
         return None
-    coordinates = np.clip(index, 0, size - 1)[::-1].reshape(-1, 1)
-    order = 0 if image.is_label else 1
-    return float(map_coordinates(image.array, coordinates, order=order, mode="nearest")[0])
+    return float(sample_points(image, point, order=0 if image.is_label else 1)[0])
