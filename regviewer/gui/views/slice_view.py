@@ -41,7 +41,17 @@ class _SliceViewBox(pg.ViewBox):
         self._view = view
         self._window_start: tuple[float, float] | None = None
 
+    def _tool_takes(self, kind: str, ev) -> bool:
+        """Offer a mouse event to the view's tool (e.g. landmark placement) first."""
+        tool = self._view.tool
+        if tool is None or not tool.mouse_event(self._view, kind, ev, self.mapSceneToView(ev.scenePos())):
+            return False
+        ev.accept()
+        return True
+
     def mouseClickEvent(self, ev) -> None:  # noqa: N802 (Qt naming)
+        if self._tool_takes("click", ev):
+            return
         if ev.button() == Qt.MouseButton.LeftButton:
             ev.accept()
             self._view.move_cursor_to_scene(self.mapSceneToView(ev.scenePos()))
@@ -49,6 +59,8 @@ class _SliceViewBox(pg.ViewBox):
             ev.ignore()
 
     def mouseDragEvent(self, ev, axis=None) -> None:  # noqa: N802
+        if self._tool_takes("drag", ev):
+            return
         button = ev.button()
         if button == Qt.MouseButton.LeftButton:
             ev.accept()
@@ -76,7 +88,18 @@ class _SliceViewBox(pg.ViewBox):
 
 
 class SliceView(QWidget):
-    """A titled slice view with mode and plane selectors and a slice slider."""
+    """A titled slice view with mode and plane selectors and a slice slider.
+
+    Extension points (used by the overlay and landmark features, so they need not edit this class):
+
+    - ``add_overlay(overlay)``: ``overlay.attach(view)`` once (add graphics items to
+      ``view.view_box``), then ``overlay.refresh(view, slice_changed)`` after every redraw;
+      ``slice_changed`` is True when the drawn slice, mode, plane, windows or content changed.
+      An overlay whose own data changed calls ``view.refresh_overlays()``.
+    - ``tool``: an object with ``mouse_event(view, kind, ev, point) -> bool`` where kind is "click"
+      or "drag" and point the position in scene (display mm) coordinates; returning True consumes
+      the event (the cursor does not move). None: the default gestures.
+    """
 
     modeChanged = Signal(str)
 
@@ -88,6 +111,8 @@ class SliceView(QWidget):
         self._flicker_on_fixed = True
         self._drawn_key: tuple | None = None
         self._palettes: dict[int, LabelPalette] = {}
+        self.overlays: list = []
+        self.tool = None
         self._build()
         self._flicker_timer = QTimer(self)
         self._flicker_timer.timeout.connect(self._toggle_flicker)
@@ -217,11 +242,30 @@ class SliceView(QWidget):
         key = (self.scene.version, self.mode, self.plane, index, self._flicker_on_fixed,
                tuple(self.link.windows.values()), self.link.options,
                round(self.swipe_line.value(), 3) if self.mode == "swipe" else None)
-        if key == self._drawn_key and not force:
-            return
-        self._drawn_key = key
-        self._draw_image(axes)
-        self._draw_labels(axes)
+        slice_changed = force or key != self._drawn_key
+        if slice_changed:
+            self._drawn_key = key
+            self._draw_image(axes)
+            self._draw_labels(axes)
+        self.refresh_overlays(slice_changed)
+
+    def add_overlay(self, overlay) -> None:
+        """Attach an overlay (see the class docstring) and draw it."""
+        overlay.attach(self)
+        self.overlays.append(overlay)
+        overlay.refresh(self, True)
+
+    def refresh_overlays(self, slice_changed: bool = True) -> None:
+        for overlay in self.overlays:
+            overlay.refresh(self, slice_changed)
+
+    def current_slice(self) -> tuple[PlaneAxes, DisplayGrid, int] | None:
+        """(axes, grid, slice index) of the drawn slice; None when nothing is shown."""
+        axes, grid = self._axes(), self._grid()
+        if axes is None or grid is None:
+            return None
+        index = grid.slice_index(axes, self.scene.space.to_display(self.link.cursor_mm))
+        return None if index is None else (axes, grid, index)
 
     def _title(self) -> str:
         title = MODE_TITLES[self.mode]

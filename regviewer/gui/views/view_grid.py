@@ -114,3 +114,12 @@ class ViewGrid(QWidget):
 
     def set_cursor(self, point_mm: np.ndarray) -> None:
         self.link.set_cursor(point_mm)
+
+    def set_tool(self, tool) -> None:
+        """Give every view the same mouse tool (see SliceView.tool); None restores the default gestures."""
+        for view in self.views:
+            view.tool = tool
+
+    def refresh_overlays(self) -> None:
+        for view in self.views:
+            view.refresh_overlays(True)
