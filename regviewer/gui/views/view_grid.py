@@ -7,6 +7,7 @@ what the window shows.
 from __future__ import annotations
 
 import numpy as np
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGridLayout, QWidget
 
 from regviewer.core.compose import WindowLevel, preset_window
@@ -21,7 +22,15 @@ DEFAULT_MODES = ("fixed", "moving", "warped", "checkerboard")
 
 
 class ViewGrid(QWidget):
-    """Four linked slice views in a 2x2, 1x3 or single layout."""
+    """Four linked slice views in a 2x2, 1x3 or single layout.
+
+    Signals: ``contentChanged()`` after new images or labels; ``transformChanged(preview)`` after a
+    new transform, ``preview`` True for intermediate transforms (a running registration, a landmark
+    being dragged) so that expensive listeners (whole-volume statistics) can wait for the final one.
+    """
+
+    contentChanged = Signal()
+    transformChanged = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -82,12 +91,17 @@ class ViewGrid(QWidget):
             self.reset_windows()
             self.link.set_cursor(self.scene.centre_mm())
             self.fit_all()
+        self.contentChanged.emit()
+        self.transformChanged.emit(False)
 
-    def set_transform(self, transform: Transform | None) -> None:
-        """Show another fixed -> moving transform (the Warped and comparison views follow)."""
+    def set_transform(self, transform: Transform | None, preview: bool = False) -> None:
+        """Show another fixed -> moving transform (the Warped and comparison views follow).
+
+        ``preview``: an intermediate transform (see ``transformChanged``)."""
         self.scene.replace(transform=transform)
         for view in self.views:
             view.scene_changed()
+        self.transformChanged.emit(preview)
 
     def reset_windows(self, preset: str = "Auto") -> None:
         """Window / level of both images from a preset (automatic presets look at each image)."""
