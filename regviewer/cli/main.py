@@ -34,9 +34,12 @@ def _add_register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--fixed-labels", help="fixed label map (for Dice / HD95)")
     parser.add_argument("--moving-labels", help="moving label map (warped and scored)")
     parser.add_argument("--labels", help="comma-separated label values to score, or a text file with one per line (default: all in the fixed labels)")
-    parser.add_argument("--fixed-landmarks", help="fixed landmarks CSV (header x,y,z or name,x,y,z; LPS mm)")
-    parser.add_argument("--moving-landmarks", help="moving landmarks CSV, paired with the fixed ones by row")
-    parser.add_argument("--init", help="initial fixed -> moving transform (ITK .tfm/.txt/.h5 or a displacement field image)")
+    parser.add_argument("--fixed-landmarks", help="fixed landmarks (csv LPS mm, Slicer .fcsv/.mrk.json, elastix, ANTs csv), "
+                        "or one pair file (our pair csv, BigWarp csv): TRE before / after in metrics.json")
+    parser.add_argument("--moving-landmarks", help="moving landmarks, paired with the fixed ones by row (or --pair-landmarks-by label)")
+    parser.add_argument("--pair-landmarks-by", choices=("order", "label"), default="order", help="pair the two landmark files by row order or by name")
+    parser.add_argument("--init", help="initial fixed -> moving transform (ITK .tfm/.txt/.h5 or a displacement field image), "
+                        "or 'landmarks' (affine fit to the landmarks; also landmarks-rigid, landmarks-similarity)")
 
 
 def _add_presets(subparsers: argparse._SubParsersAction) -> None:
@@ -62,10 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     from regviewer.cli.train import add_train_parser
 
     add_train_parser(subparsers)
+    from regviewer.cli.landmarks import add_landmarks_parser
+
+    add_landmarks_parser(subparsers)
     return parser
 
 
-COMMANDS = ("register", "presets", "demo", "render", "train")
+COMMANDS = ("register", "presets", "demo", "render", "train", "landmarks")
 
 
 def _is_command_line(argv: list[str]) -> bool:
@@ -131,6 +137,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, debug: 
             from regviewer.cli.train import run_train
 
             return run_train(args)
+        if args.command == "landmarks":
+            from regviewer.cli.landmarks import run_landmarks
+
+            return run_landmarks(args)
         if args.command == "gui":
             from regviewer.cli.gui_commands import run_gui_command
 

@@ -17,7 +17,6 @@ from regviewer.core.errors import InputMismatchError, RegViewerError
 from regviewer.core.evaluation import EvaluationData
 from regviewer.core.image import Image
 from regviewer.core.io import read_image
-from regviewer.core.io.landmarks_io import read_points_csv
 from regviewer.core.io.transforms_io import read_transform
 from regviewer.core.progress import CancelToken
 from regviewer.registration.base import Request
@@ -48,19 +47,20 @@ def _score_labels(spec: str | None) -> list[int] | None:
         raise RegViewerError(f"--labels: expected label numbers, got {spec!r}") from None
 
 
-def _landmarks(args: argparse.Namespace, ndim: int) -> tuple[np.ndarray | None, np.ndarray | None]:
-    if bool(args.fixed_landmarks) != bool(args.moving_landmarks):
-        raise InputMismatchError("give both --fixed-landmarks and --moving-landmarks, or neither")
-    if not args.fixed_landmarks:
-        return None, None
-    _, fixed = read_points_csv(args.fixed_landmarks)
-    _, moving = read_points_csv(args.moving_landmarks)
-    if len(fixed) != len(moving):
-        raise InputMismatchError(f"{len(fixed)} fixed landmarks but {len(moving)} moving landmarks: pairs are matched by row")
-    for path, points in ((args.fixed_landmarks, fixed), (args.moving_landmarks, moving)):
-        if points.shape[1] != ndim:
-            raise InputMismatchError(f"{path}: {points.shape[1]}D points for {ndim}D images")
-    return fixed, moving
+def _landmarks(args: argparse.Namespace, fixed: Image, moving: Image) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Complete active landmark pairs from any supported format (see cli/landmarks.py)."""
+    from regviewer.cli.landmarks import register_landmarks
+
+    return register_landmarks(args, fixed, moving)
+
+
+def _initial(spec: str | None, fixed_points: np.ndarray | None, moving_points: np.ndarray | None):
+    """``--init``: a transform file, or a fit to the landmarks ("landmarks", "landmarks-rigid" ...)."""
+    from regviewer.cli.landmarks import initial_from_landmarks, is_landmark_init
+
+    if not spec:
+        return None
+    return initial_from_landmarks(spec, fixed_points, moving_points) if is_landmark_init(spec) else read_transform(spec)
 
 
 def _stages(args: argparse.Namespace) -> list[Stage]:
@@ -127,8 +127,8 @@ def register(args: argparse.Namespace) -> tuple[dict, Path]:
     moving_mask = _read_optional(args.moving_mask, "moving mask", moving, True)
     fixed_labels = _read_optional(args.fixed_labels, "fixed label map", fixed, True)
     moving_labels = _read_optional(args.moving_labels, "moving label map", moving, True)
-    fixed_points, moving_points = _landmarks(args, fixed.ndim)
-    initial = read_transform(args.init) if args.init else None
+    fixed_points, moving_points = _landmarks(args, fixed, moving)
+    initial = _initial(args.init, fixed_points, moving_points)
     if initial is not None and initial.ndim != fixed.ndim:
         raise InputMismatchError(f"{args.init}: a {initial.ndim}D transform for {fixed.ndim}D images")
     request = Request(fixed, moving, {}, fixed_mask, moving_mask, fixed_points, moving_points, initial,

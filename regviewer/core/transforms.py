@@ -36,6 +36,9 @@ class Transform(ABC):
     """A fixed -> moving map of physical points."""
 
     ndim: int
+    # True when transform_points is cheap numpy for many points (no per-point ITK calls): the views
+    # then warp a slice through it directly (slice_warp) and fields are sampled without ITK.
+    vectorised: bool = False
 
     @property
     def is_linear(self) -> bool:
@@ -60,7 +63,7 @@ class Transform(ABC):
         the iteration converge in a few steps for smooth, invertible deformations.
         """
         targets, single = _as_points(points_mm, self.ndim)
-        estimate = targets.copy()
+        estimate = self._inverse_start(targets)
         step_mm = 0.5
         for _ in range(iterations):
             residual = self.transform_points(estimate) - targets
@@ -75,6 +78,14 @@ class Transform(ABC):
                 jacobians[:, :, axis] = (forward - backward) / (2 * step_mm)
             estimate = estimate - np.linalg.solve(jacobians, residual[..., None])[..., 0]
         return estimate[0] if single else estimate
+
+    def transform_points_for_display(self, points_mm: np.ndarray) -> np.ndarray:
+        """Fixed -> moving for drawing: a transform may trade accuracy (below 1e-3 mm) for speed here."""
+        return self.transform_points(points_mm)
+
+    def _inverse_start(self, targets: np.ndarray) -> np.ndarray:
+        """First guess of the Newton iterations of ``inverse_transform_points`` (an approximate inverse helps)."""
+        return targets.copy()
 
     def describe(self) -> str:
         return type(self).__name__
@@ -351,6 +362,11 @@ def to_displacement_field(transform: Transform, geometry: Geometry) -> Displacem
         raise InputMismatchError(f"a {transform.ndim}D transform cannot be sampled on a {geometry.ndim}D grid")
     if isinstance(transform, DisplacementFieldTransform) and transform.geometry.same_as(geometry):
         return transform
+    parts = transform.transforms if isinstance(transform, CompositeTransform) else (transform,)
+    if any(part.vectorised for part in parts):  # no ITK equivalent (e.g. a thin-plate spline): exact numpy
+        points = geometry.voxel_centres_mm()
+        moved = transform.transform_points(points.reshape(-1, geometry.ndim)).reshape(points.shape)
+        return DisplacementFieldTransform(moved - points, geometry)
     field = sitk.TransformToDisplacementField(
         transform.to_sitk(),
         sitk.sitkVectorFloat64,

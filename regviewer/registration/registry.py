@@ -26,6 +26,10 @@ _SOURCE_TREE_BUILTINS = {
     "demons": "regviewer.registration.demons:DemonsMethod",
     "torch-deformable": "regviewer.registration.torch_opt:TorchDeformableMethod",
     "network": "regviewer.registration.network:NetworkMethod",
+    "landmark-rigid": "regviewer.registration.landmark:LandmarkRigidMethod",
+    "landmark-similarity": "regviewer.registration.landmark:LandmarkSimilarityMethod",
+    "landmark-affine": "regviewer.registration.landmark:LandmarkAffineMethod",
+    "landmark-tps": "regviewer.registration.landmark:LandmarkTpsMethod",
 }
 
 
