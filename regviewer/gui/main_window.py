@@ -20,6 +20,7 @@ from regviewer.core.image import Image
 from regviewer.core.io import read_image
 from regviewer.core.io.transforms_io import read_transform
 from regviewer.core.transforms import Transform
+from regviewer.gui.landmarks import install_landmarks
 from regviewer.gui.panels.image_info import ImageInfoPanel
 from regviewer.gui.status_text import cursor_report
 from regviewer.gui.view_controls import ViewControls
@@ -68,6 +69,7 @@ class MainWindow(QMainWindow):
         self.grid.link.cursorChanged.connect(self._update_status)
         self.setAcceptDrops(True)
         self._build_menus()
+        install_landmarks(self)
         self.load(fixed=fixed, moving=moving, fixed_labels=fixed_labels, moving_labels=moving_labels, transform=transform)
 
     # ---- menus --------------------------------------------------------------------------------
@@ -198,6 +200,10 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(message, 10000)
         QMessageBox.warning(self, title, message)
         return False
+
+    def landmark_pairs(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(fixed, moving) LPS mm arrays of the complete active landmark pairs, or (None, None)."""
+        return self.landmarks.pairs_for_registration()
 
     # ---- dialogs ------------------------------------------------------------------------------
     def _open_dialog(self, role: str) -> None:

@@ -158,7 +158,7 @@ def load_pairs(fixed_path: str | Path, moving_path: str | Path | None = None, nd
         moving = read_point_set(moving_path, "moving", moving_geometry)
         pairs = _pair_lists(fixed, moving, pair_by, fixed_path, moving_path)
     if ndim is not None:
-        pairs = [LandmarkPair(p.name, p.active, _fit_dimension(p.fixed, ndim, fixed_path), _fit_dimension(p.moving, ndim, moving_path or fixed_path))
+        pairs = [LandmarkPair(p.name, p.active, fit_dimension(p.fixed, ndim, fixed_path), fit_dimension(p.moving, ndim, moving_path or fixed_path))
                  for p in pairs]
     return pairs
 
@@ -192,7 +192,8 @@ def _tuple(point) -> tuple[float, ...] | None:
     return None if point is None else tuple(float(v) for v in np.asarray(point).reshape(-1))
 
 
-def _fit_dimension(point, ndim: int, path) -> tuple[float, ...] | None:
+def fit_dimension(point, ndim: int, path) -> tuple[float, ...] | None:
+    """A point for ndim-D images: 3D points with z = 0 (Slicer stores 3 coordinates) fit 2D images."""
     if point is None:
         return None
     if len(point) == ndim:
