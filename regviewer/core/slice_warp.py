@@ -157,23 +157,24 @@ def _vectorised_on_lattice(step: Transform, points: np.ndarray) -> np.ndarray:
     coarse = points[np.ix_(*nodes)]
     displacement = step.transform_points_for_display(coarse.reshape(-1, ndim)).reshape(coarse.shape) - coarse
     for axis, (size, node) in enumerate(zip(shape, nodes)):
-        weights = _linear_weights(size, node)
-        displacement = np.moveaxis(np.tensordot(weights, displacement, axes=(1, axis)), 0, axis)
+        displacement = _interpolate_axis(displacement, axis, size, node)
     return points + displacement
 
 
-def _linear_weights(size: int, nodes: np.ndarray) -> np.ndarray:
-    """(size, len(nodes)) matrix interpolating values at integer ``nodes`` linearly to 0 .. size - 1."""
-    weights = np.zeros((size, len(nodes)))
+def _interpolate_axis(values: np.ndarray, axis: int, size: int, nodes: np.ndarray) -> np.ndarray:
+    """Linear interpolation along ``axis`` from values at integer ``nodes`` to 0 .. size - 1.
+
+    Gathers and blends (no BLAS: small products are slow when other work holds the BLAS threads).
+    """
     if len(nodes) == 1:
-        weights[:, 0] = 1.0
-        return weights
+        return np.repeat(values, size, axis=axis)
     index = np.arange(size)
     left = np.clip(np.searchsorted(nodes, index, side="right") - 1, 0, len(nodes) - 2)
-    fraction = (index - nodes[left]) / (nodes[left + 1] - nodes[left])
-    weights[index, left] = 1.0 - fraction
-    weights[index, left + 1] = fraction
-    return weights
+    shape = [1] * values.ndim
+    shape[axis] = size
+    fraction = ((index - nodes[left]) / (nodes[left + 1] - nodes[left])).reshape(shape)
+    low = np.take(values, left, axis=axis)
+    return low + (np.take(values, left + 1, axis=axis) - low) * fraction
 
 
 def _field_at(field: DisplacementFieldTransform, points: np.ndarray) -> np.ndarray:

@@ -120,9 +120,12 @@ class ThinPlateSplineTransform(Transform):
         for start in range(0, len(points), _CHUNK_POINTS):
             block = self._normalise(points[start:start + _CHUNK_POINTS])
             low = block.astype(kernel_dtype, copy=False)
-            squared = (low**2).sum(axis=1)[:, None] + (nodes**2).sum(axis=1)[None, :] - 2.0 * low @ nodes.T
+            # einsum, not BLAS, for the small blocks of a live preview: thin products are slow when
+            # other work holds the BLAS threads
+            squared = (low**2).sum(axis=1)[:, None] + (nodes**2).sum(axis=1)[None, :] - 2.0 * np.einsum("pd,nd->pn", low, nodes)
             kernel = self._kernel(np.maximum(squared, 0.0, out=squared))
-            out[start:start + len(block)] = self._affine_bias + block @ self._affine_matrix + kernel @ weights
+            weighted = np.einsum("pn,ne->pe", kernel, weights) if len(block) <= 32768 else kernel @ weights
+            out[start:start + len(block)] = self._affine_bias + np.einsum("pd,de->pe", block, self._affine_matrix) + weighted
         return out
 
     def affine_part(self) -> AffineTransform:

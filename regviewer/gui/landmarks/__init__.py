@@ -27,7 +27,8 @@ def install_landmarks(window) -> LandmarkController:
         markers = LandmarkMarkers(controller)
         controller.markers[view] = markers
         view.add_overlay(markers)
-    controller.changed.connect(window.grid.refresh_overlays)
+    # while a live drag previews, the preview's set_transform refreshes the markers: no second pass
+    controller.changed.connect(lambda: None if controller.dragging and controller.live else window.grid.refresh_overlays())
     controller.message.connect(lambda text: window.statusBar().showMessage(text, 5000))
 
     panel = LandmarkPanel(controller)

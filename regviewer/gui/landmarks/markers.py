@@ -23,6 +23,23 @@ FIXED_COLOUR = (0, 210, 255)
 MOVING_COLOUR = (255, 90, 210)
 INACTIVE_COLOUR = (150, 150, 150)
 MARKER_PX = 11
+_PENS: dict = {}
+_BRUSHES: dict = {}
+
+
+def _pen(colour, width: int = 2):
+    """Shared pens and brushes: pyqtgraph caches marker pictures per pen / brush object."""
+    key = (colour, width)
+    if key not in _PENS:
+        _PENS[key] = pg.mkPen(colour, width=width)
+    return _PENS[key]
+
+
+def _brush(colour, alpha: int):
+    key = (colour, alpha)
+    if key not in _BRUSHES:
+        _BRUSHES[key] = pg.mkBrush(*colour, alpha)
+    return _BRUSHES[key]
 FIXED_SPACE_MODES = ("fixed", "warped", "checkerboard", "difference", "blend", "flicker", "swipe")
 
 
@@ -105,8 +122,8 @@ class LandmarkMarkers:
             spots.append({
                 "pos": (x, y), "size": MARKER_PX + (5 if selected else 0),
                 "symbol": "x" if side == "carried" else "o",
-                "brush": pg.mkBrush(*colour, 90 if side != "carried" else 255),
-                "pen": pg.mkPen((255, 255, 255) if selected else colour, width=2),
+                "brush": _brush(colour, 90 if side != "carried" else 255),
+                "pen": _pen((255, 255, 255) if selected else colour),
             })
         self.scatter.setData(spots)
         self._draw_names(view)
@@ -121,7 +138,9 @@ class LandmarkMarkers:
         for label, (row, x, y, side) in zip(self.labels, named):
             pair = self.controller.model[row]
             colour = (MOVING_COLOUR if side == "moving" else FIXED_COLOUR) if pair.active else INACTIVE_COLOUR
-            label.setText(pair.name, color=colour)
+            if getattr(label, "_shown", None) != (pair.name, colour):
+                label.setText(pair.name, color=colour)
+                label._shown = (pair.name, colour)
             label.setPos(QPointF(x, y))
             label.setVisible(True)
         for label in self.labels[len(named):]:

@@ -160,15 +160,22 @@ class LandmarkPanel(QWidget):
         active_rows = [i for i, p in enumerate(model.pairs) if p.active and np.isfinite(residuals[i])]
         typical = float(np.median(residuals[active_rows])) if active_rows else 0.0
         self._filling = True
-        self.table.setRowCount(len(model))
+        if self.table.rowCount() != len(model):
+            self.table.setRowCount(len(model))
         is_3d = model.ndim == 3
         for column in (4, 7):
             self.table.setColumnHidden(column, not is_3d)
-        for row, pair in enumerate(model.pairs):
+        rows = [controller.selected] if dragging and controller.selected is not None and self.table.rowCount() == len(model) \
+            else range(len(model))
+        for row in rows:
+            pair = model[row]
             self._set(row, NAME, pair.name, editable=True)
             active = self._set(row, ACTIVE, "")
-            active.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsSelectable)
-            active.setCheckState(Qt.CheckState.Checked if pair.active else Qt.CheckState.Unchecked)
+            if not active.flags() & Qt.ItemFlag.ItemIsUserCheckable:
+                active.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsSelectable)
+            state = Qt.CheckState.Checked if pair.active else Qt.CheckState.Unchecked
+            if active.checkState() != state:
+                active.setCheckState(state)
             for start, side in ((FIXED, "fixed"), (MOVING, "moving")):
                 point = pair.point(side)
                 tip = self._voxel_tip(side, point)
@@ -177,8 +184,8 @@ class LandmarkPanel(QWidget):
                     self._set(row, start + axis, text, tip=tip)
             if not dragging:
                 error = self._set(row, 8, _mm(residuals[row]))
-                if np.isfinite(residuals[row]):
-                    error.setForeground(QBrush(residual_colour(residuals[row], typical)))
+                colour = residual_colour(residuals[row], typical) if np.isfinite(residuals[row]) else None
+                error.setForeground(QBrush(colour) if colour is not None else QBrush())
                 self._set(row, 9, _mm(loo[row]))
         self._filling = False
         if not dragging:
@@ -187,15 +194,17 @@ class LandmarkPanel(QWidget):
         self._update_buttons()
 
     def _set(self, row: int, column: int, text: str, editable: bool = False, tip: str = "") -> QTableWidgetItem:
+        """Set a cell, touching Qt only where something changed (a drag refreshes the table on every move)."""
         item = self.table.item(row, column)
         if item is None:
             item = QTableWidgetItem()
+            flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+            item.setFlags(flags | Qt.ItemFlag.ItemIsEditable if editable else flags)
             self.table.setItem(row, column, item)
-        item.setText(text)
-        flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-        item.setFlags(flags | Qt.ItemFlag.ItemIsEditable if editable else flags)
-        item.setToolTip(tip)
-        item.setForeground(QBrush())
+        if item.text() != text:
+            item.setText(text)
+        if item.toolTip() != tip:
+            item.setToolTip(tip)
         return item
 
     def _voxel_tip(self, side: str, point) -> str:
@@ -212,14 +221,14 @@ class LandmarkPanel(QWidget):
         for label, chosen in (("active", active), ("held out (inactive)", ~active)):
             values = residuals[chosen & np.isfinite(residuals)] if len(model) else np.zeros(0)
             if values.size:
-                parts.append(f"{label}: {values.size} pairs, error mean {values.mean():.2f} mm, max {values.max():.2f} mm")
+                parts.append(f"{label}: {values.size} pair{'s' if values.size > 1 else ''}, error mean {values.mean():.2f} mm, max {values.max():.2f} mm")
         finite_loo = loo[np.isfinite(loo)]
         if finite_loo.size:
             parts.append(f"leave-one-out ({FIT_TITLES[self.controller.fit_kind].lower()}): mean {finite_loo.mean():.2f} mm, "
                          f"max {finite_loo.max():.2f} mm")
         incomplete = sum(not p.complete for p in model.pairs)
         if incomplete:
-            parts.append(f"{incomplete} pair(s) incomplete")
+            parts.append(f"{incomplete} incomplete pair{'s' if incomplete > 1 else ''}")
         self.summary.setText("; ".join(parts) if parts else "No landmark pairs yet: turn on landmark mode and click in Fixed, then Moving.")
 
     def _show_selection(self, row) -> None:

@@ -100,7 +100,10 @@ class ViewGrid(QWidget):
         ``preview``: an intermediate transform (see ``transformChanged``)."""
         self.scene.replace(transform=transform)
         for view in self.views:
-            view.scene_changed()
+            if preview and view.mode in ("fixed", "moving"):
+                view.refresh_overlays(True)  # their pixels do not depend on the transform: no redraw while previewing
+            else:
+                view.scene_changed()
         self.transformChanged.emit(preview)
 
     def reset_windows(self, preset: str = "Auto") -> None:
