@@ -160,7 +160,7 @@ def print_presets() -> int:
     registry = default_registry()
     print("\nMethods (--method NAME[,NAME...]) and their parameters (--param NAME=VALUE):")
     for method in registry.methods.values():
-        print(f"  {method.name:<18}{method.label}: {method.description}")
+        print(f"  {method.name:<21}{method.label}: {method.description}")
         for parameter in method.parameters:
             unit = f" {parameter.unit}" if parameter.unit else ""
             choices = f" ({'|'.join(parameter.choices)})" if parameter.choices else ""
