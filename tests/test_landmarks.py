@@ -215,9 +215,11 @@ def test_slicer_ras_files_equal_their_lps_twins(tmp_path):
                    "1,-10.5,20.25,30,0,0,0,1,1,1,0,A,,\n2,1,-2,-3,0,0,0,1,1,0,0,B,,\n")
     old = tmp_path / "old.fcsv"  # Slicer 4.6: numeric code, 0 = RAS
     old.write_text(ras.read_text().replace("CoordinateSystem = RAS", "CoordinateSystem = 0"))
+    older = tmp_path / "older.fcsv"  # no CoordinateSystem line at all: RAS
+    older.write_text(ras.read_text().replace("# CoordinateSystem = RAS\n", ""))
     reference = read_point_set(lps)
     assert reference.names == ["A", "B"] and reference.active == [True, False]
-    for twin in (ras, old):
+    for twin in (ras, old, older):
         np.testing.assert_allclose(read_point_set(twin).points, reference.points, atol=1e-12)
     document = {"markups": [{"type": "Fiducial", "coordinateSystem": "RAS",
                              "controlPoints": [{"label": "A", "position": [-10.5, 20.25, 30]}, {"label": "B", "position": [1, -2, -3]}]}]}
@@ -311,6 +313,14 @@ def test_cli_landmark_registration_and_tre_in_metrics(tmp_path):
                  "--fixed-landmarks", str(fixed_file), "--moving-landmarks", str(moving_file), "--init", "landmarks"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["after"]["tre_mean_mm"] < 0.5 < metrics["before"]["tre_mean_mm"]
+    pairs_file = write_pairs(tmp_path / "pairs.csv", [LandmarkPair(f"p{i}", True, tuple(p), tuple(truth.transform_points(p)))
+                                                      for i, p in enumerate(points)], 2, "bigwarp")
+    shuffled = write_point_set(tmp_path / "shuffled.csv", PointSet([f"p{i}" for i in range(6)][::-1], truth.transform_points(points)[::-1]))
+    for extra in (["--fixed-landmarks", str(pairs_file)],  # one BigWarp pair file
+                  ["--fixed-landmarks", str(fixed_file), "--moving-landmarks", str(shuffled), "--pair-landmarks-by", "label"]):
+        out = tmp_path / f"pairs{len(extra)}"
+        assert main(["register", str(fixed_path), str(moving_path), "-o", str(out), "--method", "landmark-affine"] + extra) == 0
+        assert json.loads((out / "metrics.json").read_text())["after"]["tre_max_mm"] < 1e-6
     assert main(["register", str(fixed_path), str(moving_path), "-o", str(tmp_path / "x"), "--method", "landmark-affine",
                  "--fixed-landmarks", str(fixed_file), "--moving-landmarks", str(moving_file), "--param", "regularisation=1"]) == 2
 

@@ -6,13 +6,11 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, QSettings, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from regviewer.core.image import Image
 from regviewer.core.io import read_image
 from regviewer.core.tps import ThinPlateSplineTransform
 from regviewer.core.transforms import AffineTransform
 from regviewer.gui.main_window import MainWindow
 
-SHOTS = None
 
 
 @pytest.fixture

@@ -44,6 +44,8 @@ from regviewer.core.landmarks import LandmarkPair
 FORMATS = ("csv", "fcsv", "mrk.json", "bigwarp", "elastix", "ants")
 PAIR_FORMATS = ("csv", "bigwarp")
 _RAS_TO_LPS = np.array([-1.0, -1.0, 1.0])
+_MARKUPS_SCHEMA = ("https://raw.githubusercontent.com/slicer/slicer/master/Modules/Loadable/Markups/Resources/Schema/"
+                   "markups-schema-v1.0.3.json#")
 
 
 @dataclass
@@ -158,8 +160,8 @@ def load_pairs(fixed_path: str | Path, moving_path: str | Path | None = None, nd
         moving = read_point_set(moving_path, "moving", moving_geometry)
         pairs = _pair_lists(fixed, moving, pair_by, fixed_path, moving_path)
     if ndim is not None:
-        pairs = [LandmarkPair(p.name, p.active, fit_dimension(p.fixed, ndim, fixed_path), fit_dimension(p.moving, ndim, moving_path or fixed_path))
-                 for p in pairs]
+        pairs = [LandmarkPair(p.name, p.active, fit_dimension(p.fixed, ndim, fixed_path),
+                              fit_dimension(p.moving, ndim, moving_path or fixed_path)) for p in pairs]
     return pairs
 
 
@@ -370,7 +372,7 @@ def write_point_set(path: str | Path, points: PointSet, to: str | None = None) -
     controls = [{"id": str(i + 1), "label": name, "description": "", "position": [float(v) for v in point],
                  "selected": bool(points.active[i]), "locked": False, "visibility": True, "positionStatus": "defined"}
                 for i, (name, point) in enumerate(zip(points.names, lifted))]
-    document = {"@schema": "https://raw.githubusercontent.com/slicer/slicer/master/Modules/Loadable/Markups/Resources/Schema/markups-schema-v1.0.3.json#",
+    document = {"@schema": _MARKUPS_SCHEMA,
                 "markups": [{"type": "Fiducial", "coordinateSystem": "LPS", "coordinateUnits": "mm", "controlPoints": controls}]}
     path.write_text(json.dumps(document, indent=2), encoding="utf-8")
     return path

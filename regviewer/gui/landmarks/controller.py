@@ -48,6 +48,7 @@ class LandmarkController(QObject):
         self.dragging = False
         self.tool = None  # the PlacementTool, set by install_landmarks
         self.markers: dict = {}  # SliceView -> LandmarkMarkers, set by install_landmarks
+        self._loo_cache: tuple | None = None
         self.grid.contentChanged.connect(self._content_changed)
 
     # ---- model --------------------------------------------------------------------------------
@@ -132,12 +133,20 @@ class LandmarkController(QObject):
         return errors
 
     def leave_one_out(self) -> np.ndarray:
-        """Leave-one-out error of every complete active row for the chosen fit; NaN elsewhere."""
+        """Leave-one-out error of every complete active row for the chosen fit; NaN elsewhere.
+
+        Cached per (pairs, fit): N refits are cheap for tens of pairs, but the table refreshes on
+        every transform change too, where nothing here changed.
+        """
+        key = (self.model.pairs, self.fit_kind, self.regularisation)
+        if self._loo_cache is not None and self._loo_cache[0] == key:
+            return self._loo_cache[1].copy()
         errors = np.full(len(self.model), np.nan)
         rows, fixed, moving = self.model.complete_active()
         if len(rows) > minimum_pairs(self.fit_kind, self.model.ndim):
             errors[rows] = leave_one_out(self.fit_kind, fixed, moving, self.regularisation)
-        return errors
+        self._loo_cache = (key, errors)
+        return errors.copy()
 
     def set_fit(self, kind: str | None = None, live: bool | None = None, regularisation: float | None = None) -> None:
         if kind is not None:
