@@ -162,3 +162,30 @@ def test_import_export_round_trip_and_bad_files(qtbot, window, tmp_path):
     before = model.pairs
     assert not controller.files.import_file(tmp_path / "bad.csv", side="fixed")
     assert window.errors and "bad.csv" in window.errors[-1] and model.pairs == before
+
+
+def test_3d_markers_only_near_the_slice_and_a_fit_with_too_few_pairs_explains_itself(qtbot, tmp_path, monkeypatch):
+    from regviewer import paths
+
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text, *a, **k: shown.append(text))
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(fixed=paths.SAMPLE_3D_FIXED, moving=paths.SAMPLE_3D_MOVING, settings=settings)
+    qtbot.addWidget(win)
+    win.resize(1400, 900)
+    win.show()
+    qtbot.waitExposed(win)
+    controller = win.landmarks
+    cursor = win.grid.link.cursor_mm.copy()
+    controller.model.add_pair(cursor + [10.0, 5.0, 0.0], cursor + [12.0, 4.0, 0.5])  # on the axial slice
+    controller.model.add_pair(cursor + [0.0, 0.0, 30.0], cursor + [1.0, 0.0, 31.0])  # 15 slices above
+    fixed_view = win.grid.views[0]
+    assert [row for row, *_ in controller.markers[fixed_view].shown] == [0]
+    fixed_view.set_plane("coronal")  # the second point has the cursor's y (on the coronal slice), the first is 5 mm off
+    assert [row for row, *_ in controller.markers[fixed_view].shown] == [1]
+    controller.select(1)  # the views jump to the second pair: now it is on the axial slice
+    fixed_view.set_plane("axial")
+    assert [row for row, *_ in controller.markers[fixed_view].shown] == [1]
+    controller.set_fit(kind="affine")
+    assert not controller.apply_fit()
+    assert shown and "at least 4" in shown[-1]

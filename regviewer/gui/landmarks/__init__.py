@@ -49,6 +49,7 @@ def install_landmarks(window) -> LandmarkController:
     menu.addAction(mode)
     for text, slot, shortcut, name in (
         ("&Undo Landmark Edit", controller.model_undo, QKeySequence.StandardKey.Undo, "landmarkUndoAction"),
+        ("&Delete Selected Pair", panel.delete_selected, QKeySequence.StandardKey.Delete, "landmarkDeleteAction"),
         ("&Redo Landmark Edit", controller.model_redo, QKeySequence("Ctrl+Shift+Z"), "landmarkRedoAction"),
         ("&Import Landmarks...", panel.files.import_dialog, None, "landmarkImportAction"),
         ("&Export Landmarks...", panel.files.export_dialog, None, "landmarkExportAction"),
