@@ -19,6 +19,7 @@ with the grid, or after another transform in a chain); callers then use ``SliceR
 from __future__ import annotations
 
 import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,9 +116,30 @@ def _contract(coefficients: np.ndarray, weights: list[np.ndarray]) -> np.ndarray
     return result
 
 
+_CENTRES: "OrderedDict[tuple, np.ndarray]" = OrderedDict()
+
+
+def _voxel_centres(grid: Geometry) -> np.ndarray:
+    """``grid.voxel_centres_mm()``, read-only, kept for the last few grids: the views ask for the same
+    slice grids again and again (a live preview re-warps one slice many times a second)."""
+    if int(np.prod(grid.shape)) > 1 << 20:  # whole volumes: not worth keeping
+        return grid.voxel_centres_mm()
+    key = (grid.shape, grid.spacing.tobytes(), grid.origin.tobytes(), grid.direction.tobytes())
+    found = _CENTRES.get(key)
+    if found is None:
+        found = grid.voxel_centres_mm()
+        found.setflags(write=False)
+        _CENTRES[key] = found
+        if len(_CENTRES) > 8:
+            _CENTRES.popitem(last=False)
+    else:
+        _CENTRES.move_to_end(key)
+    return found
+
+
 def map_slice_points(transform: Transform | None, grid: Geometry) -> np.ndarray | None:
     """Moving-space points T(x) for every voxel centre x of ``grid`` (shape grid.shape + (ndim,)), or None."""
-    points = grid.voxel_centres_mm()
+    points = _voxel_centres(grid)
     if transform is None:
         return points
     chain = transform.transforms if isinstance(transform, CompositeTransform) else [transform]
@@ -190,12 +212,20 @@ def _field_at(field: DisplacementFieldTransform, points: np.ndarray) -> np.ndarr
     return displacement * inside[..., None]
 
 
+def _within(index: np.ndarray, low: float, high: np.ndarray) -> np.ndarray:
+    """``low <= index[..., c] < high[c]`` for every component c (10x faster than np.all over the last axis)."""
+    inside = (index[..., 0] >= low) & (index[..., 0] < high[0])
+    for component in range(1, index.shape[-1]):
+        inside &= (index[..., component] >= low) & (index[..., component] < high[component])
+    return inside
+
+
 def sample(moving: Image, points: np.ndarray, order: int = 1, default: float = 0.0,
            values: np.ndarray | None = None) -> np.ndarray:
     """Moving intensities at physical points (linear, or nearest with ``order=0``); ``default`` outside."""
     index = moving.physical_to_index(points)
     size = np.array(moving.geometry.size)
-    inside = np.all((index >= -0.5) & (index < size - 0.5), axis=-1)
+    inside = _within(index, -0.5, size - 0.5)
     coordinates = np.moveaxis(np.clip(index, 0, size - 1)[..., ::-1], -1, 0)
     source = moving.array if values is None else values
     result = map_coordinates(source, coordinates, order=order, mode="nearest", output=np.float32 if order else None)
