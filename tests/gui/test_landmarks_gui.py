@@ -151,6 +151,7 @@ def test_import_export_round_trip_and_bad_files(qtbot, window, tmp_path):
     model.add_pair((30.0, 40.0), None, name="b")
     assert controller.files.export_file(tmp_path / "pairs.csv", "bigwarp")
     assert controller.files.export_file(tmp_path / "fixed.fcsv", "fcsv", "fixed")
+    assert controller.files.export_file(tmp_path / "moving.mrk.json", "mrk.json", "moving")  # only "a" has one
     saved = model.pairs
     model.clear()
     assert controller.files.import_file(tmp_path / "pairs.csv")
@@ -158,6 +159,10 @@ def test_import_export_round_trip_and_bad_files(qtbot, window, tmp_path):
     model.clear()
     assert controller.files.import_file(tmp_path / "fixed.fcsv", side="fixed")
     assert [p.fixed for p in model.pairs] == [saved[0].fixed, saved[1].fixed] and model[0].moving is None
+    model.move_row(1, 0)  # rows reordered: the moving points still find their pairs by name
+    model.set_point(0, "moving", (1.0, 1.0))
+    assert controller.files.import_file(tmp_path / "moving.mrk.json", side="moving")
+    assert model[1].name == "a" and model[1].moving == saved[0].moving and model[0].moving == (1.0, 1.0)
     (tmp_path / "bad.csv").write_text("what,ever\n1,2\n")
     before = model.pairs
     assert not controller.files.import_file(tmp_path / "bad.csv", side="fixed")

@@ -1,8 +1,8 @@
 """Import and export of landmarks from the panel (every format of core/io/landmark_formats.py).
 
 Importing a pair file (our pair CSV, BigWarp, transformix output) replaces the pairs; importing a
-point list asks whether the points are fixed or moving and fills that side row by row (new rows
-where the file has more points). Either is ONE undo step, so nothing placed by hand is lost. Bad
+point list asks whether the points are fixed or moving and fills that side, matching pairs by name
+when every name in the file names a pair, else row by row (new rows where the file has more points). Either is ONE undo step, so nothing placed by hand is lost. Bad
 files give a dialog with the reason and change nothing.
 """
 
@@ -72,12 +72,17 @@ class LandmarkFiles:
         return True
 
     def _merged(self, points: PointSet, side: str, path) -> list[LandmarkPair]:
+        """The pairs with ``side`` filled from a point list: by name when every name in the file names an
+        existing pair (e.g. moving points exported from the same set), else row by row."""
         model = self.controller.model
         pairs = list(model.pairs)
+        rows = {pair.name: row for row, pair in enumerate(pairs)}
+        by_name = bool(pairs) and len(set(points.names)) == len(points.names) and all(name in rows for name in points.names)
         for index, (name, point, active) in enumerate(zip(points.names, points.points, points.active)):
             point = fit_dimension(tuple(float(v) for v in point), model.ndim, path)
-            if index < len(pairs):
-                pairs[index] = replace(pairs[index], **{side: point})
+            row = rows[name] if by_name else index
+            if row < len(pairs):
+                pairs[row] = replace(pairs[row], **{side: point})
             else:
                 pairs.append(LandmarkPair(name, active, **{side: point}))
         return pairs
