@@ -105,7 +105,7 @@ def test_tps_interpolates_its_control_points_and_is_smooth_between(ndim):
     np.testing.assert_allclose(exact.transform_points(probe), truth.transform_points(probe), atol=1e-6)
 
 
-def test_tps_saves_as_affine_plus_field_and_warps_slices_fast():
+def test_tps_saves_as_affine_plus_field_and_warps_slices_fast(tmp_path):
     fixed = RNG.uniform(0, 60, (10, 2))
     moving = fixed + RNG.normal(0, 2, fixed.shape)
     grid = Geometry((64, 64), (1.0, 1.0), (0.0, 0.0))
@@ -116,6 +116,12 @@ def test_tps_saves_as_affine_plus_field_and_warps_slices_fast():
     np.testing.assert_allclose(through_itk, tps.transform_points(points[::97]), atol=0.05)
     far = np.array([500.0, -300.0])  # outside the sampled grid: the affine part still applies
     np.testing.assert_allclose(sitk_transform.TransformPoint(tuple(far)), tps.affine_part().transform_points(far), atol=1e-6)
+    from regviewer.core.io.transforms_io import read_transform, write_transform
+
+    with pytest.raises(RegViewerError, match="h5"):
+        write_transform(tps, tmp_path / "tps.tfm")
+    again = read_transform(write_transform(tps, tmp_path / "tps.h5"))
+    np.testing.assert_allclose(again.transform_points(points[::97]), tps.transform_points(points[::97]), atol=0.05)
     field = to_displacement_field(tps, grid)
     np.testing.assert_allclose(field.displacement.reshape(-1, 2) + points, tps.transform_points(points), atol=1e-9)
     big = Geometry((300, 300), (1.0, 1.0), (0.0, 0.0))

@@ -13,6 +13,7 @@ import SimpleITK as sitk
 
 from regviewer.core.errors import ImageReadError, InputMismatchError
 from regviewer.core.io.formats import extension_of
+from regviewer.core.tps import ThinPlateSplineTransform
 from regviewer.core.transforms import (
     CompositeTransform,
     DisplacementFieldTransform,
@@ -26,7 +27,8 @@ FIELD_EXTENSIONS = (".nii", ".nii.gz", ".mha", ".mhd", ".nrrd", ".nhdr")
 
 def _has_field(transform: Transform) -> bool:
     parts = transform.transforms if isinstance(transform, CompositeTransform) else (transform,)
-    return any(isinstance(part, DisplacementFieldTransform) for part in parts)
+    # a thin-plate spline is written as affine + displacement field (ThinPlateSplineTransform.to_sitk)
+    return any(isinstance(part, (DisplacementFieldTransform, ThinPlateSplineTransform)) for part in parts)
 
 
 def write_transform(transform: Transform, path: str | Path) -> Path:
