@@ -133,6 +133,26 @@ def test_tps_saves_as_affine_plus_field_and_warps_slices_fast(tmp_path):
     assert np.abs(map_slice_points(bent, big) - exact).max() < 0.4
 
 
+def test_preview_warp_of_a_large_slice_is_close_to_the_exact_one(shared_data):
+    from scipy.ndimage import zoom
+
+    from regviewer.core.slice_warp import warp_slice
+
+    array = zoom(read_image(shared_data / "brain2d" / "r85slice.jpg").array.astype(np.float32), 2, order=1)
+    image = Image.from_array(array, spacing=(0.5, 0.5))
+    fixed = RNG.uniform(30, 220, (20, 2))
+    tps = ThinPlateSplineTransform(fixed, fixed + RNG.normal(0, 3, fixed.shape))
+    exact = warp_slice(image, tps, image.geometry)
+    tps.display_stride = 4  # a live preview: half-resolution samples, TPS every 4th voxel
+    preview = warp_slice(image, tps, image.geometry)
+    assert preview.shape == exact.shape == (512, 512) and preview.dtype == np.float32
+    difference = np.abs(preview - exact)
+    assert difference.mean() < 1.0 and np.percentile(difference, 99) < 12  # grey levels of 0..255
+    labels = Image.from_array((array > 100).astype(np.uint8), spacing=(0.5, 0.5), is_label=True)
+    warped_labels = warp_slice(labels, tps, image.geometry, label=True)  # never blurred by the half-resolution path
+    assert warped_labels.shape == (512, 512) and set(np.unique(warped_labels)) == {0, 1}
+
+
 def test_too_few_or_degenerate_pairs_give_clear_errors():
     with pytest.raises(LandmarkFitError, match="at least 4"):
         fit("affine", np.zeros((3, 3)), np.zeros((3, 3)))
