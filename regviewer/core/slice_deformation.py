@@ -46,7 +46,7 @@ def orient_vectors(grid: DisplayGrid, axes: PlaneAxes, array: np.ndarray) -> np.
     return plane if axes.row > axes.col else plane.transpose(1, 0, 2)
 
 
-def _mapped(transform: Transform | None, geometry: Geometry, ndim: int) -> np.ndarray:
+def map_slice(transform: Transform | None, geometry: Geometry, ndim: int) -> np.ndarray:
     """T at the voxel centres of a one-slice 3D grid, shape (z, y, x, 3); 2D transforms keep z."""
     if ndim == 2:
         flat = _drop_z(geometry)
@@ -66,7 +66,7 @@ def slice_points(grid: DisplayGrid, axes: PlaneAxes, index: int) -> np.ndarray:
 
 def mapped_slice(transform: Transform | None, grid: DisplayGrid, axes: PlaneAxes, index: int, ndim: int = 3) -> np.ndarray:
     """Moving-space points T(x) (rows, cols, 3) of every voxel centre x of a displayed slice."""
-    return orient_vectors(grid, axes, _mapped(transform, grid.slice_geometry(axes, index), ndim))
+    return orient_vectors(grid, axes, map_slice(transform, grid.slice_geometry(axes, index), ndim))
 
 
 def slice_jacobian(transform: Transform | None, grid: DisplayGrid, axes: PlaneAxes, index: int,
@@ -82,7 +82,7 @@ def slice_jacobian(transform: Transform | None, grid: DisplayGrid, axes: PlaneAx
     linear = simplify(transform)
     if isinstance(linear, AffineTransform):
         return np.full(shape_2d, float(np.linalg.det(linear.matrix)))
-    here = centre if centre is not None else _mapped(transform, geometry, ndim)
+    here = centre if centre is not None else map_slice(transform, geometry, ndim)
     derivatives = []  # d T / d index_k, (z, y, x, 3) each, for k = x, y[, z]
     for k in range(ndim):
         numpy_axis = 2 - k
@@ -95,7 +95,7 @@ def slice_jacobian(transform: Transform | None, grid: DisplayGrid, axes: PlaneAx
         for step in (-1, 1):
             if 0 <= index + step < count:
                 shifted = grid.slice_geometry(axes, index + step)
-                neighbours.append(_mapped(transform, shifted, ndim))
+                neighbours.append(map_slice(transform, shifted, ndim))
             else:
                 neighbours.append(here)
         span = (index + 1 < count) + (index - 1 >= 0)
