@@ -27,6 +27,47 @@ def install_on_grid(grid, parent=None) -> OverlayController:
     return controller
 
 
+RENDER_NAMES = {"grid": "grid", "jacobian": "jacobian", "magnitude": "magnitude", "arrows": "arrows",
+                "labels": "contours", "contours": "contours", "agreement": "agreement"}
+
+
+def parse_overlay_names(text: str | None) -> tuple[str, ...]:
+    """"grid,jacobian,labels" -> overlay kinds; a clear error for an unknown name."""
+    from regviewer.core.errors import InputMismatchError
+
+    if not text:
+        return ()
+    kinds = []
+    for name in (part.strip().lower() for part in text.split(",")):
+        if name not in RENDER_NAMES:
+            raise InputMismatchError(f"--overlay: unknown overlay {name!r} (choose from {', '.join(RENDER_NAMES)})")
+        kinds.append(RENDER_NAMES[name])
+    return tuple(dict.fromkeys(kinds))
+
+
+def render_overlays(grid, kinds: tuple[str, ...]) -> OverlayController | None:
+    """Draw overlays on a view grid built for a figure, each on its default views (see settings.DEFAULT_VIEWS).
+
+    Label contours replace the filled label colours, which would hide them.
+    """
+    from regviewer.core.errors import InputMismatchError
+
+    if not kinds:
+        return None
+    scene = grid.scene
+    if "contours" in kinds and scene.fixed_labels is None and scene.moving_labels is None:
+        raise InputMismatchError("--overlay labels needs a label map (--labels FIXED [MOVING])")
+    if "agreement" in kinds and (scene.fixed_labels is None or scene.moving_labels is None):
+        raise InputMismatchError("--overlay agreement needs both label maps (--labels FIXED MOVING)")
+    controller = install_on_grid(grid)
+    for kind in kinds:
+        controller.settings = controller.settings.with_options(kind, enabled=True)
+    if "contours" in kinds:
+        grid.link.set_options(show_labels=False)
+    grid.refresh_overlays()
+    return controller
+
+
 def _dock(window, title: str, name: str, widget, scroll: bool = False) -> QDockWidget:
     dock = QDockWidget(title, window)
     dock.setObjectName(name)
