@@ -3,7 +3,8 @@
 ``Transform.transform_points`` of a B-spline calls ITK once per point (about 1 us each): fine for
 landmarks, too slow for the overlays that map every pixel of a slice several times (Jacobian, grid
 lines, inverse points on the Moving view). Here every transform of a chain is evaluated on whole
-arrays: affines as one matrix product, displacement fields with linear interpolation, B-splines by
+arrays: affines as one matrix product, displacement fields with linear interpolation (the views'
+``slice_warp`` rule: the field holds up to half a voxel beyond its outer voxel centres), B-splines by
 gathering the 4^ndim coefficients around each point with the cubic weights (same support and same
 "no displacement outside the domain" rule as ITK). Unknown transform types fall back to
 ``transform_points``, so the result is always right, only sometimes slower.
