@@ -128,13 +128,15 @@ class GridOverlay(SliceOverlay):
 
 
 class _ImageOverlay(SliceOverlay):
-    """An RGBA image over the slice, with a colour bar in the view's corner."""
+    """An RGBA image over the slice, with a legend in a corner of the view (one corner per kind)."""
+
+    corner = "top-right"
 
     def create(self, view) -> None:
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setZValue(self.z_value)
         view.view_box.addItem(self.image, ignoreBounds=True)
-        self.legend = CornerLegend(view.view_box, "top-right" if self.kind != "magnitude" else "top-left")
+        self.legend = CornerLegend(view.view_box, self.corner)
 
     def clear(self) -> None:
         self.image.clear()
@@ -166,6 +168,7 @@ class JacobianOverlay(_ImageOverlay):
 
 class MagnitudeOverlay(_ImageOverlay):
     kind = "magnitude"
+    corner = "top-left"
 
     def extra_key(self, view) -> object:
         return self.controller.magnitude_top_mm()
@@ -253,6 +256,7 @@ class ContourOverlay(SliceOverlay):
 
 class AgreementOverlay(_ImageOverlay):
     kind = "agreement"
+    corner = "bottom-right"
 
     def draw(self, view, axes, grid, index) -> None:
         scene, cursor = self.controller.scene, view.link.cursor_mm

@@ -24,6 +24,7 @@ class CornerLegend(pg.GraphicsWidgetAnchor, pg.GraphicsWidget):
     """
 
     def __init__(self, view_box: pg.ViewBox, corner: str = "top-right") -> None:
+        """``corner``: "top-right", "top-left", "bottom-right" or "bottom-left" of the view box."""
         pg.GraphicsWidget.__init__(self)
         pg.GraphicsWidgetAnchor.__init__(self)
         self.setParentItem(view_box)
@@ -35,8 +36,8 @@ class CornerLegend(pg.GraphicsWidgetAnchor, pg.GraphicsWidget):
         self._swatches: list[tuple[tuple[int, int, int], str]] = []
         self._font = QFont()
         self._font.setPointSizeF(8.0)
-        offset = (-8, 8) if corner == "top-right" else (8, 8)
-        item_anchor = (1, 0) if corner == "top-right" else (0, 0)
+        item_anchor = {"top-right": (1, 0), "top-left": (0, 0), "bottom-right": (1, 1), "bottom-left": (0, 1)}[corner]
+        offset = (8 - 16 * item_anchor[0], 8 - 16 * item_anchor[1])
         self.anchor(itemPos=item_anchor, parentPos=item_anchor, offset=offset)
         self.hide()
 

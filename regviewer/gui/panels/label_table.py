@@ -12,7 +12,10 @@ import math
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
-COLUMNS = ("Label", "Name", "Dice before", "Dice after", "HD95 before (mm)", "HD95 after (mm)", "Voxels")
+COLUMNS = ("Label", "Name", "Dice pre", "Dice post", "HD95 pre", "HD95 post", "Voxels")
+TOOLTIPS = ("label value", "name from the colour table", "Dice with the identity transform",
+            "Dice with the current transform", "HD95 (mm) with the identity transform",
+            "HD95 (mm) with the current transform", "voxels of the label in the fixed label map")
 
 
 class _NumberItem(QTableWidgetItem):
@@ -20,7 +23,7 @@ class _NumberItem(QTableWidgetItem):
 
     def __init__(self, value: float) -> None:
         finite = math.isfinite(value)
-        super().__init__(f"{value:.4f}" if finite else ("inf" if value > 0 else "-"))
+        super().__init__(f"{value:.3f}" if finite else ("inf" if value > 0 else "-"))
         self.number = value if finite else math.inf
         self.setFlags(Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled)
         self.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -44,7 +47,16 @@ class LabelTablePanel(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
+        header.setMinimumSectionSize(36)
+        self.table.setColumnWidth(1, 130)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        for column, tip in enumerate(TOOLTIPS):
+            self.table.horizontalHeaderItem(column).setToolTip(tip)
         self.table.cellClicked.connect(self._clicked)
         self.means = QLabel()
         self.means.setObjectName("labelMeans")
@@ -72,9 +84,9 @@ class LabelTablePanel(QWidget):
             self.means.setText("computing Dice and HD95...")
             return
         self.means.setText(
-            f"Mean Dice: {scores.dice_mean_before:.4f} before -> {scores.dice_mean_after:.4f} after   |   "
-            f"mean HD95: {scores.hd95_mean_before_mm:.3f} -> {scores.hd95_mean_after_mm:.3f} mm   "
-            f"({len(scores.rows)} labels)"
+            f"Mean of {len(scores.rows)} labels, before (identity) -> after (current transform):\n"
+            f"Dice {scores.dice_mean_before:.4f} -> {scores.dice_mean_after:.4f}   |   "
+            f"HD95 {scores.hd95_mean_before_mm:.3f} -> {scores.hd95_mean_after_mm:.3f} mm"
         )
         sorting = self.table.isSortingEnabled()
         self.table.setSortingEnabled(False)
