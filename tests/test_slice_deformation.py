@@ -15,7 +15,9 @@ from regviewer.core.slice_deformation import (
     FALSE_POSITIVE,
     TRUE_POSITIVE,
     arrows,
+    _rowwise_isolines,
     grid_lines,
+    isolines,
     label_agreement,
     label_contours,
     mapped_slice,
@@ -165,16 +167,43 @@ def test_grid_lines_follow_a_translation_and_a_scaling():
 def test_contours_of_a_square_label_lie_on_its_border():
     labels = np.zeros((40, 50), dtype=np.uint8)
     labels[10:20, 15:25] = 7
-    labels[30:40, 40:50] = 3  # touches the slice border: still a closed outline
+    labels[30:40, 40:50] = 3  # touches the slice border: still outlined there
+    labels[14:16, 25:28] = 4  # touches the square: the shared edge belongs to both outlines
     outlines = label_contours(labels)
-    assert set(outlines) == {3, 7}
-    (square,) = outlines[7]
-    # Marching squares at 0.5 runs along pixel edges: Chebyshev distance 5 from the square's centre.
-    distance = np.max(np.abs(square - (14.5, 19.5)), axis=1)
+    assert set(outlines) == {3, 4, 7}
+    square = outlines[7]
+    # Pixel edges: every end point at Chebyshev distance 5 from the square's centre (rows 9.5 .. 19.5).
+    distance = np.max(np.abs(square.reshape(-1, 2) - (14.5, 19.5)), axis=1)
     np.testing.assert_allclose(distance, 5.0)
-    for side in (9.5, 19.5):
-        assert np.any(np.isclose(square[:, 0], side)) and np.any(np.isclose(square[:, 1], side + 5))
-    np.testing.assert_allclose(outlines[3][0][0], outlines[3][0][-1])  # closed
+    lengths = np.linalg.norm(square[:, 1] - square[:, 0], axis=1)
+    np.testing.assert_allclose(lengths, 1.0)
+    assert len(square) == 40  # the whole perimeter, each unit edge once
+    assert len(outlines[3]) == 40 and len(outlines[4]) == 2 * 2 + 2 * 3
+    # Every edge of label 7 separates a label-7 pixel from a pixel of something else.
+    for (r0, c0), (r1, c1) in square:
+        if r0 == r1:  # horizontal edge at row r0 between pixels r0 - 0.5 and r0 + 0.5
+            above, below = labels[int(r0 - 0.5), int(min(c0, c1) + 0.5)], labels[int(r0 + 0.5), int(min(c0, c1) + 0.5)]
+            assert (above == 7) != (below == 7)
+        else:
+            left, right = labels[int(min(r0, r1) + 0.5), int(c0 - 0.5)], labels[int(min(r0, r1) + 0.5), int(c0 + 0.5)]
+            assert (left == 7) != (right == 7)
+    assert set(label_contours(labels, values=[7, 3])) == {3, 7}
+
+
+def test_fast_grid_lines_match_marching_squares():
+    """The vectorised row-crossing iso-lines lie on the same curves as skimage's find_contours."""
+    from skimage.measure import find_contours
+
+    space, grid = fixed_space()
+    axes = space.axes("axial")
+    moved = mapped_slice(bspline(GEOMETRY, 2.0), grid, axes, 8)
+    values = space.to_display(moved)[..., axes.col]
+    fast = isolines(values, 5.0)
+    assert fast and _rowwise_isolines(values, 5.0) is not None  # the vectorised path was taken
+    reference = np.concatenate([line for level in np.arange(-60, 60, 5.0) for line in find_contours(values, level)])
+    for line in fast:
+        distance = np.min(np.linalg.norm(line[:, None, :] - reference[None, :, :], axis=-1), axis=1)
+        assert distance.max() < 1e-6
 
 
 def test_label_agreement_classes():

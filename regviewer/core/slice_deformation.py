@@ -26,7 +26,6 @@ without inverting anything where it is not needed:
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 from skimage.measure import find_contours
 
 from regviewer.core.fast_points import map_points
@@ -108,11 +107,56 @@ def slice_jacobian(transform: Transform | None, grid: DisplayGrid, axes: PlaneAx
 
 
 # ---- grid lines, contours, arrows ---------------------------------------------------------------
-def isolines(values: np.ndarray, spacing_mm: float, valid: np.ndarray | None = None) -> list[np.ndarray]:
-    """Polylines (n, 2) in (row, col) pixel coordinates where ``values`` crosses k * spacing_mm."""
+def _crossings(values: np.ndarray, spacing_mm: float) -> np.ndarray | None:
+    """Where each row of ``values`` crosses the levels k * spacing: (n, 3) [level, row, col], or None.
+
+    None when a level is crossed more than once in a row or two levels between neighbouring pixels
+    (folds, lines closer than a pixel): the caller then falls back to marching squares.
+    """
+    step = np.floor(values / spacing_mm)
+    left, right = step[:, :-1], step[:, 1:]
+    finite = np.isfinite(left) & np.isfinite(right)
+    change = finite & (left != right)
+    rows, cols = np.nonzero(change)
+    if rows.size == 0:
+        return np.zeros((0, 3))
+    low, high = left[rows, cols], right[rows, cols]
+    if np.any(np.abs(high - low) > 1):
+        return None
+    level = np.maximum(low, high)
+    v0, v1 = values[rows, cols], values[rows, cols + 1]
+    position = cols + (level * spacing_mm - v0) / (v1 - v0)
+    order = np.lexsort((rows, level))
+    found = np.stack([level[order], rows[order], position[order]], axis=-1)
+    same = (found[1:, 0] == found[:-1, 0]) & (found[1:, 1] == found[:-1, 1])
+    return None if np.any(same) else found
+
+
+def _rowwise_isolines(values: np.ndarray, spacing_mm: float) -> list[np.ndarray] | None:
+    """Iso-lines of a map whose lines cross every row at most once, fully vectorised (see ``_crossings``)."""
+    found = _crossings(values, spacing_mm)
+    if found is None:
+        return None
+    if found.shape[0] == 0:
+        return []
+    breaks = np.nonzero((np.diff(found[:, 0]) != 0) | (np.diff(found[:, 1]) != 1))[0] + 1
+    lines = np.split(found[:, 1:], breaks)
+    return [line for line in lines if len(line) > 1]
+
+
+def isolines(values: np.ndarray, spacing_mm: float, valid: np.ndarray | None = None, across_rows: bool = True) -> list[np.ndarray]:
+    """Polylines (n, 2) in (row, col) pixel coordinates where ``values`` crosses k * spacing_mm.
+
+    Grid lines of smooth maps cross each row (``across_rows``; else each column) once: they are
+    found for all levels at once with numpy. Anything else (folds) goes through marching squares.
+    """
     finite = np.isfinite(values) if valid is None else (valid & np.isfinite(values))
     if not finite.any() or min(values.shape) < 2 or spacing_mm <= 0:
         return []
+    masked = np.where(finite, values, np.nan)
+    fast = _rowwise_isolines(masked if across_rows else masked.T, spacing_mm)
+    if fast is not None:
+        return fast if across_rows else [line[:, ::-1] for line in fast]
     low, high = float(values[finite].min()), float(values[finite].max())
     levels = np.arange(np.ceil(low / spacing_mm), np.floor(high / spacing_mm) + 1) * spacing_mm
     filled = np.where(finite, values, low)
@@ -134,7 +178,9 @@ def grid_lines(coordinates_q: np.ndarray, axes: PlaneAxes, spacing_mm: float,
         spacing_mm: distance between grid lines in the space the points are mapped to.
         valid: optional (rows, cols) mask of trustworthy points (e.g. inverse converged).
     """
-    return isolines(coordinates_q[..., axes.col], spacing_mm, valid) + isolines(coordinates_q[..., axes.row], spacing_mm, valid)
+    # Lines of constant horizontal coordinate run top to bottom (cross every row once), and the others across.
+    return (isolines(coordinates_q[..., axes.col], spacing_mm, valid, across_rows=True)
+            + isolines(coordinates_q[..., axes.row], spacing_mm, valid, across_rows=False))
 
 
 def to_scene(grid: DisplayGrid, axes: PlaneAxes, rows_cols: np.ndarray) -> np.ndarray:
@@ -157,37 +203,50 @@ def join_polylines(lines: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return joined[:, 0], joined[:, 1]
 
 
-def label_contours(labels: np.ndarray, values: np.ndarray | None = None) -> dict[int, list[np.ndarray]]:
-    """Outlines of every label of a 2D label slice: {label: [(n, 2) (row, col) polylines]}.
+def label_contours(labels: np.ndarray, values=None) -> dict[int, np.ndarray]:
+    """Outlines of every label of a 2D label slice along pixel edges: {label: (n, 2, 2) segments}.
 
-    Marching squares at level 0.5 on each label's mask, cropped to its bounding box plus a zero
-    border (so outlines touching the slice edge close): the outline runs along pixel edges, half
-    a pixel outside the label's pixel centres.
+    Each segment is ((row, col), (row, col)) of one pixel edge between the label and anything else
+    (another label, background, or the slice border), so outlines lie exactly on the label's border,
+    half a pixel from its pixel centres, like the voxels the label is made of. Computed for all
+    labels at once with numpy (no per-label tracing); draw them as pairs.
     """
     labels = np.asarray(labels)
-    if labels.size == 0:
+    if labels.ndim != 2 or labels.size == 0:
         return {}
-    as_int = labels.astype(np.int64, copy=False)
-    present = np.unique(as_int)
-    present = present[present != 0]
+    padded = np.pad(labels.astype(np.int64, copy=False), 1)
+    owners, segments = [], []
+    # Edges between horizontally neighbouring pixels: padded columns j | j + 1 -> x = j - 0.5 (slice columns).
+    rows, cols = np.nonzero(padded[:, :-1] != padded[:, 1:])
+    x = cols - 0.5
+    vertical = np.stack([np.stack([rows - 1.5, x], -1), np.stack([rows - 0.5, x], -1)], axis=1)
+    # Edges between vertically neighbouring pixels: padded rows i | i + 1 -> y = i - 0.5.
+    rows2, cols2 = np.nonzero(padded[:-1, :] != padded[1:, :])
+    y = rows2 - 0.5
+    horizontal = np.stack([np.stack([y, cols2 - 1.5], -1), np.stack([y, cols2 - 0.5], -1)], axis=1)
+    for side_a, side_b, edges in ((padded[rows, cols], padded[rows, cols + 1], vertical),
+                                  (padded[rows2, cols2], padded[rows2 + 1, cols2], horizontal)):
+        for side in (side_a, side_b):
+            keep = side != 0
+            owners.append(side[keep])
+            segments.append(edges[keep])
+    owner = np.concatenate(owners)
+    if owner.size == 0:
+        return {}
+    segment = np.concatenate(segments)
     if values is not None:
-        present = np.intersect1d(present, np.asarray(values, dtype=np.int64))
-    result: dict[int, list[np.ndarray]] = {}
-    if present.size == 0:
-        return result
-    if present.min() > 0 and present.max() <= 1_000_000:
-        boxes = ndimage.find_objects(np.where(as_int > 0, as_int, 0), max_label=int(present.max()))
-        box_of = {int(v): boxes[v - 1] for v in present}
-    else:
-        box_of = {int(v): tuple(slice(int(i.min()), int(i.max()) + 1) for i in np.nonzero(as_int == v)) for v in present}
-    for value, box in box_of.items():
-        if box is None:
-            continue
-        r0, c0 = box[0].start - 1, box[1].start - 1
-        crop = np.zeros((box[0].stop - box[0].start + 2, box[1].stop - box[1].start + 2), dtype=np.float32)
-        crop[1:-1, 1:-1] = as_int[box] == value
-        result[value] = [line + (r0, c0) for line in find_contours(crop, 0.5)]
-    return result
+        keep = np.isin(owner, np.asarray(values, dtype=np.int64))
+        owner, segment = owner[keep], segment[keep]
+    order = np.argsort(owner, kind="stable")
+    owner, segment = owner[order], segment[order]
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    return {int(owner[start]): part for start, part in zip(starts, np.split(segment, starts[1:]))}
+
+
+def join_segments(segments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 2, 2) segments as (x, y) arrays of 2n points for one curve item drawn with connect="pairs"."""
+    flat = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
+    return flat[:, 0], flat[:, 1]
 
 
 TRUE_POSITIVE, FALSE_POSITIVE, FALSE_NEGATIVE = 1, 2, 3

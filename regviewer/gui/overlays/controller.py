@@ -25,6 +25,7 @@ from regviewer.core.slice_deformation import (
     map_slice,
     grid_lines,
     join_polylines,
+    join_segments,
     label_contours,
     orient_vectors,
     slice_jacobian,
@@ -199,7 +200,7 @@ class OverlayController(QObject):
         return self.cached(("grid", moving, axes.plane, index, spacing), compute)
 
     def contours(self, layer: str, plane: str, cursor: np.ndarray):
-        """Label outlines of a layer's slice: {label: (x, y) NaN-separated scene polyline}, or {}."""
+        """Label outlines of a layer's slice: {label: (x, y) scene points drawn as pairs}, or {}."""
         labels, grid = self.scene.slice(layer, plane, cursor)
         if labels is None:
             return {}
@@ -207,8 +208,7 @@ class OverlayController(QObject):
         index = grid.slice_index(axes, self.scene.space.to_display(lift_point(cursor)))
 
         def compute():
-            outlines = label_contours(labels)
-            return {value: join_polylines([to_scene(grid, axes, line) for line in lines]) for value, lines in outlines.items()}
+            return {value: join_segments(to_scene(grid, axes, segments)) for value, segments in label_contours(labels).items()}
         return self.cached(("contours", layer, plane, index), compute)
 
     def magnitude_top_mm(self, slice_magnitude: np.ndarray | None = None) -> float:

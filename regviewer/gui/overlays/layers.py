@@ -241,13 +241,13 @@ class ContourOverlay(SliceOverlay):
         settings = self.controller.settings
         alpha = int(255 * settings.options["contours"].opacity)
         while len(self.curves) < len(outlines):
-            curve = pg.PlotCurveItem(connect="finite", antialias=False)
+            curve = pg.PlotCurveItem(connect="pairs", antialias=False)
             curve.setZValue(self.z_value)
             self.view.view_box.addItem(curve, ignoreBounds=True)
             self.curves.append(curve)
         for curve, (value, (x, y)) in zip(self.curves, outlines.items()):
             curve.setPen(pg.mkPen(table.colour(value) + (alpha,), width=settings.contour_width))
-            curve.setData(x, y, connect="finite")
+            curve.setData(x, y, connect="pairs")
             curve.show()
         for curve in self.curves[len(outlines):]:
             curve.hide()
