@@ -172,12 +172,14 @@ def test_previews_never_start_whole_volume_statistics(qtbot, settings):
     window.grid.set_transform(field, preview=True)
     qtbot.wait(2 * 150 + 50)
     assert not controller.computing and controller.summary is before
+    assert not controller.current and "last final transform" in window.overlay_panel.stats_label.text()
     window.overlays.set_options("jacobian", enabled=True, views=[0])
     assert _overlay(window.grid.views[0], "jacobian").drawn  # the slice overlay follows previews
     window.grid.set_transform(field, preview=False)
     assert controller.computing
     assert controller.wait_for_volume()
     assert controller.summary is not before and controller.summary.stats["folded_count"] > 0
+    assert controller.current and "last final transform" not in window.overlay_panel.stats_label.text()
 
 
 def test_exports_write_what_the_views_show(qtbot, settings, tmp_path, errors):

@@ -60,6 +60,7 @@ class OverlayController(QObject):
         self._before_labels: tuple[int, object] | None = None
         self._summary_version = -1
         self._magnitude_top: float | None = None
+        self._told_stale = False
         self._cache: OrderedDict = OrderedDict()
         self._job = BackgroundJob(self)
         self._job.finished.connect(self._volume_done)
@@ -224,6 +225,11 @@ class OverlayController(QObject):
 
     # ---- whole-volume figures -----------------------------------------------------------------
     @property
+    def current(self) -> bool:
+        """True when the volume figures belong to the transform the views show now (not to an older one)."""
+        return self.summary is not None and self._summary_version == self.scene.version and not self.computing
+
+    @property
     def computing(self) -> bool:
         return self._timer.isActive() or self._job.busy
 
@@ -233,8 +239,11 @@ class OverlayController(QObject):
         self._cache.clear()
 
     def _transform_changed(self, preview: bool) -> None:
-        if preview:
-            return  # previews of a running registration: wait for the final transform
+        if preview:  # previews of a running registration: wait for the final transform
+            if not self._told_stale:
+                self._told_stale = True
+                self.summaryChanged.emit()  # the panels say their figures belong to the last final transform
+            return
         self._timer.start()
         self.summaryChanged.emit()
 
@@ -267,6 +276,7 @@ class OverlayController(QObject):
         self.summaryChanged.emit()
 
     def _volume_done(self, result, error) -> None:
+        self._told_stale = False
         if error:
             self.error = str(error)
             self.summary, self.scores = None, None

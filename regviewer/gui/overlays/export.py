@@ -53,7 +53,7 @@ def export_jacobian(window, path: str | Path) -> bool:
         return window.show_error("Cannot export", "load a fixed image first")
     controller = getattr(window, "overlays", None)
     try:
-        summary = controller.summary if controller is not None and not controller.computing else None
+        summary = controller.summary if controller is not None and controller.current else None
         if summary is None or summary.geometry is not scene.fixed.geometry:
             summary = _busy(lambda: deformation_summary(scene.transform, scene.fixed.geometry))
         return _done(window, write_image(jacobian_image(summary), path))

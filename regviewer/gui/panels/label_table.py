@@ -40,6 +40,7 @@ class LabelTablePanel(QWidget):
     def __init__(self, controller, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
+        self._shown = None
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setObjectName("labelTable")
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -74,6 +75,7 @@ class LabelTablePanel(QWidget):
         scene = controller.scene
         if scene.fixed_labels is None or scene.moving_labels is None:
             self.table.setRowCount(0)
+            self._shown = None
             self.means.setText("Load fixed and moving labels to compare them (File menu).")
             return
         if controller.error:
@@ -83,11 +85,15 @@ class LabelTablePanel(QWidget):
         if controller.computing or scores is None:
             self.means.setText("computing Dice and HD95...")
             return
+        stale = "" if controller.current else " (last final transform; updated when the run ends)"
         self.means.setText(
             f"Mean of {len(scores.rows)} labels, before (identity) -> after (current transform):\n"
             f"Dice {scores.dice_mean_before:.4f} -> {scores.dice_mean_after:.4f}   |   "
-            f"HD95 {scores.hd95_mean_before_mm:.3f} -> {scores.hd95_mean_after_mm:.3f} mm"
+            f"HD95 {scores.hd95_mean_before_mm:.3f} -> {scores.hd95_mean_after_mm:.3f} mm{stale}"
         )
+        if scores is self._shown:
+            return
+        self._shown = scores
         sorting = self.table.isSortingEnabled()
         self.table.setSortingEnabled(False)
         self.table.setRowCount(len(scores.rows))

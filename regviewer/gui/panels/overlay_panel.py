@@ -249,8 +249,9 @@ class OverlayPanel(QWidget):
             self.stats_label.setText("no fixed image")
         else:
             stats = summary.stats
+            stale = "" if controller.current else "of the last final transform (updated when the run ends):\n"
             self.stats_label.setText(
-                f"min {_number(stats['jacobian_min'])}   max {_number(stats['jacobian_max'])}\n"
+                f"{stale}min {_number(stats['jacobian_min'])}   max {_number(stats['jacobian_max'])}\n"
                 f"folded (det <= 0): {stats['folded_pct']:.3g} % ({stats['folded_count']} voxels)\n"
                 f"std of log J: {_number(stats['std_log_jacobian'])}"
             )
