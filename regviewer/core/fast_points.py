@@ -108,6 +108,13 @@ def _linear_part(transform: Transform) -> np.ndarray:
     return matrix
 
 
+def linear_guess(transform: Transform, targets_mm: np.ndarray) -> np.ndarray:
+    """A^-1 (y - T(0)): the inverse of the chain's linear part, the starting point of ``inverse_points``."""
+    solve = np.linalg.inv(_linear_part(transform))
+    shift = map_points(transform, np.zeros((1, transform.ndim)))[0]
+    return (np.asarray(targets_mm, dtype=np.float64) - shift) @ solve.T
+
+
 def inverse_points(transform: Transform | None, targets_mm: np.ndarray, iterations: int = 30,
                    tolerance_mm: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
     """Moving -> fixed for an array of points: solve T(x) = y for every y.
@@ -126,13 +133,14 @@ def inverse_points(transform: Transform | None, targets_mm: np.ndarray, iteratio
     shape = targets.shape
     flat_targets = targets.reshape(-1, shape[-1])
     solve = np.linalg.inv(_linear_part(transform))
-    start_shift = map_points(transform, np.zeros((1, transform.ndim)))[0]  # T(0) ~ A 0 + t: the translation
-    estimate = (flat_targets - start_shift) @ solve.T
+    estimate = linear_guess(transform, flat_targets)
     residual = map_points(transform, estimate) - flat_targets
-    for _ in range(iterations):
-        if np.max(np.abs(residual), initial=0.0) < tolerance_mm:
+    active = np.flatnonzero(np.max(np.abs(residual), axis=1) >= tolerance_mm)
+    for _ in range(iterations):  # only the points not converged yet are moved and evaluated again
+        if active.size == 0:
             break
-        estimate = estimate - residual @ solve.T
-        residual = map_points(transform, estimate) - flat_targets
+        estimate[active] -= residual[active] @ solve.T
+        residual[active] = map_points(transform, estimate[active]) - flat_targets[active]
+        active = active[np.max(np.abs(residual[active]), axis=1) >= tolerance_mm]
     converged = np.all(np.abs(residual) < max(tolerance_mm * 10, 0.05), axis=1)
     return estimate.reshape(shape), converged.reshape(shape[:-1])

@@ -14,11 +14,12 @@ from collections import OrderedDict
 from typing import Callable
 
 import numpy as np
+from scipy import ndimage
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from regviewer.core.colour_table import ColourTable, table_for
 from regviewer.core.deformation import displacement_magnitude
-from regviewer.core.fast_points import inverse_points, map_points
+from regviewer.core.fast_points import inverse_points, linear_guess, map_points
 from regviewer.core.label_stats import DeformationSummary, LabelScores, deformation_summary, label_centre_mm, label_scores
 from regviewer.core.planes import DisplayGrid, PlaneAxes, lift_point
 from regviewer.core.slice_deformation import (
@@ -37,6 +38,7 @@ from regviewer.gui.overlays.jobs import BackgroundJob
 
 _CACHE_SIZE = 256
 DEBOUNCE_MS = 150
+INVERSE_FULL_PIXELS = 64 * 64  # larger moving slices are inverted on every second pixel
 
 
 class OverlayController(QObject):
@@ -147,11 +149,25 @@ class OverlayController(QObject):
         return self.cached(("displacement", moving, axes.plane, index), compute)
 
     def inverse(self, axes: PlaneAxes, grid: DisplayGrid, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """x = T^-1(y) for the voxel centres y of a moving-space slice: ((rows, cols, 3), found mask)."""
+        """x = T^-1(y) for the voxel centres y of a moving-space slice: ((rows, cols, 3), found mask).
+
+        Large slices are inverted on every second pixel: the non-linear part of the inverse (what is
+        left after the inverse of the affine part) is smooth, and is interpolated in between.
+        """
         def compute():
             targets = slice_points(grid, axes, index)
-            ndim = self.ndim
-            points, found = inverse_points(self.scene.transform, targets[..., :ndim])
+            ndim, transform = self.ndim, self.scene.transform
+            if transform is None:
+                return targets, np.ones(targets.shape[:2], dtype=bool)
+            step = 2 if targets.shape[0] * targets.shape[1] > INVERSE_FULL_PIXELS else 1
+            coarse = targets[::step, ::step, :ndim]
+            points, found = inverse_points(transform, coarse)
+            if step > 1:
+                correction = points - linear_guess(transform, coarse)
+                rows, cols = np.meshgrid(np.arange(targets.shape[0]) / step, np.arange(targets.shape[1]) / step, indexing="ij")
+                fine = [ndimage.map_coordinates(correction[..., k], [rows, cols], order=1, mode="nearest") for k in range(ndim)]
+                points = linear_guess(transform, targets[..., :ndim]) + np.stack(fine, axis=-1)
+                found = ndimage.map_coordinates(found.astype(np.float32), [rows, cols], order=1, mode="nearest") > 0.999
             if ndim == 2:
                 points = np.concatenate([points, targets[..., 2:]], axis=-1)
             return points, found
@@ -167,21 +183,31 @@ class OverlayController(QObject):
         return np.all((index >= -0.5) & (index <= size - 0.5), axis=-1)
 
     def _moving_jacobian(self, axes: PlaneAxes, grid: DisplayGrid, index: int) -> np.ndarray:
+        """det(dT/dx) at x = T^-1(y): sampled from the whole-grid map when it is current, else by differences."""
         points, found = self.inverse(axes, grid, index)
         transform, ndim = self.scene.transform, self.ndim
         if transform is None:
             return np.ones(found.shape)
-        fixed_grid = self.scene.grid("fixed") or grid
-        geometry = fixed_grid.geometry
-        derivatives = []
-        for k in range(ndim):
-            step = geometry.direction[:ndim, k] * geometry.spacing[k]
-            ahead = map_points(transform, points[..., :ndim] + step)
-            behind = map_points(transform, points[..., :ndim] - step)
-            derivatives.append((ahead - behind) / 2.0)
-        index_per_mm = np.linalg.inv(geometry.direction[:ndim, :ndim] @ np.diag(geometry.spacing[:ndim]))
-        det = np.linalg.det(np.stack(derivatives, axis=-1) @ index_per_mm)
-        det[~(found & self._inside_fixed(points))] = np.nan
+        inside = found & self._inside_fixed(points)
+        summary = self.summary
+        if self.current and summary.geometry is self.scene.fixed.geometry:
+            index_xyz = summary.geometry.physical_to_index(points[..., :ndim])
+            coordinates = np.moveaxis(index_xyz[..., ::-1], -1, 0)
+            det = ndimage.map_coordinates(summary.det, coordinates, order=1, mode="nearest")
+        else:
+            geometry = (self.scene.grid("fixed") or grid).geometry
+            every = 2 if found.size > INVERSE_FULL_PIXELS else 1  # smooth: differences on every second pixel
+            coarse = points[::every, ::every, :ndim]
+            derivatives = []
+            for k in range(ndim):
+                step = geometry.direction[:ndim, k] * geometry.spacing[k]
+                derivatives.append((map_points(transform, coarse + step) - map_points(transform, coarse - step)) / 2.0)
+            index_per_mm = np.linalg.inv(geometry.direction[:ndim, :ndim] @ np.diag(geometry.spacing[:ndim]))
+            det = np.linalg.det(np.stack(derivatives, axis=-1) @ index_per_mm)
+            if every > 1:
+                rows, cols = np.meshgrid(np.arange(found.shape[0]) / every, np.arange(found.shape[1]) / every, indexing="ij")
+                det = ndimage.map_coordinates(det, [rows, cols], order=1, mode="nearest")
+        det[~inside] = np.nan
         return det
 
     def grid_polyline(self, axes: PlaneAxes, grid: DisplayGrid, index: int, moving: bool) -> tuple[np.ndarray, np.ndarray]:
