@@ -253,3 +253,18 @@ def test_2d_pair_with_every_overlay(qtbot, settings, tmp_path):
     assert f"min {expected:.4g}" in window.overlay_panel.stats_label.text()
     assert _overlay(window.grid.views[1], "grid").curve.xData.size > 100
     _shot(window, tmp_path, "overlays_2d.png")
+
+
+def test_export_menu_asks_for_a_file_and_the_label_interpolation(qtbot, settings, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog, QInputDialog
+
+    window = _window(qtbot, settings, fixed=paths.SAMPLE_3D_FIXED, moving=paths.SAMPLE_3D_MOVING,
+                     moving_labels=paths.SAMPLE_3D_MOVING_LABELS, transform=AffineTransform(np.eye(3), (2.0, 0.0, 0.0)))
+    target = tmp_path / "smooth_labels.nii.gz"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
+    monkeypatch.setattr(QInputDialog, "getItem", lambda *a, **k: ("per-label linear", True))
+    action = next(a for a in window.findChildren(type(window.menuBar().actions()[0])) if a.objectName() == "exportWarpedLabelsAction")
+    action.trigger()
+    written = read_image(target, is_label=True)
+    assert written.geometry.same_as(window.grid.scene.fixed.geometry)
+    assert set(np.unique(written.array)) <= set(np.unique(window.grid.scene.moving_labels.array))

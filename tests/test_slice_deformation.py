@@ -227,3 +227,23 @@ def test_arrows_point_along_the_displacement():
     starts, vectors = arrows(grid, axes, displacement, 5)
     assert len(starts) == len(range(2, displacement.shape[0], 5)) * len(range(2, displacement.shape[1], 5))
     np.testing.assert_allclose(vectors, [[2.0, 0.0]] * len(vectors))
+
+
+def test_grid_lines_through_a_fold_fall_back_to_marching_squares():
+    geometry = Geometry((20, 24, 22), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), np.eye(3))
+    field = folding_field(geometry, strength=4.0)
+    space, grid = fixed_space(geometry)
+    axes = space.axes("axial")
+    coordinates = space.to_display(mapped_slice(field, grid, axes, 9))
+    values = coordinates[..., axes.col]
+    assert _rowwise_isolines(values, 2.0) is None  # a row crosses one level three times in the fold
+    lines = grid_lines(coordinates, axes, 2.0)
+    assert lines
+    for line in isolines(values, 2.0):  # every point still on a level (linear interpolation between pixels)
+        rows, cols = line[:, 0], line[:, 1]
+        r0, c0 = np.floor(rows).astype(int), np.floor(cols).astype(int)
+        on_row = np.isclose(rows, r0)
+        frac = cols[on_row] - c0[on_row]
+        c1 = np.minimum(c0[on_row] + 1, values.shape[1] - 1)
+        interpolated = values[r0[on_row], c0[on_row]] * (1 - frac) + values[r0[on_row], c1] * frac
+        np.testing.assert_allclose(interpolated / 2.0, np.round(interpolated / 2.0), atol=1e-6)

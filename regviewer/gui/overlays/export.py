@@ -10,12 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QFileDialog
+from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog
 
 from regviewer.core.errors import RegViewerError
 from regviewer.core.io import write_image
 from regviewer.core.io.transforms_io import write_displacement_field
-from regviewer.core.label_stats import deformation_summary, jacobian_image, warp_labels
+from regviewer.core.label_stats import LABEL_METHODS, deformation_summary, jacobian_image, warp_labels
 from regviewer.core.transforms import AffineTransform, DisplacementFieldTransform, to_displacement_field
 
 NIFTI_FILTER = "NIfTI images (*.nii.gz *.nii);;All files (*)"
@@ -84,4 +84,10 @@ def export_dialog(window, what: str) -> None:
     path, _ = QFileDialog.getSaveFileName(window, titles[what], str(folder / default), NIFTI_FILTER)
     if not path:
         return
-    {"warped_labels": export_warped_labels, "jacobian": export_jacobian, "displacement": export_displacement}[what](window, path)
+    if what == "warped_labels":
+        method, chosen = QInputDialog.getItem(
+            window, "Label interpolation", "Resample the labels with (both keep label values):", list(LABEL_METHODS), 0, False)
+        if chosen:
+            export_warped_labels(window, path, method)
+        return
+    {"jacobian": export_jacobian, "displacement": export_displacement}[what](window, path)
