@@ -25,6 +25,8 @@ without inverting anything where it is not needed:
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 from skimage.measure import find_contours
 
@@ -69,10 +71,11 @@ def mapped_slice(transform: Transform | None, grid: DisplayGrid, axes: PlaneAxes
 
 
 def slice_jacobian(transform: Transform | None, grid: DisplayGrid, axes: PlaneAxes, index: int,
-                   ndim: int = 3, centre: np.ndarray | None = None) -> np.ndarray:
+                   ndim: int = 3, mapped_at: Callable[[int], np.ndarray] | None = None) -> np.ndarray:
     """det(dT/dx) at the voxel centres of a displayed slice, (rows, cols); see the module docstring.
 
-    ``centre``: T on the slice in (z, y, x, 3) form when the caller has it already (saves one evaluation).
+    ``mapped_at(k)``: T on slice k in (z, y, x, 3) form, for callers that cache it (stepping through
+    slices then costs one new evaluation of T per step instead of three).
     """
     geometry = grid.slice_geometry(axes, index)
     shape_2d = orient_vectors(grid, axes, np.zeros(geometry.shape + (1,)))[..., 0].shape
@@ -81,7 +84,10 @@ def slice_jacobian(transform: Transform | None, grid: DisplayGrid, axes: PlaneAx
     linear = simplify(transform)
     if isinstance(linear, AffineTransform):
         return np.full(shape_2d, float(np.linalg.det(linear.matrix)))
-    here = centre if centre is not None else map_slice(transform, geometry, ndim)
+    if mapped_at is None:
+        def mapped_at(k: int) -> np.ndarray:
+            return map_slice(transform, grid.slice_geometry(axes, k), ndim)
+    here = mapped_at(index)
     derivatives = []  # d T / d index_k, (z, y, x, 3) each, for k = x, y[, z]
     for k in range(ndim):
         numpy_axis = 2 - k
@@ -93,8 +99,7 @@ def slice_jacobian(transform: Transform | None, grid: DisplayGrid, axes: PlaneAx
         neighbours = []
         for step in (-1, 1):
             if 0 <= index + step < count:
-                shifted = grid.slice_geometry(axes, index + step)
-                neighbours.append(map_slice(transform, shifted, ndim))
+                neighbours.append(mapped_at(index + step))
             else:
                 neighbours.append(here)
         span = (index + 1 < count) + (index - 1 >= 0)

@@ -82,7 +82,7 @@ def _overlay_only(view, controller, plane: str, count: int) -> list[float]:
         q = view.scene.space.to_display(view.link.cursor_mm)
         q[axes.normal] = grid.slice_centre(axes, index)
         view.link.set_cursor(view.scene.space.to_physical(q))
-        controller._cache.clear()
+        controller.clear_cache()
         for overlay in view.overlays:
             overlay._drawn_key = "again"
         start = time.perf_counter()
@@ -123,7 +123,7 @@ def main() -> None:
         times = []
         for plane in ("axial", "coronal", "sagittal"):
             grid.scene._cache.clear()
-            controller._cache.clear()
+            controller.clear_cache()
             times += _overlay_only(view, controller, plane, args.slices) if overlay_only else _steps(view, plane, args.slices)
         rows.append((name, statistics.median(times), float(np.percentile(times, 90)), max(times), len(times)))
 

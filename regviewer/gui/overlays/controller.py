@@ -36,9 +36,20 @@ from regviewer.core.slice_deformation import (
 from regviewer.gui.overlays.settings import OverlaySettings
 from regviewer.gui.overlays.jobs import BackgroundJob
 
-_CACHE_SIZE = 256
+CACHE_BYTES = 96 * 2**20  # per-slice results kept (T on slices, Jacobians, lines, outlines)
 DEBOUNCE_MS = 150
 INVERSE_FULL_PIXELS = 64 * 64  # larger moving slices are inverted on every second pixel
+
+
+def _nbytes(value: object) -> int:
+    """Memory held by a cached result (arrays inside tuples and dicts counted; the rest as 64 bytes)."""
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, (tuple, list)):
+        return sum(_nbytes(item) for item in value)
+    if isinstance(value, dict):
+        return sum(_nbytes(item) for item in value.values())
+    return 64
 
 
 class OverlayController(QObject):
@@ -64,6 +75,7 @@ class OverlayController(QObject):
         self._magnitude_top: float | None = None
         self._told_stale = False
         self._cache: OrderedDict = OrderedDict()
+        self._cache_bytes = 0
         self._job = BackgroundJob(self)
         self._job.finished.connect(self._volume_done)
         self._timer = QTimer(self)
@@ -101,22 +113,29 @@ class OverlayController(QObject):
 
     def set_colour_table(self, table: ColourTable | None) -> None:
         self.user_table = table
-        self._cache.clear()
+        self.clear_cache()
         self.settingsChanged.emit()
         self.grid.refresh_overlays()
 
     # ---- per-slice results --------------------------------------------------------------------
     def cached(self, key: tuple, compute: Callable[[], object]) -> object:
+        """Per-slice results, least recently used dropped first beyond ``CACHE_BYTES``."""
         key = (self.scene.version,) + key
         found = self._cache.get(key)
         if found is None:
             found = compute()
             self._cache[key] = found
-            if len(self._cache) > _CACHE_SIZE:
-                self._cache.popitem(last=False)
+            self._cache_bytes += _nbytes(found)
+            while self._cache_bytes > CACHE_BYTES and len(self._cache) > 1:
+                _key, dropped = self._cache.popitem(last=False)
+                self._cache_bytes -= _nbytes(dropped)
         else:
             self._cache.move_to_end(key)
         return found
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+        self._cache_bytes = 0
 
     @property
     def ndim(self) -> int:
@@ -133,7 +152,7 @@ class OverlayController(QObject):
         if moving:
             return self.cached(("jacobian-moving", axes.plane, index), lambda: self._moving_jacobian(axes, grid, index))
         return self.cached(("jacobian", axes.plane, index), lambda: slice_jacobian(
-            self.scene.transform, grid, axes, index, self.ndim, centre=self.mapped(axes, grid, index)))
+            self.scene.transform, grid, axes, index, self.ndim, mapped_at=lambda k: self.mapped(axes, grid, k)))
 
     def displacement_q(self, axes: PlaneAxes, grid: DisplayGrid, index: int, moving: bool = False) -> np.ndarray:
         """T(x) - x in display coordinates, (rows, cols, 3); on a Moving view y - T^-1(y)."""
@@ -235,7 +254,8 @@ class OverlayController(QObject):
         index = grid.slice_index(axes, self.scene.space.to_display(lift_point(cursor)))
 
         def compute():
-            return {value: join_segments(to_scene(grid, axes, segments)) for value, segments in label_contours(labels).items()}
+            outlines = label_contours(labels).items()
+            return {value: join_segments(to_scene(grid, axes, segments)) for value, segments in outlines}
         return self.cached(("contours", layer, plane, index), compute)
 
     def magnitude_top_mm(self, slice_magnitude: np.ndarray | None = None) -> float:
@@ -262,7 +282,7 @@ class OverlayController(QObject):
     def _content_changed(self) -> None:
         self._before_labels = None
         self._table = None
-        self._cache.clear()
+        self.clear_cache()
 
     def _transform_changed(self, preview: bool) -> None:
         if preview:  # previews of a running registration: wait for the final transform
