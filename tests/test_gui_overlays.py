@@ -120,6 +120,9 @@ def test_sample_pair_overlays_statistics_and_label_table(qtbot, settings, tmp_pa
     rect = table.visualItemRect(table.item(row, 1))
     qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert scene.value("fixed_labels", window.grid.link.cursor_mm) == 17
+    assert window.overlays.settings.agreement_label == 17  # the agreement overlay follows the chosen label
+    assert "Agreement: Left-Hippocampus" in _overlay(window.grid.views[3], "agreement").legend.texts()
+    assert window.overlay_panel.agreement_combo.currentData() == 17
     _shot(window, tmp_path, "overlays_sample.png")
 
 

@@ -2,7 +2,8 @@
 
 Before = the moving labels with the identity transform, after = with the transform the views show
 (so selecting a run in the run history, which sets the transform, shows that run's figures). The
-table sorts by any column; a click on a row moves the shared cursor inside that label.
+table sorts by any column; a click on a row moves the shared cursor inside that label (and shows
+that label's TP / FP / FN when the agreement overlay is on).
 """
 
 from __future__ import annotations
@@ -117,6 +118,10 @@ class LabelTablePanel(QWidget):
         return None if item is None else int(item.data(Qt.ItemDataRole.DisplayRole))
 
     def _clicked(self, row: int, _column: int) -> None:
+        """Centre the cursor in the label; the agreement overlay, when shown, switches to that label."""
         value = self.label_at(row)
-        if value is not None:
-            self.controller.go_to_label(value)
+        if value is None:
+            return
+        self.controller.go_to_label(value)
+        if self.controller.settings.options["agreement"].enabled:
+            self.controller.set_params(agreement_label=value)
