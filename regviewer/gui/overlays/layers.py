@@ -31,14 +31,18 @@ LABEL_LAYER = {"fixed": "fixed_labels", "moving": "moving_labels", "warped": "wa
 
 
 def jacobian_rgba(det: np.ndarray, limit: float, opacity: float) -> np.ndarray:
-    """Diverging colours on a log scale (blue: shrinks, white: 1, red: grows), folds (det <= 0) in green."""
+    """Diverging colours on a log scale (blue: shrinks, white: 1, red: grows), folds (det <= 0) in opaque green.
+
+    The opacity grows with |log det| (20 % of ``opacity`` at det = 1, all of it at the scale's ends).
+    """
     lut = lookup_table(DIFFERENCE_MAP)
     with np.errstate(invalid="ignore", divide="ignore"):
         log_det = np.log(np.where(det > 0, det, 1.0))
     position = np.clip(np.nan_to_num(log_det) / np.log(max(limit, 1.0001)), -1.0, 1.0)
     rgba = np.empty(det.shape + (4,), dtype=np.uint8)
     rgba[..., :3] = lut[np.round((position + 1) * 127.5).astype(np.uint8)]
-    rgba[..., 3] = int(round(255 * np.clip(opacity, 0, 1)))
+    # Fade towards det = 1 so that the image stays readable where the volume is kept.
+    rgba[..., 3] = np.round(255 * np.clip(opacity, 0, 1) * (0.2 + 0.8 * np.sqrt(np.abs(position)))).astype(np.uint8)
     folded = det <= 0
     rgba[folded, :3] = FOLD_COLOUR
     rgba[folded, 3] = 255
