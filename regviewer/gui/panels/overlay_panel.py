@@ -231,6 +231,11 @@ class OverlayPanel(QWidget):
         table = self.controller.colour_table()
         values = [int(v) for v in self.controller.scene.label_values()]
         self.table_label.setText(f"names: {table.source}" if values else "no labels loaded")
+        key = (id(table), tuple(values))
+        if key == getattr(self, "_filled", None):
+            self.agreement_combo.setCurrentIndex(max(self.agreement_combo.findData(self.controller.settings.agreement_label), 0))
+            return
+        self._filled = key
         self.agreement_combo.clear()
         self.agreement_combo.addItem("All labels", None)
         for value in values:
