@@ -57,7 +57,8 @@ def test_register_writes_stable_outputs_and_metrics(pair3d, tmp_path, capsys):
         "--fixed-landmarks", str(paths["fixed_points"]), "--moving-landmarks", str(paths["moving_points"]),
     ])
     assert code == 0
-    assert {p.name for p in out.iterdir()} == {"warped.nii.gz", "transform.tfm", "displacement.nii.gz", "warped_labels.nii.gz", "metrics.json"}
+    assert {p.name for p in out.iterdir()} == {"warped.nii.gz", "transform.tfm", "displacement.nii.gz", "jacobian.nii.gz",
+                                               "warped_labels.nii.gz", "metrics.json"}
     document = json.loads((out / "metrics.json").read_text())
     assert document["method"] == "rigid,affine" and document["status"] == "completed" and document["runtime_s"] > 0
     for key in ("ncc", "mi", "mse", "ssim", "dice_mean", "dice", "hd95_mean_mm", "tre_mean_mm", "tre_max_mm"):
@@ -85,6 +86,9 @@ def test_bspline_result_is_h5_composite(pair3d, tmp_path):
     assert [s["method"] for s in document["stages"]] == ["affine", "bspline"]
     assert document["stages"][1]["parameters"]["iterations"] == 20
     assert "jacobian_min" in document["after"] and "folded_pct" in document["after"]
+    jacobian = read_image(out / "jacobian.nii.gz")  # the map behind those figures, on the fixed grid
+    assert jacobian.array.min() == pytest.approx(document["after"]["jacobian_min"], rel=1e-5)
+    assert document["folds"]["regions"] == len(document["folds"]["largest"]) or document["folds"]["regions"] > 50
 
 
 def _error_line(capsys) -> str:

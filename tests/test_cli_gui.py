@@ -80,3 +80,30 @@ def test_no_display_is_one_clear_line(tmp_path):
     if sys.platform.startswith("linux"):
         assert done.returncode == 2
         assert "no display found" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_render_draws_overlays(qapp, tmp_path, capsys):
+    """--overlay grid,jacobian,labels,arrows: the figure differs from the plain one where the overlays are."""
+    plain, overlaid = tmp_path / "plain.png", tmp_path / "overlays.png"
+    base = ["render", str(paths.SAMPLE_3D_FIXED), str(paths.SAMPLE_3D_MOVING), "--transform", str(paths.SAMPLE_3D_TRUTH),
+            "--labels", str(paths.SAMPLE_3D_FIXED_LABELS), str(paths.SAMPLE_3D_MOVING_LABELS), "--size", "800x600"]
+    assert main(base + ["-o", str(plain)]) == 0
+    assert main(base + ["--overlay", "grid,jacobian,labels,arrows", "-o", str(overlaid)]) == 0
+    first, second = QImage(str(plain)), QImage(str(overlaid))
+    changed = sum(first.pixel(x, y) != second.pixel(x, y) for x in range(0, 800, 7) for y in range(0, 600, 7))
+    assert changed > 1000
+    # The grid's yellow lines appear on the Moving and Warped views (top right, bottom left).
+    yellow = sum(1 for x in range(400, 800, 3) for y in range(20, 290, 3)
+                 if (lambda c: c.red() > 200 and c.green() > 170 and c.blue() < 80)(second.pixelColor(x, y)))
+    assert yellow > 50
+
+
+def test_render_unknown_overlay_gives_one_line(qapp, tmp_path, capsys):
+    code = main(["render", str(paths.SAMPLE_2D_FIXED), str(paths.SAMPLE_2D_MOVING), "--overlay", "grid,bogus",
+                 "-o", str(tmp_path / "x.png")])
+    assert code == 2
+    assert "unknown overlay 'bogus'" in capsys.readouterr().err
+    code = main(["render", str(paths.SAMPLE_2D_FIXED), str(paths.SAMPLE_2D_MOVING), "--overlay", "labels",
+                 "-o", str(tmp_path / "x.png")])
+    assert code == 2
+    assert "needs a label map" in capsys.readouterr().err

@@ -73,15 +73,20 @@ def add_render_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--plane", default="axial", choices=("axial", "coronal", "sagittal"), help="plane (default axial)")
     parser.add_argument("--slice-mm", type=float, help="LPS position of the slice along the plane's axis (default: centre)")
     parser.add_argument("--size", default="1600x1200", help="figure size in pixels, WIDTHxHEIGHT (default 1600x1200)")
+    parser.add_argument("--overlay", metavar="LIST",
+                        help="overlays to draw, comma-separated: grid, jacobian, magnitude, arrows, labels (contours, "
+                        "instead of filled labels), agreement (TP/FP/FN of fixed vs warped labels)")
 
 
 def run_render(args: argparse.Namespace) -> int:
     from regviewer.core.errors import InputMismatchError
     from regviewer.core.io import read_image
     from regviewer.core.io.transforms_io import read_transform
+    from regviewer.gui.overlays import parse_overlay_names
     from regviewer.gui.render import parse_size, render_figure
 
     size = parse_size(args.size)
+    overlays = parse_overlay_names(args.overlay)
     labels = args.labels or []
     if len(labels) > 2:
         raise InputMismatchError("--labels takes the fixed label map and optionally the moving one")
@@ -93,6 +98,6 @@ def run_render(args: argparse.Namespace) -> int:
     moving_labels = read_image(labels[1], is_label=True) if len(labels) == 2 else None
     transform = read_transform(Path(args.transform)) if args.transform else None
     written = render_figure(fixed, moving, output, transform, fixed_labels, moving_labels, args.layout, args.mode,
-                            args.plane, args.slice_mm, size)
+                            args.plane, args.slice_mm, size, overlays)
     print(f"wrote {written}")
     return 0

@@ -21,6 +21,7 @@ from regviewer.core.io import read_image
 from regviewer.core.io.transforms_io import read_transform
 from regviewer.core.transforms import Transform
 from regviewer.gui.landmarks import install_landmarks
+from regviewer.gui.overlays import install_overlays
 from regviewer.gui.panels.image_info import ImageInfoPanel
 from regviewer.gui.status_text import cursor_report
 from regviewer.gui.view_controls import ViewControls
@@ -70,6 +71,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self._build_menus()
         install_landmarks(self)
+        install_overlays(self)  # deformation / label overlays, their docks and the Overlays menu
         self.load(fixed=fixed, moving=moving, fixed_labels=fixed_labels, moving_labels=moving_labels, transform=transform)
 
     # ---- menus --------------------------------------------------------------------------------

@@ -41,16 +41,19 @@ def render_figure(
     plane: str = "axial",
     slice_mm: float | None = None,
     size: tuple[int, int] = (1600, 1200),
+    overlays: tuple[str, ...] = (),
 ) -> Path:
     """Render the view grid to ``output`` (PNG) and return its path.
 
     ``mode`` sets the last view of the layout (e.g. "checkerboard", "difference", "blend");
     ``slice_mm`` is the LPS coordinate of the slice along the plane's axis (z for axial, y for
-    coronal, x for sagittal); by default the centre of the fixed image.
+    coronal, x for sagittal); by default the centre of the fixed image. ``overlays``: overlay kinds
+    drawn on their default views (``regviewer.gui.overlays.render_overlays``).
     """
     if not os.environ.get("QT_QPA_PLATFORM") and not _has_application():
         os.environ["QT_QPA_PLATFORM"] = "offscreen"  # never show a window
     from regviewer.gui.app import application
+    from regviewer.gui.overlays import render_overlays
     from regviewer.gui.views.view_grid import ViewGrid
 
     app = application()
@@ -71,6 +74,7 @@ def render_figure(
             cursor = cursor.copy()
             cursor[PLANE_AXIS[plane]] = float(slice_mm)
         grid.set_cursor(cursor)
+        render_overlays(grid, tuple(overlays))
         grid.show()
         app.processEvents()
         grid.fit_all()

@@ -3,8 +3,9 @@
 OUT/warped.<ext>             moving image resampled into the fixed grid (format family of the moving input)
 OUT/transform.tfm | .h5      fixed -> moving transform, ITK format (.tfm when linear, .h5 otherwise)
 OUT/displacement.nii.gz      dense fixed -> moving displacement, mm, LPS, on the fixed grid
+OUT/jacobian.nii.gz          Jacobian determinant of the fixed -> moving map on the fixed grid (<= 0: folding)
 OUT/warped_labels.<ext>      moving labels resampled with nearest neighbour (when labels are given)
-OUT/metrics.json             {"method", "status", "runtime_s", "stages", "before", "after", "warnings"}
+OUT/metrics.json             {"method", "status", "runtime_s", "stages", "before", "after", "folds", "warnings"}
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from regviewer.core.io import default_extension, write_image
 from regviewer.core.io.transforms_io import write_displacement_field, write_transform
 from regviewer.core.resample import resample_image
 from regviewer.registration.base import Result
+from regviewer.registration.jacobian_output import write_jacobian_map
 
 
 def write_result(
@@ -38,6 +40,7 @@ def write_result(
     files = {"warped": write_image(warped, out / f"warped{default_extension(moving_path)}")}
     files["transform"] = write_transform(transform, out / ("transform.tfm" if transform.is_linear else "transform.h5"))
     files["displacement"] = write_displacement_field(field, out / "displacement.nii.gz")
+    files["jacobian"], folds = write_jacobian_map(field, out / "jacobian.nii.gz")
     warped_labels = None
     if data.moving_labels is not None:
         warped_labels = resample_image(data.moving_labels, data.fixed.geometry, field, "label")
@@ -54,6 +57,7 @@ def write_result(
         "direction": "transform maps fixed-space points (LPS mm) to moving-space points",
         "stages": result.parameters.get("stages", []),
         **figures,
+        "folds": folds,
         "warnings": warnings,
         "files": {name: path.name for name, path in files.items()},
     }
