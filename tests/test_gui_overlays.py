@@ -60,7 +60,7 @@ def _enable_everywhere(window: MainWindow, kinds=KINDS) -> None:
 
 
 def _overlay(view, kind: str):
-    return next(overlay for overlay in view.overlays if overlay.kind == kind)
+    return next(overlay for overlay in view.overlays if getattr(overlay, "kind", None) == kind)
 
 
 def test_sample_pair_overlays_statistics_and_label_table(qtbot, settings, tmp_path):
