@@ -193,6 +193,8 @@ class HistoryPanel(QWidget):
         return [self.records[row] for row in rows]
 
     def select(self, record: RunRecord) -> None:
+        """Select only ``record`` (shows it, like a click)."""
+        self.list.clearSelection()
         self.list.setCurrentRow(self.records.index(record))
 
     def _selection_changed(self) -> None:
