@@ -213,3 +213,24 @@ def test_selecting_a_run_shows_it(qtbot, window):
     dock.history_list.clearSelection()
     dock.history.select(first)
     assert window.grid.scene.transform is first.result.transform
+
+
+def test_an_engine_slow_to_stop_is_cancelled_at_once_with_its_last_transform(qtbot, window, errors):
+    dock = window.run_dock
+    dock.set_registry(make_registry())
+    dock.select_method("slow-shift")
+    dock.form.set_values({"step_s": 1.5})  # one "iteration" takes 1.5 s: longer than the cancel grace
+    previews, finished = [], []
+    dock.controller.previewed.connect(lambda payload: previews.append(payload[1]))
+    dock.controller.finished.connect(lambda payload: finished.append(payload[1]))
+    record = dock.run()
+    qtbot.waitUntil(lambda: dock.progress.points() >= 1, timeout=10000)
+    dock.cancel_button.click()
+    qtbot.waitUntil(lambda: record.result is not None, timeout=1500)  # the stand-in, before the engine stops
+    assert record.status == "cancelled" and "last reported transform" in record.result.message
+    assert dock.controller.busy  # the engine is still finishing its step in the background
+    assert record.result.transform.translation[0] == pytest.approx(0.05)  # step 0's transform
+    assert window.grid.scene.transform is record.result.transform
+    _wait(qtbot, dock, 10000)
+    assert len(finished) == 1 and finished[0] is record.result  # the engine's late result is not sent again
+    assert record.figures is not None and "after" in record.figures and dock.run_button.isEnabled()

@@ -9,6 +9,10 @@ a thread keeps the window responsive; the Python work per iteration is kept smal
 - intermediate transforms are relayed at most every ``PREVIEW_S`` (the newest one wins), because
   drawing a preview resamples four views on the GUI thread.
 
+Cancel is bounded: when an engine has not stopped ``CANCEL_GRACE_S`` after Cancel (it checks once per
+iteration, and an iteration can take a second), a "cancelled" result with the newest transform it
+reported is sent at once and the engine finishes stopping in the background.
+
 The worker always ends with ``finished(Result)``: an exception in an engine (a plugin bug, out of
 memory, bad input) becomes a "failed" result with the message, never a crash. The before / after
 figures of the result (``regviewer.core.evaluation.before_after``, the CLI's numbers) are computed
@@ -17,11 +21,13 @@ afterwards in the same thread and sent with ``evaluated`` so that a cancel's res
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from regviewer.core.errors import RegViewerError
 from regviewer.core.evaluation import EvaluationData, before_after
@@ -33,6 +39,8 @@ from regviewer.registration.registry import Registry, default_registry
 
 BATCH_S = 0.05
 PREVIEW_S = 0.25
+CANCEL_GRACE_S = 0.5  # after Cancel, how long the engine's own result is awaited before a stand-in is sent
+WORKER_NICE = 10  # Linux: the engine's threads yield to the GUI thread when the cores are busy
 _ORPHANS: list[QThread] = []  # threads still running an engine that ignored a cancel at shutdown
 
 
@@ -90,6 +98,21 @@ def run_job(job: RunJob, progress, cancel: CancelToken) -> Result:
     return failed_result(job, message, time.perf_counter() - started)
 
 
+def lower_thread_priority(nice: int) -> None:
+    """Give the calling thread (and the threads it starts, e.g. ITK's) a lower CPU priority on Linux.
+
+    Linux keeps a nice value per thread and new threads inherit it. When every core is busy (ITK uses
+    them all), the GUI thread then gets a core as soon as it wakes instead of waiting its turn.
+    Elsewhere ``QThread.LowPriority`` (set when the thread starts) does the same.
+    """
+    if nice <= 0 or not hasattr(os, "setpriority") or not os.path.isdir("/proc/self/task"):
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), max(nice, os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+    except OSError:
+        pass  # not allowed here: run at the normal priority
+
+
 class _StageTracker:
     """Maps events to the stage of the chain that sent them (events name their method, maybe "method:part")."""
 
@@ -119,7 +142,11 @@ class RunWorker(QObject):
         self._tracker = _StageTracker(job.stages)
         self._pending: list[ProgressStep] = []
         self._preview: Any = None
-        self._last_batch = self._last_preview = time.perf_counter()
+        self._latest = job.request.initial_transform  # the newest transform the engine reported
+        self._history: list[tuple[str, int, int, float]] = []
+        self._started = self._last_batch = self._last_preview = time.perf_counter()
+        self._claim = threading.Lock()
+        self.delivered: Result | None = None
 
     def _on_progress(self, event: ProgressEvent) -> None:
         """Called by the engine in this thread: cheap bookkeeping, signals only now and then."""
@@ -127,8 +154,10 @@ class RunWorker(QObject):
         self._pending.append(ProgressStep(self.job.run_id, index, len(self.job.stages), event.stage, event.level,
                                           event.n_levels, event.iteration, event.max_iterations,
                                           event.metric, event.message))
+        if event.metric is not None:
+            self._history.append((event.stage, event.level, event.iteration, event.metric))
         if event.preview is not None:
-            self._preview = event.preview
+            self._preview = self._latest = event.preview
         now = time.perf_counter()
         if event.metric is None or now - self._last_batch >= BATCH_S:
             self._flush(now)
@@ -142,11 +171,31 @@ class RunWorker(QObject):
             self._pending = []
         self._last_batch = now
 
+    def deliver(self, result: Result) -> bool:
+        """Send the run's result, once: the engine's own, or the stand-in sent after a cancel (any thread)."""
+        with self._claim:
+            if self.delivered is not None:
+                return False
+            self.delivered = result
+        self.finished.emit((self.job.run_id, result))
+        return True
+
+    def stand_in(self) -> Result:
+        """A "cancelled" result from the newest transform the engine reported (for an engine slow to stop)."""
+        start = self.job.request.initial_transform or AffineTransform.identity(self.job.request.fixed.ndim)
+        message = ("cancelled by the user; the engine had not stopped within "
+                   f"{CANCEL_GRACE_S:g} s, so its last reported transform is kept")
+        return Result(",".join(stage.method for stage in self.job.stages), self._latest or start, "cancelled",
+                      {"stages": [{"method": s.method, "parameters": dict(s.parameters)} for s in self.job.stages]},
+                      time.perf_counter() - self._started, tuple(self._history), message, (message,))
+
     @Slot()
     def run(self) -> None:
+        lower_thread_priority(WORKER_NICE)
         result = run_job(self.job, self._on_progress, self.cancel)
         self._flush(time.perf_counter())
-        self.finished.emit((self.job.run_id, result))
+        if not self.deliver(result):
+            result = self.delivered  # the stand-in the GUI already shows is the one scored
         if self.job.evaluation is not None and result.status != "failed":
             try:
                 figures: dict = before_after(result.transform, self.job.evaluation)
@@ -194,13 +243,25 @@ class RunController(QObject):
         thread.started.connect(worker.run)
         thread.finished.connect(self._thread_finished)
         self._thread, self._worker = thread, worker
-        thread.start()
+        thread.start(QThread.Priority.LowPriority)
         return True
 
     def cancel(self) -> None:
-        """Ask the engine to stop; its last transform comes back as a "cancelled" result."""
-        if self._cancel is not None:
+        """Ask the engine to stop; its last transform comes back as a "cancelled" result.
+
+        Engines check the request once per iteration, and one iteration can take seconds (a fine
+        B-spline level on a busy machine). When the engine's result is not back within
+        ``CANCEL_GRACE_S``, the worker's stand-in (the newest transform reported) is sent instead; the
+        engine stops in the background and the next run can start once it has.
+        """
+        if self._cancel is not None and not self._cancel.cancelled:
             self._cancel.cancel()
+            worker = self._worker
+            QTimer.singleShot(int(CANCEL_GRACE_S * 1000), lambda: self._cancel_deadline(worker))
+
+    def _cancel_deadline(self, worker: RunWorker | None) -> None:
+        if worker is not None and worker is self._worker and worker.delivered is None:
+            worker.deliver(worker.stand_in())
 
     def shutdown(self, timeout_ms: int = 15000) -> None:
         """Cancel and wait for the thread (before the window goes away)."""
