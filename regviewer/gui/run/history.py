@@ -161,9 +161,9 @@ class HistoryPanel(QWidget):
         self.details.setPlaceholderText("Select a run to see its parameters, figures and command.")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.list, 2)
+        layout.addWidget(self.list, 1)
         layout.addLayout(buttons)
-        layout.addWidget(self.details, 3)
+        layout.addWidget(self.details, 2)
         self._update_buttons()
 
     def add(self, record: RunRecord) -> None:

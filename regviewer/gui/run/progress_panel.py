@@ -3,7 +3,8 @@
 The panel only displays: the dock feeds it ``ProgressStep`` batches from the worker. The bar shows
 the share of the whole chain done (stages, levels, iterations within the level's budget) and its
 text says where the run is ("bspline 2/2 - level 3/3 - iteration 8/14"). The remaining time is
-extrapolated from that share; optimisers may stop before their budget, so it is an upper estimate.
+extrapolated from that share: a rough estimate (stages and levels differ in cost per iteration, and
+optimisers may stop before their budget).
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ class ProgressPanel(QWidget):
         elapsed = time.perf_counter() - self._started
         text = f"Elapsed {format_seconds(elapsed)}"
         if 0.02 < self._fraction < 1.0 and elapsed > 1.0:
-            text += f"  -  at most about {format_seconds(elapsed / self._fraction * (1 - self._fraction))} left"
+            text += f"  -  about {format_seconds(elapsed / self._fraction * (1 - self._fraction))} left (estimate)"
         self.time_label.setText(text)
 
     def points(self) -> int:
