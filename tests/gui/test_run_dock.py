@@ -234,3 +234,67 @@ def test_an_engine_slow_to_stop_is_cancelled_at_once_with_its_last_transform(qtb
     _wait(qtbot, dock, 10000)
     assert len(finished) == 1 and finished[0] is record.result  # the engine's late result is not sent again
     assert record.figures is not None and "after" in record.figures and dock.run_button.isEnabled()
+
+
+def test_landmarks_from_the_window_reach_the_engine_the_figures_and_the_command(qtbot, window):
+    from regviewer.core.io.landmarks_io import read_points_csv
+
+    fixed_points = np.array([[60.0, 80.0], [190.0, 70.0], [128.0, 200.0], [100.0, 128.0]])
+    moving_points = fixed_points + [3.0, -2.0]
+    window.landmark_pairs = lambda: (fixed_points, moving_points)
+    dock = window.run_dock
+    dock.set_registry(make_registry())
+    dock.select_method("slow-shift")
+    dock.form.set_values({"steps": 20, "step_s": 0.0})
+    record = dock.run()
+    _wait(qtbot, dock)
+    assert record.status == "completed" and record.fixed_landmarks is fixed_points
+    before, after = record.figures["before"]["tre_mean_mm"], record.figures["after"]["tre_mean_mm"]
+    assert before == pytest.approx(np.hypot(3.0, 2.0))
+    assert after != pytest.approx(before)  # the 1 mm shift along x changed the landmark error
+    assert "TRE" in dock.history_list.item(0).text()
+    line = dock.copy_command(record)
+    argv = line.split()
+    _, written = read_points_csv(argv[argv.index("--moving-landmarks") + 1])
+    assert np.allclose(written, moving_points) and "--fixed-landmarks" in argv
+
+
+def test_labels_and_masks_are_named_in_the_command(qtbot, window, shared_data):
+    fixed_labels, moving_labels = shared_data / "brain2d" / "r16sliceLM.nii.gz", shared_data / "brain2d" / "r85sliceLM.nii.gz"
+    assert window.load(fixed_labels=fixed_labels, moving_labels=moving_labels)
+    dock = window.run_dock
+    assert [dock.mask_combo.itemText(i) for i in range(dock.mask_combo.count())] == \
+        ["No mask", "Fixed labels > 0", "Fixed and moving labels > 0"]
+    dock.mask_combo.setCurrentIndex(2)
+    assert dock.labels_check.isEnabled() and dock.labels_check.isChecked()
+    dock.set_registry(make_registry())
+    dock.select_method("slow-shift")
+    dock.form.set_values({"steps": 10, "step_s": 0.0})
+    record = dock.run()
+    _wait(qtbot, dock)
+    assert record.mask_roles == ("fixed", "moving") and record.use_labels
+    assert "dice_mean" in record.figures["after"]  # the label maps are scored
+    argv = dock.copy_command(record).split()
+    for option, path in (("--fixed-mask", fixed_labels), ("--moving-mask", moving_labels),
+                         ("--fixed-labels", fixed_labels), ("--moving-labels", moving_labels)):
+        assert argv[argv.index(option) + 1] == str(path)
+
+
+def test_opening_other_images_during_a_run_keeps_its_result_out_of_them(qtbot, window, errors):
+    dock = window.run_dock
+    dock.set_registry(make_registry())
+    dock.select_method("slow-shift")
+    previews = []
+    dock.controller.previewed.connect(lambda payload: previews.append(payload))
+    record = dock.run()
+    qtbot.waitUntil(lambda: len(previews) >= 1, timeout=10000)
+    assert window.open_sample("3d")  # 3D images while a 2D run goes on
+    qtbot.wait(600)  # more 2D previews arrive: they must not reach the 3D views
+    dock.cancel()
+    _wait(qtbot, dock, 5000)
+    assert record.status == "cancelled" and errors == []
+    assert window.grid.scene.transform is None and window.grid.scene.fixed.ndim == 3
+    assert dock.history_list.count() == 1 and "cancelled" in dock.history_list.item(0).text()
+    dock.history.select(record)
+    assert window.grid.scene.transform is None
+    assert dock.start_combo.findData(record.run_id) < 0

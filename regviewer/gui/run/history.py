@@ -56,6 +56,7 @@ class RunRecord:
     use_labels: bool = False  # label maps passed to the engine and scored
     fixed_landmarks: np.ndarray | None = None
     moving_landmarks: np.ndarray | None = None
+    images: tuple = ()  # the (fixed, moving) Images registered: its transform belongs to them
     result: Result | None = None
     figures: dict[str, Any] | None = None
     started: float = field(default_factory=time.time)

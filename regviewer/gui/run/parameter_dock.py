@@ -217,7 +217,13 @@ class RunDock(QDockWidget):
     def _preset_chosen(self) -> None:
         name = self.preset_combo.currentData()
         if name == SINGLE_METHOD or name is None:
-            method = self.method_combo.currentData() or self.registry.names()[0]
+            method = self.method_combo.currentData() or next(iter(self.registry.names()), None)
+            if method is None:  # every method failed to load: nothing to run
+                self.stages, self.preset_name = [], None
+                self.form.set_parameters(())
+                self.run_button.setEnabled(False)
+                self.progress.status_label.setText("No registration method could be loaded (see the method list)")
+                return
             self._set_chain(None, [Stage(method, resolve_parameters(self.registry.get(method)))])
             return
         preset = self.presets[name]
@@ -293,10 +299,8 @@ class RunDock(QDockWidget):
         self.start_combo.addItem("Method's own start (no initial transform)", START_NONE)
         if self.grid.scene.transform is not None:
             self.start_combo.addItem("Transform shown now", START_CURRENT)
-        reference = self.grid.scene.fixed
         for record in self.history.records:
-            usable = record.result is not None and record.status != "failed"
-            if usable and reference is not None and record.result.transform.ndim == reference.ndim:
+            if record.result is not None and record.status != "failed" and self._shown(record):
                 self.start_combo.addItem(f"Run #{record.run_id}: {record.title}", record.run_id)
         index = self.start_combo.findData(chosen)
         self.start_combo.setCurrentIndex(max(index, 0))
@@ -357,7 +361,7 @@ class RunDock(QDockWidget):
             run_id=self._next_id, title=title, preset=self.preset_name, stages=stages, start_label=start_label,
             initial_transform=initial, mask_label=self.mask_combo.currentText(),
             sources=dict(getattr(self.window_, "source_paths", {})), mask_roles=tuple(roles), use_labels=use_labels,
-            fixed_landmarks=fixed_points, moving_landmarks=moving_points,
+            fixed_landmarks=fixed_points, moving_landmarks=moving_points, images=(scene.fixed, scene.moving),
         )
         self._next_id += 1
         self.comparison.stop()
@@ -389,8 +393,13 @@ class RunDock(QDockWidget):
 
     def _apply_preview(self) -> None:
         transform, self._pending_preview = self._pending_preview, None
-        if transform is not None and self.current is not None and self.current.result is None:
+        if transform is not None and self.current is not None and self.current.result is None and self._shown(self.current):
             self.grid.set_transform(transform, preview=True)
+
+    def _shown(self, record: RunRecord) -> bool:
+        """True when the window still shows the images ``record`` registered (its transform fits them)."""
+        scene = self.grid.scene
+        return len(record.images) == 2 and record.images[0] is scene.fixed and record.images[1] is scene.moving
 
     def _on_finished(self, payload) -> None:
         run_id, result = payload
@@ -403,7 +412,11 @@ class RunDock(QDockWidget):
         self.progress.end(result.status, result.runtime_s, self._end_message(result))
         self.history.refresh(record)
         self.tabs.setTabText(1, f"History ({len(self.history.records)})")
-        if result.status == "failed":
+        if not self._shown(record):
+            self.progress.status_label.setText(f"Run #{run_id} {result.status}: other images are open now, so it is kept in the history only")
+            if result.status == "failed":
+                self.window_.show_error("Registration failed", f"{record.title}: {result.message}")
+        elif result.status == "failed":
             self.window_.set_transform(self._before_run)
             self.window_.show_error("Registration failed", f"{record.title}: {result.message}")
         else:
@@ -441,6 +454,9 @@ class RunDock(QDockWidget):
         """Show a finished run's transform in the views."""
         if record.result is None:
             return
+        if not self._shown(record):
+            self.progress.status_label.setText(f"Run #{record.run_id} registered other images than the ones open now")
+            return
         if self.current is not None:
             self.progress.status_label.setText("A run is going: its preview stays in the views until it ends")
             return
@@ -450,6 +466,9 @@ class RunDock(QDockWidget):
         """The Warped view shows the first run, the fourth view the second."""
         if self.controller.busy and self.current is not None:
             self.progress.status_label.setText("Compare runs after the current run has finished")
+            return
+        if not (self._shown(first) and self._shown(second)):
+            self.progress.status_label.setText("Both runs must have registered the images open now")
             return
         self.comparison.start(first.result.transform, f"Run #{first.run_id}: {first.title}",
                               second.result.transform, f"Run #{second.run_id}: {second.title}")
