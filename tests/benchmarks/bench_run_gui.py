@@ -14,7 +14,7 @@ the registration dock's "Deformable (B-spline)" preset (affine, then B-spline):
 
 Targets: longest stall < 50 ms, cancel < 1 s.
 
-usage: QT_QPA_PLATFORM=offscreen python tests/benchmarks/bench_run_gui.py [--cancels 3]
+usage: QT_QPA_PLATFORM=offscreen python tests/benchmarks/bench_run_gui.py [--cancels 3] [--mode process|thread]
 """
 
 from __future__ import annotations
@@ -111,6 +111,8 @@ def run_once(window, probe: Probe, cancel_stage: str | None = None, cancel_after
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cancels", type=int, default=3, help="cancels during the B-spline stage")
+    parser.add_argument("--mode", choices=("process", "thread"), default="process",
+                        help="run the engine in a child process (the dock's default) or in the worker thread")
     args = parser.parse_args()
     from regviewer import paths
     from regviewer.gui.app import application
@@ -124,8 +126,9 @@ def main() -> None:
     app.processEvents()
     dock = window.run_dock
     dock.select_preset("deformable")
+    dock.isolate_check.setChecked(args.mode == "process")
     probe = Probe(dock)
-    print(f"3D pair {window.grid.scene.fixed.shape} / {window.grid.scene.moving.shape}; load average {os.getloadavg()[0]:.2f}")
+    print(f"engine in a {args.mode}; 3D pair {window.grid.scene.fixed.shape} / {window.grid.scene.moving.shape}; load average {os.getloadavg()[0]:.2f}")
 
     idle_start = time.perf_counter()
     loop = QEventLoop()

@@ -3,7 +3,8 @@
 ITK's multi-threaded metrics add per-thread partial sums in a varying order, so two runs of the same
 registration differ slightly (measured on the 2D sample pair: ~1e-6 mm for rigid, up to 0.3 mm for an
 affine with mutual information, which amplifies the differences over its iterations). The tests run
-ITK on one thread, where runs are bit-for-bit repeatable, so any difference left is the command's.
+ITK on one thread (in this process and in the engine's child process), where runs are bit-for-bit
+repeatable, so any difference left is the command's.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def errors(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def _one_itk_thread():
+def _one_itk_thread(monkeypatch):
+    monkeypatch.setenv("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "1")  # engine child processes read it at start
     threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
     yield

@@ -99,6 +99,13 @@ class RunDock(QDockWidget):
         self.labels_check = QCheckBox("Use label maps (label terms, Dice)")
         self.labels_check.setObjectName("labelsCheck")
         self.labels_check.setChecked(True)
+        self.isolate_check = QCheckBox("Run in a separate process")
+        self.isolate_check.setObjectName("isolateCheck")
+        self.isolate_check.setChecked(True)
+        self.isolate_check.setToolTip(
+            "The engine runs in its own process: the window never waits for it, a crash in native code "
+            "cannot close the window, and Cancel can stop it at once. Starting the process takes about a second. "
+            "Only for the methods installed with RegViewer or as plugins.")
         self.start_combo = QComboBox()
         self.start_combo.setObjectName("startCombo")
         self.start_combo.setToolTip("Initial fixed -> moving transform: none, the transform shown now, or a previous run")
@@ -114,6 +121,7 @@ class RunDock(QDockWidget):
         inputs.addRow("Mask:", self.mask_combo)
         inputs.addRow("", self.labels_check)
         inputs.addRow("Start from:", self.start_combo)
+        inputs.addRow("", self.isolate_check)
 
         setup = QWidget()
         setup_layout = QVBoxLayout(setup)
@@ -178,6 +186,7 @@ class RunDock(QDockWidget):
     def set_registry(self, registry: Registry) -> None:
         """List the methods of ``registry`` (broken plugins greyed out with their reason) and reset the form."""
         self.registry = registry
+        self.isolate_check.setEnabled(registry is default_registry())  # a child process rebuilds only that one
         self.method_combo.clear()
         for name, method in registry.methods.items():
             self.method_combo.addItem(f"{method.label} ({name})", name)
@@ -369,7 +378,8 @@ class RunDock(QDockWidget):
         self.current = record
         self.history.add(record)
         self.progress.begin(f"Running {title}...")
-        self.controller.start(RunJob(record.run_id, stages, request, evaluation, self.registry))
+        isolated = self.isolate_check.isEnabled() and self.isolate_check.isChecked()
+        self.controller.start(RunJob(record.run_id, stages, request, evaluation, self.registry, isolated))
         return record
 
     def cancel(self) -> None:

@@ -34,6 +34,8 @@ from regviewer.core.evaluation import EvaluationData, before_after
 from regviewer.core.progress import CancelToken, ProgressEvent
 from regviewer.core.transforms import AffineTransform
 from regviewer.registration.base import Request, Result
+from regviewer.registration import isolated
+from regviewer.registration.isolated import IsolatedRun
 from regviewer.registration.pipeline import Stage, run_chain
 from regviewer.registration.registry import Registry, default_registry
 
@@ -53,6 +55,7 @@ class RunJob:
     request: Request
     evaluation: EvaluationData | None = None
     registry: Registry | None = None
+    isolated: bool = False  # run in a child process (default registry only; see registration/isolated.py)
 
 
 @dataclass(frozen=True)
@@ -147,15 +150,19 @@ class RunWorker(QObject):
         self._started = self._last_batch = self._last_preview = time.perf_counter()
         self._claim = threading.Lock()
         self.delivered: Result | None = None
+        self._stand_in: Result | None = None
 
-    def _on_progress(self, event: ProgressEvent) -> None:
-        """Called by the engine in this thread: cheap bookkeeping, signals only now and then."""
+    def _add_event(self, event: ProgressEvent) -> None:
         index = self._tracker(event.stage)
         self._pending.append(ProgressStep(self.job.run_id, index, len(self.job.stages), event.stage, event.level,
                                           event.n_levels, event.iteration, event.max_iterations,
                                           event.metric, event.message))
         if event.metric is not None:
             self._history.append((event.stage, event.level, event.iteration, event.metric))
+
+    def _on_progress(self, event: ProgressEvent) -> None:
+        """Called by the engine in this thread: cheap bookkeeping, signals only now and then."""
+        self._add_event(event)
         if event.preview is not None:
             self._preview = self._latest = event.preview
         now = time.perf_counter()
@@ -164,6 +171,17 @@ class RunWorker(QObject):
         if self._preview is not None and now - self._last_preview >= PREVIEW_S and not self.cancel.cancelled:
             self.previewed.emit((self.job.run_id, self._preview))
             self._preview, self._last_preview = None, now
+
+    def _on_steps(self, events: tuple[ProgressEvent, ...]) -> None:
+        """A batch from a child process (already throttled there)."""
+        for event in events:
+            self._add_event(event)
+        self._flush(time.perf_counter())
+
+    def _on_child_preview(self, transform) -> None:  # noqa: ANN001
+        self._latest = transform
+        if not self.cancel.cancelled:
+            self.previewed.emit((self.job.run_id, transform))
 
     def _flush(self, now: float) -> None:
         if self._pending:
@@ -185,24 +203,50 @@ class RunWorker(QObject):
         start = self.job.request.initial_transform or AffineTransform.identity(self.job.request.fixed.ndim)
         message = ("cancelled by the user; the engine had not stopped within "
                    f"{CANCEL_GRACE_S:g} s, so its last reported transform is kept")
-        return Result(",".join(stage.method for stage in self.job.stages), self._latest or start, "cancelled",
-                      {"stages": [{"method": s.method, "parameters": dict(s.parameters)} for s in self.job.stages]},
-                      time.perf_counter() - self._started, tuple(self._history), message, (message,))
+        stages = [{"method": stage.method, "parameters": dict(stage.parameters)} for stage in self.job.stages]
+        self._stand_in = Result(",".join(stage.method for stage in self.job.stages), self._latest or start, "cancelled",
+                                {"stages": stages}, time.perf_counter() - self._started, tuple(self._history),
+                                message, (message,))
+        return self._stand_in
 
     @Slot()
     def run(self) -> None:
+        if self.job.isolated and isolated.available():
+            try:
+                self._run_isolated()
+            except Exception as error:  # starting or talking to the child failed: a failed run, never a hang
+                self.deliver(failed_result(self.job, f"the engine process failed: {type(error).__name__}: {error}",
+                                           time.perf_counter() - self._started))
+            self.done.emit()
+            return
         lower_thread_priority(WORKER_NICE)
         result = run_job(self.job, self._on_progress, self.cancel)
         self._flush(time.perf_counter())
         if not self.deliver(result):
             result = self.delivered  # the stand-in the GUI already shows is the one scored
+        self._evaluate(result)
+        self.done.emit()
+
+    def _run_isolated(self) -> None:
+        """Drive a child process; its figures are used unless a stand-in was shown (then scored here)."""
+        figures: list[dict] = []
+        runner = IsolatedRun(self.job.stages, self.job.request, self.job.evaluation, WORKER_NICE)
+        runner.run(self.cancel, self._on_steps, self._on_child_preview, self.deliver, figures.append,
+                   abandon=lambda: self.delivered is not None and self.delivered is self._stand_in)
+        if self.delivered is None:  # nothing came back at all (cannot normally happen): say so
+            self.deliver(failed_result(self.job, "the engine process gave no result", time.perf_counter() - self._started))
+        if self.delivered is self._stand_in:
+            self._evaluate(self.delivered)
+        elif figures and self.delivered.status != "failed":
+            self.evaluated.emit((self.job.run_id, figures[-1]))
+
+    def _evaluate(self, result: Result) -> None:
         if self.job.evaluation is not None and result.status != "failed":
             try:
                 figures: dict = before_after(result.transform, self.job.evaluation)
             except Exception as error:  # figures are a bonus: report, never crash
                 figures = {"error": f"{type(error).__name__}: {error}"}
             self.evaluated.emit((self.job.run_id, figures))
-        self.done.emit()
 
 
 class RunController(QObject):
