@@ -128,10 +128,9 @@ class RunDock(QDockWidget):
         setup_layout.setContentsMargins(6, 6, 6, 6)
         setup_layout.addLayout(choose)
         setup_layout.addWidget(self.description)
-        line = QFrame()
-        line.setFrameShape(QFrame.Shape.HLine)
-        line.setFrameShadow(QFrame.Shadow.Sunken)
-        setup_layout.addWidget(line)
+        setup_layout.addWidget(self._line())
+        setup_layout.addLayout(inputs)
+        setup_layout.addWidget(self._line())
         setup_layout.addWidget(self.form)
         setup_layout.addStretch(1)
         scroll = QScrollArea()
@@ -144,7 +143,6 @@ class RunDock(QDockWidget):
         run_box = QGroupBox("Run")
         run_layout = QVBoxLayout(run_box)
         run_layout.setContentsMargins(6, 4, 6, 6)
-        run_layout.addLayout(inputs)
         run_layout.addWidget(self.progress)
 
         self.history = HistoryPanel()
@@ -164,6 +162,13 @@ class RunDock(QDockWidget):
         self.progress_bar = self.progress.progress_bar
         self.history_list = self.history.list
         self.copy_command_button = self.history.copy_button
+
+    @staticmethod
+    def _line() -> QFrame:
+        line = QFrame()
+        line.setFrameShape(QFrame.Shape.HLine)
+        line.setFrameShadow(QFrame.Shadow.Sunken)
+        return line
 
     def _connect(self) -> None:
         self.preset_combo.activated.connect(lambda _index: self._preset_chosen())
@@ -562,6 +567,10 @@ def install_run_dock(window, registry: Registry | None = None) -> RunDock:
     if info is not None:
         window.tabifyDockWidget(info, dock)
     dock.raise_()
+    below = [other for other in window.findChildren(QDockWidget) if other is not dock and other is not info
+             and window.dockWidgetArea(other) == Qt.DockWidgetArea.RightDockWidgetArea]
+    if below:  # e.g. the landmark table under this tab group: the form and the run controls get most of the height
+        window.resizeDocks([dock, *below], [640, *[220] * len(below)], Qt.Orientation.Vertical)
     view_menu = next((menu for menu in window.menuBar().findChildren(QMenu) if menu.title() == "&View"), None)
     if view_menu is not None:
         view_menu.addAction(dock.toggleViewAction())

@@ -56,7 +56,7 @@ class ProgressPanel(QWidget):
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.plot = pg.PlotWidget()
         self.plot.setObjectName("metricPlot")
-        self.plot.setMinimumHeight(110)
+        self.plot.setMinimumHeight(90)
         self.plot.setMaximumHeight(150)
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(x=False, y=False)
