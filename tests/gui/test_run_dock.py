@@ -298,3 +298,16 @@ def test_opening_other_images_during_a_run_keeps_its_result_out_of_them(qtbot, w
     dock.history.select(record)
     assert window.grid.scene.transform is None
     assert dock.start_combo.findData(record.run_id) < 0
+
+
+def test_an_engine_error_in_the_child_process_is_a_failed_run_with_its_reason(qtbot, window, errors):
+    dock = window.run_dock
+    dock.select_method("rigid")
+    assert dock.isolate_check.isEnabled() and dock.isolate_check.isChecked()  # registry methods run in a child
+    dock.form.editors["shrink_factors"].setText("2, 1")
+    dock.form.editors["smoothing_sigmas"].setText("1")  # valid values, but not one per level
+    record = dock.run()
+    _wait(qtbot, dock)
+    assert record.status == "failed" and "2 shrink factors but 1 smoothing sigmas" in record.result.message
+    assert len(errors) == 1 and "smoothing sigmas" in errors[0]
+    assert "failed" in dock.history_list.item(0).text() and dock.run_button.isEnabled()
