@@ -103,11 +103,15 @@ class Scene:
                 )
         if transform is not None and reference is not None and transform.ndim != reference.ndim:
             raise InputMismatchError(f"a {transform.ndim}D transform does not fit {reference.ndim}D images")
+        same_labels = fixed_labels is self.fixed_labels and moving_labels is self.moving_labels
+        label_values = self._label_values
         self.fixed, self.moving = fixed, moving
         self.fixed_labels, self.moving_labels = fixed_labels, moving_labels
         self.transform = transform
         self.space = DisplaySpace(reference.geometry) if reference is not None else None
         self._rebuild()
+        if same_labels:  # a new transform (e.g. a live preview) keeps the label list: np.unique is not free
+            self._label_values = label_values
 
     def replace(self, **changes) -> None:
         """Change some of fixed / moving / fixed_labels / moving_labels / transform (checked first)."""

@@ -23,6 +23,7 @@ from regviewer.core.transforms import Transform
 from regviewer.gui.landmarks import install_landmarks
 from regviewer.gui.overlays import install_overlays
 from regviewer.gui.panels.image_info import ImageInfoPanel
+from regviewer.gui.run.parameter_dock import install_run_dock
 from regviewer.gui.status_text import cursor_report
 from regviewer.gui.view_controls import ViewControls
 from regviewer.gui.views.view_grid import ViewGrid
@@ -53,6 +54,7 @@ class MainWindow(QMainWindow):
         self.resize(1400, 950)
         self.settings = settings if settings is not None else QSettings("RegViewer", "RegViewer")
         self.errors: list[str] = []  # every message shown in an error dialog (for scripts and tests)
+        self.source_paths: dict[str, str | None] = {}  # file of each loaded role (None: given as an Image)
         self.grid = ViewGrid(self)
         self.setCentralWidget(self.grid)
         self.controls = ViewControls(self.grid, self)
@@ -73,6 +75,7 @@ class MainWindow(QMainWindow):
         install_landmarks(self)
         install_overlays(self)  # deformation / label overlays, their docks and the Overlays menu
         self.load(fixed=fixed, moving=moving, fixed_labels=fixed_labels, moving_labels=moving_labels, transform=transform)
+        install_run_dock(self)
 
     # ---- menus --------------------------------------------------------------------------------
     def _action(self, menu, text: str, slot, shortcut=None, name: str = "") -> QAction:
@@ -161,6 +164,10 @@ class MainWindow(QMainWindow):
             return self.show_error("Cannot open", str(error))
         except (OSError, ValueError, RuntimeError, MemoryError) as error:
             return self.show_error("Cannot open", f"{type(error).__name__}: {error}")
+        if replace_all:
+            self.source_paths = {}
+        self.source_paths.update({role: None if isinstance(value, Image) else str(value)
+                                  for role, value in items.items() if value is not None and role != "transform"})
         for role, path in loaded_paths:
             self._remember(role, path)
         self._content_changed()

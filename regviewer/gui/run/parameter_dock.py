@@ -1,0 +1,581 @@
+"""The registration dock: choose a preset or a method, edit its parameters, run it in the background.
+
+Top to bottom: the preset (presets first, then "Single method"), the stage of a chain being edited,
+the method (every method of the registry, plugins included; a plugin that failed to load is listed
+greyed out with its reason), the parameter form, the mask / labels / start choices, the Run and
+Cancel buttons with progress, and the run history.
+
+A run takes the images, labels and landmarks loaded in the window at that moment (a frozen
+``Request``) and runs in a ``RunController`` thread; the views show its intermediate transforms as it
+goes, then its result. Landmarks come from ``window.landmark_pairs()`` when the window has that
+provider (the landmark feature adds it): they go to the engine and into the TRE figures.
+
+``install_run_dock(window)`` adds the dock to a ``MainWindow`` (tabbed with the image information).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDockWidget,
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QLabel,
+    QMenu,
+    QScrollArea,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from regviewer.core.errors import RegViewerError
+from regviewer.core.evaluation import EvaluationData
+from regviewer.registration import command_line
+from regviewer.registration.base import Request, resolve_parameters
+from regviewer.registration.pipeline import Stage, validate_stages
+from regviewer.registration.presets import Preset, builtin_presets
+from regviewer.registration.registry import Registry, default_registry
+from regviewer.gui.run.compare import RunComparison
+from regviewer.gui.run.history import HistoryPanel, RunRecord
+from regviewer.gui.run.parameter_form import ParameterForm
+from regviewer.gui.run.progress_panel import ProgressPanel
+from regviewer.gui.run.worker import RunController, RunJob
+
+SINGLE_METHOD = ""  # presetCombo data of the "Single method" entry
+START_NONE, START_CURRENT = "none", "current"
+
+
+class RunDock(QDockWidget):
+    """See the module docstring."""
+
+    def __init__(self, window, registry: Registry | None = None) -> None:
+        super().__init__("Registration", window)
+        self.setObjectName("registrationDock")
+        self.window_ = window
+        self.grid = window.grid
+        self.registry = registry or default_registry()
+        self.presets: dict[str, Preset] = builtin_presets()
+        self.stages: list[Stage] = []
+        self.preset_name: str | None = None
+        self.stage_index = 0
+        self.runs_folder: Path | None = None  # where "Copy as command" writes in-memory inputs (a temp folder)
+        self.current: RunRecord | None = None
+        self._next_id = 1
+        self._before_run = None
+        self._pending_preview = None
+        self.controller = RunController(self)
+        self.comparison = RunComparison(self.grid)
+        self._build()
+        self._connect()
+        self.set_registry(self.registry)
+        self._content_changed()
+
+    # ---- widgets ------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.preset_combo = QComboBox()
+        self.preset_combo.setObjectName("presetCombo")
+        self.stage_combo = QComboBox()
+        self.stage_combo.setObjectName("stageCombo")
+        self.stage_combo.setToolTip("The stage of the chain whose parameters the form shows")
+        self.method_combo = QComboBox()
+        self.method_combo.setObjectName("methodCombo")
+        self.method_combo.setToolTip("Every registered method, plugins included. Choosing one runs it alone.")
+        self.description = QLabel()
+        self.description.setObjectName("presetDescription")
+        self.description.setWordWrap(True)
+        self.description.setStyleSheet("color: palette(mid); font-size: 11px;")
+        self.form = ParameterForm()
+        self.mask_combo = QComboBox()
+        self.mask_combo.setObjectName("maskCombo")
+        self.mask_combo.setToolTip("Restrict the metric to the non-zero voxels of loaded label maps")
+        self.labels_check = QCheckBox("Use label maps (label terms, Dice)")
+        self.labels_check.setObjectName("labelsCheck")
+        self.labels_check.setChecked(True)
+        self.isolate_check = QCheckBox("Run in a separate process")
+        self.isolate_check.setObjectName("isolateCheck")
+        self.isolate_check.setChecked(True)
+        self.isolate_check.setToolTip(
+            "The engine runs in its own process: the window never waits for it, a crash in native code "
+            "cannot close the window, and Cancel can stop it at once. Starting the process takes about a second. "
+            "Only for the methods installed with RegViewer or as plugins.")
+        self.start_combo = QComboBox()
+        self.start_combo.setObjectName("startCombo")
+        self.start_combo.setToolTip("Initial fixed -> moving transform: none, the transform shown now, or a previous run")
+
+        choose = QFormLayout()
+        choose.setContentsMargins(0, 0, 0, 0)
+        choose.addRow("Preset:", self.preset_combo)
+        choose.addRow("Stage:", self.stage_combo)
+        choose.addRow("Method:", self.method_combo)
+        self._stage_label = choose.labelForField(self.stage_combo)
+        inputs = QFormLayout()
+        inputs.setContentsMargins(0, 0, 0, 0)
+        inputs.addRow("Mask:", self.mask_combo)
+        inputs.addRow("", self.labels_check)
+        inputs.addRow("Start from:", self.start_combo)
+        inputs.addRow("", self.isolate_check)
+
+        setup = QWidget()
+        setup_layout = QVBoxLayout(setup)
+        setup_layout.setContentsMargins(6, 6, 6, 6)
+        setup_layout.addLayout(choose)
+        setup_layout.addWidget(self.description)
+        setup_layout.addWidget(self._line())
+        setup_layout.addLayout(inputs)
+        setup_layout.addWidget(self._line())
+        setup_layout.addWidget(self.form)
+        setup_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setObjectName("parameterScroll")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(setup)
+
+        self.progress = ProgressPanel()
+        run_box = QGroupBox("Run")
+        run_layout = QVBoxLayout(run_box)
+        run_layout.setContentsMargins(6, 4, 6, 6)
+        run_layout.addWidget(self.progress)
+
+        self.history = HistoryPanel()
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("registrationTabs")
+        self.tabs.addTab(scroll, "Parameters")
+        self.tabs.addTab(self.history, "History")
+        body = QWidget()
+        body_layout = QVBoxLayout(body)
+        body_layout.setContentsMargins(2, 2, 2, 2)
+        body_layout.addWidget(self.tabs, 1)
+        body_layout.addWidget(run_box)
+        self.setWidget(body)
+
+        self.run_button = self.progress.run_button
+        self.cancel_button = self.progress.cancel_button
+        self.progress_bar = self.progress.progress_bar
+        self.history_list = self.history.list
+        self.copy_command_button = self.history.copy_button
+
+    @staticmethod
+    def _line() -> QFrame:
+        line = QFrame()
+        line.setFrameShape(QFrame.Shape.HLine)
+        line.setFrameShadow(QFrame.Shadow.Sunken)
+        return line
+
+    def _connect(self) -> None:
+        self.preset_combo.activated.connect(lambda _index: self._preset_chosen())
+        self.stage_combo.activated.connect(lambda index: self._stage_chosen(index))
+        self.method_combo.activated.connect(lambda _index: self._method_chosen())
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.controller.progressed.connect(self._on_progress)
+        self.controller.previewed.connect(self._on_preview)
+        self.controller.finished.connect(self._on_finished)
+        self.controller.evaluated.connect(self._on_evaluated)
+        self.controller.idle.connect(self._on_idle)
+        self.history.showRequested.connect(self.show_run)
+        self.history.compareRequested.connect(self.compare_runs)
+        self.history.startRequested.connect(self.use_as_start)
+        self.history.commandRequested.connect(self.copy_command)
+        self.grid.contentChanged.connect(self._content_changed)
+        self.grid.transformChanged.connect(lambda preview: None if preview else self._rebuild_start_choices())
+
+    def set_registry(self, registry: Registry) -> None:
+        """List the methods of ``registry`` (broken plugins greyed out with their reason) and reset the form."""
+        self.registry = registry
+        self.isolate_check.setEnabled(registry is default_registry())  # a child process rebuilds only that one
+        self.method_combo.clear()
+        for name, method in registry.methods.items():
+            self.method_combo.addItem(f"{method.label} ({name})", name)
+            self.method_combo.setItemData(self.method_combo.count() - 1, method.description, Qt.ItemDataRole.ToolTipRole)
+        for name, reason in registry.errors.items():
+            self.method_combo.addItem(f"{name} (failed to load)", None)
+            index = self.method_combo.count() - 1
+            self.method_combo.setItemData(index, reason, Qt.ItemDataRole.ToolTipRole)
+            self.method_combo.model().item(index).setEnabled(False)
+        self.preset_combo.clear()
+        for name, preset in self.presets.items():
+            if all(stage.method in registry.methods for stage in preset.stages):
+                self.preset_combo.addItem(preset.label, name)
+                self.preset_combo.setItemData(self.preset_combo.count() - 1, preset.description, Qt.ItemDataRole.ToolTipRole)
+        self.preset_combo.insertSeparator(self.preset_combo.count())
+        self.preset_combo.addItem("Single method", SINGLE_METHOD)
+        self.preset_combo.setCurrentIndex(0)
+        self._preset_chosen()
+
+    # ---- choosing what to run -----------------------------------------------------------------
+    def select_preset(self, name: str) -> None:
+        """Choose a preset by name ("" = single method); its stages take the preset's values."""
+        index = self.preset_combo.findData(name)
+        if index < 0:
+            raise ValueError(f"unknown preset {name!r}")
+        self.preset_combo.setCurrentIndex(index)
+        self._preset_chosen()
+
+    def select_method(self, name: str) -> None:
+        """Run one method alone (with its defaults)."""
+        index = self.method_combo.findData(name)
+        if index < 0:
+            raise ValueError(f"unknown method {name!r}")
+        self.method_combo.setCurrentIndex(index)
+        self._method_chosen()
+
+    def _preset_chosen(self) -> None:
+        name = self.preset_combo.currentData()
+        if name == SINGLE_METHOD or name is None:
+            method = self.method_combo.currentData() or next(iter(self.registry.names()), None)
+            if method is None:  # every method failed to load: nothing to run
+                self.stages, self.preset_name = [], None
+                self.form.set_parameters(())
+                self.run_button.setEnabled(False)
+                self.progress.status_label.setText("No registration method could be loaded (see the method list)")
+                return
+            self._set_chain(None, [Stage(method, resolve_parameters(self.registry.get(method)))])
+            return
+        preset = self.presets[name]
+        stages = [Stage(s.method, resolve_parameters(self.registry.get(s.method), s.parameters)) for s in preset.stages]
+        self._set_chain(name, stages)
+
+    def _method_chosen(self) -> None:
+        name = self.method_combo.currentData()
+        if name is None:
+            return
+        self.preset_combo.setCurrentIndex(self.preset_combo.findData(SINGLE_METHOD))
+        self._set_chain(None, [Stage(name, resolve_parameters(self.registry.get(name)))])
+
+    def _set_chain(self, preset: str | None, stages: list[Stage]) -> None:
+        self.preset_name, self.stages, self.stage_index = preset, stages, 0
+        self.stage_combo.clear()
+        for index, stage in enumerate(stages, 1):
+            self.stage_combo.addItem(f"{index}/{len(stages)}: {self.registry.get(stage.method).label}")
+        several = len(stages) > 1
+        self.stage_combo.setVisible(several)
+        if self._stage_label is not None:
+            self._stage_label.setVisible(several)
+        text = self.presets[preset].description if preset else self.registry.get(stages[0].method).description
+        self.description.setText(text)
+        self._show_stage(0)
+
+    def _show_stage(self, index: int) -> None:
+        self.stage_index = index
+        self.stage_combo.setCurrentIndex(index)
+        stage = self.stages[index]
+        self.method_combo.setCurrentIndex(self.method_combo.findData(stage.method))
+        self.form.set_parameters(self.registry.get(stage.method).parameters, stage.parameters)
+
+    def _stage_chosen(self, index: int) -> None:
+        if index == self.stage_index:
+            return
+        if not self._commit_form():
+            self.stage_combo.setCurrentIndex(self.stage_index)
+            return
+        self._show_stage(index)
+
+    def _commit_form(self) -> bool:
+        """Store the form's values in the edited stage; False (after a dialog) when some are invalid."""
+        try:
+            values = self.form.values()
+        except RegViewerError as error:
+            self.progress.status_label.setText(f"Invalid parameters: {error}")
+            return self.window_.show_error("Invalid parameters", f"Check the highlighted fields: {error}")
+        stage = self.stages[self.stage_index]
+        self.stages[self.stage_index] = Stage(stage.method, values)
+        return True
+
+    # ---- inputs -------------------------------------------------------------------------------
+    def _content_changed(self) -> None:
+        scene = self.grid.scene
+        self.mask_combo.clear()
+        self.mask_combo.addItem("No mask", ())
+        if scene.fixed_labels is not None:
+            self.mask_combo.addItem("Fixed labels > 0", ("fixed",))
+        if scene.fixed_labels is not None and scene.moving_labels is not None:
+            self.mask_combo.addItem("Fixed and moving labels > 0", ("fixed", "moving"))
+        both = scene.fixed_labels is not None and scene.moving_labels is not None
+        self.labels_check.setEnabled(both)
+        self._rebuild_start_choices()
+        ready = scene.fixed is not None and scene.moving is not None
+        if not self.controller.busy:
+            self.run_button.setEnabled(ready)
+            self.progress.status_label.setText("Ready" if ready else "Open a fixed and a moving image to register them")
+
+    def _rebuild_start_choices(self) -> None:
+        chosen = self.start_combo.currentData()
+        self.start_combo.clear()
+        self.start_combo.addItem("Method's own start (no initial transform)", START_NONE)
+        if self.grid.scene.transform is not None:
+            self.start_combo.addItem("Transform shown now", START_CURRENT)
+        for record in self.history.records:
+            if record.result is not None and record.status != "failed" and self._shown(record):
+                self.start_combo.addItem(f"Run #{record.run_id}: {record.title}", record.run_id)
+        index = self.start_combo.findData(chosen)
+        self.start_combo.setCurrentIndex(max(index, 0))
+
+    def _landmarks(self, ndim: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+        provider = getattr(self.window_, "landmark_pairs", None)
+        if provider is None:
+            return None, None
+        fixed, moving = provider()
+        if fixed is None or moving is None or len(fixed) == 0:
+            return None, None
+        fixed, moving = np.asarray(fixed, dtype=np.float64), np.asarray(moving, dtype=np.float64)
+        if fixed.shape != moving.shape or fixed.ndim != 2 or fixed.shape[1] != ndim:
+            self.progress.status_label.setText("Landmarks ignored: the pairs are incomplete or of another dimension")
+            return None, None
+        return fixed, moving
+
+    def _start_transform(self):
+        choice = self.start_combo.currentData()
+        if choice == START_CURRENT:
+            return self.grid.scene.transform, "the transform shown at the start"
+        if isinstance(choice, int):
+            record = self.history.record(choice)
+            return record.result.transform, f"run #{choice}"
+        return None, "the method's own start"
+
+    # ---- running ------------------------------------------------------------------------------
+    def run(self) -> RunRecord | None:
+        """Start a run with the current settings; returns its history record (None when refused)."""
+        scene = self.grid.scene
+        if self.controller.busy:
+            return None
+        if scene.fixed is None or scene.moving is None:
+            self.window_.show_error("Cannot register", "Open a fixed and a moving image first.")
+            return None
+        if not self._commit_form():
+            return None
+        stages = tuple(self.stages)
+        try:
+            validate_stages(stages, self.registry)
+        except RegViewerError as error:
+            self.window_.show_error("Invalid parameters", str(error))
+            return None
+        roles = self.mask_combo.currentData() or ()
+        fixed_mask = scene.fixed_labels if "fixed" in roles else None
+        moving_mask = scene.moving_labels if "moving" in roles else None
+        use_labels = self.labels_check.isEnabled() and self.labels_check.isChecked()
+        fixed_labels = scene.fixed_labels if use_labels else None
+        moving_labels = scene.moving_labels if use_labels else None
+        fixed_points, moving_points = self._landmarks(scene.fixed.ndim)
+        initial, start_label = self._start_transform()
+        request = Request(scene.fixed, scene.moving, {}, fixed_mask, moving_mask, fixed_points, moving_points,
+                          initial, fixed_labels, moving_labels)
+        evaluation = EvaluationData(scene.fixed, scene.moving, fixed_mask, fixed_labels, moving_labels,
+                                    fixed_points, moving_points)
+        title = self.presets[self.preset_name].label if self.preset_name else self.registry.get(stages[0].method).label
+        record = RunRecord(
+            run_id=self._next_id, title=title, preset=self.preset_name, stages=stages, start_label=start_label,
+            initial_transform=initial, mask_label=self.mask_combo.currentText(),
+            sources=dict(getattr(self.window_, "source_paths", {})), mask_roles=tuple(roles), use_labels=use_labels,
+            fixed_landmarks=fixed_points, moving_landmarks=moving_points, images=(scene.fixed, scene.moving),
+        )
+        self._next_id += 1
+        self.comparison.stop()
+        self._before_run = scene.transform
+        self.current = record
+        self.history.add(record)
+        self.progress.begin(f"Running {title}...")
+        isolated = self.isolate_check.isEnabled() and self.isolate_check.isChecked()
+        self.controller.start(RunJob(record.run_id, stages, request, evaluation, self.registry, isolated))
+        return record
+
+    def cancel(self) -> None:
+        if self.controller.busy and self.current is not None:
+            self.controller.cancel()
+            self.cancel_button.setEnabled(False)
+            self.progress.status_label.setText("Cancelling: the last transform will be kept...")
+
+    def _on_progress(self, steps) -> None:
+        if self.current is not None and steps and steps[0].run_id == self.current.run_id:
+            self.progress.add_steps(steps)
+
+    def _on_preview(self, payload) -> None:
+        run_id, transform = payload
+        if self.current is None or run_id != self.current.run_id:
+            return
+        first = self._pending_preview is None
+        self._pending_preview = transform
+        if first:
+            QTimer.singleShot(0, self._apply_preview)  # the newest preview wins when several are queued
+
+    def _apply_preview(self) -> None:
+        transform, self._pending_preview = self._pending_preview, None
+        if transform is not None and self.current is not None and self.current.result is None and self._shown(self.current):
+            self.grid.set_transform(transform, preview=True)
+
+    def _shown(self, record: RunRecord) -> bool:
+        """True when the window still shows the images ``record`` registered (its transform fits them)."""
+        scene = self.grid.scene
+        return len(record.images) == 2 and record.images[0] is scene.fixed and record.images[1] is scene.moving
+
+    def _on_finished(self, payload) -> None:
+        run_id, result = payload
+        record = self.history.record(run_id)
+        if record is None:
+            return
+        record.result = result
+        self._pending_preview = None
+        self.current = None
+        self.progress.end(result.status, result.runtime_s, self._end_message(result))
+        self.history.refresh(record)
+        self.tabs.setTabText(1, f"History ({len(self.history.records)})")
+        if not self._shown(record):
+            self.progress.status_label.setText(f"Run #{run_id} {result.status}: other images are open now, so it is kept in the history only")
+            if result.status == "failed":
+                self.window_.show_error("Registration failed", f"{record.title}: {result.message}")
+        elif result.status == "failed":
+            self.window_.set_transform(self._before_run)
+            self.window_.show_error("Registration failed", f"{record.title}: {result.message}")
+        else:
+            self.show_run(record)
+            self.history.list.blockSignals(True)
+            self.history.select(record)
+            self.history.list.blockSignals(False)
+            self.history.refresh(record)
+        self._rebuild_start_choices()
+
+    @staticmethod
+    def _end_message(result) -> str:
+        if result.status == "completed":
+            return "Completed; computing the before / after figures..."
+        if result.status == "cancelled":
+            return "Cancelled: the last transform is kept. Computing the figures..."
+        return f"Failed: {result.message}"
+
+    def _on_evaluated(self, payload) -> None:
+        run_id, figures = payload
+        record = self.history.record(run_id)
+        if record is not None:
+            record.figures = figures
+            self.history.refresh(record)
+            lines = record.summary().splitlines()
+            self.progress.status_label.setText(f"{record.status.capitalize()}: {lines[1] if len(lines) > 1 else ''}")
+
+    def _on_idle(self) -> None:
+        scene = self.grid.scene
+        self.progress.set_running(False)
+        self.run_button.setEnabled(scene.fixed is not None and scene.moving is not None)
+
+    # ---- history actions ----------------------------------------------------------------------
+    def show_run(self, record: RunRecord) -> None:
+        """Show a finished run's transform in the views."""
+        if record.result is None:
+            return
+        if not self._shown(record):
+            self.progress.status_label.setText(f"Run #{record.run_id} registered other images than the ones open now")
+            return
+        if self.current is not None:
+            self.progress.status_label.setText("A run is going: its preview stays in the views until it ends")
+            return
+        self.window_.set_transform(record.result.transform)
+
+    def compare_runs(self, first: RunRecord, second: RunRecord) -> None:
+        """The Warped view shows the first run, the fourth view the second."""
+        if self.controller.busy and self.current is not None:
+            self.progress.status_label.setText("Compare runs after the current run has finished")
+            return
+        if not (self._shown(first) and self._shown(second)):
+            self.progress.status_label.setText("Both runs must have registered the images open now")
+            return
+        self.comparison.start(first.result.transform, f"Run #{first.run_id}: {first.title}",
+                              second.result.transform, f"Run #{second.run_id}: {second.title}")
+
+    def use_as_start(self, record: RunRecord) -> None:
+        """Start the next run from this run's transform."""
+        self._rebuild_start_choices()
+        index = self.start_combo.findData(record.run_id)
+        if index >= 0:
+            self.start_combo.setCurrentIndex(index)
+            self.progress.status_label.setText(f"The next run starts from run #{record.run_id}")
+
+    def command_for(self, record: RunRecord) -> str:
+        """The ``regviewer register ...`` line reproducing ``record`` (in-memory inputs written to a run folder)."""
+        if self.runs_folder is None:
+            self.runs_folder = Path(tempfile.mkdtemp(prefix="regviewer-runs-"))
+        folder = self.runs_folder / f"run-{record.run_id:03d}"
+        sources = record.sources
+        needed = {"fixed": "fixed", "moving": "moving"}
+        if record.use_labels:
+            needed.update(fixed_labels="fixed labels", moving_labels="moving labels")
+        for role in record.mask_roles:
+            needed[f"{role}_labels"] = f"{role} labels"
+        missing = [what for role, what in needed.items() if not sources.get(role)]
+        if missing:
+            raise ValueError(f"the {', '.join(missing)} were not loaded from files, so no command can name them")
+        written = command_line.write_run_inputs(folder, record.initial_transform, record.fixed_landmarks, record.moving_landmarks)
+        spec = command_line.RunSpec(
+            stages=record.stages, fixed=sources.get("fixed"), moving=sources.get("moving"), output=str(folder / "output"),
+            preset=record.preset,
+            fixed_mask=sources.get("fixed_labels") if "fixed" in record.mask_roles else None,
+            moving_mask=sources.get("moving_labels") if "moving" in record.mask_roles else None,
+            fixed_labels=sources.get("fixed_labels") if record.use_labels else None,
+            moving_labels=sources.get("moving_labels") if record.use_labels else None,
+            fixed_landmarks=written.get("fixed_landmarks"), moving_landmarks=written.get("moving_landmarks"),
+            init=written.get("init"), chain_file=str(folder / command_line.CHAIN_FILE),
+        )
+        if command_line.needs_chain_file(spec, self.registry):
+            command_line.write_chain_file(record.stages, spec.chain_file, record.title, self.registry)
+        return command_line.shell_line(command_line.command_arguments(spec, self.registry))
+
+    def copy_command(self, record: RunRecord) -> str:
+        """Copy the run's command to the clipboard and show it in the details; '' after an error dialog."""
+        try:
+            line = self.command_for(record)
+        except (ValueError, RegViewerError, OSError) as error:
+            self.window_.show_error("Cannot write the command", str(error))
+            return ""
+        record.command = line
+        QGuiApplication.clipboard().setText(line)
+        self.history.refresh(record)
+        if record not in self.history.selected():
+            self.history.details.setPlainText(record.details())
+        self.window_.statusBar().showMessage("Command copied to the clipboard", 5000)
+        return line
+
+    # ---- shutdown -----------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Cancel a run and wait for its thread (the window is closing)."""
+        self.controller.shutdown()
+
+
+class _CloseWatcher(QObject):
+    """Stops a running registration when the main window closes (a running QThread must not be destroyed)."""
+
+    def __init__(self, dock: RunDock) -> None:
+        super().__init__(dock)
+        self.dock = dock
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802
+        if event.type() == QEvent.Type.Close:
+            self.dock.shutdown()
+        return False
+
+
+def install_run_dock(window, registry: Registry | None = None) -> RunDock:
+    """Add the registration dock to ``window`` (right side, tabbed with the image information, in front)."""
+    dock = RunDock(window, registry)
+    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+    info = getattr(window, "info_dock", None)
+    if info is not None:
+        window.tabifyDockWidget(info, dock)
+    dock.raise_()
+    tabbed = set(window.tabifiedDockWidgets(dock)) | {dock}
+    below = [other for other in window.findChildren(QDockWidget) if other not in tabbed
+             and window.dockWidgetArea(other) == Qt.DockWidgetArea.RightDockWidgetArea]
+    if below:  # e.g. the landmark table under this tab group: the form and the run controls get most of the height
+        # after the window is laid out (the caller shows it next), else Qt keeps its own split
+        QTimer.singleShot(0, lambda: window.resizeDocks([dock, *below], [640, *[200] * len(below)], Qt.Orientation.Vertical))
+    view_menu = next((menu for menu in window.menuBar().findChildren(QMenu) if menu.title() == "&View"), None)
+    if view_menu is not None:
+        view_menu.addAction(dock.toggleViewAction())
+    window.installEventFilter(_CloseWatcher(dock))
+    window.run_dock = dock
+    return dock
