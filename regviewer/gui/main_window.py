@@ -60,7 +60,7 @@ class MainWindow(QMainWindow):
         self.controls = ViewControls(self.grid, self)
         self.addToolBar(self.controls)
         self.info_panel = ImageInfoPanel()
-        self.info_dock = QDockWidget("Image information", self)
+        self.info_dock = QDockWidget("Info", self)  # image information
         self.info_dock.setObjectName("imageInfoDock")
         self.info_dock.setWidget(self.info_panel)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.info_dock)
@@ -76,6 +76,28 @@ class MainWindow(QMainWindow):
         install_overlays(self)  # deformation / label overlays, their docks and the Overlays menu
         self.load(fixed=fixed, moving=moving, fixed_labels=fixed_labels, moving_labels=moving_labels, transform=transform)
         install_run_dock(self)
+        self._arrange_docks()
+
+    def _arrange_docks(self) -> None:
+        """All panels in one tab group on the right, registration in front (each gets the full height);
+        landmark mode brings the landmark table forward; Help stays the last menu."""
+        names = ("registrationDock", "landmarksDock", "overlayDock", "labelTableDock", "imageInfoDock")
+        docks = [dock for dock in (self.findChild(QDockWidget, name) for name in names) if dock is not None]
+        for dock in docks:
+            self.removeDockWidget(dock)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, docks[0])
+        for dock in docks:
+            dock.show()
+            if dock is not docks[0]:
+                self.tabifyDockWidget(docks[0], dock)
+        docks[0].raise_()
+        self.resizeDocks([docks[0]], [440], Qt.Orientation.Horizontal)
+        landmarks = self.findChild(QDockWidget, "landmarksDock")
+        if landmarks is not None:
+            self.landmarks.modeChanged.connect(lambda on: landmarks.raise_() if on else None)
+        help_menu = next(action for action in self.menuBar().actions() if action.text() == "&Help")
+        self.menuBar().removeAction(help_menu)  # the features added their menus after it
+        self.menuBar().addAction(help_menu)
 
     # ---- menus --------------------------------------------------------------------------------
     def _action(self, menu, text: str, slot, shortcut=None, name: str = "") -> QAction:

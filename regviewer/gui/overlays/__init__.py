@@ -2,7 +2,7 @@
 
 ``install_overlays(window)`` is the one call the main window makes: it creates the shared
 ``OverlayController`` (``window.overlays``), attaches the overlay items to every view, adds the
-"Overlays" and "Label overlap" docks and an "Overlays" menu (fold navigation, colour tables,
+"Overlays" and "Label Dice" docks and an "Overlays" menu (fold navigation, colour tables,
 exports). ``install_on_grid(grid)`` does the view part alone (used by ``regviewer render``).
 """
 
@@ -109,7 +109,7 @@ def install_overlays(window) -> OverlayController:
     window.overlay_panel = OverlayPanel(controller)
     window.overlay_dock = _dock(window, "Overlays", "overlayDock", window.overlay_panel, scroll=True)
     window.label_table = LabelTablePanel(controller)
-    window.label_dock = _dock(window, "Label overlap", "labelTableDock", window.label_table)
+    window.label_dock = _dock(window, "Label Dice", "labelTableDock", window.label_table)
     info = getattr(window, "info_dock", None)
     if info is not None:
         window.tabifyDockWidget(info, window.overlay_dock)

@@ -1,4 +1,4 @@
-"""The "Label overlap" dock: Dice and HD95 of every label before and after the current transform.
+"""The "Label Dice" dock: Dice and HD95 of every label before and after the current transform.
 
 Before = the moving labels with the identity transform, after = with the transform the views show
 (so selecting a run in the run history, which sets the transform, shows that run's figures). The
