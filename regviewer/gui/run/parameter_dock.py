@@ -567,12 +567,6 @@ def install_run_dock(window, registry: Registry | None = None) -> RunDock:
     if info is not None:
         window.tabifyDockWidget(info, dock)
     dock.raise_()
-    tabbed = set(window.tabifiedDockWidgets(dock)) | {dock}
-    below = [other for other in window.findChildren(QDockWidget) if other not in tabbed
-             and window.dockWidgetArea(other) == Qt.DockWidgetArea.RightDockWidgetArea]
-    if below:  # e.g. the landmark table under this tab group: the form and the run controls get most of the height
-        # after the window is laid out (the caller shows it next), else Qt keeps its own split
-        QTimer.singleShot(0, lambda: window.resizeDocks([dock, *below], [640, *[200] * len(below)], Qt.Orientation.Vertical))
     view_menu = next((menu for menu in window.menuBar().findChildren(QMenu) if menu.title() == "&View"), None)
     if view_menu is not None:
         view_menu.addAction(dock.toggleViewAction())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, QTimer, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout, QWidget
 
 from regviewer.core import compose
 from regviewer.core.planes import DisplayGrid, PlaneAxes
@@ -127,6 +127,8 @@ class SliceView(QWidget):
     def _build(self) -> None:
         self.title = QLabel()
         self.title.setStyleSheet("font-weight: bold; padding: 0 4px;")
+        # a long file name must not widen its column: the title is cut, the full text is the tooltip
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.mode_combo = QComboBox()
         self.mode_combo.setObjectName("modeCombo")
         for mode, title in MODE_TITLES.items():
@@ -228,6 +230,7 @@ class SliceView(QWidget):
     def redraw(self, force: bool = False) -> None:
         """Redraw the slice through the cursor (skipped when nothing it depends on changed)."""
         self.title.setText(self._title())
+        self.title.setToolTip(self.title.text())
         axes = self._axes()
         if axes is None:
             self.image_item.clear()

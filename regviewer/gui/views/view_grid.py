@@ -60,6 +60,9 @@ class ViewGrid(QWidget):
             view.setVisible(view in shown)
         for position, view in enumerate(shown):
             self._grid.addWidget(view, position // cols, position % cols)
+        for index in range(3):  # equal cells, whatever the titles and combo boxes would like
+            self._grid.setColumnStretch(index, 1 if index < cols else 0)
+            self._grid.setRowStretch(index, 1 if index < rows else 0)
         self.layout_name = name
 
     def shown_views(self) -> list[SliceView]:
