@@ -311,3 +311,25 @@ def test_an_engine_error_in_the_child_process_is_a_failed_run_with_its_reason(qt
     assert record.status == "failed" and "2 shrink factors but 1 smoothing sigmas" in record.result.message
     assert len(errors) == 1 and "smoothing sigmas" in errors[0]
     assert "failed" in dock.history_list.item(0).text() and dock.run_button.isEnabled()
+
+
+def test_a_run_can_start_from_an_affine_fit_to_the_placed_landmarks(qtbot, window, errors):
+    dock = window.run_dock
+    dock.set_registry(make_registry())
+    dock.select_method("slow-shift")
+    dock.form.set_values({"steps": 3, "step_s": 0.0})
+    start = dock.start_combo.findData("landmarks")
+    assert start >= 0
+    dock.start_combo.setCurrentIndex(start)
+    assert dock.run() is None and "landmark pairs" in errors[-1]  # none placed yet: a dialog, no run
+
+    known = AffineTransform(np.array([[1.05, 0.1], [-0.08, 0.95]]), [4.0, -3.0])
+    fixed_points = np.array([[60.0, 80.0], [190.0, 70.0], [128.0, 200.0], [100.0, 128.0], [150.0, 150.0]])
+    for point, partner in zip(fixed_points, known.transform_points(fixed_points)):
+        window.landmarks.model.add_pair(fixed=point, moving=partner)
+    dock.start_combo.setCurrentIndex(dock.start_combo.findData("landmarks"))
+    record = dock.run()
+    _wait(qtbot, dock)
+    assert record.status == "completed" and "landmark" in record.start_label
+    assert np.allclose(record.initial_transform.matrix, known.matrix, atol=1e-9)
+    assert np.allclose(record.initial_transform.translation, known.translation, atol=1e-9)

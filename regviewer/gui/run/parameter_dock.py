@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 
 from regviewer.core.errors import RegViewerError
 from regviewer.core.evaluation import EvaluationData
+from regviewer.core.landmark_fit import fit
 from regviewer.registration import command_line
 from regviewer.registration.base import Request, resolve_parameters
 from regviewer.registration.pipeline import Stage, validate_stages
@@ -50,7 +51,7 @@ from regviewer.gui.run.progress_panel import ProgressPanel
 from regviewer.gui.run.worker import RunController, RunJob
 
 SINGLE_METHOD = ""  # presetCombo data of the "Single method" entry
-START_NONE, START_CURRENT = "none", "current"
+START_NONE, START_CURRENT, START_LANDMARKS = "none", "current", "landmarks"
 
 
 class RunDock(QDockWidget):
@@ -313,6 +314,8 @@ class RunDock(QDockWidget):
         self.start_combo.addItem("Method's own start (no initial transform)", START_NONE)
         if self.grid.scene.transform is not None:
             self.start_combo.addItem("Transform shown now", START_CURRENT)
+        if hasattr(self.window_, "landmark_pairs"):
+            self.start_combo.addItem("Affine fit to the landmarks", START_LANDMARKS)
         for record in self.history.records:
             if record.result is not None and record.status != "failed" and self._shown(record):
                 self.start_combo.addItem(f"Run #{record.run_id}: {record.title}", record.run_id)
@@ -332,8 +335,13 @@ class RunDock(QDockWidget):
             return None, None
         return fixed, moving
 
-    def _start_transform(self):
+    def _start_transform(self, fixed_points: np.ndarray | None, moving_points: np.ndarray | None):
+        """(initial transform, how the history names it); RegViewerError when the landmarks cannot be fitted."""
         choice = self.start_combo.currentData()
+        if choice == START_LANDMARKS:
+            if fixed_points is None:
+                raise RegViewerError("Place complete landmark pairs first (Landmarks tab), or choose another start.")
+            return fit("affine", fixed_points, moving_points), f"an affine fit to {len(fixed_points)} landmark pairs"
         if choice == START_CURRENT:
             return self.grid.scene.transform, "the transform shown at the start"
         if isinstance(choice, int):
@@ -365,7 +373,11 @@ class RunDock(QDockWidget):
         fixed_labels = scene.fixed_labels if use_labels else None
         moving_labels = scene.moving_labels if use_labels else None
         fixed_points, moving_points = self._landmarks(scene.fixed.ndim)
-        initial, start_label = self._start_transform()
+        try:
+            initial, start_label = self._start_transform(fixed_points, moving_points)
+        except RegViewerError as error:
+            self.window_.show_error("Cannot start from the landmarks", str(error))
+            return None
         request = Request(scene.fixed, scene.moving, {}, fixed_mask, moving_mask, fixed_points, moving_points,
                           initial, fixed_labels, moving_labels)
         evaluation = EvaluationData(scene.fixed, scene.moving, fixed_mask, fixed_labels, moving_labels,
