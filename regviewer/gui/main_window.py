@@ -207,7 +207,7 @@ class MainWindow(QMainWindow):
             self.grid.set_transform(transform)
         except RegViewerError as error:
             return self.show_error("Cannot use the transform", str(error))
-        self._content_changed()
+        self._update_status(self.grid.link.cursor_mm)  # the images did not change: no image information rebuilt
         return True
 
     def open_sample(self, which: str = "3d") -> bool:
