@@ -333,3 +333,26 @@ def test_a_run_can_start_from_an_affine_fit_to_the_placed_landmarks(qtbot, windo
     assert record.status == "completed" and "landmark" in record.start_label
     assert np.allclose(record.initial_transform.matrix, known.matrix, atol=1e-9)
     assert np.allclose(record.initial_transform.translation, known.translation, atol=1e-9)
+
+
+def test_choosing_a_landmark_method_previews_its_fit_live_while_points_are_dragged(qtbot, window):
+    landmarks = window.landmarks
+    assert not landmarks.live
+    fixed_points = np.array([[60.0, 80.0], [190.0, 70.0], [128.0, 200.0], [100.0, 128.0]])
+    for point in fixed_points:
+        landmarks.model.add_pair(fixed=point, moving=point + [5.0, -2.0])
+    dock = window.run_dock
+    dock.select_method("landmark-tps")
+    assert landmarks.live and landmarks.fit_kind == "tps"
+    shown = window.grid.scene.transform  # the fit is shown at once
+    assert shown is not None and np.allclose(shown.transform_points(fixed_points), fixed_points + [5.0, -2.0], atol=1e-6)
+    previews = []
+    window.grid.transformChanged.connect(previews.append)
+    landmarks.dragging = True
+    landmarks.model.set_point(0, "moving", fixed_points[0] + [9.0, 0.0], merge_key="test-drag")
+    landmarks.drag_moved()
+    landmarks.drag_finished()
+    assert previews == [True, False]  # a live preview while dragging, the exact fit on release
+    assert np.allclose(window.grid.scene.transform.transform_points(fixed_points[:1]), fixed_points[:1] + [9.0, 0.0], atol=1e-6)
+    dock.select_method("rigid")  # another method: the live fit the dock turned on is off again
+    assert not landmarks.live

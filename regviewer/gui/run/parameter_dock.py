@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 
 from regviewer.core.errors import RegViewerError
 from regviewer.core.evaluation import EvaluationData
-from regviewer.core.landmark_fit import fit
+from regviewer.core.landmark_fit import FIT_KINDS, fit
 from regviewer.registration import command_line
 from regviewer.registration.base import Request, resolve_parameters
 from regviewer.registration.pipeline import Stage, validate_stages
@@ -72,6 +72,7 @@ class RunDock(QDockWidget):
         self._next_id = 1
         self._before_run = None
         self._pending_preview = None
+        self._live_landmarks = False  # the live landmark fit was turned on by choosing a landmark method
         self.controller = RunController(self)
         self.comparison = RunComparison(self.grid)
         self._build()
@@ -264,6 +265,22 @@ class RunDock(QDockWidget):
         text = self.presets[preset].description if preset else self.registry.get(stages[0].method).description
         self.description.setText(text)
         self._show_stage(0)
+        self._follow_landmark_method()
+
+    def _follow_landmark_method(self) -> None:
+        """A landmark method chosen alone: the landmark panel refits it live while a point is dragged
+        (BigWarp-style). Choosing another method turns that off again, unless the user had turned it on."""
+        landmarks = getattr(self.window_, "landmarks", None)
+        if landmarks is None:
+            return
+        method = self.stages[0].method if len(self.stages) == 1 else ""
+        kind = getattr(self.registry.get(method), "kind", None) if method.startswith("landmark-") else None
+        if kind in FIT_KINDS:
+            self._live_landmarks = self._live_landmarks or not landmarks.live
+            landmarks.set_fit(kind=kind, live=True, regularisation=self.stages[0].parameters.get("regularisation"))
+        elif self._live_landmarks:
+            self._live_landmarks = False
+            landmarks.set_fit(live=False)
 
     def _show_stage(self, index: int) -> None:
         self.stage_index = index
