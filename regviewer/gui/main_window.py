@@ -20,6 +20,7 @@ from regviewer.core.image import Image
 from regviewer.core.io import read_image
 from regviewer.core.io.transforms_io import read_transform
 from regviewer.core.transforms import Transform
+from regviewer.gui.jobs import BackgroundJob
 from regviewer.gui.landmarks import install_landmarks
 from regviewer.gui.overlays import install_overlays
 from regviewer.gui.panels.image_info import ImageInfoPanel
@@ -55,6 +56,8 @@ class MainWindow(QMainWindow):
         self.settings = settings if settings is not None else QSettings("RegViewer", "RegViewer")
         self.errors: list[str] = []  # every message shown in an error dialog (for scripts and tests)
         self.source_paths: dict[str, str | None] = {}  # file of each loaded role (None: given as an Image)
+        self._reader = BackgroundJob(self, latest_only=False, name="regviewer-reader")  # see load_in_background
+        self._reader.finished.connect(self._reading_done)
         self.grid = ViewGrid(self)
         self.setCentralWidget(self.grid)
         self.controls = ViewControls(self.grid, self)
@@ -156,24 +159,62 @@ class MainWindow(QMainWindow):
         Items not given are kept (``replace_all``: dropped). Labels and a transform of another dimension
         than the new images are dropped, never misapplied. Returns False (after an error dialog) when
         something could not be read or does not fit; the window then keeps everything it showed before.
+        Reads on the calling thread (scripts, tests); the menus and drops use ``load_in_background``.
         """
+        try:
+            read = self._read_items(items)
+        except RegViewerError as error:
+            return self.show_error("Cannot open", str(error))
+        except (OSError, ValueError, RuntimeError, MemoryError) as error:
+            return self.show_error("Cannot open", f"{type(error).__name__}: {error}")
+        return self._apply_items(replace_all, items, read)
+
+    def load_in_background(self, replace_all: bool = False, **items) -> None:
+        """``load`` with the files read off the GUI thread: a DICOM series or a large volume can take
+        seconds, and the window stays usable meanwhile (the status bar says what is being read). Requests
+        run in order; each is applied, or explained in an error dialog, when its reading ends."""
+        files = [Path(str(value)).name for value in items.values()
+                 if value is not None and not isinstance(value, (Image, Transform))]
+        if not files:
+            self.load(replace_all, **items)
+            return
+        if not self._reader.busy:
+            QApplication.setOverrideCursor(Qt.CursorShape.BusyCursor)
+        self.statusBar().showMessage(f"Reading {', '.join(files)} ...")
+        self._reader.request(lambda: (replace_all, items, self._read_items(items)))
+
+    def _reading_done(self, result, error) -> None:
+        if not self._reader.busy:
+            QApplication.restoreOverrideCursor()
+            self.statusBar().clearMessage()
+        if error is not None:
+            self.show_error("Cannot open", error)
+            return
+        replace_all, items, read = result
+        self._apply_items(replace_all, items, read)
+
+    def _read_items(self, items: dict) -> dict:
+        """Images and transforms of ``items`` with every path read (no window state is touched: this
+        may run off the GUI thread)."""
+        read = {}
+        for role, value in items.items():
+            if value is None or isinstance(value, (Image, Transform)):
+                read[role] = value
+            elif role == "transform":
+                read[role] = read_transform(Path(value))
+            else:
+                read[role] = self._read(role, Path(value))
+        return read
+
+    def _apply_items(self, replace_all: bool, items: dict, read: dict) -> bool:
+        """Show what ``_read_items`` read for ``items`` (see ``load``)."""
         scene = self.grid.scene
         content = dict(fixed=scene.fixed, moving=scene.moving, fixed_labels=scene.fixed_labels,
                        moving_labels=scene.moving_labels, transform=scene.transform)
         if replace_all:
             content = dict.fromkeys(content)
-        loaded_paths = []
+        content.update({role: value for role, value in read.items() if value is not None})
         try:
-            for role, value in items.items():
-                if value is None:
-                    continue
-                if role == "transform":
-                    content[role] = value if isinstance(value, Transform) else read_transform(Path(value))
-                elif isinstance(value, Image):
-                    content[role] = value
-                else:
-                    content[role] = self._read(role, Path(value))
-                    loaded_paths.append((role, str(value)))
             new_reference = content["fixed"] if content["fixed"] is not None else content["moving"]
             for role in ("fixed_labels", "moving_labels", "transform"):
                 kept = content[role]
@@ -190,8 +231,9 @@ class MainWindow(QMainWindow):
             self.source_paths = {}
         self.source_paths.update({role: None if isinstance(value, Image) else str(value)
                                   for role, value in items.items() if value is not None and role != "transform"})
-        for role, path in loaded_paths:
-            self._remember(role, path)
+        for role, value in items.items():
+            if value is not None and role != "transform" and not isinstance(value, Image):
+                self._remember(role, str(value))
         self._content_changed()
         return True
 
@@ -240,17 +282,17 @@ class MainWindow(QMainWindow):
     def _open_dialog(self, role: str) -> None:
         path, _ = QFileDialog.getOpenFileName(self, f"Open {ROLES[role].lower()}", self._last_folder(), IMAGE_FILTER)
         if path:
-            self.load(**{role: path})
+            self.load_in_background(**{role: path})
 
     def _open_folder_dialog(self, role: str) -> None:
         folder = QFileDialog.getExistingDirectory(self, f"Open a DICOM folder as the {role} image", self._last_folder())
         if folder:
-            self.load(**{role: folder})
+            self.load_in_background(**{role: folder})
 
     def _open_transform_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open a fixed -> moving transform", self._last_folder(), TRANSFORM_FILTER)
         if path:
-            self.load(transform=path)
+            self.load_in_background(transform=path)
 
     def _screenshot_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save screenshot", str(Path(self._last_folder()) / "regviewer.png"),
@@ -301,7 +343,7 @@ class MainWindow(QMainWindow):
     def _rebuild_recent_menu(self) -> None:
         self.recent_menu.clear()
         for role, path in self.recent_files():
-            self._action(self.recent_menu, f"{ROLES[role]}: {path}", lambda r=role, p=path: self.load(**{r: p}))
+            self._action(self.recent_menu, f"{ROLES[role]}: {path}", lambda r=role, p=path: self.load_in_background(**{r: p}))
         self.recent_menu.setEnabled(bool(self.recent_files()))
 
     def _last_folder(self) -> str:
@@ -315,7 +357,7 @@ class MainWindow(QMainWindow):
     def dropEvent(self, event) -> None:  # noqa: N802
         files = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
         target = self.childAt(event.position().toPoint())
-        self.drop_files(files, onto_moving=self._is_moving_view(target))
+        self.drop_files(files, onto_moving=self._is_moving_view(target), background=True)
         event.acceptProposedAction()
 
     def _is_moving_view(self, widget) -> bool:
@@ -325,16 +367,22 @@ class MainWindow(QMainWindow):
             widget = widget.parentWidget()
         return False
 
-    def drop_files(self, files: list[str], onto_moving: bool = False) -> bool:
+    def drop_files(self, files: list[str], onto_moving: bool = False, background: bool = False) -> bool:
         """Open dropped files: two files are a fixed / moving pair; one goes to the view it was dropped on
-        (the fixed image unless dropped on a moving or warped view, or when no moving image is open yet)."""
-        if len(files) >= 2:
-            return self.load(replace_all=True, fixed=files[0], moving=files[1])
+        (the fixed image unless dropped on a moving or warped view, or when no moving image is open yet).
+        ``background``: read them off the GUI thread (``load_in_background``; True is returned at once)."""
         if not files:
             return False
         scene = self.grid.scene
-        role = "moving" if onto_moving or (scene.fixed is not None and scene.moving is None) else "fixed"
-        return self.load(**{role: files[0]})
+        if len(files) >= 2:
+            replace_all, items = True, dict(fixed=files[0], moving=files[1])
+        else:
+            role = "moving" if onto_moving or (scene.fixed is not None and scene.moving is None) else "fixed"
+            replace_all, items = False, {role: files[0]}
+        if background:
+            self.load_in_background(replace_all, **items)
+            return True
+        return self.load(replace_all, **items)
 
     # ---- status -------------------------------------------------------------------------------
     def _update_status(self, point_mm: np.ndarray) -> None:

@@ -34,7 +34,7 @@ from regviewer.core.slice_deformation import (
     to_scene,
 )
 from regviewer.gui.overlays.settings import OverlaySettings
-from regviewer.gui.overlays.jobs import BackgroundJob
+from regviewer.gui.jobs import BackgroundJob
 
 CACHE_BYTES = 96 * 2**20  # per-slice results kept (T on slices, Jacobians, lines, outlines)
 DEBOUNCE_MS = 150
@@ -76,7 +76,7 @@ class OverlayController(QObject):
         self._told_stale = False
         self._cache: OrderedDict = OrderedDict()
         self._cache_bytes = 0
-        self._job = BackgroundJob(self)
+        self._job = BackgroundJob(self, name="regviewer-overlay-stats")
         self._job.finished.connect(self._volume_done)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
