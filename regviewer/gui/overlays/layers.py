@@ -109,18 +109,26 @@ class SliceOverlay:
     def draw(self, view, axes, grid, index) -> None: ...
 
 
-class GridOverlay(SliceOverlay):
-    kind = "grid"
-    z_value = 8.0
+class _CurveOverlay(SliceOverlay):
+    """Line segments over the slice (one PlotCurveItem): ``connect`` "finite" (polylines broken by NaN)
+    or "pairs" (separate segments)."""
+
+    connect = "finite"
+    antialias = False
 
     def create(self, view) -> None:
-        self.curve = pg.PlotCurveItem(connect="finite", antialias=False)
+        self.curve = pg.PlotCurveItem(connect=self.connect, antialias=self.antialias)
         self.curve.setZValue(self.z_value)
         view.view_box.addItem(self.curve, ignoreBounds=True)
 
     def clear(self) -> None:
         self.curve.setData([], [])
         self.curve.hide()
+
+
+class GridOverlay(_CurveOverlay):
+    kind = "grid"
+    z_value = 8.0
 
     def draw(self, view, axes, grid, index) -> None:
         settings = self.controller.settings
@@ -188,18 +196,11 @@ class MagnitudeOverlay(_ImageOverlay):
                                    [(0.0, "0"), (0.5, f"{top / 2:.3g}"), (1.0, f"{top:.3g}")])
 
 
-class ArrowOverlay(SliceOverlay):
+class ArrowOverlay(_CurveOverlay):
     kind = "arrows"
     z_value = 9.0
-
-    def create(self, view) -> None:
-        self.curve = pg.PlotCurveItem(connect="pairs", antialias=True)
-        self.curve.setZValue(self.z_value)
-        view.view_box.addItem(self.curve, ignoreBounds=True)
-
-    def clear(self) -> None:
-        self.curve.setData([], [])
-        self.curve.hide()
+    connect = "pairs"
+    antialias = True
 
     def draw(self, view, axes, grid, index) -> None:
         settings = self.controller.settings
