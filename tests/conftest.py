@@ -57,3 +57,21 @@ def _delete_qt_widgets_after_each_test():
     app.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
     app.processEvents()
     gc.collect()
+
+
+@pytest.fixture
+def settings(tmp_path):
+    """Window settings in a temporary INI file (recent files etc. never touch the user's settings)."""
+    from PySide6.QtCore import QSettings
+
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def errors(monkeypatch):
+    """The texts of the error dialogs shown (QMessageBox.warning is recorded instead of shown)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text, *a, **k: shown.append(text))
+    return shown

@@ -2,8 +2,7 @@
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, QSettings, Qt
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtCore import QPoint, Qt
 
 from regviewer.core import compose
 from regviewer.core.image import Image
@@ -12,18 +11,6 @@ from regviewer.core.transforms import AffineTransform
 from regviewer.gui.main_window import MainWindow
 
 from tests.helpers import rotation
-
-
-@pytest.fixture
-def settings(tmp_path):
-    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-
-
-@pytest.fixture
-def errors(monkeypatch):
-    shown = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text, *a, **k: shown.append(text))
-    return shown
 
 
 def _pair():

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QMessageBox, QPushButton
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QPushButton
 
 from regviewer import paths
 from regviewer.core import metrics
@@ -25,18 +25,6 @@ from regviewer.gui.overlays.layers import FOLD_COLOUR
 from regviewer.gui.overlays.settings import KINDS
 
 SHOTS = Path("/tmp/shots_r4")
-
-
-@pytest.fixture
-def settings(tmp_path):
-    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-
-
-@pytest.fixture
-def errors(monkeypatch):
-    shown = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text, *a, **k: shown.append(text))
-    return shown
 
 
 def _window(qtbot, settings, **content) -> MainWindow:

@@ -6,17 +6,9 @@ import time
 
 import pytest
 from PySide6.QtCore import QSettings, QTimer
-from PySide6.QtWidgets import QMessageBox
 
 from regviewer import paths
 from regviewer.gui.main_window import MainWindow
-
-
-@pytest.fixture
-def errors(monkeypatch):
-    shown = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text, *a, **k: shown.append(text))
-    return shown
 
 
 @pytest.fixture

@@ -16,20 +16,12 @@ import pytest
 import SimpleITK as sitk
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QMessageBox
 
 from regviewer import paths
 from regviewer.cli.main import main
 from regviewer.core.io import read_image
 from regviewer.core.io.transforms_io import read_transform
 from regviewer.gui.main_window import MainWindow
-
-
-@pytest.fixture
-def errors(monkeypatch):
-    shown = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text, *a, **k: shown.append(text))
-    return shown
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QMessageBox, QSpinBox
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QSpinBox
 
 from regviewer import paths
 from regviewer.core.transforms import AffineTransform
@@ -19,13 +19,6 @@ from regviewer.registration.registry import default_registry
 from tests.gui.run_methods import make_registry
 
 SHOTS = Path("/tmp/shots_r3")
-
-
-@pytest.fixture
-def errors(monkeypatch):
-    shown = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text, *a, **k: shown.append(text))
-    return shown
 
 
 @pytest.fixture
