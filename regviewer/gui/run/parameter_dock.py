@@ -18,11 +18,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QDockWidget,
     QFormLayout,
@@ -38,8 +36,7 @@ from PySide6.QtWidgets import (
 
 from regviewer.core.errors import RegViewerError
 from regviewer.core.evaluation import EvaluationData
-from regviewer.core.landmark_fit import FIT_KINDS, fit
-from regviewer.registration import command_line
+from regviewer.core.landmark_fit import FIT_KINDS
 from regviewer.registration.base import Request, resolve_parameters
 from regviewer.registration.pipeline import Stage, validate_stages
 from regviewer.registration.presets import Preset, builtin_presets
@@ -48,10 +45,11 @@ from regviewer.gui.run.compare import RunComparison
 from regviewer.gui.run.history import HistoryPanel, RunRecord
 from regviewer.gui.run.parameter_form import ParameterForm
 from regviewer.gui.run.progress_panel import ProgressPanel
+from regviewer.gui.run.record_command import record_command
+from regviewer.gui.run.run_inputs import RunInputs, landmark_pairs
 from regviewer.gui.run.worker import RunController, RunJob
 
 SINGLE_METHOD = ""  # presetCombo data of the "Single method" entry
-START_NONE, START_CURRENT, START_LANDMARKS = "none", "current", "landmarks"
 
 
 class RunDock(QDockWidget):
@@ -95,22 +93,9 @@ class RunDock(QDockWidget):
         self.description.setWordWrap(True)
         self.description.setStyleSheet("color: palette(mid); font-size: 11px;")
         self.form = ParameterForm()
-        self.mask_combo = QComboBox()
-        self.mask_combo.setObjectName("maskCombo")
-        self.mask_combo.setToolTip("Restrict the metric to the non-zero voxels of loaded label maps")
-        self.labels_check = QCheckBox("Use label maps (label terms, Dice)")
-        self.labels_check.setObjectName("labelsCheck")
-        self.labels_check.setChecked(True)
-        self.isolate_check = QCheckBox("Run in a separate process")
-        self.isolate_check.setObjectName("isolateCheck")
-        self.isolate_check.setChecked(True)
-        self.isolate_check.setToolTip(
-            "The engine runs in its own process: the window never waits for it, a crash in native code "
-            "cannot close the window, and Cancel can stop it at once. Starting the process takes about a second. "
-            "Only for the methods installed with RegViewer or as plugins.")
-        self.start_combo = QComboBox()
-        self.start_combo.setObjectName("startCombo")
-        self.start_combo.setToolTip("Initial fixed -> moving transform: none, the transform shown now, or a previous run")
+        self.inputs = RunInputs()
+        self.mask_combo, self.labels_check = self.inputs.mask_combo, self.inputs.labels_check
+        self.start_combo, self.isolate_check = self.inputs.start_combo, self.inputs.isolate_check
 
         choose = QFormLayout()
         choose.setContentsMargins(0, 0, 0, 0)
@@ -118,12 +103,6 @@ class RunDock(QDockWidget):
         choose.addRow("Stage:", self.stage_combo)
         choose.addRow("Method:", self.method_combo)
         self._stage_label = choose.labelForField(self.stage_combo)
-        inputs = QFormLayout()
-        inputs.setContentsMargins(0, 0, 0, 0)
-        inputs.addRow("Mask:", self.mask_combo)
-        inputs.addRow("", self.labels_check)
-        inputs.addRow("Start from:", self.start_combo)
-        inputs.addRow("", self.isolate_check)
 
         setup = QWidget()
         setup_layout = QVBoxLayout(setup)
@@ -131,7 +110,7 @@ class RunDock(QDockWidget):
         setup_layout.addLayout(choose)
         setup_layout.addWidget(self.description)
         setup_layout.addWidget(self._line())
-        setup_layout.addLayout(inputs)
+        setup_layout.addWidget(self.inputs)
         setup_layout.addWidget(self._line())
         setup_layout.addWidget(self.form)
         setup_layout.addStretch(1)
@@ -311,14 +290,7 @@ class RunDock(QDockWidget):
     # ---- inputs -------------------------------------------------------------------------------
     def _content_changed(self) -> None:
         scene = self.grid.scene
-        self.mask_combo.clear()
-        self.mask_combo.addItem("No mask", ())
-        if scene.fixed_labels is not None:
-            self.mask_combo.addItem("Fixed labels > 0", ("fixed",))
-        if scene.fixed_labels is not None and scene.moving_labels is not None:
-            self.mask_combo.addItem("Fixed and moving labels > 0", ("fixed", "moving"))
-        both = scene.fixed_labels is not None and scene.moving_labels is not None
-        self.labels_check.setEnabled(both)
+        self.inputs.content_changed(scene)
         self._rebuild_start_choices()
         ready = scene.fixed is not None and scene.moving is not None
         if not self.controller.busy:
@@ -326,45 +298,9 @@ class RunDock(QDockWidget):
             self.progress.status_label.setText("Ready" if ready else "Open a fixed and a moving image to register them")
 
     def _rebuild_start_choices(self) -> None:
-        chosen = self.start_combo.currentData()
-        self.start_combo.clear()
-        self.start_combo.addItem("Method's own start (no initial transform)", START_NONE)
-        if self.grid.scene.transform is not None:
-            self.start_combo.addItem("Transform shown now", START_CURRENT)
-        if hasattr(self.window_, "landmark_pairs"):
-            self.start_combo.addItem("Affine fit to the landmarks", START_LANDMARKS)
-        for record in self.history.records:
-            if record.result is not None and record.status != "failed" and self._shown(record):
-                self.start_combo.addItem(f"Run #{record.run_id}: {record.title}", record.run_id)
-        index = self.start_combo.findData(chosen)
-        self.start_combo.setCurrentIndex(max(index, 0))
-
-    def _landmarks(self, ndim: int) -> tuple[np.ndarray | None, np.ndarray | None]:
-        provider = getattr(self.window_, "landmark_pairs", None)
-        if provider is None:
-            return None, None
-        fixed, moving = provider()
-        if fixed is None or moving is None or len(fixed) == 0:
-            return None, None
-        fixed, moving = np.asarray(fixed, dtype=np.float64), np.asarray(moving, dtype=np.float64)
-        if fixed.shape != moving.shape or fixed.ndim != 2 or fixed.shape[1] != ndim:
-            self.progress.status_label.setText("Landmarks ignored: the pairs are incomplete or of another dimension")
-            return None, None
-        return fixed, moving
-
-    def _start_transform(self, fixed_points: np.ndarray | None, moving_points: np.ndarray | None):
-        """(initial transform, how the history names it); RegViewerError when the landmarks cannot be fitted."""
-        choice = self.start_combo.currentData()
-        if choice == START_LANDMARKS:
-            if fixed_points is None:
-                raise RegViewerError("Place complete landmark pairs first (Landmarks tab), or choose another start.")
-            return fit("affine", fixed_points, moving_points), f"an affine fit to {len(fixed_points)} landmark pairs"
-        if choice == START_CURRENT:
-            return self.grid.scene.transform, "the transform shown at the start"
-        if isinstance(choice, int):
-            record = self.history.record(choice)
-            return record.result.transform, f"run #{choice}"
-        return None, "the method's own start"
+        runs = [(record.run_id, record.title) for record in self.history.records
+                if record.result is not None and record.status != "failed" and self._shown(record)]
+        self.inputs.rebuild_start_choices(self.grid.scene, hasattr(self.window_, "landmark_pairs"), runs)
 
     # ---- running ------------------------------------------------------------------------------
     def run(self) -> RunRecord | None:
@@ -383,15 +319,18 @@ class RunDock(QDockWidget):
         except RegViewerError as error:
             self.window_.show_error("Invalid parameters", str(error))
             return None
-        roles = self.mask_combo.currentData() or ()
+        roles = self.inputs.mask_roles()
         fixed_mask = scene.fixed_labels if "fixed" in roles else None
         moving_mask = scene.moving_labels if "moving" in roles else None
-        use_labels = self.labels_check.isEnabled() and self.labels_check.isChecked()
+        use_labels = self.inputs.use_labels()
         fixed_labels = scene.fixed_labels if use_labels else None
         moving_labels = scene.moving_labels if use_labels else None
-        fixed_points, moving_points = self._landmarks(scene.fixed.ndim)
+        fixed_points, moving_points, warning = landmark_pairs(self.window_, scene.fixed.ndim)
+        if warning:
+            self.progress.status_label.setText(warning)
         try:
-            initial, start_label = self._start_transform(fixed_points, moving_points)
+            initial, start_label = self.inputs.start_transform(
+                scene, lambda run_id: self.history.record(run_id).result.transform, fixed_points, moving_points)
         except RegViewerError as error:
             self.window_.show_error("Cannot start from the landmarks", str(error))
             return None
@@ -403,7 +342,7 @@ class RunDock(QDockWidget):
         record = RunRecord(
             run_id=self._next_id, title=title, preset=self.preset_name, stages=stages, start_label=start_label,
             initial_transform=initial, mask_label=self.mask_combo.currentText(),
-            sources=dict(getattr(self.window_, "source_paths", {})), mask_roles=tuple(roles), use_labels=use_labels,
+            sources=dict(getattr(self.window_, "source_paths", {})), mask_roles=roles, use_labels=use_labels,
             fixed_landmarks=fixed_points, moving_landmarks=moving_points, images=(scene.fixed, scene.moving),
         )
         self._next_id += 1
@@ -412,8 +351,7 @@ class RunDock(QDockWidget):
         self.current = record
         self.history.add(record)
         self.progress.begin(f"Running {title}...")
-        isolated = self.isolate_check.isEnabled() and self.isolate_check.isChecked()
-        self.controller.start(RunJob(record.run_id, stages, request, evaluation, self.registry, isolated))
+        self.controller.start(RunJob(record.run_id, stages, request, evaluation, self.registry, self.inputs.isolated()))
         return record
 
     def cancel(self) -> None:
@@ -520,39 +458,14 @@ class RunDock(QDockWidget):
     def use_as_start(self, record: RunRecord) -> None:
         """Start the next run from this run's transform."""
         self._rebuild_start_choices()
-        index = self.start_combo.findData(record.run_id)
-        if index >= 0:
-            self.start_combo.setCurrentIndex(index)
+        if self.inputs.choose_run(record.run_id):
             self.progress.status_label.setText(f"The next run starts from run #{record.run_id}")
 
     def command_for(self, record: RunRecord) -> str:
         """The ``regviewer register ...`` line reproducing ``record`` (in-memory inputs written to a run folder)."""
         if self.runs_folder is None:
             self.runs_folder = Path(tempfile.mkdtemp(prefix="regviewer-runs-"))
-        folder = self.runs_folder / f"run-{record.run_id:03d}"
-        sources = record.sources
-        needed = {"fixed": "fixed", "moving": "moving"}
-        if record.use_labels:
-            needed.update(fixed_labels="fixed labels", moving_labels="moving labels")
-        for role in record.mask_roles:
-            needed[f"{role}_labels"] = f"{role} labels"
-        missing = [what for role, what in needed.items() if not sources.get(role)]
-        if missing:
-            raise ValueError(f"the {', '.join(missing)} were not loaded from files, so no command can name them")
-        written = command_line.write_run_inputs(folder, record.initial_transform, record.fixed_landmarks, record.moving_landmarks)
-        spec = command_line.RunSpec(
-            stages=record.stages, fixed=sources.get("fixed"), moving=sources.get("moving"), output=str(folder / "output"),
-            preset=record.preset,
-            fixed_mask=sources.get("fixed_labels") if "fixed" in record.mask_roles else None,
-            moving_mask=sources.get("moving_labels") if "moving" in record.mask_roles else None,
-            fixed_labels=sources.get("fixed_labels") if record.use_labels else None,
-            moving_labels=sources.get("moving_labels") if record.use_labels else None,
-            fixed_landmarks=written.get("fixed_landmarks"), moving_landmarks=written.get("moving_landmarks"),
-            init=written.get("init"), chain_file=str(folder / command_line.CHAIN_FILE),
-        )
-        if command_line.needs_chain_file(spec, self.registry):
-            command_line.write_chain_file(record.stages, spec.chain_file, record.title, self.registry)
-        return command_line.shell_line(command_line.command_arguments(spec, self.registry))
+        return record_command(record, self.runs_folder, self.registry)
 
     def copy_command(self, record: RunRecord) -> str:
         """Copy the run's command to the clipboard and show it in the details; '' after an error dialog."""
