@@ -159,7 +159,7 @@ def main() -> None:
         gap = probe.longest_gap_ms(marks["start"], marks["finished"])
         how = "stand-in" if "had not stopped" in record.result.message else "engine"
         rows.append((f"cancel {after:.1f} s into {stage}: status, latency", f"{record.status} ({how}), {latency * 1000:.0f} ms", "< 1000 ms"))
-        rows.append((f"  stall during that run (max)", f"{gap[0]:.0f} ms", "< 50 ms"))
+        rows.append(("  stall during that run (max)", f"{gap[0]:.0f} ms", "< 50 ms"))
     width = max(len(name) for name, _, _ in rows) + 2
     print(f"{'measure':<{width}}{'value':>28}   target")
     for name, value, target in rows:

@@ -10,10 +10,9 @@ import logging
 import re
 
 import numpy as np
-import SimpleITK as sitk
 
 from regviewer.core.itk_warnings import quiet_itk  # noqa: F401 (used by the readers)
-from regviewer.core.errors import ImageWriteError, InvalidImageError, RegViewerError  # noqa: F401 (ImageWriteError re-exported)
+from regviewer.core.errors import ImageWriteError, InvalidImageError  # noqa: F401 (ImageWriteError re-exported)
 
 logger = logging.getLogger("regviewer.io")
 

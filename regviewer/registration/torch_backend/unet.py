@@ -22,7 +22,7 @@ stored beside the weights), so a checkpoint can always rebuild its own network.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
 import torch
