@@ -20,6 +20,7 @@ from regviewer.core.image import Image
 from regviewer.core.io import read_image
 from regviewer.core.io.transforms_io import read_transform
 from regviewer.core.transforms import Transform
+from regviewer.gui.actions import add_action
 from regviewer.gui.jobs import BackgroundJob
 from regviewer.gui.landmarks import install_landmarks
 from regviewer.gui.overlays import install_overlays
@@ -83,7 +84,7 @@ class MainWindow(QMainWindow):
 
     def _arrange_docks(self) -> None:
         """All panels in one tab group on the right, registration in front (each gets the full height);
-        landmark mode brings the landmark table forward; Help stays the last menu."""
+        landmark mode brings the landmark table forward. The features only add their docks."""
         names = ("registrationDock", "landmarksDock", "overlayDock", "labelTableDock", "imageInfoDock")
         docks = [dock for dock in (self.findChild(QDockWidget, name) for name in names) if dock is not None]
         for dock in docks:
@@ -98,20 +99,10 @@ class MainWindow(QMainWindow):
         landmarks = self.findChild(QDockWidget, "landmarksDock")
         if landmarks is not None:
             self.landmarks.modeChanged.connect(lambda on: landmarks.raise_() if on else None)
-        help_menu = next(action for action in self.menuBar().actions() if action.text() == "&Help")
-        self.menuBar().removeAction(help_menu)  # the features added their menus after it
-        self.menuBar().addAction(help_menu)
 
     # ---- menus --------------------------------------------------------------------------------
     def _action(self, menu, text: str, slot, shortcut=None, name: str = "") -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        if name:
-            action.setObjectName(name)
-        action.triggered.connect(lambda _checked=False: slot())
-        menu.addAction(action)
-        return action
+        return add_action(menu, text, slot, shortcut, name)
 
     def _build_menus(self) -> None:
         menu = self.menuBar().addMenu("&File")

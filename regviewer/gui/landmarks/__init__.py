@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget
 
+from regviewer.gui.actions import add_action, feature_menu
 from regviewer.gui.landmarks.controller import LandmarkController
 from regviewer.gui.landmarks.files import LandmarkFiles
 from regviewer.gui.landmarks.markers import LandmarkMarkers
@@ -39,7 +40,7 @@ def install_landmarks(window) -> LandmarkController:
     window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
     controller.panel, controller.dock, controller.files = panel, dock, panel.files
 
-    menu = window.menuBar().addMenu("&Landmarks")
+    menu = feature_menu(window, "&Landmarks")
     mode = QAction("Landmark &Mode", window)
     mode.setObjectName("landmarkModeAction")
     mode.setCheckable(True)
@@ -55,13 +56,7 @@ def install_landmarks(window) -> LandmarkController:
         ("&Export Landmarks...", panel.files.export_dialog, None, "landmarkExportAction"),
         ("&Apply Landmark Fit", controller.apply_fit, None, "landmarkApplyAction"),
     ):
-        action = QAction(text, window)
-        action.setObjectName(name)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        action.triggered.connect(lambda _checked=False, slot=slot: slot())
-        menu.addAction(action)
+        add_action(menu, text, slot, shortcut, name)
     menu.addSeparator()
     menu.addAction(dock.toggleViewAction())
     window.landmarks = controller

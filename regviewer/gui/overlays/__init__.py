@@ -9,11 +9,12 @@ exports). ``install_on_grid(grid)`` does the view part alone (used by ``regviewe
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QScrollArea
 
 from regviewer.core.colour_table import read_colour_table
 from regviewer.core.errors import RegViewerError
+from regviewer.gui.actions import add_action, feature_menu
 from regviewer.gui.overlays.controller import OverlayController
 from regviewer.gui.overlays.export import export_dialog
 from regviewer.gui.overlays.layers import install_on_view
@@ -110,29 +111,14 @@ def install_overlays(window) -> OverlayController:
     window.overlay_dock = _dock(window, "Overlays", "overlayDock", window.overlay_panel, scroll=True)
     window.label_table = LabelTablePanel(controller)
     window.label_dock = _dock(window, "Label Dice", "labelTableDock", window.label_table)
-    info = getattr(window, "info_dock", None)
-    if info is not None:
-        window.tabifyDockWidget(info, window.overlay_dock)
-        window.tabifyDockWidget(window.overlay_dock, window.label_dock)
-        info.raise_()
 
-    menu = window.menuBar().addMenu("&Overlays")
-    help_menu = next((a for a in window.menuBar().actions() if a.text().replace("&", "") == "Help"), None)
-    if help_menu is not None:
-        window.menuBar().insertMenu(help_menu, menu)
+    menu = feature_menu(window, "&Overlays")
     menu.addAction(window.overlay_dock.toggleViewAction())
     menu.addAction(window.label_dock.toggleViewAction())
     menu.addSeparator()
 
     def action(text: str, slot, shortcut: str | None = None, name: str = "") -> QAction:
-        item = QAction(text, window)
-        if shortcut:
-            item.setShortcut(QKeySequence(shortcut))
-        if name:
-            item.setObjectName(name)
-        item.triggered.connect(lambda _checked=False: slot())
-        menu.addAction(item)
-        return item
+        return add_action(menu, text, slot, shortcut, name)
 
     action("&Next Fold", lambda: controller.go_to_fold(1), "F8", "nextFoldAction")
     action("&Previous Fold", lambda: controller.go_to_fold(-1), "Shift+F8", "previousFoldAction")

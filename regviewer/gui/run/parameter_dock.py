@@ -10,7 +10,7 @@ A run takes the images, labels and landmarks loaded in the window at that moment
 goes, then its result. Landmarks come from ``window.landmark_pairs()`` when the window has that
 provider (the landmark feature adds it): they go to the engine and into the TRE figures.
 
-``install_run_dock(window)`` adds the dock to a ``MainWindow`` (tabbed with the image information).
+``install_run_dock(window)`` adds the dock to a ``MainWindow`` (which arranges its docks in one tab group).
 """
 
 from __future__ import annotations
@@ -502,13 +502,9 @@ class _CloseWatcher(QObject):
 
 
 def install_run_dock(window, registry: Registry | None = None) -> RunDock:
-    """Add the registration dock to ``window`` (right side, tabbed with the image information, in front)."""
+    """Add the registration dock to ``window`` (right side; the window arranges its docks)."""
     dock = RunDock(window, registry)
     window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-    info = getattr(window, "info_dock", None)
-    if info is not None:
-        window.tabifyDockWidget(info, dock)
-    dock.raise_()
     view_menu = next((menu for menu in window.menuBar().findChildren(QMenu) if menu.title() == "&View"), None)
     if view_menu is not None:
         view_menu.addAction(dock.toggleViewAction())
