@@ -16,7 +16,7 @@ import weakref
 
 import numpy as np
 
-from regviewer.core.slice_warp import _control_grid, _field_at
+from regviewer.core.slice_warp import control_grid, cubic_kernel, field_at
 from regviewer.core.transforms import (
     AffineTransform,
     BSplineTransform,
@@ -24,12 +24,6 @@ from regviewer.core.transforms import (
     DisplacementFieldTransform,
     Transform,
 )
-
-
-def _cubic(t: np.ndarray) -> np.ndarray:
-    """Cubic B-spline kernel of |t| (support [0, 2))."""
-    t = np.abs(t)
-    return np.where(t < 1, 2.0 / 3.0 - t**2 + 0.5 * t**3, np.where(t < 2, (2 - t) ** 3 / 6.0, 0.0))
 
 
 _PADDED: "weakref.WeakKeyDictionary[BSplineTransform, tuple[tuple[np.ndarray, ...], np.ndarray]]" = weakref.WeakKeyDictionary()
@@ -41,7 +35,7 @@ def _padded_coefficients(transform: BSplineTransform) -> tuple[tuple[np.ndarray,
     The padding lets every point inside the domain gather a full 4^ndim block without clipping
     (a point on the far edge touches node ``size`` with weight 0). Cached per transform object.
     """
-    control = _control_grid(transform)
+    control = control_grid(transform)
     found = _PADDED.get(transform)
     if found is None:
         pad = [(0, 1)] * transform.ndim
@@ -53,7 +47,7 @@ def _padded_coefficients(transform: BSplineTransform) -> tuple[tuple[np.ndarray,
 
 def bspline_displacement(transform: BSplineTransform, points: np.ndarray) -> np.ndarray:
     """Displacement (N, ndim) of a B-spline at (N, ndim) points; zero outside its domain (like ITK)."""
-    control = _control_grid(transform)
+    control = control_grid(transform)
     ndim = transform.ndim
     arrays, shape_zyx = _padded_coefficients(transform)
     index = (points - control.origin) @ np.linalg.inv(control.direction @ np.diag(control.spacing)).T
@@ -63,7 +57,7 @@ def bspline_displacement(transform: BSplineTransform, points: np.ndarray) -> np.
     start = np.clip(np.floor(index).astype(np.int64) - 1, 0, control.size - 3)
     offsets = np.arange(4)
     # Per-axis weights (N, 4), combined into (N, 4^ndim) in (z, y, x) block order.
-    weights = [_cubic(index[:, axis, None] - (start[:, axis, None] + offsets)) for axis in range(ndim)]
+    weights = [cubic_kernel(index[:, axis, None] - (start[:, axis, None] + offsets)) for axis in range(ndim)]
     strides = np.cumprod(np.concatenate([[1], shape_zyx[::-1][:-1]]))  # flat stride of x, y[, z]
     base = start @ strides
     if ndim == 3:
@@ -90,7 +84,7 @@ def map_points(transform: Transform | None, points_mm: np.ndarray) -> np.ndarray
         if isinstance(step, AffineTransform):
             flat = flat @ step.matrix.T + step.translation
         elif isinstance(step, DisplacementFieldTransform):
-            flat = flat + _field_at(step, flat)
+            flat = flat + field_at(step, flat)
         elif isinstance(step, BSplineTransform):
             flat = flat + bspline_displacement(step, flat)
         else:

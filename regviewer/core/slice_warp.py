@@ -36,6 +36,12 @@ from regviewer.core.transforms import (
 )
 
 
+def cubic_kernel(t: np.ndarray) -> np.ndarray:
+    """Cubic B-spline kernel of |t| (support [0, 2))."""
+    t = np.abs(t)
+    return np.where(t < 1, 2.0 / 3.0 - t**2 + 0.5 * t**3, np.where(t < 2, (2 - t) ** 3 / 6.0, 0.0))
+
+
 def _cubic_weights(index: np.ndarray, size: int) -> np.ndarray:
     """Weights [n_points, size] of a cubic B-spline at continuous indices (ITK's support: floor(t) - 1 .. + 2)."""
     start = np.floor(index).astype(np.int64) - 1
@@ -43,8 +49,7 @@ def _cubic_weights(index: np.ndarray, size: int) -> np.ndarray:
     rows = np.arange(index.size)
     for offset in range(4):
         node = start + offset
-        t = np.abs(index - node)
-        value = np.where(t < 1, 2.0 / 3.0 - t**2 + 0.5 * t**3, np.where(t < 2, (2 - t) ** 3 / 6.0, 0.0))
+        value = cubic_kernel(index - node)
         inside = (node >= 0) & (node < size)
         weights[rows[inside], node[inside]] = value[inside]
     return weights
@@ -64,7 +69,7 @@ class _ControlGrid:
 _CONTROL_GRIDS: "weakref.WeakKeyDictionary[BSplineTransform, _ControlGrid]" = weakref.WeakKeyDictionary()
 
 
-def _control_grid(transform: BSplineTransform) -> _ControlGrid:
+def control_grid(transform: BSplineTransform) -> _ControlGrid:
     """The control grid of a B-spline transform, converted once per transform object."""
     found = _CONTROL_GRIDS.get(transform)
     if found is None:
@@ -83,7 +88,7 @@ def _control_grid(transform: BSplineTransform) -> _ControlGrid:
 
 def _bspline_on_grid(transform: BSplineTransform, grid: Geometry) -> np.ndarray | None:
     """Displacement (mm, components x, y, z) of a B-spline at every voxel of ``grid``, or None if not aligned."""
-    control = _control_grid(transform)
+    control = control_grid(transform)
     ndim = grid.ndim
     direction = control.direction
     if not np.allclose(direction, grid.direction, atol=1e-6):
@@ -153,7 +158,7 @@ def _map_points(transform: Transform | None, points: np.ndarray, grid: Geometry 
         if isinstance(step, AffineTransform):
             points = points @ step.matrix.T + step.translation
         elif isinstance(step, DisplacementFieldTransform):
-            points = points + _field_at(step, points)
+            points = points + field_at(step, points)
         elif isinstance(step, BSplineTransform) and position == 0 and grid is not None:
             displacement = _bspline_on_grid(step, grid)
             if displacement is None:
@@ -205,7 +210,7 @@ def _interpolate_axis(values: np.ndarray, axis: int, size: int, nodes: np.ndarra
     return low + (np.take(values, left + 1, axis=axis) - low) * fraction
 
 
-def _field_at(field: DisplacementFieldTransform, points: np.ndarray) -> np.ndarray:
+def field_at(field: DisplacementFieldTransform, points: np.ndarray) -> np.ndarray:
     """Displacement of a field transform at points (linear; zero outside its grid, like the transform)."""
     index = field.geometry.physical_to_index(points)
     size = np.array(field.geometry.size)
