@@ -7,7 +7,10 @@ read, or images that do not fit together, give a dialog and the window keeps wha
 
 from __future__ import annotations
 
+import platform
+import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt
@@ -39,6 +42,14 @@ TRANSFORM_FILTER = "Transforms (*.tfm *.txt *.h5 *.hdf5 *.mat *.nii *.nii.gz *.n
 MAX_RECENT = 10
 
 
+def basic_system_info() -> str:
+    """Versions and platform, for bug reports (``regviewer --info`` gives the full report)."""
+    from PySide6 import __version__ as pyside_version
+
+    return (f"RegViewer {__version__}\nPython {sys.version.split()[0]} ({sys.executable})\n"
+            f"Platform {platform.platform()}\nPySide6 {pyside_version}\n(run 'regviewer --info' for the full report)")
+
+
 class MainWindow(QMainWindow):
     """RegViewer's main window (see the module docstring)."""
 
@@ -50,8 +61,12 @@ class MainWindow(QMainWindow):
         moving_labels: Image | str | Path | None = None,
         transform: Transform | str | Path | None = None,
         settings: QSettings | None = None,
+        system_info: Callable[[], str] | None = None,
     ) -> None:
+        """``system_info``: the text of Help > System Information (the launcher gives the CLI's full
+        report; the gui package does not import the cli); None: versions and platform only."""
         super().__init__()
+        self.system_info = system_info or basic_system_info
         self.setWindowTitle("RegViewer")
         self.resize(1400, 950)
         self.settings = settings if settings is not None else QSettings("RegViewer", "RegViewer")
@@ -307,11 +322,9 @@ class MainWindow(QMainWindow):
         self.controls.sync()
 
     def _show_system_info(self) -> None:
-        from regviewer.cli.info import collect_info, format_info
-
         box = QMessageBox(QMessageBox.Icon.Information, "System information", "Versions and platform (copy into bug reports):",
                           parent=self)
-        box.setDetailedText(format_info(collect_info()))
+        box.setDetailedText(self.system_info())
         box.exec()
 
     def _about(self) -> None:
