@@ -15,7 +15,7 @@ large label maps. Neither holds back the next run.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -33,6 +33,8 @@ from regviewer.registration.run_protocol import (  # noqa: F401  (re-exported: t
     ProgressThrottle,
     failed_result,
     failure_message,
+    figures_in_steps,
+    quick_figures,
     result_warnings,
     run_guarded,
 )
@@ -167,23 +169,3 @@ class RunSession:
         self.history.set_figures(prepared.record.run_id, figures)
         return figures
 
-
-def quick_figures(transform: Transform, evaluation: EvaluationData) -> dict:
-    """Before / after figures without HD95 (``partial``: the complete ones follow)."""
-    figures = before_after(transform, evaluation, hd95=False)
-    figures["partial"] = True
-    return figures
-
-
-def figures_in_steps(transform: Transform, evaluation: EvaluationData) -> Iterator[dict]:
-    """The quick figures, then (when label maps make HD95 worth the wait) the complete ones; an
-    error becomes ``{"error": message}`` (figures are a bonus: never a crash)."""
-    try:
-        labelled = evaluation.fixed_labels is not None and evaluation.moving_labels is not None
-        if not labelled:
-            yield before_after(transform, evaluation)
-            return
-        yield quick_figures(transform, evaluation)
-        yield before_after(transform, evaluation)
-    except Exception as error:  # noqa: BLE001
-        yield {"error": failure_message(error)}

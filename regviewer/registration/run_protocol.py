@@ -10,6 +10,8 @@ pieces live here (and not in ``app``) because the child process is started as
 - ``ProgressThrottle``: progress events in batches (every ``BATCH_S``, and at each event without a
   metric, e.g. a new level), intermediate transforms at most every ``PREVIEW_S`` (the newest wins),
   so a fast engine (thousands of iterations a second) cannot flood a GUI or a pipe;
+- ``figures_in_steps``: the before / after figures in two steps, the quick ones (image metrics, Dice,
+  TRE, Jacobian) first, then HD95 per label, which can take a minute on 100+ labels;
 - ``result_warnings``: what the engine flagged ("a stage diverged") and what the figures show
   (folding, a metric worse than before), for the progress panel, the history and metrics.json.
 """
@@ -20,7 +22,7 @@ import time
 from typing import Any, Callable, Mapping, Sequence
 
 from regviewer.core.errors import RegViewerError
-from regviewer.core.evaluation import quality_warnings
+from regviewer.core.evaluation import EvaluationData, before_after, quality_warnings
 from regviewer.core.progress import CancelToken, ProgressEvent
 from regviewer.core.transforms import AffineTransform, Transform
 from regviewer.registration.base import Request, Result
@@ -111,3 +113,24 @@ def result_warnings(result: Result | None, figures: Mapping[str, Any] | None) ->
     if figures and "before" in figures and "after" in figures:
         warnings += quality_warnings(figures["before"], figures["after"])
     return warnings
+
+
+def quick_figures(transform: Transform, evaluation: EvaluationData) -> dict:
+    """Before / after figures without HD95 (``partial``: the complete ones follow)."""
+    figures = before_after(transform, evaluation, hd95=False)
+    figures["partial"] = True
+    return figures
+
+
+def figures_in_steps(transform: Transform, evaluation: EvaluationData, stop: Callable[[], bool] = lambda: False):
+    """Yield the quick figures, then (when label maps make HD95 worth the wait, and ``stop()`` is
+    still False) the complete ones; an error becomes ``{"error": message}`` (figures are a bonus)."""
+    try:
+        if evaluation.fixed_labels is None or evaluation.moving_labels is None:
+            yield before_after(transform, evaluation)
+            return
+        yield quick_figures(transform, evaluation)
+        if not stop():
+            yield before_after(transform, evaluation)
+    except Exception as error:  # noqa: BLE001
+        yield {"error": failure_message(error)}
