@@ -77,6 +77,7 @@ class RunDock(QDockWidget):
         self.stage_index = 0
         self.runs_folder: Path | None = None  # where "Copy as command" writes in-memory inputs (made only when needed)
         self.current: RunRecord | None = None
+        self._closing = False  # shutdown: results are recorded, no dialogs
         self._before_run = None
         self._pending_preview = None
         self._live_landmarks = False  # the live landmark fit was turned on by choosing a landmark method
@@ -391,6 +392,8 @@ class RunDock(QDockWidget):
             self.current = None
         self.progress.end(result.status, result.runtime_s, self._end_message(result), record.warnings)
         self.tabs.setTabText(1, f"History ({len(self.session.history)})")
+        if self._closing:
+            return
         if not self._shown(record):
             self.progress.status_label.setText(f"Run #{run_id} {result.status}: other images are open now, so it is kept in the history only")
             if result.status == "failed":
@@ -481,8 +484,12 @@ class RunDock(QDockWidget):
 
     # ---- shutdown -----------------------------------------------------------------------------
     def shutdown(self) -> bool:
-        """Cancel a run, stop the figures and wait for the threads (the window is closing)."""
-        return self.controller.shutdown()
+        """Cancel a run, stop the figures and wait for the threads (the window is closing: no dialogs)."""
+        self._closing = True
+        try:
+            return self.controller.shutdown()
+        finally:
+            self._closing = False
 
 
 def install_run_dock(window, session: RunSession, landmarks=None, registry: Registry | None = None) -> RunDock:  # noqa: ANN001

@@ -217,7 +217,9 @@ class RunWorker(QObject):
 
         runner.run(self.cancel, self._on_steps, self._on_preview, self.deliver, figures if relay is None else relay.append,
                    abandon=lambda: self.abandoned or (self.delivered is not None and self.delivered is self._stand_in))
-        if self.delivered is None:  # nothing came back at all (cannot normally happen): say so
+        if self.delivered is None and self.abandoned:  # the window closes: the newest transform, cancelled
+            self.deliver(self.stand_in())
+        elif self.delivered is None:  # nothing came back at all (cannot normally happen): say so
             self.deliver(failed_result(self.job, "the engine process gave no result", time.perf_counter() - self._started))
         if self.delivered is self._stand_in:
             self._evaluate(self.delivered)
