@@ -168,6 +168,8 @@ def test_compare_shows_both_runs(qtbot, window):
     assert "steps=5" in text and "steps=40" in text
     ncc_line = next(line for line in text.splitlines() if line.startswith("NCC"))
     assert ncc_line.count("->") == 2
+    dock.tabs.setCurrentIndex(1)
+    window.grab().save("/tmp/shots_r7_compare.png")
 
 
 def test_the_metric_plot_starts_clean_for_a_method_without_metric(qtbot, window):
@@ -237,3 +239,24 @@ def test_closing_the_window_mid_run_cancels_and_waits_cleanly(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "closed cleanly" in done.stdout and "QThread: Destroyed" not in done.stderr
     assert done.stdout.count("status cancelled") == 2, done.stdout
+
+
+def test_the_viewer_state_follows_the_views_and_restores_them(qtbot, settings):
+    from regviewer.app import ViewerState
+
+    window = MainWindow(settings=settings)
+    qtbot.addWidget(window)
+    assert window.open_sample("3d")
+    window.grid.views[3].set_mode("difference")
+    window.grid.views[1].set_plane("coronal")
+    window.set_layout("1x3")
+    data = window.viewer.snapshot()
+    assert data["modes"][3] == "difference" and data["planes"][1] == "coronal" and data["layout"] == "1x3"
+    other = MainWindow(settings=settings)
+    qtbot.addWidget(other)
+    assert other.open_sample("3d")
+    other.viewer.restore(data)
+    other.grid.apply_state()
+    assert other.grid.views[3].mode == "difference" and other.grid.views[1].plane == "coronal"
+    assert other.grid.layout_name == "1x3" and isinstance(other.viewer, ViewerState)
+    assert other.grid.link.windows["moving"] == window.grid.link.windows["moving"]

@@ -120,6 +120,8 @@ class HistoryPanel(QWidget):
     def _selection_changed(self) -> None:
         selected = self.selected()
         self._update_buttons()
+        wrap = QPlainTextEdit.LineWrapMode
+        self.details.setLineWrapMode(wrap.NoWrap if len(selected) == 2 else wrap.WidgetWidth)  # columns stay aligned
         if len(selected) == 1:
             self.details.setPlainText(selected[0].details())
             if selected[0].result is not None:
@@ -150,12 +152,13 @@ def side_by_side(first: RunRecord, second: RunRecord) -> str:
     def short(value) -> str:  # noqa: ANN001
         return "-" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
 
-    name_a, name_b = f"#{first.run_id} {first.title}"[:22], f"#{second.run_id} {second.title}"[:22]
-    lines = [f"{'':<16}{name_a:>24}{name_b:>24}"]
+    width = 20
+    name_a, name_b = f"#{first.run_id} {first.title}"[:width - 1], f"#{second.run_id} {second.title}"[:width - 1]
+    lines = [f"{'':<13}{name_a:>{width}}{name_b:>{width}}"]
     status = lambda r: f"{r.status} {r.result.runtime_s:.1f} s" if r.result is not None else r.status  # noqa: E731
-    lines.append(f"{'Status':<16}{status(first):>24}{status(second):>24}")
-    lines.append(f"{'Warnings':<16}{len(first.warnings):>24}{len(second.warnings):>24}")
-    lines.append(f"{'Start':<16}{first.start_label[:23]:>24}{second.start_label[:23]:>24}")
+    lines.append(f"{'Status':<13}{status(first):>{width}}{status(second):>{width}}")
+    lines.append(f"{'Warnings':<13}{len(first.warnings):>{width}}{len(second.warnings):>{width}}")
+    lines.append(f"{'Start':<13}{first.start_label[:width - 1]:>{width}}{second.start_label[:width - 1]:>{width}}")
     for key, label, _digits in FIGURES:
         values = []
         for record in (first, second):
@@ -166,7 +169,7 @@ def side_by_side(first: RunRecord, second: RunRecord) -> str:
             before, after = figures["before"].get(key), figures["after"].get(key)
             values.append("" if before is None and after is None else f"{short(before)} -> {short(after)}")
         if any(values):
-            lines.append(f"{label:<16}{values[0]:>24}{values[1]:>24}")
+            lines.append(f"{label[:12]:<13}{values[0]:>{width}}{values[1]:>{width}}")
     lines.append("")
     for record in (first, second):
         lines.append(f"Run #{record.run_id} {record.title}:")

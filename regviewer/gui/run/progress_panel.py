@@ -27,6 +27,13 @@ STEPS = 1000  # progress bar resolution
 CURVE_PEN = pg.mkPen((80, 180, 255), width=2)
 
 
+def short_warning(text: str, limit: int = 90) -> str:
+    """The first clause of a warning (the advice after ": check" / ";" is in the tooltip and History)."""
+    for cut in (": check", "; "):
+        text = text.split(cut, 1)[0]
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def format_seconds(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.1f} s"
@@ -136,7 +143,8 @@ class ProgressPanel(QWidget):
     def show_warnings(self, warnings) -> None:  # noqa: ANN001
         """Show a run's warnings under the status line (hidden when there are none)."""
         warnings = list(warnings)
-        self.warnings_label.setText("\n".join(f"Warning: {warning}" for warning in warnings))
+        self.warnings_label.setText("\n".join(f"Warning: {short_warning(warning)}" for warning in warnings))
+        self.warnings_label.setToolTip("\n\n".join(warnings) + ("\n\n(also in the run's History details)" if warnings else ""))
         self.warnings_label.setVisible(bool(warnings))
 
     # ---- progress -----------------------------------------------------------------------------

@@ -41,6 +41,9 @@ class ViewGrid(QWidget):
         self.views = [SliceView(self.scene, self.link, mode) for mode in DEFAULT_MODES]
         for index, view in enumerate(self.views):
             view.setObjectName(f"view{index}")
+            # the model records what each view shows (session files keep it)
+            view.modeChanged.connect(lambda mode, i=index: self.link.state.set_view(i, mode=mode))
+            view.plane_combo.currentIndexChanged.connect(lambda _row, i=index: self._plane_shown(i))
         self._grid = QGridLayout(self)
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._grid.setSpacing(3)
@@ -67,6 +70,21 @@ class ViewGrid(QWidget):
             self._grid.setRowStretch(index, 1 if index < rows else 0)
         self.layout_name = name
         self.link.state.set_layout(name, self.current_view)
+
+    def _plane_shown(self, index: int) -> None:
+        plane = self.views[index].plane_combo.currentData()
+        if plane and plane != self.link.state.planes[index]:
+            self.link.state.set_view(index, plane=plane)
+
+    def apply_state(self) -> None:
+        """Show the layout, modes and planes the ViewerState holds (e.g. after ``ViewerState.restore``)."""
+        state = self.link.state
+        for view, mode, plane in zip(self.views, state.modes, state.planes):
+            if mode != view.mode:
+                view.set_mode(mode)
+            if plane != view.plane:
+                view.set_plane(plane)
+        self.set_layout(state.layout, state.current_view)
 
     def shown_views(self) -> list[SliceView]:
         """The views of the current layout."""
