@@ -100,6 +100,7 @@ def test_warnings_are_visible_in_the_progress_panel_and_history(qtbot, window, e
     record = dock.run()
     _wait(qtbot, dock)
     assert record.status == "completed" and errors == []
+    assert window.workspace.transform is record.result.transform  # the model holds the transform shown
     warnings = record.warnings
     assert any("diverged" in w for w in warnings) and any("folds" in w for w in warnings)
     assert dock.progress.warnings_label.isVisible()

@@ -209,13 +209,12 @@ class RunWorker(QObject):
     def _run_isolated(self) -> None:
         """Drive a child process; its figures are used unless a stand-in was shown (then scored here)."""
         runner = IsolatedRun(self.job.stages, self.job.request, self.job.evaluation, WORKER_NICE)
-        relay = [] if self.job.evaluation is None else None  # None: relay the child's figures as they come
 
-        def figures(values: dict) -> None:
+        def figures(values: dict) -> None:  # the child's figures (quick, then complete), relayed as they come
             if self.delivered is not None and self.delivered is not self._stand_in and self.delivered.status != "failed":
                 self.evaluated.emit((self.job.run_id, values))
 
-        runner.run(self.cancel, self._on_steps, self._on_preview, self.deliver, figures if relay is None else relay.append,
+        runner.run(self.cancel, self._on_steps, self._on_preview, self.deliver, figures,
                    abandon=lambda: self.abandoned or (self.delivered is not None and self.delivered is self._stand_in))
         if self.delivered is None and self.abandoned:  # the window closes: the newest transform, cancelled
             self.deliver(self.stand_in())
