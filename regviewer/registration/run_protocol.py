@@ -127,8 +127,11 @@ def quick_figures(transform: Transform, evaluation: EvaluationData) -> dict:
     spacing_zyx = tuple(fixed.geometry.spacing[::-1])
     figures: dict = {"partial": True}
     for key, step in (("before", None), ("after", transform)):
-        warped = resample_image(moving_labels, fixed.geometry, step, "label")
-        values = metrics.label_metrics(fixed_labels.array, warped.array, spacing_zyx, evaluation.score_labels, hd95=False)
+        if step is None and moving_labels.geometry.same_as(fixed.geometry):
+            warped = moving_labels.array  # identity on the same grid: nothing to resample
+        else:
+            warped = resample_image(moving_labels, fixed.geometry, step, "label").array
+        values = metrics.label_metrics(fixed_labels.array, warped, spacing_zyx, evaluation.score_labels, hd95=False)
         figures[key] = {name: (None if isinstance(value, float) and not math.isfinite(value) else value)
                         for name, value in values.items()}
     return figures
