@@ -21,6 +21,7 @@ from regviewer.core.io import read_image
 from regviewer.core.io.transforms_io import read_transform
 from regviewer.core.transforms import Transform
 from regviewer.gui.actions import add_action
+from regviewer.gui.error_report import open_log_folder
 from regviewer.gui.jobs import BackgroundJob
 from regviewer.gui.landmarks import install_landmarks
 from regviewer.gui.overlays import install_overlays
@@ -29,6 +30,7 @@ from regviewer.gui.run.parameter_dock import install_run_dock
 from regviewer.gui.status_text import cursor_report
 from regviewer.gui.view_controls import ViewControls
 from regviewer.gui.views.view_grid import ViewGrid
+from regviewer.logs import log_error
 
 ROLES = {"fixed": "Fixed image", "moving": "Moving image", "fixed_labels": "Fixed labels", "moving_labels": "Moving labels"}
 IMAGE_FILTER = (
@@ -141,6 +143,7 @@ class MainWindow(QMainWindow):
 
         menu = self.menuBar().addMenu("&Help")
         self._action(menu, "System &Information...", self._show_system_info)
+        self._action(menu, "Open &Log Folder", open_log_folder, None, "openLogFolderAction")
         self._action(menu, "&About RegViewer", self._about)
 
     # ---- loading ------------------------------------------------------------------------------
@@ -261,6 +264,7 @@ class MainWindow(QMainWindow):
     def show_error(self, title: str, message: str) -> bool:
         """An error dialog; returns False so callers can ``return self.show_error(...)``."""
         self.errors.append(message)
+        log_error(f"{title}: {message}")  # with the traceback of the exception being handled, if any
         self.statusBar().showMessage(message, 10000)
         QMessageBox.warning(self, title, message)
         return False
