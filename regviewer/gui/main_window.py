@@ -18,10 +18,12 @@ from regviewer import __version__, paths
 from regviewer.core.errors import RegViewerError
 from regviewer.core.image import Image
 from regviewer.core.io import read_image
+from regviewer.core.io.label_channels import LabelFile, read_label_map
 from regviewer.core.io.transforms_io import read_transform
 from regviewer.core.transforms import Transform
 from regviewer.gui.actions import add_action
 from regviewer.gui.error_report import open_log_folder
+from regviewer.gui.label_channel_dialog import choose_label_channel
 from regviewer.gui.jobs import BackgroundJob
 from regviewer.gui.landmarks import install_landmarks
 from regviewer.gui.overlays import install_overlays
@@ -197,7 +199,7 @@ class MainWindow(QMainWindow):
             elif role == "transform":
                 read[role] = read_transform(Path(value))
             else:
-                read[role] = self._read(role, Path(value))
+                read[role] = self._read(role, value if isinstance(value, LabelFile) else Path(value))
         return read
 
     def _apply_items(self, replace_all: bool, items: dict, read: dict) -> bool:
@@ -231,11 +233,11 @@ class MainWindow(QMainWindow):
         self._content_changed()
         return True
 
-    def _read(self, role: str, path: Path) -> Image:
+    def _read(self, role: str, path: Path | LabelFile) -> Image:
         try:
-            return read_image(path, is_label=role.endswith("labels"))
+            return read_label_map(path) if role.endswith("labels") else read_image(path)
         except RegViewerError as error:
-            raise RegViewerError(f"{ROLES[role]} {path.name}: {error}") from error
+            raise RegViewerError(f"{ROLES[role]} {Path(str(path)).name}: {error}") from error
 
     def set_transform(self, transform: Transform | None) -> bool:
         """Show a fixed -> moving transform (None: identity); False after an error dialog."""
@@ -277,7 +279,13 @@ class MainWindow(QMainWindow):
     def _open_dialog(self, role: str) -> None:
         path, _ = QFileDialog.getOpenFileName(self, f"Open {ROLES[role].lower()}", self._last_folder(), IMAGE_FILTER)
         if path:
-            self.load_in_background(**{role: path})
+            self._open_path(role, path)
+
+    def _open_path(self, role: str, path: str) -> None:
+        """Open a file the user chose; a label file with several channels (4D one-hot) asks how to read it."""
+        value = choose_label_channel(self, path) if role.endswith("labels") else path
+        if value is not None:
+            self.load_in_background(**{role: value})
 
     def _open_folder_dialog(self, role: str) -> None:
         folder = QFileDialog.getExistingDirectory(self, f"Open a DICOM folder as the {role} image", self._last_folder())
@@ -338,7 +346,7 @@ class MainWindow(QMainWindow):
     def _rebuild_recent_menu(self) -> None:
         self.recent_menu.clear()
         for role, path in self.recent_files():
-            self._action(self.recent_menu, f"{ROLES[role]}: {path}", lambda r=role, p=path: self.load_in_background(**{r: p}))
+            self._action(self.recent_menu, f"{ROLES[role]}: {path}", lambda r=role, p=path: self._open_path(r, p))
         self.recent_menu.setEnabled(bool(self.recent_files()))
 
     def _last_folder(self) -> str:
