@@ -305,13 +305,13 @@ class MainWindow(QMainWindow):
 
     def save_screenshot(self, path: str | Path) -> bool:
         """Save the view grid as a PNG image."""
-        if not self.grid.grab().save(str(path)):
+        if not self.grid.grab_figure().save(str(path)):
             return self.show_error("Cannot save the screenshot", f"could not write {path}")
         self.statusBar().showMessage(f"Saved {path}", 5000)
         return True
 
     def copy_to_clipboard(self) -> None:
-        QApplication.clipboard().setPixmap(self.grid.grab())
+        QApplication.clipboard().setPixmap(self.grid.grab_figure())
         self.statusBar().showMessage("Views copied to the clipboard", 3000)
 
     def set_layout(self, name: str) -> None:
@@ -389,4 +389,5 @@ class MainWindow(QMainWindow):
 
     # ---- status -------------------------------------------------------------------------------
     def _update_status(self, point_mm: np.ndarray) -> None:
-        self.status_label.setText(cursor_report(self.grid.scene, point_mm))
+        names = self.overlays.colour_table().names.get  # label names where the colour table has them
+        self.status_label.setText(cursor_report(self.grid.scene, point_mm, names))

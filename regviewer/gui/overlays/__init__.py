@@ -100,6 +100,22 @@ def load_colour_table(window, path) -> bool:
     return True
 
 
+def _go_to_fold(window, controller: OverlayController, step: int) -> bool:
+    """F8 / Shift+F8: the next / previous fold, or a status-bar line saying why there is none."""
+    if controller.go_to_fold(step):
+        return True
+    if controller.computing:
+        text = "Folds: still computing the Jacobian of the current transform; try again in a moment"
+    elif controller.error:
+        text = f"Folds: cannot compute ({controller.error})"
+    elif controller.summary is None:
+        text = "Folds: open a fixed image first"
+    else:
+        text = "No folds: the Jacobian determinant is positive everywhere"
+    window.statusBar().showMessage(text, 5000)
+    return False
+
+
 def install_overlays(window) -> OverlayController:
     """Overlays, docks and menu of the main window (see the module docstring)."""
     from regviewer.gui.panels.label_table import LabelTablePanel
@@ -120,8 +136,8 @@ def install_overlays(window) -> OverlayController:
     def action(text: str, slot, shortcut: str | None = None, name: str = "") -> QAction:
         return add_action(menu, text, slot, shortcut, name)
 
-    action("&Next Fold", lambda: controller.go_to_fold(1), "F8", "nextFoldAction")
-    action("&Previous Fold", lambda: controller.go_to_fold(-1), "Shift+F8", "previousFoldAction")
+    action("&Next Fold", lambda: _go_to_fold(window, controller, 1), "F8", "nextFoldAction")
+    action("&Previous Fold", lambda: _go_to_fold(window, controller, -1), "Shift+F8", "previousFoldAction")
     menu.addSeparator()
     action("Load &Colour Table...", lambda: _load_colour_table(window), None, "loadColourTableAction")
     action("Automatic Colour Table", lambda: controller.set_colour_table(None))
