@@ -193,3 +193,39 @@ def test_registration_description_is_readable(qtbot, settings, size):
     assert label is not None and "palette(mid)" not in label.styleSheet()
     palette = QApplication.palette()
     assert label.palette().color(label.foregroundRole()).lightness() < palette.window().color().lightness() - 80
+
+
+def test_atlas_names_come_from_a_table_beside_the_label_file(qtbot, settings, tmp_path):
+    from regviewer.core.io import read_image, write_image
+    from regviewer.gui.panels.label_table import LabelTablePanel
+
+    fixed_labels = read_image(paths.SAMPLE_3D_FIXED_LABELS, is_label=True)
+    moving_labels = read_image(paths.SAMPLE_3D_MOVING_LABELS, is_label=True)
+    shifted = {}
+    for name, image in (("atlas_fixed", fixed_labels), ("atlas_moving", moving_labels)):
+        array = np.where(image.array > 0, image.array.astype(np.uint16) + 3000, 0).astype(np.uint16)
+        shifted[name] = write_image(image.with_array(array), tmp_path / f"{name}.nii.gz")
+    values = sorted(int(v) for v in np.unique(read_image(shifted["atlas_fixed"], is_label=True).array) if v)
+    (tmp_path / "atlas_fixed.xml").write_text(
+        "<atlas><data>" + "".join(f"<label><index>{v}</index><name>Region_{v}_L</name></label>" for v in values)
+        + "</data></atlas>", encoding="utf-8")
+    window = _window(qtbot, settings, 1400, 900)
+    assert window.load(fixed=paths.SAMPLE_3D_FIXED, moving=paths.SAMPLE_3D_MOVING, fixed_labels=shifted["atlas_fixed"],
+                       moving_labels=shifted["atlas_moving"])
+    qtbot.waitUntil(lambda: window.overlays.colour_table().source == "atlas_fixed.xml", timeout=3000)
+    assert window.overlays.colour_table().name(values[3]) == f"Region_{values[3]}_L"
+    assert window.overlays.wait_for_volume(60)
+    panel = window.findChild(LabelTablePanel)
+    qtbot.waitUntil(lambda: panel.table.rowCount() > 0, timeout=5000)
+    names = {panel.table.item(r, 1).text() for r in range(panel.table.rowCount())}
+    assert all(name.startswith("Region_") for name in names)
+    point = window.grid.scene.fixed_labels.index_to_physical(
+        np.argwhere(window.grid.scene.fixed_labels.array == values[3])[0][::-1].astype(float))
+    window.grid.set_cursor(point)
+    assert f"fixed labels {values[3]} Region_{values[3]}_L" in window.status_label.text()
+    # a name list without colours, with a header line, is read too
+    (tmp_path / "atlas_fixed.xml").unlink()
+    (tmp_path / "atlas_fixed.csv").write_text("index,name\n" + "".join(f"{v},Area{v}\n" for v in values), encoding="utf-8")
+    assert window.load(fixed_labels=shifted["atlas_fixed"])
+    qtbot.waitUntil(lambda: window.overlays.colour_table().source == "atlas_fixed.csv", timeout=3000)
+    assert window.overlays.colour_table().name(values[0]) == f"Area{values[0]}"

@@ -8,11 +8,11 @@ exports). ``install_on_grid(grid)`` does the view part alone (used by ``regviewe
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QScrollArea
 
-from regviewer.core.colour_table import read_colour_table
+from regviewer.core.colour_table import read_colour_table, sidecar_table
 from regviewer.core.errors import RegViewerError
 from regviewer.gui.actions import add_action, feature_menu
 from regviewer.gui.overlays.controller import OverlayController
@@ -100,6 +100,29 @@ def load_colour_table(window, path) -> bool:
     return True
 
 
+def _follow_sidecar_tables(window, controller: OverlayController) -> None:
+    """Name labels from a colour table found beside the label file (``atlas.nii.gz`` + ``atlas.txt`` / ``.xml``),
+    unless the user loaded a table; checked after each load (the window records the paths after showing them)."""
+    automatic: dict[str, object] = {"table": None}
+
+    def check() -> None:
+        if controller.user_table is not automatic["table"]:
+            return  # the user's own choice stays
+        found = None
+        for role in ("fixed_labels", "moving_labels"):
+            path = window.source_paths.get(role)
+            found = sidecar_table(path) if path else None
+            if found is not None:
+                break
+        if found is not automatic["table"] and (found is not None or automatic["table"] is not None):
+            automatic["table"] = found
+            controller.set_colour_table(found)
+            if found is not None:
+                window.statusBar().showMessage(f"Label names from {found.source}", 5000)
+
+    window.grid.contentChanged.connect(lambda: QTimer.singleShot(0, check))
+
+
 def _go_to_fold(window, controller: OverlayController, step: int) -> bool:
     """F8 / Shift+F8: the next / previous fold, or a status-bar line saying why there is none."""
     if controller.go_to_fold(step):
@@ -128,6 +151,7 @@ def install_overlays(window) -> OverlayController:
     window.label_table = LabelTablePanel(controller)
     window.label_dock = _dock(window, "Label Dice", "labelTableDock", window.label_table)
 
+    _follow_sidecar_tables(window, controller)
     menu = feature_menu(window, "&Overlays")
     menu.addAction(window.overlay_dock.toggleViewAction())
     menu.addAction(window.label_dock.toggleViewAction())
