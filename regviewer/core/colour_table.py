@@ -130,7 +130,7 @@ def read_colour_table(path: str | Path) -> ColourTable:
         try:
             entry = _parse_line(line)
         except (ValueError, IndexError):
-            if not table.names and number == 1:  # a header line ("index,name")
+            if number == 1 and ("," in line or "\t" in line):  # the header line of a CSV / TSV list ("index,name")
                 continue
             raise ImageReadError(
                 f"{path.name} line {number}: not a colour table entry (expected 'value name R G B' or "
