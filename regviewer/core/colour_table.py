@@ -8,7 +8,8 @@ Exterior"); otherwise a generic table with "Label N" names and well separated hu
 ``read_colour_table(path)`` reads FreeSurfer / 3D Slicer tables (``value name R G B [A]``),
 ITK-SNAP label description files (``value R G B A visible mesh "name"``), name lists without
 colours (``value name``, tab / comma / space separated, e.g. an atlas's label list) and atlas XML
-files with ``<index>`` / ``<name>`` (SPM's AAL) or ``<label index=...>name</label>`` elements.
+files with ``<index>`` / ``<name>`` (SPM's AAL: the index is the image value) or FSL's
+``<label index="k">name</label>`` (0-based: it names image value k + 1).
 ``sidecar_table(label_path)`` finds such a file beside a label map (same name, another extension).
 """
 
@@ -71,7 +72,8 @@ def _parse_line(line: str) -> tuple[int, str, tuple[int, int, int]] | None:
 
 
 def _read_xml_table(path: Path, text: str) -> ColourTable:
-    """Atlas XML: ``<label><index>N</index><name>X</name></label>`` (SPM AAL) or ``<label index="N">X</label>``."""
+    """Atlas XML: ``<label><index>N</index><name>X</name></label>`` (SPM AAL, value N) or FSL's
+    ``<label index="k">X</label>`` (value k + 1)."""
     import xml.etree.ElementTree as ElementTree
 
     try:
@@ -80,11 +82,11 @@ def _read_xml_table(path: Path, text: str) -> ColourTable:
         raise ImageReadError(f"{path.name}: not a readable XML colour table ({error})") from None
     table = ColourTable(source=path.name)
     for label in root.iter("label"):
-        index, name = label.findtext("index"), label.findtext("name")
-        if index is None and label.get("index") is not None:
-            index, name = label.get("index"), (label.text or "").strip()
+        index, name, offset = label.findtext("index"), label.findtext("name"), 0
+        if index is None and label.get("index") is not None:  # FSL: index 0 names image value 1
+            index, name, offset = label.get("index"), (label.text or "").strip(), 1
         try:
-            value = int(float(index)) if index is not None else None
+            value = int(float(index)) + offset if index is not None else None
         except ValueError:
             value = None
         if value is not None and name:
