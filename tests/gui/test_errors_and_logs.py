@@ -109,3 +109,23 @@ def test_an_unwritable_log_folder_leaves_logging_off_without_raising(tmp_path):
     assert logs.setup_logging(blocker / "logs") is None
     assert logs.log_file() is None
     logs.log_error("still fine")  # never raises
+
+
+def test_a_bug_in_the_overlay_figures_gets_a_dialog_and_the_next_transform_works(qtbot, settings, errors, monkeypatch, log_dir):
+    from regviewer.gui.overlays import controller as overlay_controller
+
+    real = overlay_controller.deformation_summary
+    monkeypatch.setattr(overlay_controller, "deformation_summary", lambda *a, **k: _bad_lookup())
+    window = MainWindow(settings=settings)
+    qtbot.addWidget(window)
+    assert window.open_sample("3d")
+    assert window.overlays.wait_for_volume(30)  # the job ended: not busy for good
+    qtbot.waitUntil(lambda: len(errors) == 1, timeout=5000)
+    assert errors[0].startswith("Unexpected error: KeyError: 'origin'")
+    assert "Cannot compute" in window.overlay_panel.stats_label.text()
+    monkeypatch.setattr(overlay_controller, "deformation_summary", real)
+    assert window.set_transform(None)
+    window.grid.transformChanged.emit(False)
+    assert window.overlays.wait_for_volume(30)
+    qtbot.waitUntil(lambda: window.overlays.summary is not None, timeout=5000)
+    assert len(errors) == 1 and window.overlays.error == ""

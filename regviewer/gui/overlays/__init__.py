@@ -123,6 +123,20 @@ def _follow_sidecar_tables(window, controller: OverlayController) -> None:
     window.grid.contentChanged.connect(lambda: QTimer.singleShot(0, check))
 
 
+def _report_bugs(window, controller: OverlayController) -> None:
+    """A bug while computing the whole-volume figures (not bad input: an unexpected exception) gets a
+    dialog once; the panels also say "Cannot compute" and the log file has the traceback."""
+    last = {"error": ""}
+
+    def check() -> None:
+        error = controller.error
+        if error and error != last["error"] and error.startswith("Unexpected error"):
+            window.show_error("Cannot compute the overlay figures", error)
+        last["error"] = error
+
+    controller.summaryChanged.connect(check)
+
+
 def _go_to_fold(window, controller: OverlayController, step: int) -> bool:
     """F8 / Shift+F8: the next / previous fold, or a status-bar line saying why there is none."""
     if controller.go_to_fold(step):
@@ -152,6 +166,7 @@ def install_overlays(window) -> OverlayController:
     window.label_dock = _dock(window, "Label Dice", "labelTableDock", window.label_table)
 
     _follow_sidecar_tables(window, controller)
+    _report_bugs(window, controller)
     menu = feature_menu(window, "&Overlays")
     menu.addAction(window.overlay_dock.toggleViewAction())
     menu.addAction(window.label_dock.toggleViewAction())

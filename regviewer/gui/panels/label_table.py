@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from regviewer.core.label_stats import label_boxes
+from regviewer.gui.jobs import BackgroundJob
 from regviewer.gui.panels.table_export import copy_table, install_copy_and_save, save_dialog
 
 COLUMNS = ("Label", "Name", "Dice\npre", "Dice\npost", "HD95\npre", "HD95\npost", "Voxels")  # two lines: narrow
@@ -56,6 +58,7 @@ class LabelTablePanel(QWidget):
         super().__init__(parent)
         self.controller = controller
         self._shown = None
+        self._warmer = BackgroundJob(self, name="regviewer-label-boxes")
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setObjectName("labelTable")
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -127,6 +130,7 @@ class LabelTablePanel(QWidget):
         if scores is self._shown:
             return
         self._shown = scores
+        self._warm_label_boxes()
         sorting = self.table.isSortingEnabled()
         self.table.setSortingEnabled(False)
         self.table.setRowCount(len(scores.rows))
@@ -159,6 +163,12 @@ class LabelTablePanel(QWidget):
             cells = [metrics.horizontalAdvance(self.table.item(row, column).text()) for row in range(self.table.rowCount())
                      if self.table.item(row, column) is not None]
             self.table.setColumnWidth(column, max([header + 24] + [width + 12 for width in cells]))  # 24: the sort arrow
+
+    def _warm_label_boxes(self) -> None:
+        """Find every label's bounding box off the GUI thread now, so that the first row click is as fast as the rest."""
+        scene = self.controller.scene
+        arrays = [image.array for image in (scene.fixed_labels, self.controller.warped_labels) if image is not None]
+        self._warmer.request(lambda: [label_boxes(array) for array in arrays])
 
     def _enable_buttons(self) -> None:
         for button in (self.copy_button, self.save_button):
