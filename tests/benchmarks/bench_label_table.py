@@ -58,7 +58,6 @@ def main() -> None:
     args = parser.parse_args()
     from PySide6.QtCore import QSettings, Qt
     from PySide6.QtTest import QTest
-    from PySide6.QtWidgets import QApplication
 
     from regviewer.gui.app import application
     from regviewer.gui.main_window import MainWindow
@@ -73,9 +72,6 @@ def main() -> None:
     window.resize(1500, 950)
     window.show()
     panel = window.findChild(LabelTablePanel)
-    dock = panel.parentWidget()
-    while dock is not None and not hasattr(dock, "raise_"):
-        dock = dock.parentWidget()
     window.findChild(type(window.info_dock), "labelTableDock").raise_()
     start = time.perf_counter()
     deadline = start + 300
