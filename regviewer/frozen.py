@@ -31,13 +31,9 @@ def _engine_child() -> int:
 
 
 def _info_probe(name: str) -> int:
-    if name == "qt":
-        from regviewer.gui.probe import main as qt_probe
+    from regviewer.cli.info import run_probe
 
-        return qt_probe()
-    from regviewer.cli.info import _child_main
-
-    return _child_main(name)
+    return run_probe(name)
 
 
 def _run_module(argv: list[str]) -> int:

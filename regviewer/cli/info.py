@@ -150,6 +150,18 @@ def _child_main(name: str) -> int:
     return 0
 
 
+def run_probe(name: str) -> int:
+    """Run child probe ``name`` in this process and print its JSON line (the bundle's ``--info-probe NAME``)."""
+    if name == "qt":
+        from regviewer.gui.probe import main as qt_probe
+
+        return qt_probe()
+    if name not in CHILD_FUNCTIONS:
+        print(json.dumps({name: "unavailable: no such probe"}), flush=True)
+        return 2
+    return _child_main(name)
+
+
 # ---- the parent side -------------------------------------------------------------------------
 def _why_it_failed(returncode: int, stderr: str) -> str:
     """A one-line reason for a child that exited without its JSON line."""
