@@ -7,7 +7,8 @@
   #define AppVersion "0.1.0"
 #endif
 #define AppName "RegViewer"
-#define AppExe "regviewer.exe"
+; The Start menu and the associations start regviewer-gui.exe, the windowed twin of regviewer.exe (no console).
+#define AppExe "regviewer-gui.exe"
 #define ProgIdImage "RegViewer.Image"
 #define ProgIdSession "RegViewer.Session"
 

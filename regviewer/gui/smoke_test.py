@@ -33,6 +33,25 @@ def tissue_share(image) -> float:  # noqa: ANN001  (a QImage)
     return float(np.mean((pixels > MID_GREY[0]) & (pixels < MID_GREY[1])))
 
 
+def _wait_for_background_work(app, timeout_s: float = 60.0) -> list[str]:  # noqa: ANN001
+    """Let the window's background jobs (e.g. the overlay statistics) finish; the names of those still running.
+
+    A daemon thread still inside native code (SimpleITK) when the interpreter shuts down is stopped by
+    ``pthread_exit``, which aborts a frozen app ("FATAL: exception not rethrown"): the check waits instead.
+    """
+    import threading
+
+    deadline = time.monotonic() + timeout_s
+    for thread in threading.enumerate():
+        if thread is threading.main_thread() or isinstance(thread, threading._DummyThread):  # type: ignore[attr-defined]
+            continue
+        while thread.is_alive() and time.monotonic() < deadline:
+            thread.join(timeout=0.05)
+            app.processEvents()
+    return [thread.name for thread in threading.enumerate() if thread is not threading.main_thread() and thread.is_alive()
+            and not isinstance(thread, threading._DummyThread)]  # type: ignore[attr-defined]
+
+
 def run_smoke_test(demo: str = "3d", screenshot: str | Path | None = None) -> int:
     """Open the ``demo`` sample pair in the main window, paint it, check the pixels; 0 when it worked."""
     started = time.perf_counter()
@@ -64,6 +83,7 @@ def run_smoke_test(demo: str = "3d", screenshot: str | Path | None = None) -> in
             image = window.grab().toImage()
             painted_s = time.perf_counter() - started
             share = tissue_share(window.grid.grab().toImage())
+            unfinished = _wait_for_background_work(app)
             if screenshot:
                 image.save(str(screenshot))
             window.close()
@@ -74,6 +94,10 @@ def run_smoke_test(demo: str = "3d", screenshot: str | Path | None = None) -> in
         QMessageBox.warning = warning  # type: ignore[method-assign]
     if not opened or errors:
         print(f"regviewer: smoke test failed: the demo did not open: {'; '.join(errors) or 'no reason given'}",
+              file=sys.stderr)
+        return 1
+    if unfinished:
+        print(f"regviewer: smoke test failed: background work still running after 60 s: {', '.join(unfinished)}",
               file=sys.stderr)
         return 1
     if image.isNull() or share < MIN_TISSUE_SHARE:
