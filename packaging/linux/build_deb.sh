@@ -4,7 +4,7 @@
 # types for session and image files. usage: packaging/linux/build_deb.sh [OUTPUT_FOLDER]  (default packaging/dist)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BUNDLE=packaging/dist/regviewer
+BUNDLE="${BUNDLE:-packaging/dist/regviewer}"
 OUT="${1:-packaging/dist}"
 [ -x "$BUNDLE/regviewer" ] || { echo "no bundle at $BUNDLE: run pyinstaller with packaging/regviewer.spec first" >&2; exit 2; }
 VERSION=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' regviewer/__init__.py)
@@ -12,6 +12,7 @@ ARCH=$(dpkg --print-architecture)
 ICONS=regviewer/resources/icons
 STAGE=$(mktemp -d)
 trap 'rm -rf "$STAGE"' EXIT
+chmod 755 "$STAGE"
 
 mkdir -p "$STAGE/opt" "$STAGE/usr/bin" "$STAGE/usr/share/applications" "$STAGE/usr/share/mime/packages" \
          "$STAGE/usr/share/doc/regviewer" "$STAGE/DEBIAN"
