@@ -24,10 +24,8 @@ PYTHON_FLAGS = ("-I", "-u", "-B", "-E", "-s")  # interpreter options a caller ma
 def _engine_child() -> int:
     from regviewer.registration import isolated
 
-    # isolated.main() is the child's entry point; child_main() is its name on branches before the app model.
-    entry = getattr(isolated, "main", None) or isolated.child_main
-    result = entry()
-    return int(result or 0)
+    isolated.main()  # ends the process itself (os._exit) once the result is sent
+    return 0
 
 
 def _info_probe(name: str) -> int:

@@ -14,7 +14,8 @@ from regviewer import paths
 from regviewer.cli import info, qt_libraries
 from regviewer.core.io import read_image
 from regviewer.registration.base import Request
-from regviewer.registration.isolated import _request_fields, read_frame, write_frame
+from regviewer.core.progress import CancelToken
+from regviewer.registration import isolated
 from regviewer.registration.pipeline import Stage
 
 # ldd on Qt 6.10's libqxcb.so on a Debian 12 desktop without libxcb-icccm4 and libxcb-keysyms1 (shortened).
@@ -69,29 +70,15 @@ def test_frozen_entry_runs_an_info_probe():
 
 
 @pytest.mark.parametrize("arguments", [("--engine-child",), ("-I", "-m", "regviewer.registration.isolated")])
-def test_frozen_entry_is_the_engine_child(arguments):
-    # The child protocol: one pickled (stages, request, evaluation, nice) frame in, frames out until "done".
+def test_frozen_entry_is_the_engine_child(arguments, monkeypatch):
+    # The window's IsolatedRun, with the child started as a bundle starts it: the executable + "--engine-child".
+    monkeypatch.setattr(isolated, "child_argv", lambda: [sys.executable, "-m", "regviewer.frozen", *arguments])
     fixed, moving = read_image(paths.SAMPLE_2D_FIXED), read_image(paths.SAMPLE_2D_MOVING)
-    request = Request(fixed, moving)
-    stages = (Stage("rigid", {"iterations": 20}),)
-    process = subprocess.Popen([sys.executable, "-m", "regviewer.frozen", *arguments], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    write_frame(process.stdin, (stages, _request_fields(request), None, 0))
-    kinds, result = [], None
-    try:
-        while True:
-            kind, data = read_frame(process.stdout)
-            kinds.append(kind)
-            if kind == "result":
-                result = data
-            if kind == "done":
-                break
-    except EOFError:
-        pass
-    process.stdin.close()
-    process.wait(timeout=60)
-    assert "result" in kinds and kinds[-1] == "done", (kinds, process.stderr.read().decode()[-2000:])
-    assert result["status"] == "completed" and result["transform"] is not None
+    steps: list = []
+    runner = isolated.IsolatedRun((Stage("rigid", {"iterations": 20}),), Request(fixed, moving))
+    result = runner.run(CancelToken(), steps.extend, lambda transform: None, lambda result: None, lambda figures: None)
+    assert result is not None and result.status == "completed", result and result.message
+    assert result.transform is not None and steps
 
 
 def test_smoke_test_paints_the_demo(qapp, tmp_path):
