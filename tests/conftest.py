@@ -15,18 +15,21 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 
+TEST_DATA = Path(__file__).resolve().parent / "data"
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The shared real test data folder (``../shared/data`` beside the repository, or $REGVIEWER_SHARED_DATA).
+    """The real test images: the repository's ``tests/data`` (see its SOURCES.md), or $REGVIEWER_SHARED_DATA.
 
     Fails (not skips) when it is missing: the tests that use real data must not pass silently.
     """
     configured = os.environ.get("REGVIEWER_SHARED_DATA")
-    folder = Path(configured) if configured else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    folder = Path(configured) if configured else TEST_DATA
     if not folder.is_dir():
         pytest.fail(
-            f"shared test data not found at {folder}; set REGVIEWER_SHARED_DATA to the folder holding "
-            "brain2d/, brain3d/, multimodal2d/ and prostate_cohort/"
+            f"test data not found at {folder}; set REGVIEWER_SHARED_DATA to a folder holding "
+            "brain2d/, brain3d/, multimodal2d/ and prostate_cohort/ (see tests/data/SOURCES.md)"
         )
     return folder
 

@@ -34,6 +34,9 @@ def build_gui_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     parser.add_argument("--info", action="store_true",
                         help="print versions, Qt platform, OpenGL and GPU availability (for bug reports) and exit")
+    parser.add_argument("--smoke-test", action="store_true",
+                        help="open the bundled demo (or --demo 2d), paint the window once and exit: 0 when it showed "
+                        "the images, 1 with the reason otherwise (checks an installation; works with QT_QPA_PLATFORM=offscreen)")
     parser.add_argument("--demo", nargs="?", const="3d", choices=("2d", "3d"),
                         help="open the bundled sample pair (3d: brain with labels, the default; 2d: brain slices)")
     parser.add_argument("fixed", nargs="?", help="fixed image (file or DICOM folder)")
@@ -52,6 +55,10 @@ def run_gui_command(args: argparse.Namespace) -> int:
         from regviewer.cli.info import run_info
 
         return run_info()
+    if args.smoke_test:
+        from regviewer.gui.smoke_test import run_smoke_test
+
+        return run_smoke_test(args.demo or "3d")
     from regviewer.cli.info import collect_info, format_info
     from regviewer.gui.app import run_gui
 

@@ -4,7 +4,9 @@ It must print even where Qt cannot start. Qt aborts its process when no platform
 broken OpenGL driver or a CUDA install can crash on first use, so Qt / OpenGL (``python -m
 regviewer.gui.probe``), VTK and torch are each probed in a child process with a timeout; a child that
 dies or hangs is reported as ``unavailable: <reason>``. The three children run at the same time.
-Package versions come from the installed metadata, so nothing heavy is imported here.
+Package versions come from the installed metadata, so nothing heavy is imported here. Inside a frozen
+bundle there is no ``python -m``: the probes run the bundle's executable with ``--info-probe NAME``
+(``regviewer.frozen``). On Linux, ``ldd`` on Qt's xcb plugin names the system libraries really missing.
 """
 
 from __future__ import annotations
@@ -40,6 +42,18 @@ CHILD_PROBES = {
 }
 
 
+def frozen() -> bool:
+    """True inside a PyInstaller bundle (no Python interpreter to start with ``-m``)."""
+    return bool(getattr(sys, "frozen", False))
+
+
+def probe_command(name: str) -> list[str]:
+    """The command line of child probe ``name``: ``python -m ...``, or the bundle's ``--info-probe NAME``."""
+    if frozen():
+        return [sys.executable, "--info-probe", name]
+    return CHILD_PROBES[name]
+
+
 def _unavailable(error: BaseException) -> str:
     return f"unavailable: {type(error).__name__}: {error}"
 
@@ -59,7 +73,7 @@ def package_version(names: tuple[str, ...]) -> str:
 def system_info() -> dict[str, str]:
     """RegViewer, Python, operating system and the display-related environment."""
     info = {
-        "regviewer": __version__,
+        "regviewer": __version__ + (f" (frozen bundle: {sys.executable})" if frozen() else ""),
         "python": f"{platform.python_version()} ({platform.python_implementation()}, {sys.executable})",
         "platform": platform.platform(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
@@ -136,6 +150,18 @@ def _child_main(name: str) -> int:
     return 0
 
 
+def run_probe(name: str) -> int:
+    """Run child probe ``name`` in this process and print its JSON line (the bundle's ``--info-probe NAME``)."""
+    if name == "qt":
+        from regviewer.gui.probe import main as qt_probe
+
+        return qt_probe()
+    if name not in CHILD_FUNCTIONS:
+        print(json.dumps({name: "unavailable: no such probe"}), flush=True)
+        return 2
+    return _child_main(name)
+
+
 # ---- the parent side -------------------------------------------------------------------------
 def _why_it_failed(returncode: int, stderr: str) -> str:
     """A one-line reason for a child that exited without its JSON line."""
@@ -179,7 +205,7 @@ def run_child_probes(names: tuple[str, ...] = tuple(CHILD_PROBES), timeout_s: fl
     for name in names:
         try:
             running[name] = subprocess.Popen(
-                CHILD_PROBES[name], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
+                probe_command(name), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
                 env=environment, stdin=subprocess.DEVNULL,
             )
         except Exception as error:
@@ -206,6 +232,16 @@ def collect_info(timeout_s: float = PROBE_TIMEOUT_S) -> dict[str, str]:
         info[f"{label} (installed)"] = package_version(names)
     children = run_child_probes(timeout_s=timeout_s)
     info.update(children["qt"])
+    from regviewer.cli.qt_libraries import xcb_libraries_report
+
+    xcb = xcb_libraries_report()
+    if xcb is not None:
+        info["qt xcb system libraries"] = xcb
+        checked = xcb.startswith(("missing", "all found"))
+        if checked and "xcb-cursor0" in info.get("qt", "") and "xcb-cursor" not in xcb:
+            # Qt 6 prints the xcb-cursor0 line whenever its xcb plugin fails, whatever the cause.
+            cause = "see 'qt xcb system libraries'" if xcb.startswith("missing") else "the cause is the line before it"
+            info["qt"] += f" [libxcb-cursor0 is installed: Qt names it whenever xcb fails; {cause}]"
     if not os.environ.get("QT_QPA_PLATFORM") and info.get("qt", "").startswith("unavailable"):
         # Say why the default platform failed, then what Qt and OpenGL report off-screen.
         offscreen = run_child_probes(("qt",), timeout_s, {**os.environ, "QT_QPA_PLATFORM": "offscreen"})["qt"]

@@ -28,7 +28,13 @@ def application():
     if app is None:
         QApplication.setOrganizationName("RegViewer")
         QApplication.setApplicationName("RegViewer")
+        QApplication.setDesktopFileName("regviewer")  # matches the installed regviewer.desktop (Wayland icon)
         app = QApplication(sys.argv[:1])
+        from PySide6.QtGui import QIcon
+
+        from regviewer import paths
+
+        app.setWindowIcon(QIcon(str(paths.APP_ICON_PNG)))
     return app
 
 

@@ -12,7 +12,7 @@ Steps of a run (torch is imported here, inside ``run``, never when the registry 
    ``T(x) = initial(x + u(x))``, kept as a composite so points outside the field keep the affine part.
 
 The network only sees the images (masks and landmarks are not used). It was trained on brains
-(see resources/models/README.md); on other anatomy, expect refinement to do most of the work.
+(see regviewer/resources/models/README.md); on other anatomy, expect refinement to do most of the work.
 """
 
 from __future__ import annotations

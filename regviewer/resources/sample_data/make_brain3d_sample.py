@@ -1,4 +1,4 @@
-"""Build the bundled 3D sample pair (resources/sample_data/brain3d/) from the shared brain3d scan.
+"""Build the bundled 3D sample pair (regviewer/resources/sample_data/brain3d/) from the shared brain3d scan.
 
 The pair exercises what a viewer must get right: the two images sit on DIFFERENT grids (spacing,
 origin and a tilted direction), and the moving one is deformed by a known, smooth transform.
@@ -13,8 +13,8 @@ origin and a tilted direction), and the moving one is deformed by a known, smoot
 
 So ``moving(truth(x)) = fixed(x)``: a perfect registration result equals ``fixed_to_moving.tfm``.
 
-usage: python resources/sample_data/make_brain3d_sample.py [SHARED_BRAIN3D_DIR] [OUT_DIR]
-(defaults: ../shared/data/brain3d beside the repository, and resources/sample_data/brain3d).
+usage: python regviewer/resources/sample_data/make_brain3d_sample.py [BRAIN3D_DIR] [OUT_DIR]
+(defaults: the repository's tests/data/brain3d, and regviewer/resources/sample_data/brain3d).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy.ndimage import gaussian_filter
 
-REPOSITORY = Path(__file__).resolve().parents[2]
+REPOSITORY = Path(__file__).resolve().parents[3]
 if str(REPOSITORY) not in sys.path:  # run from a source checkout without installing regviewer
     sys.path.insert(0, str(REPOSITORY))
 
@@ -48,7 +48,7 @@ WARP_MAX_MM = 3.5
 WARP_MESH = 6  # B-spline mesh cells per axis over the fixed image
 ANTIALIAS_SIGMA_VOXELS = 0.8  # Gaussian smoothing of the 1 mm scan before sampling it at 2 mm
 
-DEFAULT_SOURCE = REPOSITORY.parent / "shared" / "data" / "brain3d"
+DEFAULT_SOURCE = REPOSITORY / "tests" / "data" / "brain3d"
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "brain3d"
 
 
