@@ -20,6 +20,7 @@ from regviewer.core.image import Image
 from regviewer.core.io import read_image
 from regviewer.core.io.transforms_io import read_transform
 from regviewer.core.transforms import Transform
+from regviewer.gui import settings_values
 from regviewer.gui.actions import add_action
 from regviewer.gui.jobs import BackgroundJob
 from regviewer.gui.landmarks import install_landmarks
@@ -214,8 +215,10 @@ class MainWindow(QMainWindow):
                     content[role] = None  # belongs to images of another dimension
             reference_changed = new_reference is not (scene.fixed if scene.fixed is not None else scene.moving)
             self.grid.set_content(**content, reset_view=reference_changed)
-        except RegViewerError as error:
-            return self.show_error("Cannot open", str(error))
+        except RegViewerError as error:  # e.g. a 3D moving image beside a 2D fixed one: name the file(s) just opened
+            named = [Path(str(v)).name for v in items.values() if v is not None and not isinstance(v, (Image, Transform))]
+            shown = str(error) if not named or any(name in str(error) for name in named) else f"{', '.join(named)}: {error}"
+            return self.show_error("Cannot open", shown)
         except (OSError, ValueError, RuntimeError, MemoryError) as error:
             return self.show_error("Cannot open", f"{type(error).__name__}: {error}")
         if replace_all:
@@ -319,9 +322,7 @@ class MainWindow(QMainWindow):
 
     # ---- recent files -------------------------------------------------------------------------
     def recent_files(self) -> list[tuple[str, str]]:
-        entries = self.settings.value("recentFiles", []) or []
-        if isinstance(entries, str):
-            entries = [entries]
+        entries = settings_values.string_list(self.settings, "recentFiles")  # a corrupt value is ignored
         pairs = [entry.split("|", 1) for entry in entries if "|" in entry]
         return [(role, path) for role, path in pairs if role in ROLES]
 
@@ -338,7 +339,7 @@ class MainWindow(QMainWindow):
         self.recent_menu.setEnabled(bool(self.recent_files()))
 
     def _last_folder(self) -> str:
-        return str(self.settings.value("lastFolder", str(Path.home())))
+        return settings_values.text(self.settings, "lastFolder", str(Path.home()))
 
     # ---- drag and drop ------------------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:  # noqa: N802

@@ -50,8 +50,22 @@ def check_metaimage_header(path: Path) -> None:
         spacing = [float(v) for v in spacing_text.split()]
     except ValueError:
         spacing = []
-    if any(not np.isfinite(v) or v <= 0 for v in spacing):
+    if any(not np.isfinite(v) for v in spacing):
+        raise InvalidImageError(f"ElementSpacing is not a number in the header ({spacing_text})")
+    if any(v <= 0 for v in spacing):
         raise InvalidImageError(f"zero or negative ElementSpacing in the header ({spacing_text})")
+    for key in ("Offset", "Origin", "Position"):
+        if key in fields and any(v.lower() in ("nan", "-nan", "inf", "-inf") for v in fields[key].split()):
+            raise InvalidImageError(f"the image origin ({key} = {fields[key]}) is not a finite number in the header")
+    for key in ("TransformMatrix", "Orientation", "Rotation"):
+        if key in fields:
+            try:
+                values = np.array([float(v) for v in fields[key].split()])
+                n = int(round(np.sqrt(values.size)))
+                if n * n == values.size and (not np.all(np.isfinite(values)) or abs(np.linalg.det(values.reshape(n, n))) < 1e-6):
+                    raise InvalidImageError(f"the direction matrix ({key} = {fields[key]}) is singular or not finite")
+            except ValueError:
+                pass
     if fields.get(_DATA_FILE.decode(), "").upper() != "LOCAL" or data_line_end < 0:
         return
     available = file_size - (data_line_end + 1)
@@ -84,15 +98,34 @@ def check_nrrd_header(path: Path) -> None:
         if separator and not line.startswith("#"):
             fields[key.strip().lower()] = value.strip()
     if "spacings" in fields:
-        values = [v for v in fields["spacings"].split() if v.lower() != "nan"]
-        try:
-            if any(float(v) <= 0 for v in values):
+        # NaN marks a non-spatial axis (a vector component, time): refused on spatial axes only.
+        kinds = fields.get("kinds", "").split()
+        values = fields["spacings"].split()
+        for axis, text in enumerate(values):
+            spatial = axis >= len(kinds) or kinds[axis].lower() in ("domain", "space", "time")
+            try:
+                value = float(text)
+            except ValueError:
+                continue
+            if np.isnan(value) and spatial:
+                raise InvalidImageError(f"spacing of axis {axis} is not a number in the NRRD header (spacings: {fields['spacings']})")
+            if value <= 0:
                 raise InvalidImageError(f"zero or negative spacings in the NRRD header ({fields['spacings']})")
-        except ValueError:
-            pass
-    for vector in re.findall(r"\(([^)]*)\)", fields.get("space directions", "")):
+    origin = fields.get("space origin", "")
+    if re.search(r"nan|inf", origin, re.IGNORECASE):
+        raise InvalidImageError(f"the space origin {origin} is not a finite number in the NRRD header")
+    directions = fields.get("space directions", "")
+    if re.search(r"nan|inf", directions, re.IGNORECASE):
+        raise InvalidImageError(f"the space directions {directions} are not finite numbers in the NRRD header")
+    vectors = []
+    for vector in re.findall(r"\(([^)]*)\)", directions):
         try:
-            if not any(float(v) != 0 for v in vector.split(",")):
-                raise InvalidImageError(f"zero-length space direction in the NRRD header ({fields['space directions']})")
+            vectors.append([float(v) for v in vector.split(",")])
         except ValueError:
-            pass
+            vectors = []
+            break
+    if vectors and len({len(v) for v in vectors}) == 1 and len(vectors) == len(vectors[0]):
+        if any(not any(v) for v in vectors):
+            raise InvalidImageError(f"zero-length space direction in the NRRD header ({directions})")
+        if abs(np.linalg.det(np.array(vectors))) < 1e-12 * max(1.0, float(np.abs(vectors).max()) ** len(vectors)):
+            raise InvalidImageError(f"the space directions {directions} are linearly dependent (a singular grid) in the NRRD header")
