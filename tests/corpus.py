@@ -5,8 +5,9 @@ refuse them. ``corpus_run.run_corpus`` runs every case in-process through
 ``regviewer.cli.main.main(argv)`` and classifies it:
 
 - clear: exit 2, one stderr line starting ``regviewer: error:`` that names the expected file (or
-  phrase), no traceback, and every input file's hash unchanged;
-- unclear: refused, but the message is not one line naming the file;
+  phrase) and, where ``REASONS`` lists one, gives the true reason; no traceback; every input file's
+  hash unchanged;
+- unclear: refused, but the message is not one line naming the file and the true reason;
 - wrong success: exit 0 (the bad input was accepted);
 - crash: an internal error (exit 1), a traceback, an escaping exception, or an input changed.
 
@@ -38,6 +39,7 @@ class Case:
     window: bool = False  # also run through the window's loader (an image or transform path)
     role: str = "fixed"
     traceback_expected: bool = False  # --debug prints one on purpose
+    reason: str = ""  # a regular expression the message must match (see REASONS)
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -71,7 +73,7 @@ from corpus_files import (  # noqa: E402
 def _image_case(name: str, group: str, make: Callable[[Path], Path], expect: str | None = None, role: str = "fixed") -> Case:
     def build(folder: Path) -> tuple[list[str], str]:
         bad = make(folder)
-        return _register(bad, folder, role), expect or bad.name
+        return _register(bad, folder, role, ndim=2 if group == "picture" else 3), expect or bad.name
 
     return Case(name, group, build, window=True, role=role)
 
@@ -93,7 +95,7 @@ def _args_case(name: str, group: str, build: Callable[[Path], tuple[list[str], s
 
 def _nifti_cases() -> list[Case]:
     big = (1200, 1200, 1200)
-    z = lambda shape: b"\x00" * (4 * int(np.prod(shape)))  # noqa: E731
+    z = lambda shape: np.arange(int(np.prod(shape)), dtype=np.float32).tobytes()  # noqa: E731 (a ramp: not constant)
     cases = [
         ("nifti_empty", lambda f: _write(f / "empty.nii", b"")),
         ("nifti_gz_empty", lambda f: _write(f / "empty.nii.gz", b"", gz=True)),
@@ -106,10 +108,10 @@ def _nifti_cases() -> list[Case]:
         ("nifti_nan_pixdim", lambda f: _write(f / "nanpix.nii", _nifti_header((4, 4, 4), pixdim=[np.nan, 1, 1], sform_code=0) + z((4, 4, 4)))),
         ("nifti_zero_pixdim", lambda f: _write(f / "zeropix.nii", _nifti_header((4, 4, 4), pixdim=[0, 1, 1], sform_code=0) + z((4, 4, 4)))),
         ("nifti_negative_pixdim", lambda f: _write(f / "negpix.nii", _nifti_header((4, 4, 4), pixdim=[-1, 1, 1], sform_code=0) + z((4, 4, 4)))),
-        ("nifti_nan_sform", lambda f: _write(f / "nansform.nii", _nifti_header((4, 4, 4), sform=np.full((4, 4), np.nan)) + z((4, 4, 4)))),
-        ("nifti_singular_sform", lambda f: _write(f / "singular.nii", _nifti_header((4, 4, 4), sform=np.diag([1.0, 1.0, 0.0, 1.0])) + z((4, 4, 4)))),
+        ("nifti_nan_sform", lambda f: _write(f / "badsform.nii", _nifti_header((4, 4, 4), sform=np.full((4, 4), np.nan)) + z((4, 4, 4)))),
+        ("nifti_singular_sform", lambda f: _write(f / "flat.nii", _nifti_header((4, 4, 4), sform=np.diag([1.0, 1.0, 0.0, 1.0])) + z((4, 4, 4)))),
         ("nifti_rank_deficient_sform", lambda f: _write(f / "rankdef.nii", _nifti_header((4, 4, 4), sform=[[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]) + z((4, 4, 4)))),
-        ("nifti_nan_origin", lambda f: _write(f / "nanorigin.nii", _nifti_header((4, 4, 4), sform=[[1, 0, 0, np.nan], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]) + z((4, 4, 4)))),
+        ("nifti_nan_origin", lambda f: _write(f / "badorigin.nii", _nifti_header((4, 4, 4), sform=[[1, 0, 0, np.nan], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]) + z((4, 4, 4)))),
         ("nifti_nan_voxels", lambda f: _nifti(f / "nanvox.nii.gz", np.full((4, 4, 4), np.nan, np.float32))),
         ("nifti_inf_voxels", lambda f: _nifti(f / "infvox.nii.gz", np.full((4, 4, 4), np.inf, np.float32))),
         ("nifti_4d", lambda f: _nifti(f / "four_d.nii.gz", np.zeros((4, 4, 4, 3), np.float32))),
@@ -121,14 +123,14 @@ def _nifti_cases() -> list[Case]:
         ("nifti_missing", lambda f: f / "missing.nii.gz"),
         ("nifti_1d", lambda f: _nifti(f / "one_d.nii.gz", np.zeros((16,), np.float32))),
         ("nifti_one_voxel", lambda f: _nifti(f / "one_voxel.nii.gz", np.ones((1, 1, 1), np.float32))),
-        ("nifti_constant", lambda f: _nifti(f / "constant.nii.gz", np.zeros((20, 20, 20), np.float32))),
+        ("nifti_constant", lambda f: _nifti(f / "flatvalue.nii.gz", np.zeros((20, 20, 20), np.float32))),
         ("nifti_folder_named_nii", lambda f: (f / "folder.nii").mkdir() or (f / "folder.nii")),
     ]
     return [_image_case(name, "nifti", make) for name, make in cases]
 
 
 def _nrrd_cases() -> list[Case]:
-    data = b"\x00" * 256
+    data = np.arange(64, dtype=np.float32).tobytes()  # a ramp: a constant image would be refused for that reason
     big = {**NRRD3, "sizes": "1200 1200 1200"}
     cases = [
         ("nrrd_nan_spacing", lambda f: _nrrd(f / "nanspacing.nrrd", {**{k: v for k, v in NRRD3.items() if k not in ("space", "space directions", "space origin")}, "spacings": "nan 1 1"}, data)),
@@ -137,7 +139,7 @@ def _nrrd_cases() -> list[Case]:
         ("nrrd_huge_gzip", lambda f: _nrrd(f / "hugegz.nrrd", {**big, "encoding": "gzip"}, gzip.compress(b"\x00" * 64))),
         ("nrrd_gzip_short", lambda f: _nrrd(f / "shortgz.nrrd", {**NRRD3, "encoding": "gzip"}, gzip.compress(b"\x00" * 100))),
         ("nrrd_gzip_corrupt", lambda f: _nrrd(f / "corruptgz.nrrd", {**NRRD3, "encoding": "gzip"}, b"\x1f\x8b" + np.random.default_rng(2).bytes(200))),
-        ("nrrd_nan_origin", lambda f: _nrrd(f / "nanorigin.nrrd", {**NRRD3, "space origin": "(nan,0,0)"}, data)),
+        ("nrrd_nan_origin", lambda f: _nrrd(f / "case_o.nrrd", {**NRRD3, "space origin": "(nan,0,0)"}, data)),
         ("nrrd_nan_direction", lambda f: _nrrd(f / "nandir.nrrd", {**NRRD3, "space directions": "(nan,0,0) (0,1,0) (0,0,1)"}, data)),
         ("nrrd_zero_direction", lambda f: _nrrd(f / "zerodir.nrrd", {**NRRD3, "space directions": "(0,0,0) (0,1,0) (0,0,1)"}, data)),
         ("nrrd_singular_directions", lambda f: _nrrd(f / "singdir.nrrd", {**NRRD3, "space directions": "(1,0,0) (1,0,0) (0,0,1)"}, data)),
@@ -154,12 +156,12 @@ def _nrrd_cases() -> list[Case]:
 
 
 def _mha_cases() -> list[Case]:
-    zeros = b"\x00" * 256
+    zeros = np.arange(64, dtype=np.float32).tobytes()  # a ramp (not constant)
     cases = [
         ("mha_compressed_huge", lambda f: _mha(f / "tiny_huge.mha", _mha_with(DimSize="1200 1200 1200", CompressedData="True", CompressedDataSize="12"), zlib.compress(b"\x00" * 16))),
         ("mha_compressed_short", lambda f: _mha(f / "short.mha", _mha_with(CompressedData="True", CompressedDataSize="12"), zlib.compress(b"\x00" * 16))),
         ("mha_compressed_corrupt", lambda f: _mha(f / "corrupt.mha", _mha_with(CompressedData="True", CompressedDataSize="100"), np.random.default_rng(3).bytes(100))),
-        ("mha_raw_truncated", lambda f: _mha(f / "truncated.mha", MHA3, b"\x00" * 20)),
+        ("mha_raw_truncated", lambda f: _mha(f / "cutmha.mha", MHA3, b"\x00" * 20)),
         ("mha_nan_spacing", lambda f: _mha(f / "nanspacing.mha", _mha_with(ElementSpacing="nan 1 1"), zeros)),
         ("mha_nan_offset", lambda f: _mha(f / "nanoffset.mha", _mha_with(Offset="nan 0 0"), zeros)),
         ("mha_zero_spacing", lambda f: _mha(f / "zerospacing.mha", _mha_with(ElementSpacing="0 1 1"), zeros)),
@@ -252,7 +254,7 @@ def _picture_cases() -> list[Case]:
 
     def constant_2d(folder: Path) -> tuple[list[str], str]:
         fixed, moving = good_pair(folder, 2)
-        bad = _png(folder / "constant2d.png", np.zeros((32, 32), np.uint8))
+        bad = _png(folder / "flat2d.png", np.zeros((32, 32), np.uint8))
         return ["register", str(bad), str(moving), "-o", str(folder / "out"), *REGISTER_FAST], bad.name
 
     def mismatch_2d_3d(folder: Path) -> tuple[list[str], str]:
@@ -291,17 +293,17 @@ def _transform_cases() -> list[Case]:
     nan_field = np.zeros((20, 20, 20, 3))
     nan_field[5, 5, 5, 0] = np.nan
     cases = [
-        ("tfm_singular_init", lambda f: _tfm(f / "singular.tfm", "AffineTransform_double_3_3", [1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0], centre), "init"),
+        ("tfm_singular_init", lambda f: _tfm(f / "flat.tfm", "AffineTransform_double_3_3", [1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0], centre), "init"),
         ("tfm_zero_scale_render", lambda f: _tfm(f / "zeroscale.tfm", "AffineTransform_double_3_3", [0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0], centre), "render"),
-        ("tfm_singular_render", lambda f: _tfm(f / "singular_r.tfm", "AffineTransform_double_3_3", [1, 1, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0], centre), "render"),
-        ("tfm_nan_parameters", lambda f: _tfm(f / "nan.tfm", "AffineTransform_double_3_3", [np.nan] * 12, centre), "init"),
+        ("tfm_singular_render", lambda f: _tfm(f / "flat_r.tfm", "AffineTransform_double_3_3", [1, 1, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0], centre), "render"),
+        ("tfm_nan_parameters", lambda f: _tfm(f / "badparams.tfm", "AffineTransform_double_3_3", [np.nan] * 12, centre), "init"),
         ("tfm_similarity_zero_scale", lambda f: _tfm(f / "sim0.tfm", "Similarity3DTransform_double_3_3", [0, 0, 0, 0, 0, 0, 0], centre), "init"),
         ("h5_random", random_h5, "init"),
         ("h5_random_render", lambda f: (random_h5(f), f / "random.h5")[1], "render"),
-        ("tfm_empty", lambda f: _write(f / "empty.tfm", b""), "init"),
+        ("tfm_empty", lambda f: _write(f / "nothing.tfm", b""), "init"),
         ("tfm_garbage", lambda f: _write(f / "garbage.tfm", b"hello world\n"), "init"),
-        ("field_nan_init", lambda f: _field(f / "nanfield.mha", nan_field), "init"),
-        ("field_nan_render", lambda f: _field(f / "nanfield_r.mha", nan_field), "render"),
+        ("field_nan_init", lambda f: _field(f / "holes_field.mha", nan_field), "init"),
+        ("field_nan_render", lambda f: _field(f / "holes_field_r.mha", nan_field), "render"),
         ("field_wrong_components", lambda f: _field(f / "twocomp.nii.gz", np.zeros((20, 20, 20, 2))), "init"),
         ("tfm_bad_parameter_count", lambda f: _tfm(f / "badcount.tfm", "AffineTransform_double_3_3", [1, 0, 0], centre), "init"),
         ("mat_random", lambda f: _write(f / "random.mat", np.random.default_rng(11).bytes(200)), "init"),
@@ -320,7 +322,7 @@ def _landmark_cases() -> list[Case]:
         return build
 
     def nested(folder: Path) -> Path:
-        path = folder / "nested.mrk.json"
+        path = folder / "deepdoc.mrk.json"
         path.write_text("[" * 100000 + "]" * 100000)
         return path
 
@@ -524,6 +526,49 @@ def _translation(mm: float) -> np.ndarray:
     return matrix
 
 
+#: The true reason each of these cases must give (a regular expression, case-insensitive): a one-line
+#: message naming the file is not enough when it says something else (e.g. "not enough memory" for a
+#: 132-byte file, or "the image is constant" for a truncated one read as zeros).
+REASONS = {
+    "nifti_header_only": "truncated", "nifti_gz_short_data": "truncated", "nifti_gz_truncated_stream": "truncated",
+    "nifti_huge_dims": "truncated", "nifti_gz_huge_dims": "truncated|corrupt", "nifti_absurd_dims": "truncated",
+    "nifti_nan_pixdim": "voxel size", "nifti_zero_pixdim": "voxel size", "nifti_negative_pixdim": "voxel size",
+    "nifti_nan_sform": "nan or inf", "nifti_singular_sform": "zero-length|singular", "nifti_rank_deficient_sform": "singular",
+    "nifti_nan_origin": "nan or inf", "nifti_nan_voxels": "not finite", "nifti_fifo": "not a regular file",
+    "nifti_missing": "not found", "nifti_one_voxel": "too small", "nifti_constant": "constant", "nifti_4d": "4D",
+    "nrrd_nan_spacing": "not a number", "nrrd_zero_spacing": "zero or negative", "nrrd_huge_raw": "truncated",
+    "nrrd_huge_gzip": "truncated|corrupt", "nrrd_gzip_short": "truncated", "nrrd_nan_origin": "origin",
+    "nrrd_nan_direction": "direction", "nrrd_zero_direction": "zero-length", "nrrd_singular_directions": "singular|dependent",
+    "nrrd_raw_truncated": "truncated", "nrrd_absurd": "truncated", "nrrd_one_voxel": "too small",
+    "nrrd_missing_detached": "missing",
+    "mha_compressed_huge": "truncated|corrupt", "mha_compressed_short": "truncated", "mha_compressed_corrupt": "corrupt",
+    "mha_raw_truncated": "truncated", "mha_nan_spacing": "not a number", "mha_nan_offset": "origin",
+    "mha_zero_spacing": "zero or negative", "mha_singular_direction": "singular", "mha_absurd_dims": "truncated",
+    "mha_huge_raw": "truncated", "mhd_missing_data": "missing",
+    "dicom_broken_slice": "broken|truncated", "dicom_garbage_slice": "cannot be read|corrupt|broken",
+    "png_truncated": "truncated|corrupt", "png_truncated_half": "truncated|corrupt", "jpeg_truncated": "truncated|corrupt",
+    "jpeg_header_only": "truncated|corrupt", "png_one_pixel": "too small", "png_constant_register": "constant",
+    "npz_huge_header": "truncated", "npz_nan": "not finite",
+    "tfm_singular_init": "singular", "tfm_zero_scale_render": "singular", "tfm_singular_render": "singular",
+    "tfm_nan_parameters": "nan or inf", "tfm_similarity_zero_scale": "singular", "h5_random": "hdf5",
+    "h5_random_render": "hdf5", "tfm_empty": "empty", "field_nan_init": "nan or inf", "field_nan_render": "nan or inf",
+    "tfm_fifo": "not a regular file",
+    "csv_header_only": "no landmarks", "fcsv_header_only": "no landmarks", "mrk_json_nested": "nested",
+    "mrk_json_no_points": "no landmarks", "landmarks_fifo": "not a regular file",
+    "convert_same_file": "overwrite", "convert_symlink_to_input": "overwrite", "convert_hardlink_to_input": "overwrite",
+    "convert_dotdot_to_input": "overwrite", "convert_output_is_moving_input": "overwrite",
+    "out_holds_moving_warped": "overwrite", "out_holds_fixed_jacobian": "overwrite", "out_holds_displacement": "overwrite",
+    "out_holds_labels": "overwrite", "render_onto_input": "overwrite", "render_onto_symlink": "overwrite",
+    "preset_named_metrics_in_out": "overwrite", "out_is_a_file": "existing file", "out_under_a_file": "is a file",
+    "masks_do_not_overlap": "moving_mask.nii.gz.*do not overlap", "images_do_not_overlap_affine": "do not overlap",
+    "images_do_not_overlap_bspline": "do not overlap", "nested_json_preset": "nested", "render_2d_vs_3d": "3D",
+    "render_labels_2d_vs_3d": "2D",
+}
+
+
 def all_cases() -> list[Case]:
-    return [*_nifti_cases(), *_nrrd_cases(), *_mha_cases(), *_dicom_cases(), *_picture_cases(), *_npz_cases(),
-            *_transform_cases(), *_landmark_cases(), *_output_cases(), *_run_cases()]
+    cases = [*_nifti_cases(), *_nrrd_cases(), *_mha_cases(), *_dicom_cases(), *_picture_cases(), *_npz_cases(),
+             *_transform_cases(), *_landmark_cases(), *_output_cases(), *_run_cases()]
+    for case in cases:
+        case.reason = REASONS.get(case.name, "")
+    return cases

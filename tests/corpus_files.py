@@ -48,8 +48,8 @@ def good_pair(folder: Path, ndim: int = 3) -> tuple[Path, Path]:
     return paths[0], paths[1]
 
 
-def _register(bad: Path, folder: Path, role: str = "fixed", extra: list[str] | None = None) -> list[str]:
-    fixed, moving = good_pair(folder)
+def _register(bad: Path, folder: Path, role: str = "fixed", extra: list[str] | None = None, ndim: int = 3) -> list[str]:
+    fixed, moving = good_pair(folder, ndim)
     pair = [str(bad), str(moving)] if role == "fixed" else [str(fixed), str(bad)]
     return ["register", *pair, "-o", str(folder / "out"), *REGISTER_FAST, *(extra or [])]
 

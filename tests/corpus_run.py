@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import io
 import os
+import re
 import subprocess
 import sys
 import time
@@ -50,7 +51,7 @@ def _hashes(folder: Path) -> dict[str, str]:
 
 
 def classify(code: int | None, stderr: str, expect: str, changed: list[str], escaped: str = "",
-             traceback_expected: bool = False) -> str:
+             traceback_expected: bool = False, reason: str = "") -> str:
     if traceback_expected and "Traceback" in stderr:
         stderr = stderr[stderr.rindex("regviewer: error:"):] if "regviewer: error:" in stderr else ""
     lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith(("note:", "warning:"))]
@@ -58,7 +59,8 @@ def classify(code: int | None, stderr: str, expect: str, changed: list[str], esc
         return "crash"
     if code == 0:
         return "wrong success"
-    if len(lines) == 1 and lines[0].startswith("regviewer: error:") and expect in lines[0]:
+    if len(lines) == 1 and lines[0].startswith("regviewer: error:") and expect in lines[0] \
+            and (not reason or re.search(reason, lines[0], re.IGNORECASE)):
         return "clear"
     return "unclear"
 
@@ -95,7 +97,7 @@ def run_case(case: Case, root: Path, timeout_s: int = int(os.environ.get("CORPUS
     after = _hashes(folder)
     changed = [name for name, digest in before.items() if after.get(name) != digest]
     text = stderr.getvalue()
-    status = classify(code, text, expect, changed, escaped, case.traceback_expected)
+    status = classify(code, text, expect, changed, escaped, case.traceback_expected, case.reason)
     message = escaped or (f"inputs changed: {changed}; " if changed else "") + " | ".join(text.strip().splitlines()[-3:])
     return Outcome(case.name, case.group, status, code, message[:400], {"argv": argv, "expect": expect})
 

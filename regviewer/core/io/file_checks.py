@@ -82,12 +82,14 @@ class DataClaim:
         item_bytes: bytes per voxel (all components).
         stored_bytes: bytes of data actually present (after the header, or in the data file).
         encoding: "raw", "deflate" (zlib/gzip), "text" or "other" (no bound known).
+        header_bytes: bytes before the voxels inside a compressed stream (NIfTI's vox_offset).
     """
 
     shape: tuple[int, ...]
     item_bytes: int
     stored_bytes: int
     encoding: str = "raw"
+    header_bytes: int = 0  # bytes before the voxels inside the (decoded) stream, e.g. NIfTI's vox_offset
 
     @property
     def voxels(self) -> int:
@@ -142,37 +144,47 @@ def check_memory(shape: tuple[int, ...], item_bytes: int, copies: int = READ_COP
         )
 
 
-def deflated_length(path: Path, offset: int, limit: int, wbits: int = zlib.MAX_WBITS | 32) -> int:
-    """Bytes a zlib / gzip stream starting at ``offset`` decodes to (counted in chunks, at most ``limit + 1``).
+def deflated_length(path: Path, offset: int, limit: int, wbits: int = zlib.MAX_WBITS | 32) -> tuple[int, bool]:
+    """Bytes a zlib / gzip stream starting at ``offset`` decodes to (counted in chunks, stopping past ``limit``),
+    and whether the stream ended with its end marker (False: cut off).
+
+    Concatenated gzip members (bgzip, pigz --independent) are followed to the end of the file.
 
     Raises:
         ImageReadError: the compressed stream is corrupt.
     """
     decoder = zlib.decompressobj(wbits)
     total = 0
+    pending = b""
     with open(path, "rb") as handle:
         handle.seek(offset)
         while total <= limit:
-            chunk = handle.read(1 << 20)
+            chunk = pending or handle.read(1 << 20)
+            pending = b""
             if not chunk:
                 break
             try:
-                data = decoder.decompress(chunk, 1 << 24)
-                total += len(data)
+                total += len(decoder.decompress(chunk, 1 << 24))
                 while decoder.unconsumed_tail and total <= limit:
-                    data = decoder.decompress(decoder.unconsumed_tail, 1 << 24)
-                    total += len(data)
+                    total += len(decoder.decompress(decoder.unconsumed_tail, 1 << 24))
             except zlib.error as error:
                 raise ImageReadError(f"corrupt compressed data ({error})") from None
             if decoder.eof:
-                break
-    return total
+                pending = decoder.unused_data
+                if not pending:
+                    pending = handle.read(1 << 20)
+                if not pending or not pending.startswith(b"\x1f\x8b"):
+                    break
+                decoder = zlib.decompressobj(wbits)
+    return total, decoder.eof or total > limit
 
 
 def check_decoded_length(path: Path, offset: int, expected: int, what: str = "compressed data") -> None:
     """Refuse compressed data that decodes to fewer bytes than the header announces."""
-    decoded = deflated_length(path, offset, expected)
+    decoded, ended = deflated_length(path, offset, expected)
     if decoded < expected:
         raise ImageReadError(
             f"truncated file: the {what} decodes to {human_bytes(decoded)}, the header announces {human_bytes(expected)}"
         )
+    if not ended:
+        raise ImageReadError(f"truncated file: the {what} is cut off before its end marker")

@@ -39,6 +39,13 @@ def _int_list(text: str, what: str) -> tuple[int, ...]:
         raise ImageReadError(f"{what} {text!r} in the header are not whole numbers") from None
 
 
+def gzip_size_hint(path: Path) -> int:
+    """The uncompressed size modulo 2**32 that a gzip file records in its last 4 bytes."""
+    with open(path, "rb") as handle:
+        handle.seek(-4, 2)
+        return int.from_bytes(handle.read(4), "little")
+
+
 def nifti_claim(path: Path) -> DataClaim | None:
     from regviewer.core.io.nifti import _raw_header
 
@@ -50,7 +57,7 @@ def nifti_claim(path: Path) -> DataClaim | None:
     item_bytes = max(int(header["bitpix"]) // 8, 0)
     size = path.stat().st_size
     if path.name.lower().endswith(".gz"):
-        return DataClaim(shape, item_bytes, size, "deflate")
+        return DataClaim(shape, item_bytes, size, "deflate", int(header["vox_offset"]))
     return DataClaim(shape, item_bytes, max(size - int(header["vox_offset"]), 0), "raw")
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from regviewer.core.io.file_checks import check_claim, check_decoded_length, check_memory
 from regviewer.core.io.header_sizes import (
     check_picture_complete,
+    gzip_size_hint,
     metaimage_claim,
     metaimage_fields,
     nifti_claim,
@@ -32,7 +33,14 @@ def check_before_reading(path: Path, family: str, npz_key: str) -> None:
     if path.is_dir():
         return
     if family == "nifti":
-        check_claim(nifti_claim(path))
+        claim = nifti_claim(path)
+        check_claim(claim)
+        if claim.encoding == "deflate":
+            expected = claim.header_bytes + claim.data_bytes
+            # gzip records the decoded size (mod 2**32) at its end: decode to count only when it disagrees
+            # (a truncated stream, or several gzip members), so an intact file costs no second decoding.
+            if gzip_size_hint(path) != expected % 2**32:
+                check_decoded_length(path, 0, expected)
     elif family == "nrrd":
         claim = nrrd_claim(path)
         if claim is not None:

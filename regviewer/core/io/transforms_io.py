@@ -61,6 +61,8 @@ def read_transform(path: str | Path) -> Transform:
         raise ImageReadError(f"{path}: empty file, not a transform")
     if extension_of(path) in (".h5", ".hdf5"):
         _check_itk_hdf5(path)
+    elif extension_of(path) in (".tfm", ".txt"):
+        _check_text_parameters(path)
     try:
         with quiet_itk():
             transform = sitk.ReadTransform(str(path))
@@ -72,6 +74,18 @@ def read_transform(path: str | Path) -> Transform:
     except (InputMismatchError, InvalidImageError) as error:
         raise ImageReadError(f"{path}: {error}") from None
     return result
+
+
+def _check_text_parameters(path: Path) -> None:
+    """Refuse NaN / Inf parameters in a text transform file (ITK stops parsing at them and reports a count)."""
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 20).decode("latin-1")
+    for line in head.splitlines():
+        key, _, values = line.partition(":")
+        if key.strip() in ("Parameters", "FixedParameters") and any(
+            word.lower().lstrip("+-") in ("nan", "inf", "infinity") for word in values.split()
+        ):
+            raise ImageReadError(f"{path}: the transform's {key.strip()} hold NaN or Inf")
 
 
 def _check_itk_hdf5(path: Path) -> None:
