@@ -233,3 +233,31 @@ def test_corrupt_settings_values_are_ignored_with_a_notice(qtbot, tmp_path, capl
     assert window._last_folder() == str(Path.home())
     assert "ignored a bad value in the settings file" in caplog.text
     assert settings.value("recentFiles") is None  # removed: the notice is given once
+
+
+def test_window_screenshot_never_overwrites_an_open_image(qtbot, tmp_path, settings, errors):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from corpus_files import good_pair
+
+    from regviewer.gui.main_window import MainWindow
+
+    fixed, moving = good_pair(tmp_path, 2)
+    before = fixed.read_bytes()
+    window = MainWindow(fixed=fixed, moving=moving, settings=settings)
+    qtbot.addWidget(window)
+    assert not window.save_screenshot(fixed)
+    assert fixed.read_bytes() == before and "overwrite" in errors[-1]
+    assert window.save_screenshot(tmp_path / "shot.png") and (tmp_path / "shot.png").stat().st_size > 0
+    assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []
+
+
+@pytest.mark.parametrize("ndims", ["-1", "100000", "1e308", "abc"])
+def test_bad_metaimage_ndims_is_refused_before_itk_crashes(tmp_path, ndims):
+    """ITK's MetaImage reader crashed the whole process (segmentation fault) on these (found by fuzzing)."""
+    path = write_image(_image(), tmp_path / "a.mha")
+    data = path.read_bytes().replace(b"NDims = 3", f"NDims = {ndims}".encode())
+    path.write_bytes(data)
+    with pytest.raises(ImageReadError, match="NDims"):
+        read_image(path)

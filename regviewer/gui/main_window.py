@@ -295,9 +295,18 @@ class MainWindow(QMainWindow):
             self.save_screenshot(path)
 
     def save_screenshot(self, path: str | Path) -> bool:
-        """Save the view grid as a PNG image."""
-        if not self.grid.grab().save(str(path)):
-            return self.show_error("Cannot save the screenshot", f"could not write {path}")
+        """Save the view grid as a PNG image (atomically, and never over an image that is open)."""
+        from regviewer.core.errors import ImageWriteError
+        from regviewer.core.io.atomic import atomic_path
+        from regviewer.core.io.output_guard import check_outputs_are_not_inputs
+
+        try:
+            check_outputs_are_not_inputs([path], [p for p in self.source_paths.values() if p])
+            with atomic_path(path) as temporary:
+                if not self.grid.grab().save(str(temporary), "PNG"):
+                    raise ImageWriteError(f"{path}: could not write the screenshot")
+        except RegViewerError as error:
+            return self.show_error("Cannot save the screenshot", str(error))
         self.statusBar().showMessage(f"Saved {path}", 5000)
         return True
 

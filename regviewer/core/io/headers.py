@@ -30,6 +30,25 @@ def _fields(header: str) -> dict[str, str]:
     return fields
 
 
+def _check_metaimage_dimensions(fields: dict[str, str]) -> None:
+    """NDims 1..5 and DimSize with NDims positive sizes (ITK's reader crashes the process on some bad NDims)."""
+    try:
+        ndims = int(fields.get("NDims", ""))
+    except ValueError:
+        raise ImageReadError(f"NDims = {fields.get('NDims', '(missing)')} in the header is not a number of dimensions") from None
+    if not 1 <= ndims <= 5:
+        raise ImageReadError(f"NDims = {ndims} in the header: RegViewer reads 2D and 3D images (1..5 dimensions in a file)")
+    try:
+        sizes = [int(v) for v in fields.get("DimSize", "").split()]
+    except ValueError:
+        sizes = []
+    if len(sizes) != ndims or any(n <= 0 for n in sizes):
+        raise ImageReadError(f"DimSize = {fields.get('DimSize', '(missing)')} in the header does not give {ndims} positive sizes")
+    for key in ("ElementSpacing", "Offset", "Origin", "Position"):
+        if key in fields and len(fields[key].split()) < ndims:
+            raise ImageReadError(f"{key} = {fields[key]} in the header has fewer than {ndims} values")
+
+
 def check_metaimage_header(path: Path) -> None:
     """Refuse zero or negative ElementSpacing, and a local data block shorter than the header promises.
 
@@ -45,6 +64,7 @@ def check_metaimage_header(path: Path) -> None:
     data_line_start = head.index(_DATA_FILE)
     data_line_end = head.find(b"\n", data_line_start)
     fields = _fields(head[: data_line_end if data_line_end >= 0 else len(head)].decode("latin-1"))
+    _check_metaimage_dimensions(fields)
     spacing_text = fields.get("ElementSpacing", "")
     try:
         spacing = [float(v) for v in spacing_text.split()]
