@@ -57,7 +57,7 @@ def test_displacement_field_image_round_trip(tmp_path, suffix):
 
 
 def test_bad_transform_files(tmp_path):
-    with pytest.raises(ImageReadError, match="no such file"):
+    with pytest.raises(ImageReadError, match="file not found"):
         read_transform(tmp_path / "missing.tfm")
     junk = tmp_path / "junk.tfm"
     junk.write_text("this is not a transform\n")

@@ -100,6 +100,8 @@ def add_render_parser(subparsers: argparse._SubParsersAction) -> None:
 def run_render(args: argparse.Namespace) -> int:
     from regviewer.core.errors import InputMismatchError
     from regviewer.core.io import read_image
+    from regviewer.core.io.atomic import atomic_path
+    from regviewer.core.io.output_guard import check_output_file, check_outputs_are_not_inputs
     from regviewer.core.io.transforms_io import read_transform
     from regviewer.gui.overlays import parse_overlay_names
     from regviewer.gui.render import parse_size, render_figure
@@ -112,14 +114,26 @@ def run_render(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.suffix.lower() != ".png":
         raise InputMismatchError(f"--output must be a .png file, got {output.name}")
+    inputs = [args.fixed, args.moving, *labels, args.transform]
+    check_outputs_are_not_inputs([output], inputs)
+    check_output_file(output)
     fixed, moving = read_image(args.fixed), read_image(args.moving)
+    if fixed.ndim != moving.ndim:
+        raise InputMismatchError(f"{args.moving}: the moving image is {moving.ndim}D but the fixed image {args.fixed} is {fixed.ndim}D")
     from regviewer.core.io.label_channels import parse_label_channel, read_label_map
 
     channels = [parse_label_channel(getattr(args, f"{side}_labels_channel", None)) for side in ("fixed", "moving")]
     fixed_labels = read_label_map(labels[0], channels[0]) if labels else None
     moving_labels = read_label_map(labels[1], channels[1]) if len(labels) == 2 else None
+    for path, image in zip(labels, (fixed_labels, moving_labels)):
+        if image is not None and image.ndim != fixed.ndim:
+            raise InputMismatchError(f"{path}: the label map is {image.ndim}D but the images are {fixed.ndim}D")
     transform = read_transform(Path(args.transform)) if args.transform else None
-    written = render_figure(fixed, moving, output, transform, fixed_labels, moving_labels, args.layout, args.mode,
-                            args.plane, args.slice_mm, size, overlays)
+    if transform is not None and transform.ndim != fixed.ndim:
+        raise InputMismatchError(f"{args.transform}: a {transform.ndim}D transform for {fixed.ndim}D images")
+    with atomic_path(output) as temporary:
+        render_figure(fixed, moving, temporary, transform, fixed_labels, moving_labels, args.layout, args.mode,
+                      args.plane, args.slice_mm, size, overlays)
+    written = output
     print(f"wrote {written}")
     return 0

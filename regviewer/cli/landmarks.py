@@ -14,6 +14,7 @@ import numpy as np
 
 from regviewer.core.errors import InputMismatchError
 from regviewer.core.image import Image
+from regviewer.core.io.output_guard import check_output_file, check_outputs_are_not_inputs
 from regviewer.core.io.landmark_formats import (
     FORMATS,
     PAIR_FORMATS,
@@ -50,6 +51,8 @@ def add_landmarks_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_landmarks(args: argparse.Namespace) -> int:
+    check_outputs_are_not_inputs([args.output], [args.input, args.moving, args.image])
+    check_output_file(args.output)
     geometry = None
     if args.image:
         from regviewer.core.io import read_image
@@ -60,6 +63,8 @@ def run_landmarks(args: argparse.Namespace) -> int:
         content = load_pairs(args.input, args.moving, None, args.pair_by, geometry, geometry)
     else:
         content = read_landmark_file(args.input, geometry)
+    if not (len(content.names) if isinstance(content, PointSet) else len(content)):
+        raise InputMismatchError(f"{args.input}: holds no landmarks (only a header?); nothing to convert")
     if isinstance(content, PointSet):
         if kind in PAIR_FORMATS and kind != "csv":
             raise InputMismatchError(f"{args.input} holds one list of points; {kind} needs pairs: add --moving IN2")

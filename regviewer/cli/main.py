@@ -104,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``regviewer`` command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    argv = [word for word in argv if word != "--debug"]  # accepted anywhere, also after the command
     if _is_command_line(argv):
         parser = build_parser()
     else:

@@ -18,10 +18,12 @@ from regviewer.cli.progress_bar import TerminalProgress
 from regviewer.core.errors import InputMismatchError, RegViewerError
 from regviewer.core.image import Image
 from regviewer.core.io import read_image
+from regviewer.core.io.file_checks import check_regular_file
 from regviewer.core.io.label_channels import parse_label_channel, read_label_map
+from regviewer.core.io.output_guard import check_output_folder, check_outputs_are_not_inputs
 from regviewer.core.io.transforms_io import read_transform
 from regviewer.core.progress import CancelToken
-from regviewer.registration.outputs import write_result
+from regviewer.registration.outputs import output_paths, write_result
 from regviewer.registration.pipeline import Stage, override_stages, parse_methods, run_chain, validate_stages
 from regviewer.registration.presets import builtin_presets, get_preset
 from regviewer.registration.registry import default_registry
@@ -46,10 +48,17 @@ def _read_optional(path: str | None, role: str, reference: Image, is_label: bool
 def _score_labels(spec: str | None) -> list[int] | None:
     if not spec:
         return None
-    text = Path(spec).read_text(encoding="utf-8") if Path(spec).is_file() else spec
+    if Path(spec).exists():
+        check_regular_file(Path(spec))
+        try:
+            text = Path(spec).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise RegViewerError(f"--labels {spec}: cannot read the label list ({error})") from None
+    else:
+        text = spec
     try:
         return [int(float(item)) for item in text.replace(",", " ").split()]
-    except ValueError:
+    except (ValueError, OverflowError):
         raise RegViewerError(f"--labels: expected label numbers, got {spec!r}") from None
 
 
@@ -121,7 +130,19 @@ def print_summary(document: dict, out: Path) -> None:
             print(f"  {key:<14}{_format(before.get(key)):>10}{_format(after.get(key)):>10}")
 
 
+def _check_outputs(args: argparse.Namespace) -> Path:
+    """Before any work: no output may replace an input, and OUT must be a folder that can be written."""
+    out = Path(args.output)
+    inputs = [args.fixed, args.moving, args.fixed_mask, args.moving_mask, args.fixed_labels, args.moving_labels,
+              args.fixed_landmarks, args.moving_landmarks, args.labels if args.labels and Path(args.labels).exists() else None,
+              args.init if args.init and Path(args.init).exists() else None,
+              args.preset if args.preset and Path(args.preset).exists() else None]
+    check_outputs_are_not_inputs(output_paths(out, args.moving, args.moving_labels), inputs)
+    return check_output_folder(out)
+
+
 def register(args: argparse.Namespace) -> tuple[dict, Path]:
+    out = _check_outputs(args)
     stages = _stages(args)
     validate_stages(stages)  # a typo in a method or parameter fails before large images are read
     for side in ("fixed", "moving"):  # a bad channel spelling fails before the images are read too
@@ -151,12 +172,13 @@ def register(args: argparse.Namespace) -> tuple[dict, Path]:
     prepared = session.prepare(plan, validate=False)
     token = CancelToken()
     bar = TerminalProgress()
+    # Ctrl-C while running or writing cancels: the run stops and its transform is still written (first).
     with _cancel_on_interrupt(token):
         result = run_chain(prepared.stages, prepared.request, bar, token)
-    bar.finish_line()
-    data = prepared.evaluation
-    out = Path(args.output)
-    document = write_result(result, data, out, args.moving, args.moving_labels)
+        bar.finish_line()
+        document = write_result(result, prepared.evaluation, out, args.moving, args.moving_labels)
+    if token.cancelled and document["status"] == "completed":
+        document["status"] = "cancelled"
     return document, out
 
 

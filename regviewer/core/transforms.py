@@ -376,3 +376,34 @@ def to_displacement_field(transform: Transform, geometry: Geometry) -> Displacem
         tuple(float(v) for v in geometry.direction.reshape(-1)),
     )
     return DisplacementFieldTransform.from_sitk_image(field)
+
+
+def check_transform(transform: Transform) -> None:
+    """Refuse a transform that cannot map images: NaN / Inf values, or a singular (zero-scale) matrix.
+
+    Applied to every transform read from a file (``--init``, ``render --transform``, the window), so a
+    corrupt file is refused with its reason instead of being shown or used as a start.
+
+    Raises:
+        InvalidImageError: the reason, in one line.
+    """
+    from regviewer.core.errors import InvalidImageError
+
+    parts = transform.transforms if isinstance(transform, CompositeTransform) else (transform,)
+    for part in parts:
+        if isinstance(part, AffineTransform):
+            if not (np.all(np.isfinite(part.matrix)) and np.all(np.isfinite(part.translation))):
+                raise InvalidImageError("the transform's matrix or translation holds NaN or Inf")
+            scales = np.linalg.svd(part.matrix, compute_uv=False)
+            if scales.min() <= 1e-8 * max(1.0, float(scales.max())):
+                raise InvalidImageError(
+                    f"the transform's matrix is singular (scales {np.round(scales, 4).tolist()}): it collapses "
+                    "space and cannot map one image onto another"
+                )
+        elif isinstance(part, DisplacementFieldTransform):
+            bad = int(part.displacement.size - np.count_nonzero(np.isfinite(part.displacement)))
+            if bad:
+                raise InvalidImageError(f"the displacement field holds {bad} NaN or Inf values")
+        elif isinstance(part, BSplineTransform):
+            if not np.all(np.isfinite(part.to_sitk().GetParameters())):
+                raise InvalidImageError("the B-spline transform's parameters hold NaN or Inf")

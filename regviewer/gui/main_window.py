@@ -31,6 +31,7 @@ from regviewer.core.io import read_image
 from regviewer.core.io.label_channels import LabelFile, read_label_map
 from regviewer.core.io.transforms_io import read_transform
 from regviewer.core.transforms import Transform
+from regviewer.gui import settings_values
 from regviewer.gui.actions import add_action
 from regviewer.gui.error_report import open_log_folder
 from regviewer.gui.label_channel_dialog import choose_label_channel
@@ -260,8 +261,10 @@ class MainWindow(QMainWindow):
             reference_changed = new_reference is not (scene.fixed if scene.fixed is not None else scene.moving)
             shown = {role: content[role] for role in ("fixed", "moving", "fixed_labels", "moving_labels", "transform")}
             self.grid.set_content(**shown, reset_view=reference_changed)
-        except RegViewerError as error:
-            return self.show_error("Cannot open", str(error))
+        except RegViewerError as error:  # e.g. a 3D moving image beside a 2D fixed one: name the file(s) just opened
+            named = [Path(str(v)).name for v in items.values() if v is not None and not isinstance(v, (Image, Transform))]
+            message = str(error) if not named or any(name in str(error) for name in named) else f"{', '.join(named)}: {error}"
+            return self.show_error("Cannot open", message)
         except (OSError, ValueError, RuntimeError, MemoryError) as error:
             return self.show_error("Cannot open", f"{type(error).__name__}: {error}")
         self.workspace.set_content(replace_all, sources=sources, **read)
@@ -343,9 +346,18 @@ class MainWindow(QMainWindow):
             self.save_screenshot(path)
 
     def save_screenshot(self, path: str | Path) -> bool:
-        """Save the view grid as a PNG image."""
-        if not self.grid.grab_figure().save(str(path)):
-            return self.show_error("Cannot save the screenshot", f"could not write {path}")
+        """Save the view grid as a PNG image (atomically, and never over an image that is open)."""
+        from regviewer.core.errors import ImageWriteError
+        from regviewer.core.io.atomic import atomic_path
+        from regviewer.core.io.output_guard import check_outputs_are_not_inputs
+
+        try:
+            check_outputs_are_not_inputs([path], [p for p in self.source_paths.values() if p])
+            with atomic_path(path) as temporary:
+                if not self.grid.grab_figure().save(str(temporary), "PNG"):
+                    raise ImageWriteError(f"{path}: could not write the screenshot")
+        except RegViewerError as error:
+            return self.show_error("Cannot save the screenshot", str(error))
         self.statusBar().showMessage(f"Saved {path}", 5000)
         return True
 
@@ -368,9 +380,7 @@ class MainWindow(QMainWindow):
 
     # ---- recent files -------------------------------------------------------------------------
     def recent_files(self) -> list[tuple[str, str]]:
-        entries = self.settings.value("recentFiles", []) or []
-        if isinstance(entries, str):
-            entries = [entries]
+        entries = settings_values.string_list(self.settings, "recentFiles")  # a corrupt value is ignored
         pairs = [entry.split("|", 1) for entry in entries if "|" in entry]
         return [(role, path) for role, path in pairs if role in ROLES]
 
@@ -387,7 +397,7 @@ class MainWindow(QMainWindow):
         self.recent_menu.setEnabled(bool(self.recent_files()))
 
     def _last_folder(self) -> str:
-        return str(self.settings.value("lastFolder", str(Path.home())))
+        return settings_values.text(self.settings, "lastFolder", str(Path.home()))
 
     # ---- drag and drop ------------------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:  # noqa: N802

@@ -73,12 +73,15 @@ class _SitkMethod:
         parameters = self._resolve_automatic(request, resolve_parameters(self, request.parameters))
         check_pair(request)
         optimised = self._initial_sitk_transform(request, parameters)
+        # ITK cannot optimise on top of a B-spline start: optimise on the moving image resampled
+        # through it instead, and compose the start back at the end (``current``).
+        working = request if sitk_driver.chains_in_itk(request.initial_transform) else sitk_driver.resample_through_initial(request)
         method = sitk.ImageRegistrationMethod()
-        sitk_driver.configure_common(method, request, parameters)
-        if request.initial_transform is not None:
-            method.SetMovingInitialTransform(request.initial_transform.to_sitk())
-        self._set_initial(method, request, optimised, parameters)
-        self._set_sampling(method, request, parameters)
+        sitk_driver.configure_common(method, working, parameters)
+        if working.initial_transform is not None:
+            method.SetMovingInitialTransform(working.initial_transform.to_sitk())
+        self._set_initial(method, working, optimised, parameters)
+        self._set_sampling(method, working, parameters)
         self._set_optimizer(method, parameters)
 
         def current() -> Transform:
@@ -86,7 +89,7 @@ class _SitkMethod:
 
         try:
             record = sitk_driver.execute(
-                method, request, self.name, len(parameters["shrink_factors"]), self._iteration_budget(parameters), progress, cancel, current, self.preview_every
+                method, working, self.name, len(parameters["shrink_factors"]), self._iteration_budget(parameters), progress, cancel, current, self.preview_every
             )
         except RuntimeError as error:  # ITK exceptions: too few samples, all points outside ...
             raise RegViewerError(f"{self.label} registration failed: {_itk_reason(error)}") from None

@@ -147,7 +147,6 @@ def write_chain_file(stages: Sequence[Stage], path: str | Path, label: str = "",
     """A preset file with every stage's full parameter values (read back by ``--preset PATH``)."""
     registry = registry or default_registry()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "label": label or " -> ".join(stage.method for stage in stages),
         "description": "Written by RegViewer to reproduce a run.",
@@ -155,8 +154,9 @@ def write_chain_file(stages: Sequence[Stage], path: str | Path, label: str = "",
                                                            for name, value in values.items()}}
                    for stage, values in zip(stages, _resolved(stages, registry))],
     }
-    path.write_text(json.dumps(document, indent=1), encoding="utf-8")
-    return path
+    from regviewer.core.io.atomic import write_text_atomic
+
+    return write_text_atomic(path, json.dumps(document, indent=1))
 
 
 def write_run_inputs(

@@ -10,6 +10,7 @@ from regviewer.core.errors import RegViewerError
 from regviewer.core.progress import CancelToken, ProgressCallback, ignore_progress
 from regviewer.core.transforms import AffineTransform
 from regviewer.registration.base import Request, Result, resolve_parameters
+from regviewer.registration.preflight import check_images_usable, check_overlap
 from regviewer.registration.registry import Registry, default_registry
 
 
@@ -55,6 +56,15 @@ def validate_stages(stages: Sequence[Stage], registry: Registry | None = None) -
         resolve_parameters(registry.get(stage.method), stage.parameters)
 
 
+def _needs_overlap(method, stage: Stage, start) -> bool:
+    """Intensity-based stages need fixed and moving to overlap at their start; a linear stage that
+    initialises itself (geometry / moments: it aligns the centres) and landmark stages do not."""
+    if stage.method.startswith("landmark"):
+        return False
+    initialization = resolve_parameters(method, stage.parameters).get("initialization")
+    return not (start is None and initialization in ("geometry", "moments"))
+
+
 def run_chain(
     stages: Sequence[Stage],
     request: Request,
@@ -72,8 +82,13 @@ def run_chain(
     log: list[str] = []
     used: list[dict] = []
     status, message = "completed", ""
+    intensity_based = any(not stage.method.startswith("landmark") for stage in stages)
+    if intensity_based:
+        check_images_usable(request.fixed, request.moving)
     for stage in stages:
         method = registry.get(stage.method)
+        if _needs_overlap(method, stage, current):
+            check_overlap(request.fixed, request.moving, current)
         result = method.run(request.replace(parameters=stage.parameters, initial_transform=current), progress, cancel)
         current = result.transform
         history.extend(result.metric_history)

@@ -77,7 +77,10 @@ def check_masks(request: Request) -> None:
             mapped = request.initial_transform.transform_points(corners)
             low_f, high_f = mapped.min(axis=0), mapped.max(axis=0)
         if np.any(high_f < low_m) or np.any(high_m < low_f):
-            raise InputMismatchError("the fixed and moving masks do not overlap in physical space")
+            raise InputMismatchError(
+                f"the fixed mask {request.fixed_mask.name or ''} and the moving mask {request.moving_mask.name or ''} "
+                "do not overlap in physical space".replace("  ", " ")
+            )
 
 
 def _mask_bounds(mask: Image) -> tuple[np.ndarray, np.ndarray]:
@@ -248,6 +251,48 @@ def execute(
     method.AddCommand(sitk.sitkIterationEvent, on_iteration)
     method.AddCommand(sitk.sitkMultiResolutionIterationEvent, on_level)
     fixed, moving = float_image(request.fixed), float_image(request.moving)
-    run_cancellable(lambda: method.Execute(fixed, moving), record)
+    try:
+        run_cancellable(lambda: method.Execute(fixed, moving), record)
+    finally:
+        # The commands hold these closures, which hold ``method``: a cycle through C++ that Python's
+        # collector cannot see, keeping every run's history, token and images alive. Break it.
+        method.RemoveAllCommands()
     record.cancelled = record.cancelled or cancel.cancelled
     return record
+
+
+def chains_in_itk(transform: Transform | None) -> bool:
+    """True when ITK can optimise on top of ``transform`` as a moving initial transform.
+
+    ITK's metrics need the initial transform's Jacobian with respect to position, which its
+    B-spline transform does not implement ("ComputeJacobianWithRespectToPosition not yet implemented").
+    """
+    from regviewer.core.transforms import BSplineTransform, CompositeTransform
+
+    if transform is None:
+        return True
+    parts = transform.transforms if isinstance(transform, CompositeTransform) else (transform,)
+    return not any(isinstance(part, BSplineTransform) for part in parts)
+
+
+def resample_through_initial(request: Request) -> Request:
+    """The request with the moving image (and mask) resampled through its initial transform onto the fixed grid.
+
+    Used when ITK cannot chain on the initial transform (see ``chains_in_itk``): the stage then
+    optimises fixed -> resampled moving from identity, and the caller composes its result with the
+    initial transform. Voxels whose start maps outside the moving image are left out of the metric
+    by a moving mask, so the zero padding is never matched.
+    """
+    from regviewer.core.resample import resample_image
+
+    initial, grid = request.initial_transform, request.fixed.geometry
+    moving = resample_image(request.moving, grid, initial, "linear")
+    inside = resample_image(Image(np.ones(request.moving.shape, np.uint8), request.moving.geometry, is_label=True),
+                            grid, initial, "label")
+    mask = np.asarray(inside.array) > 0
+    if request.moving_mask is not None:
+        mask &= np.asarray(resample_image(request.moving_mask, grid, initial, "label").array) > 0
+    name = request.moving_mask.name if request.moving_mask is not None else f"{request.moving.name} (inside)"
+    moving_mask = Image(mask.astype(np.uint8), grid, name=name, is_label=True)
+    return request.replace(moving=moving.with_array(moving.array, name=request.moving.name), moving_mask=moving_mask,
+                           initial_transform=None)

@@ -63,16 +63,78 @@ def _warn_if_uneven(reader: sitk.ImageSeriesReader, image: sitk.Image, source: s
         )
 
 
+_PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
+_SEQUENCE_END = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+
+
+def pixel_data_problem(path: Path) -> str:
+    """Why the pixel data of a DICOM file is incomplete ("" when it looks whole).
+
+    The last Pixel Data element (7FE0,0010) is found in the bytes and its declared length compared
+    with the bytes that follow; encapsulated (compressed) data must end with its sequence delimiter.
+    GDCM reads a truncated slice as zeros instead of failing, which would put a black slice into
+    the volume without a word.
+    """
+    data = path.read_bytes()
+    position = data.rfind(_PIXEL_DATA_TAG)
+    if position < 0:
+        return "it holds no pixel data" if data[128:132] == b"DICM" else ""  # not DICOM at all: GDCM says so
+    after = data[position + 4 :]
+    if after[:2] in (b"OB", b"OW", b"OF", b"OD", b"OL", b"UN", b"OV"):
+        length, start = int.from_bytes(after[4:8], "little"), 8
+    else:
+        length, start = int.from_bytes(after[0:4], "little"), 4
+    if length == 0xFFFFFFFF:
+        return "" if _SEQUENCE_END in data[-64:] else "its compressed pixel data is truncated"
+    present = len(after) - start
+    if present < length:
+        return f"its pixel data is truncated ({present} of {length} bytes)"
+    return ""
+
+
+def _looks_like_dicom(path: Path) -> bool:
+    if path.suffix.lower() in (".dcm", ".dicom", ".ima"):
+        return True
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(128)
+            return handle.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def check_series_files(folder: Path, series: list[tuple[str, list[str]]], chosen: list[str]) -> None:
+    """Refuse a folder holding DICOM files GDCM could not place in any series, and truncated slices.
+
+    Raises:
+        ImageReadError: naming the first bad file (RegViewer never drops a slice silently).
+    """
+    listed = {str(Path(name).resolve()) for _, names in series for name in names}
+    for directory, _, files in sorted(os.walk(folder)):
+        for name in sorted(files):
+            path = Path(directory) / name
+            if str(path.resolve()) not in listed and _looks_like_dicom(path):
+                raise ImageReadError(
+                    f"{path}: this DICOM file of the series folder cannot be read (corrupt or truncated header); "
+                    "remove or replace it: RegViewer does not drop slices silently"
+                )
+    for name in chosen:
+        problem = pixel_data_problem(Path(name))
+        if problem:
+            raise ImageReadError(f"{name}: broken DICOM slice: {problem}; remove or replace it: RegViewer does not read a series with a missing slice")
+
+
 def read_dicom_series(folder: Path) -> sitk.Image:
     """Read the largest DICOM series found in ``folder`` (recursively).
 
     Raises:
-        ImageReadError: no DICOM series in the folder.
+        ImageReadError: no DICOM series in the folder, or a file of it is broken (named).
     """
     series = find_series(folder)
     if not series:
         raise ImageReadError("no DICOM series found in this folder or its subfolders")
     uid, names = series[0]
+    check_series_files(folder, series, names)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(names)
     reader.MetaDataDictionaryArrayUpdateOn()

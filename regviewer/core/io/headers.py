@@ -30,6 +30,25 @@ def _fields(header: str) -> dict[str, str]:
     return fields
 
 
+def _check_metaimage_dimensions(fields: dict[str, str]) -> None:
+    """NDims 1..5 and DimSize with NDims positive sizes (ITK's reader crashes the process on some bad NDims)."""
+    try:
+        ndims = int(fields.get("NDims", ""))
+    except ValueError:
+        raise ImageReadError(f"NDims = {fields.get('NDims', '(missing)')} in the header is not a number of dimensions") from None
+    if not 1 <= ndims <= 5:
+        raise ImageReadError(f"NDims = {ndims} in the header: RegViewer reads 2D and 3D images (1..5 dimensions in a file)")
+    try:
+        sizes = [int(v) for v in fields.get("DimSize", "").split()]
+    except ValueError:
+        sizes = []
+    if len(sizes) != ndims or any(n <= 0 for n in sizes):
+        raise ImageReadError(f"DimSize = {fields.get('DimSize', '(missing)')} in the header does not give {ndims} positive sizes")
+    for key in ("ElementSpacing", "Offset", "Origin", "Position"):
+        if key in fields and len(fields[key].split()) < ndims:
+            raise ImageReadError(f"{key} = {fields[key]} in the header has fewer than {ndims} values")
+
+
 def check_metaimage_header(path: Path) -> None:
     """Refuse zero or negative ElementSpacing, and a local data block shorter than the header promises.
 
@@ -45,13 +64,28 @@ def check_metaimage_header(path: Path) -> None:
     data_line_start = head.index(_DATA_FILE)
     data_line_end = head.find(b"\n", data_line_start)
     fields = _fields(head[: data_line_end if data_line_end >= 0 else len(head)].decode("latin-1"))
+    _check_metaimage_dimensions(fields)
     spacing_text = fields.get("ElementSpacing", "")
     try:
         spacing = [float(v) for v in spacing_text.split()]
     except ValueError:
         spacing = []
-    if any(not np.isfinite(v) or v <= 0 for v in spacing):
+    if any(not np.isfinite(v) for v in spacing):
+        raise InvalidImageError(f"ElementSpacing is not a number in the header ({spacing_text})")
+    if any(v <= 0 for v in spacing):
         raise InvalidImageError(f"zero or negative ElementSpacing in the header ({spacing_text})")
+    for key in ("Offset", "Origin", "Position"):
+        if key in fields and any(v.lower() in ("nan", "-nan", "inf", "-inf") for v in fields[key].split()):
+            raise InvalidImageError(f"the image origin ({key} = {fields[key]}) is not a finite number in the header")
+    for key in ("TransformMatrix", "Orientation", "Rotation"):
+        if key in fields:
+            try:
+                values = np.array([float(v) for v in fields[key].split()])
+                n = int(round(np.sqrt(values.size)))
+                if n * n == values.size and (not np.all(np.isfinite(values)) or abs(np.linalg.det(values.reshape(n, n))) < 1e-6):
+                    raise InvalidImageError(f"the direction matrix ({key} = {fields[key]}) is singular or not finite")
+            except ValueError:
+                pass
     if fields.get(_DATA_FILE.decode(), "").upper() != "LOCAL" or data_line_end < 0:
         return
     available = file_size - (data_line_end + 1)
@@ -84,15 +118,34 @@ def check_nrrd_header(path: Path) -> None:
         if separator and not line.startswith("#"):
             fields[key.strip().lower()] = value.strip()
     if "spacings" in fields:
-        values = [v for v in fields["spacings"].split() if v.lower() != "nan"]
-        try:
-            if any(float(v) <= 0 for v in values):
+        # NaN marks a non-spatial axis (a vector component, time): refused on spatial axes only.
+        kinds = fields.get("kinds", "").split()
+        values = fields["spacings"].split()
+        for axis, text in enumerate(values):
+            spatial = axis >= len(kinds) or kinds[axis].lower() in ("domain", "space", "time")
+            try:
+                value = float(text)
+            except ValueError:
+                continue
+            if np.isnan(value) and spatial:
+                raise InvalidImageError(f"spacing of axis {axis} is not a number in the NRRD header (spacings: {fields['spacings']})")
+            if value <= 0:
                 raise InvalidImageError(f"zero or negative spacings in the NRRD header ({fields['spacings']})")
-        except ValueError:
-            pass
-    for vector in re.findall(r"\(([^)]*)\)", fields.get("space directions", "")):
+    origin = fields.get("space origin", "")
+    if re.search(r"nan|inf", origin, re.IGNORECASE):
+        raise InvalidImageError(f"the space origin {origin} is not a finite number in the NRRD header")
+    directions = fields.get("space directions", "")
+    if re.search(r"nan|inf", directions, re.IGNORECASE):
+        raise InvalidImageError(f"the space directions {directions} are not finite numbers in the NRRD header")
+    vectors = []
+    for vector in re.findall(r"\(([^)]*)\)", directions):
         try:
-            if not any(float(v) != 0 for v in vector.split(",")):
-                raise InvalidImageError(f"zero-length space direction in the NRRD header ({fields['space directions']})")
+            vectors.append([float(v) for v in vector.split(",")])
         except ValueError:
-            pass
+            vectors = []
+            break
+    if vectors and len({len(v) for v in vectors}) == 1 and len(vectors) == len(vectors[0]):
+        if any(not any(v) for v in vectors):
+            raise InvalidImageError(f"zero-length space direction in the NRRD header ({directions})")
+        if abs(np.linalg.det(np.array(vectors))) < 1e-12 * max(1.0, float(np.abs(vectors).max()) ** len(vectors)):
+            raise InvalidImageError(f"the space directions {directions} are linearly dependent (a singular grid) in the NRRD header")

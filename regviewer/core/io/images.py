@@ -31,6 +31,7 @@ from pathlib import Path
 
 from regviewer.core.errors import ImageReadError, RegViewerError
 from regviewer.core.image import Image
+from regviewer.core.io.atomic import atomic_path
 from regviewer.core.io._common import ImageWriteError, check_finite, one_line, short_reason, to_label_array
 from regviewer.core.io.formats import (
     FAMILY_BY_EXTENSION,
@@ -42,7 +43,9 @@ from regviewer.core.io.formats import (
 )
 from regviewer.core.io.itk_formats import read_with_itk, write_with_itk
 from regviewer.core.io.nifti import read_nifti, write_nifti
-from regviewer.core.io.npz import read_npz, write_npz
+from regviewer.core.io.npz import INTENSITY_KEY, LABEL_KEY, read_npz, write_npz
+from regviewer.core.io.pre_read import check_before_reading
+from regviewer.core.io.file_checks import check_regular_file
 
 __all__ = [
     "SUPPORTED_IMAGE_EXTENSIONS",
@@ -90,10 +93,10 @@ def read_image(
             spacing, non-integer labels.
     """
     path = Path(path).expanduser()
-    if not path.exists():
-        raise ImageReadError(f"{path}: file not found")
+    check_regular_file(path, allow_folder=True)
     family = image_format_family(path)
     try:
+        check_before_reading(path, family, key or (LABEL_KEY if is_label else INTENSITY_KEY))
         image = _read_any(path, family, is_label, key, channel)
         check_finite(image.array)
         if is_label:
@@ -129,16 +132,22 @@ def write_image(image: Image, path: str | os.PathLike[str]) -> Path:
     if family is None or family == "dicom":
         reason = "writing DICOM is not supported" if family == "dicom" else f"unsupported extension '{extension_of(path)}'"
         raise ImageWriteError(f"{path}: {reason}; write one of: {', '.join(WRITABLE_IMAGE_EXTENSIONS)}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if family == "nifti":
-            write_nifti(image, path)
-        elif family == "npz":
-            write_npz(image, path)
-        else:
-            write_with_itk(image, path, family)
-    except RegViewerError as error:
-        raise ImageWriteError(one_line(f"{path}: {error}")) from error
-    except Exception as error:
-        raise ImageWriteError(f"{path}: cannot write ({short_reason(error)})") from error
+    with atomic_path(path) as temporary:  # complete under its final name, or not there at all
+        try:
+            if family == "nifti":
+                write_nifti(image, temporary)
+            elif family == "npz":
+                write_npz(image, temporary)
+            else:
+                write_with_itk(image, temporary, family)
+        except (OSError, ImageWriteError) as error:
+            if isinstance(error, OSError):
+                raise  # atomic_path names the file and the reason (a full disk included)
+            raise ImageWriteError(one_line(f"{path}: {error}")) from error
+        except RegViewerError as error:
+            raise ImageWriteError(one_line(f"{path}: {error}")) from error
+        except Exception as error:  # ITK reports a full disk as a RuntimeError
+            if "No space left" in str(error):
+                raise ImageWriteError(f"{path}: the disk is full; nothing was written under this name") from error
+            raise ImageWriteError(f"{path}: cannot write ({short_reason(error)})") from error
     return path

@@ -40,6 +40,9 @@ from regviewer.core.errors import ImageReadError, InputMismatchError
 from regviewer.core.image import Geometry
 from regviewer.core.io import landmarks_io
 from regviewer.core.landmarks import LandmarkPair
+from regviewer.core.io.atomic import write_text_atomic
+from regviewer.core.io.atomic_text import open_text_atomic
+from regviewer.core.io.file_checks import check_regular_file
 
 FORMATS = ("csv", "fcsv", "mrk.json", "bigwarp", "elastix", "ants")
 PAIR_FORMATS = ("csv", "bigwarp")
@@ -84,9 +87,8 @@ def format_of(path: str | Path, to: str | None = None) -> str:
 
 def detect_format(path: str | Path) -> str:
     """The format of an existing file (content first, then extension): FORMATS or "outputpoints"."""
-    path = Path(path)
-    if not path.is_file():
-        raise ImageReadError(f"{path}: no such landmark file")
+    path = Path(path).expanduser()
+    check_regular_file(path)
     name = path.name.lower()
     if name.endswith(".json"):
         return "mrk.json"
@@ -255,6 +257,8 @@ def _read_mrk_json(path: Path) -> PointSet:
         names = [str(c.get("label") or f"F-{i + 1}") for i, c in enumerate(controls)]
         points = np.array([[float(v) for v in c["position"]] for c in controls], dtype=np.float64).reshape(-1, 3)
         active = [bool(c.get("selected", True)) for c in controls]
+    except RecursionError:
+        raise ImageReadError(f"{path}: not a Slicer markups file (its JSON is nested too deeply)") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, StopIteration, TypeError, ValueError) as error:
         raise ImageReadError(f"{path}: not a Slicer markups file ({type(error).__name__}: {error})") from None
     if system not in ("RAS", "LPS"):
@@ -343,17 +347,16 @@ def write_point_set(path: str | Path, points: PointSet, to: str | None = None) -
     path = Path(path)
     kind = format_of(path, to)
     array = np.atleast_2d(points.points)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "bigwarp":
         raise InputMismatchError("a BigWarp file holds pairs: give fixed and moving landmarks")
     if kind == "csv":
         return landmarks_io.write_points_csv(path, array, points.names, points.active)
     if kind == "elastix":
         lines = ["point", str(len(array))] + [" ".join(repr(float(v)) for v in p) for p in array]
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        write_text_atomic(path, "\n".join(lines) + "\n")
         return path
     if kind == "ants":
-        with path.open("w", newline="", encoding="utf-8") as handle:
+        with open_text_atomic(path) as handle:
             writer = csv.writer(handle)
             writer.writerow(["x", "y", "z", "t", "label", "comment"][: 2 if array.shape[1] == 2 else 3] + ["t", "label", "comment"])
             for i, (name, point) in enumerate(zip(points.names, array)):
@@ -361,7 +364,7 @@ def write_point_set(path: str | Path, points: PointSet, to: str | None = None) -
         return path
     lifted = np.hstack([array, np.zeros((len(array), 1))]) if array.shape[1] == 2 else array
     if kind == "fcsv":
-        with path.open("w", newline="", encoding="utf-8") as handle:
+        with open_text_atomic(path) as handle:
             handle.write("# Markups fiducial file version = 4.11\n# CoordinateSystem = LPS\n"
                          "# columns = id,x,y,z,ow,ox,oy,oz,vis,sel,lock,label,desc,associatedNodeID\n")
             writer = csv.writer(handle, lineterminator="\n")
@@ -374,7 +377,7 @@ def write_point_set(path: str | Path, points: PointSet, to: str | None = None) -
                 for i, (name, point) in enumerate(zip(points.names, lifted))]
     document = {"@schema": _MARKUPS_SCHEMA,
                 "markups": [{"type": "Fiducial", "coordinateSystem": "LPS", "coordinateUnits": "mm", "controlPoints": controls}]}
-    path.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    write_text_atomic(path, json.dumps(document, indent=2))
     return path
 
 
@@ -387,8 +390,7 @@ def write_pairs(path: str | Path, pairs: list[LandmarkPair], ndim: int, to: str 
                                  "(choose a side) or use csv / bigwarp")
     if kind == "csv":
         return landmarks_io.write_pair_table(path, ndim, [(p.name, p.active, p.fixed, p.moving) for p in pairs])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    with open_text_atomic(path) as handle:
         writer = csv.writer(handle, quoting=csv.QUOTE_ALL)
         for pair in pairs:
             cells = [[repr(float(v)) for v in point] if point is not None else ["Infinity"] * ndim for point in (pair.moving, pair.fixed)]

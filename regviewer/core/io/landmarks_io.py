@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from regviewer.core.errors import ImageReadError
+from regviewer.core.io.atomic_text import open_text_atomic
 
 _TRUE = ("1", "true", "yes", "on", "")
 _FALSE = ("0", "false", "no", "off")
@@ -88,8 +89,7 @@ def write_points_csv(path: str | Path, points: np.ndarray, names: list[str] | No
     path = Path(path)
     points = np.atleast_2d(np.asarray(points, dtype=np.float64))
     names = names or [f"P{i + 1}" for i in range(len(points))]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    with open_text_atomic(path) as handle:
         writer = csv.writer(handle)
         writer.writerow(["name", *"xyz"[: points.shape[1]]] + (["active"] if active is not None else []))
         for index, (name, point) in enumerate(zip(names, points)):
@@ -137,9 +137,8 @@ def read_pair_table(path: str | Path) -> list[tuple[str, bool, np.ndarray | None
 def write_pair_table(path: str | Path, ndim: int, rows) -> Path:
     """Write ``(name, active, fixed or None, moving or None)`` rows as a pair-list CSV (LPS mm)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     axes = "xyz"[:ndim]
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    with open_text_atomic(path) as handle:
         writer = csv.writer(handle)
         writer.writerow(["name", "active"] + [f"fixed_{a}" for a in axes] + [f"moving_{a}" for a in axes])
         for name, active, fixed, moving in rows:

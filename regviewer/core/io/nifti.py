@@ -75,6 +75,12 @@ def _world_matrix(header: nib.Nifti1Header, source: str) -> np.ndarray | None:
     sform_code, qform_code = int(header["sform_code"]), int(header["qform_code"])
     if sform_code > 0:
         sform = header.get_sform()
+        problem = affine_problem(sform)
+        if problem and qform_code <= 0:
+            raise InvalidImageError(f"the sform {problem}, and there is no qform to fall back on: the voxels cannot be placed")
+        if problem:
+            logger.warning("%s: the sform %s; using the qform instead", source, problem)
+            return header.get_qform()
         if _shear(sform) <= _ORTHOGONALITY_TOLERANCE or qform_code <= 0:
             return sform
         logger.warning("%s: the sform is not orthogonal (sheared); using the qform instead, as ITK does", source)
@@ -82,6 +88,19 @@ def _world_matrix(header: nib.Nifti1Header, source: str) -> np.ndarray | None:
         return header.get_qform()
     logger.info("%s: no orientation in the header (qform and sform codes 0): identity direction, origin 0", source)
     return None
+
+
+def affine_problem(affine: np.ndarray) -> str:
+    """Why a voxel-to-world affine cannot place voxels ("" when it can): NaN, a zero or dependent axis."""
+    matrix = np.asarray(affine, dtype=np.float64)[:3, :]
+    if not np.all(np.isfinite(matrix)):
+        return "holds NaN or Inf"
+    norms = np.linalg.norm(matrix[:, :3], axis=0)
+    if np.any(norms <= 1e-12):
+        return f"has a zero-length voxel axis (column norms {np.round(norms, 6).tolist()})"
+    if abs(np.linalg.det(matrix[:, :3] / norms)) < 1e-6:
+        return "is singular (its voxel axes are linearly dependent)"
+    return ""
 
 
 def _shear(affine: np.ndarray) -> float:

@@ -11,13 +11,17 @@ from pathlib import Path
 
 import SimpleITK as sitk
 
-from regviewer.core.errors import ImageReadError, InputMismatchError
+from regviewer.core.errors import ImageReadError, InputMismatchError, InvalidImageError, RegViewerError
+from regviewer.core.io._common import quiet_itk, short_reason
+from regviewer.core.io.atomic import atomic_path
+from regviewer.core.io.file_checks import check_regular_file
 from regviewer.core.io.formats import extension_of
 from regviewer.core.tps import ThinPlateSplineTransform
 from regviewer.core.transforms import (
     CompositeTransform,
     DisplacementFieldTransform,
     Transform,
+    check_transform,
     transform_from_sitk,
 )
 
@@ -42,27 +46,61 @@ def write_transform(transform: Transform, path: str | Path) -> Path:
         raise InputMismatchError(f"{path}: transform files end in {', '.join(TRANSFORM_EXTENSIONS)}")
     if _has_field(transform) and suffix not in (".h5", ".hdf5"):
         raise InputMismatchError(f"{path}: a transform with a displacement field must be written as .h5")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sitk.WriteTransform(transform.to_sitk(), str(path))
+    with atomic_path(path) as temporary:
+        sitk.WriteTransform(transform.to_sitk(), str(temporary))
     return path
 
 
 def read_transform(path: str | Path) -> Transform:
     """Read an ITK transform file, or a displacement-field image, as a fixed -> moving transform."""
-    path = Path(path)
-    if not path.exists():
-        raise ImageReadError(f"{path}: no such file")
+    path = Path(path).expanduser()
+    check_regular_file(path)
     if extension_of(path) in FIELD_EXTENSIONS:
         return read_displacement_field(path)
+    if path.stat().st_size == 0:
+        raise ImageReadError(f"{path}: empty file, not a transform")
+    if extension_of(path) in (".h5", ".hdf5"):
+        _check_itk_hdf5(path)
+    elif extension_of(path) in (".tfm", ".txt"):
+        _check_text_parameters(path)
     try:
-        transform = sitk.ReadTransform(str(path))
+        with quiet_itk():
+            transform = sitk.ReadTransform(str(path))
     except RuntimeError as error:
-        reason = str(error).strip().splitlines()[-1] if str(error).strip() else "unreadable"
-        raise ImageReadError(f"{path}: not a readable ITK transform file ({reason[:160]})") from None
+        raise ImageReadError(f"{path}: not a readable ITK transform file ({short_reason(error)[:160]})") from None
     try:
-        return transform_from_sitk(transform)
-    except InputMismatchError as error:
+        result = transform_from_sitk(transform)
+        check_transform(result)
+    except (InputMismatchError, InvalidImageError) as error:
         raise ImageReadError(f"{path}: {error}") from None
+    return result
+
+
+def _check_text_parameters(path: Path) -> None:
+    """Refuse NaN / Inf parameters in a text transform file (ITK stops parsing at them and reports a count)."""
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 20).decode("latin-1")
+    for line in head.splitlines():
+        key, _, values = line.partition(":")
+        if key.strip() in ("Parameters", "FixedParameters") and any(
+            word.lower().lstrip("+-") in ("nan", "inf", "infinity") for word in values.split()
+        ):
+            raise ImageReadError(f"{path}: the transform's {key.strip()} hold NaN or Inf")
+
+
+def _check_itk_hdf5(path: Path) -> None:
+    """Refuse an HDF5 file that holds no ITK transform (ITK's reader gives a cryptic error for it)."""
+    try:
+        import h5py
+    except ImportError:  # pragma: no cover (h5py is a dependency)
+        return
+    try:
+        with h5py.File(path, "r") as handle:
+            if "TransformGroup" not in handle:
+                names = ", ".join(list(handle.keys())[:5]) or "nothing"
+                raise ImageReadError(f"{path}: an HDF5 file without an ITK transform (no TransformGroup; it holds {names})")
+    except OSError:
+        raise ImageReadError(f"{path}: not an HDF5 file (ITK .h5 transforms are HDF5)") from None
 
 
 def write_displacement_field(field: DisplacementFieldTransform, path: str | Path) -> Path:
@@ -70,22 +108,36 @@ def write_displacement_field(field: DisplacementFieldTransform, path: str | Path
     path = Path(path)
     if extension_of(path) not in FIELD_EXTENSIONS:
         raise InputMismatchError(f"{path}: displacement fields are written as {', '.join(FIELD_EXTENSIONS)}")
-    path.parent.mkdir(parents=True, exist_ok=True)
     image = sitk.Cast(field.to_sitk_image(), sitk.sitkVectorFloat32)
-    sitk.WriteImage(image, str(path), useCompression=True, compressionLevel=1)  # fast; float fields barely compress
+    with atomic_path(path) as temporary:
+        sitk.WriteImage(image, str(temporary), useCompression=True, compressionLevel=1)  # fast; float fields barely compress
     return path
 
 
 def read_displacement_field(path: str | Path) -> DisplacementFieldTransform:
     """Read a vector image of displacements (one component per dimension) as a transform."""
-    path = Path(path)
+    path = Path(path).expanduser()
+    check_regular_file(path)
     try:
-        image = sitk.ReadImage(str(path))
-    except RuntimeError:
-        raise ImageReadError(f"{path}: not a readable displacement-field image") from None
+        from regviewer.core.io.formats import image_format_family
+        from regviewer.core.io.pre_read import check_before_reading
+
+        check_before_reading(path, image_format_family(path), "vol")
+    except RegViewerError as error:
+        raise ImageReadError(f"{path}: {error}") from None
+    try:
+        with quiet_itk():
+            image = sitk.ReadImage(str(path))
+    except RuntimeError as error:
+        raise ImageReadError(f"{path}: not a readable displacement-field image ({short_reason(error)[:160]})") from None
     if image.GetNumberOfComponentsPerPixel() != image.GetDimension():
         raise ImageReadError(
             f"{path}: a displacement field needs {image.GetDimension()} components per voxel, "
             f"found {image.GetNumberOfComponentsPerPixel()}"
         )
-    return DisplacementFieldTransform.from_sitk_image(image)
+    try:
+        field = DisplacementFieldTransform.from_sitk_image(image)
+        check_transform(field)
+    except RegViewerError as error:
+        raise ImageReadError(f"{path}: {error}") from None
+    return field

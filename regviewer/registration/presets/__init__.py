@@ -26,12 +26,17 @@ class Preset:
 
 
 def load_preset_file(path: Path) -> Preset:
+    from regviewer.core.io.file_checks import check_regular_file
+
+    check_regular_file(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         stages = tuple(Stage(entry["method"], dict(entry.get("parameters", {}))) for entry in data["stages"])
         return Preset(path.stem, data.get("label", path.stem), data.get("description", ""), stages)
+    except RecursionError:
+        raise RegViewerError(f"{path}: not a valid preset file (its JSON is nested too deeply)") from None
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise RegViewerError(f"{path}: not a valid preset file ({error})") from None
+        raise RegViewerError(f"{path}: not a valid preset file ({type(error).__name__}: {error})") from None
 
 
 @lru_cache(maxsize=1)
