@@ -43,6 +43,7 @@ from regviewer.core.io.formats import (
 from regviewer.core.io.itk_formats import read_with_itk, write_with_itk
 from regviewer.core.io.nifti import read_nifti, write_nifti
 from regviewer.core.io.npz import read_npz, write_npz
+from regviewer.core.io.plugins import read_with_plugin, reader_for, write_with_plugin, writer_for
 
 __all__ = [
     "SUPPORTED_IMAGE_EXTENSIONS",
@@ -92,6 +93,8 @@ def read_image(
     path = Path(path).expanduser()
     if not path.exists():
         raise ImageReadError(f"{path}: file not found")
+    if (plugin := reader_for(path)) is not None:  # formats added by plugins (core/io/plugins.py)
+        return read_with_plugin(plugin, path, is_label=is_label, channel=channel)
     family = image_format_family(path)
     try:
         image = _read_any(path, family, is_label, key, channel)
@@ -125,6 +128,8 @@ def write_image(image: Image, path: str | os.PathLike[str]) -> Path:
             (e.g. float in PNG), or an OS error.
     """
     path = Path(path).expanduser()
+    if (plugin := writer_for(path)) is not None:  # formats added by plugins (core/io/plugins.py)
+        return write_with_plugin(plugin, image, path)
     family = FAMILY_BY_EXTENSION.get(extension_of(path))
     if family is None or family == "dicom":
         reason = "writing DICOM is not supported" if family == "dicom" else f"unsupported extension '{extension_of(path)}'"
