@@ -39,3 +39,17 @@ def plugin_on_path(folder: Path) -> Iterator[None]:
         for name in set(sys.modules) - before:
             if name.split(".")[0].startswith("regviewer_"):
                 sys.modules.pop(name, None)
+
+
+@contextmanager
+def registry_with_plugin(folder_name: str, builtins: list[str]):
+    """A method registry holding the plugin's declared methods plus the named built-ins."""
+    from regviewer.registration.registry import _SOURCE_TREE_BUILTINS, GROUP, build_registry
+
+    folder = PLUGINS / folder_name
+    entries = declared_entry_points(folder, GROUP)
+    entries += [metadata.EntryPoint(name, _SOURCE_TREE_BUILTINS[name], GROUP) for name in builtins]
+    with plugin_on_path(folder):
+        registry = build_registry(entries)
+        assert registry.errors == {}, registry.errors
+        yield registry
