@@ -9,6 +9,7 @@ from importlib import metadata
 
 from regviewer.core.io import plugins as io_plugins
 from regviewer.registration import trainers
+from regviewer.registration.registry import _SOURCE_TREE_BUILTINS as SOURCE_TREE_BUILTINS
 from regviewer.registration.registry import GROUP as METHOD_GROUP
 from regviewer.registration.registry import default_registry
 
@@ -58,13 +59,13 @@ def _trainer_error(entry: metadata.EntryPoint) -> str:
 
 
 def installed_plugins() -> list[PluginEntry]:
-    """Every registered method, reader, writer and trainer (loaded or not), plugins before built-ins."""
+    """Every registered method, reader, writer and trainer: failures first, then plugins, then built-ins."""
     registry = default_registry()
     found: list[PluginEntry] = []
     method_entries = {entry.name: entry for entry in metadata.entry_points(group=METHOD_GROUP)}
     for name in list(registry.methods) + [name for name in registry.errors if name not in registry.methods]:
         entry = method_entries.get(name)
-        package, version = _origin(entry) if entry is not None else ("regviewer", "")
+        package, version = _origin(entry) if entry is not None else ("regviewer" if name in SOURCE_TREE_BUILTINS else "", "")
         if not package and entry is not None and entry.value.startswith("regviewer."):
             package = "regviewer"
         found.append(PluginEntry("method", name, package, version, registry.errors.get(name, "")))
@@ -81,7 +82,7 @@ def installed_plugins() -> list[PluginEntry]:
                 found.append(PluginEntry(KINDS[group], name, package, version, reason))
     for entry in metadata.entry_points(group=trainers.GROUP):
         found.append(PluginEntry("trainer", entry.name, *_origin(entry), _trainer_error(entry)))
-    return sorted(found, key=lambda item: (item.built_in, item.loaded, item.kind, item.name))
+    return sorted(found, key=lambda item: (item.loaded, item.built_in, item.kind, item.name))
 
 
 def format_plugins(entries: list[PluginEntry]) -> str:

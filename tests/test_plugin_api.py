@@ -39,7 +39,7 @@ def test_api_exports_the_stable_names_with_a_version():
 
 def test_every_example_plugin_imports_only_regviewer_api():
     folders = plugin_folders()
-    assert len(folders) >= 2, folders  # phase-correlation, npy (tvl1, stn)
+    assert len(folders) >= 4, folders  # phase-correlation, npy, tvl1, stn
     for folder in folders:
         for path in folder.rglob("*.py"):
             bad = [module for module in _regviewer_imports(path) if module != "regviewer.api"]
@@ -125,14 +125,12 @@ def test_train_dispatches_to_a_named_trainer_with_clear_errors(tmp_path):
     plain = tmp_path / "plain.toml"
     plain.write_text("[model]\nshape = [32, 32]\n")
     assert trainers.trainer_name(plain) is None
-    calls = []
     entry = metadata.EntryPoint("demo", "builtins:print", trainers.GROUP)
     assert trainers.find_trainer("demo", [entry]) is print
     with pytest.raises(api.RegViewerError, match="no trainer 'other' is installed; installed trainers: demo"):
         trainers.find_trainer("other", [entry])
     with pytest.raises(api.RegViewerError, match="failed to load"):
         trainers.find_trainer("bad", [metadata.EntryPoint("bad", "no_such_module_r14:train", trainers.GROUP)])
-    assert calls == []
 
 
 def test_inventory_lists_plugins_with_versions_and_failures(monkeypatch):

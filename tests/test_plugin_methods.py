@@ -102,3 +102,102 @@ def test_tvl1_after_affine_in_a_chain(shared_data, slice_2d):
     after = _errors_px(result.transform, truth, points)
     print(f"affine + TV-L1 2D: mean error {np.linalg.norm(points - truth.transform_points(points), axis=1).mean():.2f} -> {after.mean():.3f} px")
     assert result.status == "completed" and after.mean() < 0.3
+
+
+
+def test_tvl1_registers_the_colour_fundus_pair_on_green(tmp_path):
+    """The fundus workflow: colour pictures, registered on the green channel inside the field of view."""
+    from fundus import write_fundus_pair
+    from plugin_helpers import registry_with_plugin
+    from regviewer.core.colour import field_of_view_mask, registration_channel
+    from regviewer.registration.pipeline import Stage, run_chain
+
+    fixed_path, moving_path, truth = write_fundus_pair(tmp_path, 256)
+    fixed = registration_channel(read_image(fixed_path), "green")
+    moving = registration_channel(read_image(moving_path), "green")
+    inside = np.argwhere(field_of_view_mask(fixed, erode_px=15).array > 0)[::37]
+    points = fixed.index_to_physical(inside[:, ::-1].astype(float))
+    with registry_with_plugin("regviewer-tvl1", ["affine"]) as registry:
+        result = run_chain([Stage("affine", {"metric": "ncc"}), Stage("optical-flow-tvl1")],
+                           Request(fixed, moving, fixed_mask=field_of_view_mask(fixed)), registry=registry)
+    before = np.linalg.norm(points - truth.transform_points(points), axis=1)
+    after = _errors_px(result.transform, truth, points)
+    print(f"fundus 256 px, affine + TV-L1 on green: mean error {before.mean():.2f} -> {after.mean():.3f} px")
+    assert before.mean() > 5 and after.mean() < 0.3 and np.percentile(after, 95) < 1.0
+
+
+# ---- stn-affine ------------------------------------------------------------------------------------------
+pytest.importorskip("torch")  # the [torch] extra: installed in CI (.ci/run) and here
+
+
+@pytest.fixture(scope="module")
+def stn():
+    with plugin_on_path(PLUGINS / "regviewer-stn"):
+        from regviewer_stn import STNAffineMethod
+
+        yield STNAffineMethod()
+
+
+@pytest.fixture(scope="module")
+def affine_pair(slice_2d):
+    truth = about_centre(slice_2d, rotation(10.0) @ np.diag([1.06, 0.95]), (9.0, -7.0))
+    return slice_2d, moving_for(slice_2d, truth), truth
+
+
+def test_stn_recovers_a_known_affine_on_the_2d_sample(stn, affine_pair):
+    fixed, moving, truth = affine_pair
+    points = foreground_points(fixed, 400)
+    before = np.linalg.norm(points - truth.transform_points(points), axis=1).mean()
+    predicted = stn.run(Request(fixed, moving, {"refine_iterations": 0}))
+    network_error = _errors_px(predicted.transform, truth, points).mean()
+    events = []
+    refined = stn.run(Request(fixed, moving), events.append, CancelToken())
+    refined_error = _errors_px(refined.transform, truth, points).mean()
+    print(f"STN 2D: mean error {before:.2f} px -> network {network_error:.2f} px -> refined {refined_error:.3f} px")
+    assert predicted.status == refined.status == "completed" and refined.transform.is_linear
+    assert network_error < 0.5 * before and refined_error < 0.5
+    assert [(e.level, e.iteration) for e in events] == [(0, 0)] + [(1, i) for i in range(100)]
+    assert events[-1].preview is not None and events[-1].metric < events[1].metric
+
+
+def test_stn_honours_cancel_and_refuses_3d(stn, affine_pair):
+    fixed, moving, truth = affine_pair
+    cancel, events = CancelToken(), []
+
+    def cancel_at_third(event):
+        events.append(event)
+        if len(events) == 3:
+            cancel.cancel()
+
+    result = stn.run(Request(fixed, moving), cancel_at_third, cancel)
+    assert result.status == "cancelled" and len(events) == 3 and "after 2 refinement" in result.message
+    volume = Image.from_array(np.zeros((4, 16, 16), np.float32))
+    from regviewer.api import RegViewerError
+
+    with pytest.raises(RegViewerError, match="2D images only"):
+        stn.run(Request(volume, volume))
+
+
+def test_stn_trains_with_regviewer_train_resumes_and_the_model_runs(stn, affine_pair, tmp_path, monkeypatch, capsys):
+    """``regviewer train`` hands a ``trainer = "stn-affine"`` configuration to the plugin's trainer."""
+    from plugin_helpers import declared_entry_points
+    from regviewer.cli.main import main
+    from regviewer.registration import trainers
+
+    folder = PLUGINS / "regviewer-stn"
+    monkeypatch.setattr(trainers.metadata, "entry_points", lambda group: declared_entry_points(folder, group))
+    config = tmp_path / "stn.toml"
+    config.write_text('trainer = "stn-affine"\n[model]\nsize = 32\nchannels = [8, 16]\n'
+                      '[training]\nsteps = 4\nbatch_size = 2\nlog_every = 2\ncheckpoint_every = 2\nthreads = 1\n[output]\ndir = "run"\n')
+    assert main(["train", "--config", str(config)]) == 0
+    run = tmp_path / "run"
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt", "loss_log.csv", "model.pt"]
+    assert main(["train", "--config", str(config), "--resume", "--steps", "6"]) == 0
+    assert "resuming from step 4" in capsys.readouterr().out
+    assert [line.split(",")[0] for line in (run / "loss_log.csv").read_text().splitlines()[1:]] == ["2", "4", "6"]
+    fixed, moving, _ = affine_pair
+    result = stn.run(Request(fixed, moving, {"model": str(run / "model.pt"), "refine_iterations": 2}))
+    assert result.status == "completed"
+    config.write_text('trainer = "stn-affine"\n[model]\nsize = 30\n')
+    assert main(["train", "--config", str(config)]) == 2
+    assert "size 30 must be" in capsys.readouterr().err
