@@ -50,10 +50,12 @@ def run_gui_command(args: argparse.Namespace) -> int:
         from regviewer.cli.info import run_info
 
         return run_info()
+    from regviewer.cli.info import collect_info, format_info
     from regviewer.gui.app import run_gui
 
     return run_gui(fixed=args.fixed, moving=args.moving, fixed_labels=args.fixed_labels,
-                   moving_labels=args.moving_labels, transform=args.transform, demo=args.demo, layout=args.layout)
+                   moving_labels=args.moving_labels, transform=args.transform, demo=args.demo, layout=args.layout,
+                   system_info=lambda: format_info(collect_info()))
 
 
 def add_render_parser(subparsers: argparse._SubParsersAction) -> None:
