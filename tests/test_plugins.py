@@ -15,7 +15,7 @@ from regviewer.registration.pipeline import Stage, run_chain
 from regviewer.registration.registry import GROUP, build_registry
 
 PLUGIN = Path(__file__).resolve().parents[1] / "plugins" / "regviewer-phase-correlation"
-PUBLIC = ("regviewer.core", "regviewer.registration.base")
+PUBLIC = ("regviewer.api",)
 
 
 def test_plugin_imports_only_the_public_api():

@@ -10,7 +10,7 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     """Declare the ``train`` subcommand."""
     parser = subparsers.add_parser(
         "train",
-        help="train a registration network (VoxelMorph-style) from a TOML / JSON configuration",
+        help="train a registration network (VoxelMorph-style, or a plugin's: trainer = NAME) from a TOML / JSON configuration",
         description="Train a VoxelMorph-style registration network on real images and/or synthetic "
         "SynthMorph-style pairs. Writes OUT/checkpoint.pt, OUT/loss_log.csv and, at the end, OUT/model.pt "
         "(usable as --param model=OUT/model.pt with --method network). Ctrl+C saves a checkpoint; --resume continues.",
@@ -27,7 +27,11 @@ def run_train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from regviewer.core.errors import RegViewerError
+    from regviewer.registration.trainers import TrainOptions, run_plugin_training
 
+    options = TrainOptions(Path(args.config), Path(args.output) if args.output else None, args.resume, args.steps, args.device)
+    if (status := run_plugin_training(options, lambda line: print(line, flush=True))) is not None:
+        return status  # a configuration naming a plugin's trainer (trainer = "...")
     try:
         import torch  # noqa: F401  (only to give a clear message when it is missing)
     except ImportError:

@@ -1,7 +1,7 @@
 """Pixel maths of the comparison views: window / level, checkerboard, difference, blend, swipe.
 
-Every function works on 2D slices already on one grid ([row, col]) and returns float32 arrays in
-display units: 0..1 for grey views, -1..1 for the signed difference. Window / level is applied to
+Every function works on 2D slices already on one grid ([row, col], or [row, col, 3] in colour) and
+returns float32 arrays in display units: 0..1 for grey and colour views, -1..1 for the signed difference. Window / level is applied to
 each image first, so fixed and warped tiles keep their own contrast (useful across modalities).
 """
 
@@ -112,9 +112,18 @@ def _checker_mask(shape: tuple[int, int], tile_px: tuple[float, float]) -> np.nd
     return mask
 
 
+def as_rgb(grey: np.ndarray) -> np.ndarray:
+    """A grey display slice (0..1) as colour ([row, col, 3]); colour slices are returned unchanged."""
+    return grey if grey.ndim == 3 else np.repeat(np.asarray(grey, np.float32)[..., None], 3, axis=-1)
+
+
+def _per_pixel(mask: np.ndarray, like: np.ndarray) -> np.ndarray:
+    return mask[..., None] if like.ndim == 3 else mask
+
+
 def checkerboard(first: np.ndarray, second: np.ndarray, tile_px: tuple[float, float]) -> np.ndarray:
     """Alternating tiles of two equally shaped slices (first image in the top-left tile)."""
-    return np.where(checker_mask(first.shape, tile_px), first, second).astype(np.float32, copy=False)
+    return np.where(_per_pixel(checker_mask(first.shape[:2], tile_px), first), first, second).astype(np.float32, copy=False)
 
 
 def difference(first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -131,4 +140,4 @@ def blend(first: np.ndarray, second: np.ndarray, alpha: float) -> np.ndarray:
 def swipe(first: np.ndarray, second: np.ndarray, divider_col: float) -> np.ndarray:
     """First image left of column ``divider_col``, second image right of it."""
     columns = np.arange(first.shape[1])[None, :]
-    return np.where(columns < divider_col, first, second).astype(np.float32, copy=False)
+    return np.where(_per_pixel(columns < divider_col, first), first, second).astype(np.float32, copy=False)

@@ -164,18 +164,23 @@ class Image:
         geometry: where the voxels sit in LPS mm.
         name: a short label for messages and the GUI (usually the file name).
         is_label: True for label maps (resampled with nearest neighbour, scored with Dice).
+        colour: for colour pictures, the RGB pixels (``array.shape + (3,)``, uint8) the views show;
+            ``array`` stays the scalar image registration works on (luminance or one channel).
     """
 
     array: np.ndarray
     geometry: Geometry
     name: str = ""
     is_label: bool = False
+    colour: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         array = np.asarray(self.array)
         if tuple(array.shape) != tuple(self.geometry.shape):
             raise InvalidImageError(f"array shape {array.shape} does not match geometry shape {self.geometry.shape}")
         object.__setattr__(self, "array", array)
+        if self.colour is not None and tuple(np.shape(self.colour)) != tuple(array.shape) + (3,):
+            raise InvalidImageError(f"colour shape {np.shape(self.colour)} does not match {tuple(array.shape) + (3,)}")
 
     @classmethod
     def from_array(
@@ -212,12 +217,14 @@ class Image:
         return image
 
     def with_array(self, array: np.ndarray, name: str | None = None, is_label: bool | None = None) -> "Image":
-        """Same geometry, other voxel values."""
+        """Same geometry, other voxel values (the colour pixels are kept: they lie on the same grid)."""
+        is_label = self.is_label if is_label is None else is_label
         return Image(
             array,
             self.geometry,
             name=self.name if name is None else name,
-            is_label=self.is_label if is_label is None else is_label,
+            is_label=is_label,
+            colour=None if is_label else self.colour,
         )
 
     # ---- conveniences delegating to the geometry --------------------------------------------

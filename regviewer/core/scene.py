@@ -9,6 +9,9 @@
   fixed -> moving transform, one slice at a time (so large volumes stay interactive), with the
   vectorised ``slice_warp`` path where it applies and ``SliceResampler`` otherwise.
 
+Colour pictures (``Image.colour``) add "fixed_colour", "moving_colour" and "warped_colour":
+the same layers in RGB ([row, col, 3], 0..1), each channel resampled like the grey layer.
+
 Slices are cached per (layer, plane, index) and the cache is dropped when a layer changes.
 """
 
@@ -28,6 +31,7 @@ from regviewer.core.slice_warp import warp_slice
 from regviewer.core.transforms import Transform
 
 LAYERS = ("fixed", "moving", "warped", "fixed_labels", "moving_labels", "warped_labels")
+COLOUR_LAYERS = ("fixed_colour", "moving_colour", "warped_colour")
 _CACHE_SIZE = 96
 
 
@@ -64,6 +68,25 @@ class _Layer:
         return self.grid.orient(axes, self.resampler.slice(2 - axes.normal, index))
 
 
+@dataclass
+class _ColourLayer:
+    """The three RGB channels of a colour picture as grey layers, sliced together ([row, col, 3], 0..1)."""
+
+    channels: tuple[_Layer, _Layer, _Layer]
+
+    @classmethod
+    def of(cls, image: Image, grid: DisplayGrid, transform: Transform | None) -> "_ColourLayer":
+        rgb = np.asarray(image.colour, np.float32) / 255.0
+        return cls(tuple(_Layer(Image(rgb[..., c], image.geometry), grid, transform, "linear") for c in range(3)))
+
+    @property
+    def grid(self) -> DisplayGrid:
+        return self.channels[0].grid
+
+    def slice(self, axes: PlaneAxes, index: int) -> np.ndarray:
+        return np.clip(np.stack([channel.slice(axes, index) for channel in self.channels], axis=-1), 0.0, 1.0)
+
+
 def _drop_z(geometry: Geometry) -> Geometry:
     """The 2D grid of a lifted one-slice 3D grid."""
     return Geometry(geometry.shape[1:], geometry.spacing[:2], geometry.origin[:2], geometry.direction[:2, :2])
@@ -79,7 +102,7 @@ class Scene:
         self.moving_labels: Image | None = None
         self.transform: Transform | None = None
         self.space: DisplaySpace | None = None
-        self._layers: dict[str, _Layer] = {}
+        self._layers: dict[str, _Layer | _ColourLayer] = {}
         self._cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._label_values: np.ndarray | None = None
         self.version = 0
@@ -145,6 +168,11 @@ class Scene:
         if self.moving is not None:
             self._layers["moving"] = _Layer(self.moving, moving_grid, None, "linear")
             self._layers["warped"] = _Layer(self.moving, fixed_grid, self.transform, "linear")
+        if self.fixed is not None and self.fixed.colour is not None:
+            self._layers["fixed_colour"] = _ColourLayer.of(self.fixed, fixed_grid, None)
+        if self.moving is not None and self.moving.colour is not None:
+            self._layers["moving_colour"] = _ColourLayer.of(self.moving, moving_grid, None)
+            self._layers["warped_colour"] = _ColourLayer.of(self.moving, fixed_grid, self.transform)
         if self.moving_labels is not None:
             grid = moving_grid if moving_grid is not None else fixed_grid
             self._layers["moving_labels"] = _Layer(self.moving_labels, grid, None, "label")

@@ -39,6 +39,7 @@ from regviewer.gui.jobs import BackgroundJob
 from regviewer.gui.landmarks import install_landmarks
 from regviewer.gui.overlays import install_overlays
 from regviewer.gui.panels.image_info import ImageInfoPanel
+from regviewer.gui.plugins_dialog import show_plugins_dialog
 from regviewer.gui.run.parameter_dock import install_run_dock
 from regviewer.gui.status_text import cursor_report
 from regviewer.gui.view_controls import ViewControls
@@ -192,6 +193,7 @@ class MainWindow(QMainWindow):
         menu = self.menuBar().addMenu("&Help")
         self._action(menu, "System &Information...", self._show_system_info)
         self._action(menu, "Open &Log Folder", open_log_folder, None, "openLogFolderAction")
+        self._action(menu, "&Plugins...", lambda: show_plugins_dialog(self))
         self._action(menu, "&About RegViewer", self._about)
 
     # ---- loading ------------------------------------------------------------------------------

@@ -7,10 +7,18 @@ import time
 import numpy as np
 from skimage.registration import phase_cross_correlation
 
-from regviewer.core.progress import CancelToken, ProgressEvent, ignore_progress
-from regviewer.core.resample import resample_image
-from regviewer.core.transforms import AffineTransform, CompositeTransform
-from regviewer.registration.base import Parameter, Request, Result, resolve_parameters
+from regviewer.api import (
+    AffineTransform,
+    CancelToken,
+    CompositeTransform,
+    Parameter,
+    ProgressEvent,
+    Request,
+    Result,
+    ignore_progress,
+    resample_image,
+    resolve_parameters,
+)
 
 
 class PhaseCorrelationMethod:

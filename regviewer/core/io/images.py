@@ -46,6 +46,7 @@ from regviewer.core.io.nifti import read_nifti, write_nifti
 from regviewer.core.io.npz import INTENSITY_KEY, LABEL_KEY, read_npz, write_npz
 from regviewer.core.io.pre_read import check_before_reading
 from regviewer.core.io.file_checks import check_regular_file
+from regviewer.core.io.plugins import read_with_plugin, reader_for, write_with_plugin, writer_for
 
 __all__ = [
     "SUPPORTED_IMAGE_EXTENSIONS",
@@ -94,6 +95,8 @@ def read_image(
     """
     path = Path(path).expanduser()
     check_regular_file(path, allow_folder=True)
+    if (plugin := reader_for(path)) is not None:  # formats added by plugins (core/io/plugins.py)
+        return read_with_plugin(plugin, path, is_label=is_label, channel=channel)
     family = image_format_family(path)
     try:
         check_before_reading(path, family, key or (LABEL_KEY if is_label else INTENSITY_KEY))
@@ -128,6 +131,8 @@ def write_image(image: Image, path: str | os.PathLike[str]) -> Path:
             (e.g. float in PNG), or an OS error.
     """
     path = Path(path).expanduser()
+    if (plugin := writer_for(path)) is not None:  # formats added by plugins (core/io/plugins.py)
+        return write_with_plugin(plugin, image, path)
     family = FAMILY_BY_EXTENSION.get(extension_of(path))
     if family is None or family == "dicom":
         reason = "writing DICOM is not supported" if family == "dicom" else f"unsupported extension '{extension_of(path)}'"

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from regviewer.core.colour import picture_colour
 from regviewer.core.errors import ImageReadError, InvalidImageError
 from regviewer.core.image import Geometry, Image
 from regviewer.core.io._common import (
@@ -106,7 +107,8 @@ def read_with_itk(path: Path, family: str, *, channel: int | None = None, is_lab
     else:
         image = _read_file(path, family)
     array, geometry = _array_and_geometry(image, channel, str(path), family in RASTER_FAMILIES, is_label)
-    return Image(np.ascontiguousarray(array), geometry, name=path.name, is_label=is_label)
+    colour = picture_colour(sitk.GetArrayFromImage(image)) if family in RASTER_FAMILIES and not is_label and array.ndim == 2 else None
+    return Image(np.ascontiguousarray(array), geometry, name=path.name, is_label=is_label, colour=colour)
 
 
 # ---- writing ------------------------------------------------------------------------------------

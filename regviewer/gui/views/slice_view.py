@@ -340,6 +340,8 @@ class SliceView(QWidget):
         windows = self.link.windows
         if self.mode in ("fixed", "moving", "warped"):
             source = "fixed" if self.mode == "fixed" else "moving"
+            if self.scene.has(f"{self.mode}_colour"):  # colour pictures are shown in colour
+                return self.scene.slice(f"{self.mode}_colour", self.plane, cursor)
             array, grid = self.scene.slice(self.mode, self.plane, cursor)
             return (None if array is None else compose.normalise(array, windows[source])), grid
         fixed, grid = self.scene.slice("fixed", self.plane, cursor)
@@ -348,6 +350,8 @@ class SliceView(QWidget):
             return (fixed if fixed is None else compose.normalise(fixed, windows["fixed"])), grid
         fixed = compose.normalise(fixed, windows["fixed"])
         warped = compose.normalise(warped, windows["moving"])
+        if self.mode != "difference" and (self.scene.has("fixed_colour") or self.scene.has("warped_colour")):
+            fixed, warped = self._colour_pair(fixed, warped)  # the difference stays on the registered channel
         options = self.link.options
         if self.mode == "checkerboard":
             axes = self._axes()
@@ -363,10 +367,23 @@ class SliceView(QWidget):
         x0 = grid.scene_rect(axes)[0]
         return compose.swipe(fixed, warped, (self.swipe_line.value() - x0) / grid.spacing[axes.col]), grid
 
+    def _colour_pair(self, fixed: np.ndarray, warped: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Fixed and warped slices in colour (a grey one is repeated over the three channels)."""
+        cursor = self.link.cursor_mm
+        if self.scene.has("fixed_colour"):
+            fixed = self.scene.slice("fixed_colour", self.plane, cursor)[0]
+        if self.scene.has("warped_colour"):
+            warped = self.scene.slice("warped_colour", self.plane, cursor)[0]
+        return compose.as_rgb(fixed), compose.as_rgb(warped)
+
     def _draw_image(self, axes: PlaneAxes) -> None:
         array, grid = self.composed_slice()
         if array is None:
             self.image_item.clear()
+            return
+        if array.ndim == 3:  # RGB, 0..1: no colour map
+            self.image_item.setImage(array, autoLevels=False, levels=(0.0, 1.0), lut=None)
+            self.image_item.setRect(QRectF(*grid.scene_rect(axes)))
             return
         if self.mode == "difference":
             lut, levels = lookup_table(DIFFERENCE_MAP), (-1.0, 1.0)

@@ -1,0 +1,74 @@
+"""Fundus pair with a known warp (skimage.data.retina(), 384 px): error in pixels of each method.
+
+Registered on the green channel with the field-of-view mask as fixed mask (where a method uses masks).
+Prints a table: method, mean / 95th percentile / max error in pixels at 400 points inside the field of
+view, and the wall time. Run: ``python tests/benchmarks/bench_fundus.py [size]``.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fundus import write_fundus_pair  # noqa: E402
+from plugin_helpers import PLUGINS, declared_entry_points, plugin_on_path  # noqa: E402
+from regviewer.core.colour import field_of_view_mask, registration_channel  # noqa: E402
+from regviewer.core.io import read_image  # noqa: E402
+from regviewer.registration.base import Request  # noqa: E402
+from regviewer.registration.pipeline import Stage, run_chain  # noqa: E402
+from regviewer.registration.presets import get_preset  # noqa: E402
+from regviewer.registration.registry import _SOURCE_TREE_BUILTINS, GROUP, build_registry  # noqa: E402
+from importlib import metadata  # noqa: E402
+
+
+def main(size: int = 384) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="fundus-"))
+    fixed_path, moving_path, truth = write_fundus_pair(folder, size)
+    fixed = registration_channel(read_image(fixed_path), "green")
+    moving = registration_channel(read_image(moving_path), "green")
+    mask = field_of_view_mask(fixed, erode_px=6)
+    inside = np.argwhere(field_of_view_mask(fixed, erode_px=20).array > 0)
+    chosen = inside[np.random.default_rng(0).choice(len(inside), 400, replace=False)]
+    points = fixed.index_to_physical(chosen[:, ::-1].astype(float))
+    expected = truth.transform_points(points)
+    entries = [metadata.EntryPoint(n, v, GROUP) for n, v in _SOURCE_TREE_BUILTINS.items()]
+    for name in ("regviewer-tvl1", "regviewer-stn"):
+        entries += declared_entry_points(PLUGINS / name, GROUP)
+    retina = [Stage(s.method, dict(s.parameters)) for s in get_preset("retina-2d").stages]
+    chains = {
+        "identity (start)": [],
+        "affine (ncc)": [Stage("affine", {"metric": "ncc"})],
+        "retina-2d preset (affine -> bspline)": retina,
+        "optical-flow-tvl1": [Stage("optical-flow-tvl1")],
+        "affine -> optical-flow-tvl1": [Stage("affine", {"metric": "ncc"}), Stage("optical-flow-tvl1")],
+        "stn-affine (network only)": [Stage("stn-affine", {"refine_iterations": 0})],
+        "stn-affine": [Stage("stn-affine")],
+        "stn-affine -> bspline": [Stage("stn-affine"), retina[-1]],
+    }
+    rows = []
+    with plugin_on_path(PLUGINS / "regviewer-tvl1"), plugin_on_path(PLUGINS / "regviewer-stn"):
+        registry = build_registry(entries)
+        assert not registry.errors, registry.errors
+        for label, chain in chains.items():
+            started = time.perf_counter()
+            if chain:
+                result = run_chain(chain, Request(fixed, moving, fixed_mask=mask), registry=registry)
+                found = result.transform.transform_points(points)
+            else:
+                found = points
+            error = np.linalg.norm(found - expected, axis=1)
+            rows.append((label, error.mean(), np.percentile(error, 95), error.max(), time.perf_counter() - started))
+    print(f"fundus pair {size} x {size} px (skimage.data.retina), green channel, FOV mask; error in pixels")
+    print(f"{'method':40} {'mean':>7} {'p95':>7} {'max':>7} {'time s':>7}")
+    for label, mean, p95, largest, seconds in rows:
+        print(f"{label:40} {mean:7.2f} {p95:7.2f} {largest:7.2f} {seconds:7.1f}")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 384)
