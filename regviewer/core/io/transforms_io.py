@@ -12,6 +12,7 @@ from pathlib import Path
 import SimpleITK as sitk
 
 from regviewer.core.errors import ImageReadError, InputMismatchError
+from regviewer.core.io.elastix_params import looks_like_elastix, read_elastix_transform
 from regviewer.core.io.formats import extension_of
 from regviewer.core.tps import ThinPlateSplineTransform
 from regviewer.core.transforms import (
@@ -54,6 +55,8 @@ def read_transform(path: str | Path) -> Transform:
         raise ImageReadError(f"{path}: no such file")
     if extension_of(path) in FIELD_EXTENSIONS:
         return read_displacement_field(path)
+    if looks_like_elastix(path):
+        return read_elastix_transform(path)
     try:
         transform = sitk.ReadTransform(str(path))
     except RuntimeError as error:
