@@ -146,14 +146,15 @@ def _bspline(entries: dict[str, list[Any]], ndim: int, params: np.ndarray, path:
     size = _numbers(entries, "GridSize", path, ndim).astype(int)
     spacing = _numbers(entries, "GridSpacing", path, ndim)
     origin = _numbers(entries, "GridOrigin", path, ndim)
-    direction = _numbers(entries, "GridDirection", path, ndim * ndim) if "GridDirection" in entries else np.eye(ndim).reshape(-1)
+    # elastix lists direction matrices column by column (Fortran order); ITK's fixed parameters row by row
+    direction = _numbers(entries, "GridDirection", path, ndim * ndim).reshape(ndim, ndim).T if "GridDirection" in entries else np.eye(ndim)
     index = _numbers(entries, "GridIndex", path, ndim) if "GridIndex" in entries else np.zeros(ndim)
     # ITK's BSplineTransform grid starts at index 0: move a non-zero start index into the origin.
-    origin = origin + direction.reshape(ndim, ndim) @ (index * spacing)
+    origin = origin + direction @ (index * spacing)
     if len(params) != ndim * int(np.prod(size)):
         raise ImageReadError(f"{path}: {len(params)} B-spline parameters for a {'x'.join(map(str, size))} grid")
     transform = sitk.BSplineTransform(ndim, 3)
-    transform.SetFixedParameters(tuple(float(v) for v in (*size, *origin, *spacing, *direction)))
+    transform.SetFixedParameters(tuple(float(v) for v in (*size, *origin, *spacing, *direction.reshape(-1))))
     transform.SetParameters(tuple(params))
     return BSplineTransform(transform)
 
@@ -218,7 +219,8 @@ def format_parameter_text(entries: dict[str, Iterable[Any] | Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _grid_entries(geometry: Geometry) -> dict[str, Any]:
+def grid_entries(geometry: Geometry) -> dict[str, Any]:
+    """The output-grid and resampling entries transformix needs (the fixed image geometry, linear interpolation)."""
     ndim = geometry.ndim
     return {
         "FixedImageDimension": ndim,
@@ -229,10 +231,10 @@ def _grid_entries(geometry: Geometry) -> dict[str, Any]:
         "Index": [0] * ndim,
         "Spacing": [float(v) for v in geometry.spacing],
         "Origin": [float(v) for v in geometry.origin],
-        "Direction": [float(v) for v in np.asarray(geometry.direction).reshape(-1)],
+        "Direction": [float(v) for v in np.asarray(geometry.direction).reshape(-1, order="F")],  # column by column
         "UseDirectionCosines": True,
         "HowToCombineTransforms": "Compose",
-        "ResampleInterpolator": "FinalBSplineInterpolator",
+        "ResampleInterpolator": "FinalLinearInterpolator",  # what RegViewer's warped image uses
         "FinalBSplineInterpolationOrder": 1,
         "Resampler": "DefaultResampler",
         "DefaultPixelValue": 0,
@@ -263,7 +265,7 @@ def _transform_entries(transform: Transform) -> dict[str, Any]:
             "GridIndex": [0] * ndim,
             "GridOrigin": list(fixed[ndim : 2 * ndim]),
             "GridSpacing": list(fixed[2 * ndim : 3 * ndim]),
-            "GridDirection": list(fixed[3 * ndim :]),
+            "GridDirection": list(fixed[3 * ndim :].reshape(ndim, ndim).reshape(-1, order="F")),  # column by column
             "BSplineTransformSplineOrder": 3,
             "UseCyclicTransform": False,
         }
@@ -296,7 +298,7 @@ def write_elastix_transform(transform: Transform, geometry: Geometry, path: str 
     previous = NO_INITIAL
     for number, entries in enumerate(entries_list):
         target = path if number == len(entries_list) - 1 else path.with_name(f"{path.stem}.part{number}{path.suffix or '.txt'}")
-        content = {**entries, "InitialTransformParameterFileName": previous, **_grid_entries(geometry)}
+        content = {**entries, "InitialTransformParameterFileName": previous, **grid_entries(geometry)}
         header = "// elastix TransformParameters written by RegViewer: fixed -> moving, LPS mm (ITK physical space)\n"
         write_text_atomic(target, header + format_parameter_text(content))
         written.append(target)
