@@ -153,3 +153,28 @@ def test_unsupported_and_broken_files_give_one_line_errors(tmp_path, images):
     field = smooth_random_field(geometry, 2.0)
     with pytest.raises(InputMismatchError, match="elastix files hold linear and B-spline"):
         write_elastix_transform(field, geometry, tmp_path / "field.txt")
+
+
+def test_cli_export_elastix_and_init_from_an_elastix_file(tmp_path, images, shared_data):
+    from regviewer.cli import main
+    from regviewer.core.io import write_image
+
+    plain = read_image(shared_data / "brain2d" / "r16slice.jpg")
+    fixed = Image(plain.array.astype(np.float32), plain.geometry)
+    truth = about_centre(fixed, rotation(6.0) @ np.diag([1.04, 0.97]), (3.0, -4.0))
+    moving = resample_image(fixed, fixed.geometry, truth.inverse())
+    write_image(fixed, tmp_path / "fixed.nii.gz")
+    write_image(moving, tmp_path / "moving.nii.gz")
+    out = tmp_path / "out"
+    code = main(["register", str(tmp_path / "fixed.nii.gz"), str(tmp_path / "moving.nii.gz"), "-o", str(out),
+                 "--method", "affine,bspline", "--param", "iterations=5", "--export-elastix"])
+    assert code == 0
+    exported = out / "elastix" / "TransformParameters.txt"
+    reference = transformix(moving, exported)
+    warped = read_image(out / "warped.nii.gz").array
+    difference = np.abs(reference - warped) / float(np.ptp(moving.array))
+    print(f"--export-elastix: transformix vs OUT/warped max |diff| {difference.max():.2e} of the range")
+    assert difference.max() < 1e-3
+    code = main(["register", str(tmp_path / "fixed.nii.gz"), str(tmp_path / "moving.nii.gz"), "-o", str(tmp_path / "again"),
+                 "--method", "elastix-affine", "--param", "iterations=5", "--init", str(exported)])
+    assert code == 0  # an elastix file is a valid --init (and elastix starts from the whole chain)

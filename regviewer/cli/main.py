@@ -40,6 +40,8 @@ def _add_register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--pair-landmarks-by", choices=("order", "label"), default="order", help="pair the two landmark files by row order or by name")
     parser.add_argument("--init", help="initial fixed -> moving transform (ITK .tfm/.txt/.h5 or a displacement field image), "
                         "or 'landmarks' (affine fit to the landmarks; also landmarks-rigid, landmarks-similarity)")
+    parser.add_argument("--export-elastix", action="store_true",
+                        help="also write OUT/elastix/TransformParameters.txt for elastix's transformix (linear and B-spline results)")
 
 
 def _add_presets(subparsers: argparse._SubParsersAction) -> None:

@@ -141,6 +141,10 @@ def register(args: argparse.Namespace) -> tuple[dict, Path]:
     data = EvaluationData(fixed, moving, fixed_mask, fixed_labels, moving_labels, fixed_points, moving_points, score_labels)
     out = Path(args.output)
     document = write_result(result, data, out, args.moving, args.moving_labels)
+    if getattr(args, "export_elastix", False):
+        from regviewer.core.io.elastix_params import write_elastix_transform
+
+        write_elastix_transform(result.transform, fixed.geometry, out / "elastix" / "TransformParameters.txt")
     return document, out
 
 
