@@ -33,6 +33,10 @@ _SOURCE_TREE_BUILTINS = {
     "elastix-rigid": "regviewer.registration.elastix:ElastixRigidMethod",
     "elastix-affine": "regviewer.registration.elastix:ElastixAffineMethod",
     "elastix-bspline": "regviewer.registration.elastix:ElastixBSplineMethod",
+    "ants-rigid": "regviewer.registration.ants:AntsRigidMethod",
+    "ants-affine": "regviewer.registration.ants:AntsAffineMethod",
+    "ants-syn": "regviewer.registration.ants:AntsSynMethod",
+    "ants-synquick": "regviewer.registration.ants:AntsSynQuickMethod",
 }
 
 
