@@ -70,10 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     from regviewer.cli.landmarks import add_landmarks_parser
 
     add_landmarks_parser(subparsers)
+    from regviewer.cli.groupwise import add_groupwise_parser
+
+    add_groupwise_parser(subparsers)
     return parser
 
 
-COMMANDS = ("register", "presets", "demo", "render", "train", "landmarks")
+COMMANDS = ("register", "presets", "demo", "render", "train", "landmarks", "groupwise")
 
 
 def _is_command_line(argv: list[str]) -> bool:
@@ -143,6 +146,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, debug: 
             from regviewer.cli.landmarks import run_landmarks
 
             return run_landmarks(args)
+        if args.command == "groupwise":
+            from regviewer.cli.groupwise import run_groupwise
+
+            return run_groupwise(args)
         if args.command == "gui":
             from regviewer.cli.gui_commands import run_gui_command
 
