@@ -90,7 +90,7 @@ def elastix_child(workdir: str, fixed: Image, moving: Image, masks: tuple, param
     method.Update()
 
 
-def common_parameters(metric: str, resolutions: int, iterations: int, samples: int) -> tuple[Parameter, ...]:
+def common_parameters(metric: str, resolutions: int, iterations: int) -> tuple[Parameter, ...]:
     return (
         Parameter("metric", "choice", metric, "Metric",
                   "ncc: elastix's AdvancedNormalizedCorrelation (same modality); mi: AdvancedMattesMutualInformation "
@@ -98,6 +98,11 @@ def common_parameters(metric: str, resolutions: int, iterations: int, samples: i
         Parameter("resolutions", "int", resolutions, "Resolutions",
                   "Pyramid levels (NumberOfResolutions); keep 3 or fewer on thin volumes (~32 slices).", 1, 8),
         Parameter("iterations", "int", iterations, "Iterations", "MaximumNumberOfIterations per resolution.", 1, 100000),
+    )
+
+
+def expert_parameters(samples: int) -> tuple[Parameter, ...]:
+    return (
         Parameter("samples", "int", samples, "Samples",
                   "NumberOfSpatialSamples: random samples per iteration; more is slower and more precise.", 64, 10**8, expert=True),
         Parameter("points_weight", "float", 0.1, "Landmark weight",
@@ -215,7 +220,7 @@ class ElastixRigidMethod(_ElastixMethod):
     label = "elastix rigid"
     description = "elastix EulerTransform (rotation + translation), adaptive stochastic gradient descent."
     kind = "rigid"
-    parameters = (*common_parameters("mi", 3, 256, 2048), INIT_PARAMETER)
+    parameters = (*common_parameters("mi", 3, 256), INIT_PARAMETER, *expert_parameters(2048))
 
 
 class ElastixAffineMethod(_ElastixMethod):
@@ -223,7 +228,7 @@ class ElastixAffineMethod(_ElastixMethod):
     label = "elastix affine"
     description = "elastix AffineTransform, adaptive stochastic gradient descent."
     kind = "affine"
-    parameters = (*common_parameters("ncc", 3, 256, 2048), INIT_PARAMETER)
+    parameters = (*common_parameters("ncc", 3, 256), INIT_PARAMETER, *expert_parameters(2048))
 
 
 class ElastixBSplineMethod(_ElastixMethod):
@@ -235,9 +240,10 @@ class ElastixBSplineMethod(_ElastixMethod):
     )
     kind = "bspline"
     parameters = (
-        *common_parameters("ncc", 3, 256, 2048),
+        *common_parameters("ncc", 3, 256),
         Parameter("grid_spacing_mm", "float", 16.0, "Grid spacing",
                   "FinalGridSpacingInPhysicalUnits: control-point spacing at the finest level.", 1.0, 500.0, unit="mm"),
         Parameter("bending_weight", "float", 1.0, "Bending weight",
                   "Weight of TransformBendingEnergyPenalty (0 = none): higher keeps the deformation smoother.", 0.0, 1e6),
+        *expert_parameters(2048),
     )
