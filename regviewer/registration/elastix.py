@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from regviewer.core.errors import RegViewerError
+from regviewer.core.errors import InputMismatchError, RegViewerError
 from regviewer.core.image import Image
 from regviewer.core.io.elastix_params import read_elastix_transform, write_elastix_transform
 from regviewer.core.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_progress
@@ -147,7 +147,13 @@ class _ElastixMethod:
             work = Path(folder)
             initial_file = None
             if request.initial_transform is not None:
-                initial_file = str(write_elastix_transform(request.initial_transform, request.fixed.geometry, work / "initial.txt")[-1])
+                try:
+                    initial_file = str(write_elastix_transform(request.initial_transform, request.fixed.geometry, work / "initial.txt")[-1])
+                except InputMismatchError:
+                    raise InputMismatchError(
+                        f"{self.label} can start only from linear and B-spline transforms, not from "
+                        f"{request.initial_transform.describe()}: run the elastix stages first"
+                    ) from None
             point_files: tuple = ()
             if with_points:
                 point_files = (str(write_point_file(request.fixed_landmarks, work / "fixed_points.txt")),
