@@ -44,6 +44,8 @@ def _add_register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--pair-landmarks-by", choices=("order", "label"), default="order", help="pair the two landmark files by row order or by name")
     parser.add_argument("--init", help="initial fixed -> moving transform (ITK .tfm/.txt/.h5 or a displacement field image), "
                         "or 'landmarks' (affine fit to the landmarks; also landmarks-rigid, landmarks-similarity)")
+    parser.add_argument("--export-elastix", action="store_true",
+                        help="also write OUT/elastix/TransformParameters.txt for elastix's transformix (linear and B-spline results)")
 
 
 def _add_presets(subparsers: argparse._SubParsersAction) -> None:
@@ -72,10 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     from regviewer.cli.landmarks import add_landmarks_parser
 
     add_landmarks_parser(subparsers)
+    from regviewer.cli.groupwise import add_groupwise_parser
+
+    add_groupwise_parser(subparsers)
     return parser
 
 
-COMMANDS = ("register", "presets", "demo", "render", "train", "landmarks")
+COMMANDS = ("register", "presets", "demo", "render", "train", "landmarks", "groupwise")
 
 
 def _is_command_line(argv: list[str]) -> bool:
@@ -146,6 +151,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, debug: 
             from regviewer.cli.landmarks import run_landmarks
 
             return run_landmarks(args)
+        if args.command == "groupwise":
+            from regviewer.cli.groupwise import run_groupwise
+
+            return run_groupwise(args)
         if args.command == "gui":
             from regviewer.cli.gui_commands import run_gui_command
 

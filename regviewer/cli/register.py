@@ -177,6 +177,10 @@ def register(args: argparse.Namespace) -> tuple[dict, Path]:
         result = run_chain(prepared.stages, prepared.request, bar, token)
         bar.finish_line()
         document = write_result(result, prepared.evaluation, out, args.moving, args.moving_labels)
+        if getattr(args, "export_elastix", False):
+            from regviewer.core.io.elastix_params import write_elastix_transform
+
+            write_elastix_transform(result.transform, fixed.geometry, out / "elastix" / "TransformParameters.txt")
     if token.cancelled and document["status"] == "completed":
         document["status"] = "cancelled"
     return document, out

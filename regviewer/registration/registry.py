@@ -30,6 +30,13 @@ _SOURCE_TREE_BUILTINS = {
     "landmark-similarity": "regviewer.registration.landmark:LandmarkSimilarityMethod",
     "landmark-affine": "regviewer.registration.landmark:LandmarkAffineMethod",
     "landmark-tps": "regviewer.registration.landmark:LandmarkTpsMethod",
+    "elastix-rigid": "regviewer.registration.elastix:ElastixRigidMethod",
+    "elastix-affine": "regviewer.registration.elastix:ElastixAffineMethod",
+    "elastix-bspline": "regviewer.registration.elastix:ElastixBSplineMethod",
+    "ants-rigid": "regviewer.registration.ants:AntsRigidMethod",
+    "ants-affine": "regviewer.registration.ants:AntsAffineMethod",
+    "ants-syn": "regviewer.registration.ants:AntsSynMethod",
+    "ants-synquick": "regviewer.registration.ants:AntsSynQuickMethod",
 }
 
 

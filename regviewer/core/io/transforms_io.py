@@ -14,6 +14,7 @@ import SimpleITK as sitk
 from regviewer.core.errors import ImageReadError, InputMismatchError, InvalidImageError, RegViewerError
 from regviewer.core.io._common import quiet_itk, short_reason
 from regviewer.core.io.atomic import atomic_path
+from regviewer.core.io.elastix_params import looks_like_elastix, read_elastix_transform
 from regviewer.core.io.file_checks import check_regular_file
 from regviewer.core.io.formats import extension_of
 from regviewer.core.tps import ThinPlateSplineTransform
@@ -59,6 +60,13 @@ def read_transform(path: str | Path) -> Transform:
         return read_displacement_field(path)
     if path.stat().st_size == 0:
         raise ImageReadError(f"{path}: empty file, not a transform")
+    if looks_like_elastix(path):  # elastix TransformParameters (core/io/elastix_params.py)
+        elastix = read_elastix_transform(path)
+        try:
+            check_transform(elastix)
+        except (InputMismatchError, InvalidImageError) as error:
+            raise ImageReadError(f"{path}: {error}") from None
+        return elastix
     if extension_of(path) in (".h5", ".hdf5"):
         _check_itk_hdf5(path)
     elif extension_of(path) in (".tfm", ".txt"):
