@@ -28,6 +28,7 @@ from regviewer.core.errors import (
 from regviewer.core.image import Geometry, Image
 from regviewer.core.io import read_image, write_image
 from regviewer.core.io.atomic import atomic_path, write_bytes_atomic, write_text_atomic
+from regviewer.core.io.transforms_io import read_displacement_field, read_transform, write_transform
 from regviewer.core.io.plugins import (
     READER_GROUP,
     WRITER_GROUP,
@@ -80,6 +81,9 @@ __all__ = [
     "DisplacementFieldTransform",
     "CompositeTransform",
     "identity",
+    "read_transform",
+    "write_transform",
+    "read_displacement_field",
     # methods
     "Method",
     "Parameter",

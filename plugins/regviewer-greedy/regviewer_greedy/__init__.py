@@ -1,6 +1,6 @@
 """Greedy (picsl-greedy) as RegViewer methods: ``greedy-affine`` and ``greedy-deformable``. GPL-3.0.
 
-Uses only RegViewer's public API (``regviewer.core`` and ``regviewer.registration.base``). Greedy's Python
+Uses only RegViewer's public API (``regviewer.api``). Greedy's Python
 binding holds the Python lock while it runs, so each call runs in a child process (forked on Linux,
 spawned elsewhere): the parent follows Greedy's "Level .. Iter .. Energy" lines for progress and
 terminates the child on cancel. Images and transforms travel as files in a temporary folder.
@@ -23,11 +23,22 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from regviewer.core.errors import InputMismatchError, RegViewerError
-from regviewer.core.io.transforms_io import read_displacement_field
-from regviewer.core.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_progress
-from regviewer.core.transforms import AffineTransform, CompositeTransform, Transform
-from regviewer.registration.base import Parameter, Request, Result, resolve_parameters
+from regviewer.api import (
+    AffineTransform,
+    CancelToken,
+    CompositeTransform,
+    InputMismatchError,
+    Parameter,
+    ProgressCallback,
+    ProgressEvent,
+    RegViewerError,
+    Request,
+    Result,
+    Transform,
+    ignore_progress,
+    read_displacement_field,
+    resolve_parameters,
+)
 
 _ROW = re.compile(r"Level\s+(\d+)\s+Iter\s+(\d+)\s+Energy\s*=\s*([-+0-9.eE]+)")
 METRICS = {"ncc": "NCC 2x2x2", "ssd": "SSD", "mi": "MI", "nmi": "NMI"}
