@@ -68,10 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     from regviewer.cli.landmarks import add_landmarks_parser
 
     add_landmarks_parser(subparsers)
+    from regviewer.cli.session import add_session_parser
+
+    add_session_parser(subparsers)
     return parser
 
 
-COMMANDS = ("register", "presets", "demo", "render", "train", "landmarks")
+COMMANDS = ("register", "presets", "demo", "render", "train", "landmarks", "session")
 
 
 def _is_command_line(argv: list[str]) -> bool:
@@ -141,6 +144,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, debug: 
             from regviewer.cli.landmarks import run_landmarks
 
             return run_landmarks(args)
+        if args.command == "session":
+            from regviewer.cli.session import run_session
+
+            return run_session(args)
         if args.command == "gui":
             from regviewer.cli.gui_commands import run_gui_command
 
