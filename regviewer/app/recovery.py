@@ -39,7 +39,13 @@ LOCK = "lock"
 
 
 def default_folder() -> Path:
-    """``<user state folder>/recovery`` (e.g. ~/.local/state/regviewer/recovery on Linux)."""
+    """``<user state folder>/recovery`` (e.g. ~/.local/state/regviewer/recovery on Linux).
+
+    ``$REGVIEWER_RECOVERY_DIR`` overrides it (tests, portable installs).
+    """
+    configured = os.environ.get("REGVIEWER_RECOVERY_DIR")
+    if configured:
+        return Path(configured)
     import platformdirs
 
     return Path(platformdirs.user_state_dir("regviewer", "RegViewer")) / "recovery"
