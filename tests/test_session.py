@@ -52,6 +52,7 @@ def make_session(folder: Path) -> Session:
             RunEntry(3, "demons", "failed", {"method": "demons"}, message="out of memory"),
         ],
         current_transform=field_run,
+        extra_transforms={"run-002-start": _affine(0.5)},
         state={"viewer": {"cursor_mm": [1.0, 2.0, 3.0], "window": {"fixed": [0, 100]}, "layout": "2x2"},
                "overlays": {"grid": True, "opacity": 0.4}},
         notes="checked by Dr. A\nventricles fine",
@@ -81,6 +82,7 @@ def test_round_trip(tmp_path: Path, name: str) -> None:
     assert loaded.runs[2].transform is None
     assert loaded.current_run == 2
     _same_transform(loaded.current_transform.load(), session.current_transform)
+    _same_transform(loaded.extra_transforms["run-002-start"].load(), _affine(0.5))
     assert loaded.state == session.state
     assert loaded.notes == session.notes
 
@@ -196,7 +198,7 @@ def test_saving_again_writes_only_the_document(tmp_path: Path) -> None:
     session.runs.pop(0)
     save_session(session, path)
     after = {item.name: item.stat().st_mtime_ns for item in (path / "transforms").iterdir()}
-    assert len(after) == 1 and set(after) < set(files)  # run 1's file removed, run 2's kept as it was
+    assert len(after) == 2 and set(after) < set(files)  # run 1's file removed; run 2's and the start kept as they were
     assert all(after[name] == files[name] for name in after)
     reopened = open_session(path).session
     assert reopened.landmarks[-1].name == "new"
@@ -212,7 +214,8 @@ def test_zip_holds_the_document_and_transforms(tmp_path: Path) -> None:
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
     assert "session.json" in names
-    assert sorted(name.split("-")[0] for name in names if name.startswith("transforms/")) == ["transforms/run", "transforms/run"]
+    transforms = sorted(name.rsplit("-", 1)[0] for name in names if name.startswith("transforms/"))
+    assert transforms == ["transforms/run-002-start", "transforms/run-1", "transforms/run-2"]
 
 
 def _fail_on_document(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -145,6 +145,7 @@ class Session:
     runs: list[RunEntry] = field(default_factory=list)
     current_run: int | None = None
     current_transform: TransformSource = None
+    extra_transforms: dict[str, TransformSource] = field(default_factory=dict)  # e.g. a run's start transform
     state: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: str = ""
     saved_at: float | None = None
@@ -203,6 +204,7 @@ def to_document(session: Session, image_paths: dict[str, dict[str, Any]], transf
         ],
         "runs": runs,
         "current": {"run": session.current_run, "transform": transform_names.get("current")},
+        "transforms": {name: transform_names[f"extra:{name}"] for name in session.extra_transforms if f"extra:{name}" in transform_names},
         "state": clean_json(session.state),
         "notes": session.notes,
     }
@@ -240,6 +242,7 @@ def from_document(
                 transform=stored(item["transform"]) if item.get("transform") else None,
                 extra=dict(item.get("extra") or {}),
             ))
+        session.extra_transforms = {str(name): stored(file) for name, file in (document.get("transforms") or {}).items()}
         current_file = document.get("current", {}).get("transform")
         if current_file:
             session.current_transform = stored(current_file)
@@ -262,6 +265,7 @@ def _from_version_1(document: dict[str, Any]) -> dict[str, Any]:
         run.setdefault("warnings", [])
     document.setdefault("notes", "")
     document.setdefault("state", {})
+    document.setdefault("transforms", {})
     document["version"] = 2
     return document
 

@@ -104,7 +104,18 @@ def _transform_sources(session: Session) -> dict[int | str, Any]:
             session.current_run = run_sources[id(current)]
         else:
             sources["current"] = current
+    for name, source in session.extra_transforms.items():
+        if source is not None:
+            sources[f"extra:{name}"] = source
     return sources
+
+
+def _prefix(key: int | str) -> str:
+    """The file name prefix of a transform: run-3, current, or the extra transform's own name."""
+    if isinstance(key, int):
+        return f"run-{key}"
+    name = key.removeprefix("extra:")
+    return "".join(char if char.isalnum() or char in "-_" else "_" for char in name)[:60] or "transform"
 
 
 def _place_transform(source: Any, key: int | str, folder: Path, final_folder: Path) -> str:
@@ -112,7 +123,7 @@ def _place_transform(source: Any, key: int | str, folder: Path, final_folder: Pa
 
     ``final_folder`` is where ``folder`` ends up (they differ while a new bundle is built in staging).
     """
-    prefix = f"run-{key}" if isinstance(key, int) else str(key)
+    prefix = _prefix(key)
     if isinstance(source, StoredTransform):
         if source.member is None and source.file.parent.resolve() == folder.resolve() and source.file.exists():
             return source.file.name
@@ -176,7 +187,7 @@ def _save_zip(session: Session, path: Path) -> None:
     with atomic_path(path) as temporary:
         with zipfile.ZipFile(temporary, "w") as archive:
             for key, source in _transform_sources(session).items():
-                prefix = f"run-{key}" if isinstance(key, int) else str(key)
+                prefix = _prefix(key)
                 if isinstance(source, StoredTransform) and source._loaded is None:
                     name = f"{prefix}-{secrets.token_hex(4)}{Path(source.name).suffix}"
                     data = source.read_bytes()
