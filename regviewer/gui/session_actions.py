@@ -51,6 +51,8 @@ class SessionHost(Protocol):
 
     def show_error(self, title: str, message: str) -> bool: ...
 
+    notes: str  # the session's free-text notes
+
     def views_png(self) -> bytes | None:
         """The view grid as PNG bytes, for the export's report."""
 
@@ -66,6 +68,7 @@ class SessionActions(QObject):
         self.modified = False
         self.last_problems: list[ImageProblem] = []
         self.last_export: ExportResult | None = None
+        self.quitting = False
         self._suspended = 0
         self._names = ""
         self.store = store if store is not None else RecoveryStore()
@@ -91,6 +94,7 @@ class SessionActions(QObject):
         add_action(holder, "Sa&ve Session", self.save_asking, QKeySequence.StandardKey.Save, "saveSessionAction")
         add_action(holder, "Save Session &As...", self.save_as_dialog, None, "saveSessionAsAction")
         add_action(holder, "&Export Result...", lambda: self.export_dialog(), "Ctrl+E", "exportResultAction")
+        add_action(holder, "Session &Notes...", self.notes_dialog, None, "sessionNotesAction")
         holder.addSeparator()
         for action in holder.actions():
             menu.insertAction(first, action)
@@ -124,6 +128,21 @@ class SessionActions(QObject):
             self.modified = True
             self.window.setWindowModified(True)
         self.autosaver.changed()
+
+    def view_changed(self, *_args: object) -> None:
+        """The view changed (cursor, zoom, window): saved by the autosave when there is work, never "modified"."""
+        if self.modified and not self._suspended:
+            self.autosaver.changed()
+
+    def notes_dialog(self) -> bool:
+        """File > Session Notes...: free text kept in the session (what was checked, by whom)."""
+        from PySide6.QtWidgets import QInputDialog
+
+        text, ok = QInputDialog.getMultiLineText(self.window, "Session notes", "Notes saved with the session:", self.host.notes)
+        if ok and text != self.host.notes:
+            self.host.notes = text
+            self.mark_modified()
+        return ok
 
     def set_image_names(self, names: str) -> None:
         """The names of the images shown (the title's fallback when the session has no file yet)."""
@@ -256,16 +275,24 @@ class SessionActions(QObject):
         self._set_clean(None)
 
     # ---- unsaved work -------------------------------------------------------------------------
-    def _may_drop_work(self, ask: Callable[[QWidget, str], str] = ask_unsaved) -> bool:
+    def _may_drop_work(self, ask: Callable[[QWidget, str], str] | None = None) -> bool:
         """True when nothing unsaved would be lost, or the user saved or discarded it."""
         if not self.modified:
             return True
-        answer = ask(self.window, session_name(self.path) if self.path else "this session")
+        answer = (ask or ask_unsaved)(self.window, session_name(self.path) if self.path else "this session")
         if answer == "save":
             return self.save_asking()
         return answer == "discard"
 
-    def confirm_close(self, ask: Callable[[QWidget, str], str] = ask_unsaved) -> bool:
+    def request_quit(self) -> None:
+        """File > Quit: close the window, asking about unsaved work (see ``MainWindow.closeEvent``)."""
+        self.quitting = True
+        try:
+            self.window.close()
+        finally:
+            self.quitting = False
+
+    def confirm_close(self, ask: Callable[[QWidget, str], str] | None = None) -> bool:
         """Ask Save / Discard / Cancel when there is unsaved work; True when the window may close."""
         if not self._may_drop_work(ask):
             return False
@@ -294,13 +321,13 @@ class SessionActions(QObject):
         message = f"Autosave failed: {error}"
         QTimer.singleShot(0, self.window, lambda: self.window.statusBar().showMessage(message, 10000))
 
-    def offer_recovery(self, ask: Callable = ask_recover) -> bool:
+    def offer_recovery(self, ask: Callable | None = None) -> bool:
         """After a crash: "Recover the session from <time>?"; True when a session was recovered."""
         found = self.store.recoverable()
         if not found:
             return False
         newest = found[0]
-        answer = ask(self.window, newest, len(found) - 1)
+        answer = (ask or ask_recover)(self.window, newest, len(found) - 1)
         if answer == "discard":
             self.store.forget(newest)
             return False

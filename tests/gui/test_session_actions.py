@@ -32,6 +32,14 @@ class Host(QMainWindow):
         self.file_menu.addAction("Quit")
         self.sessions = SessionActions(self, self, self.file_menu, self.settings, RecoveryStore(tmp / "recovery"))
 
+    @property
+    def notes(self) -> str:
+        return self.state.notes
+
+    @notes.setter
+    def notes(self, text: str) -> None:
+        self.state.notes = text
+
     def session_snapshot(self) -> Session:
         return Session(images=dict(self.state.images), landmarks=list(self.state.landmarks), runs=list(self.state.runs),
                        current_transform=self.state.current_transform, notes=self.state.notes)
@@ -71,7 +79,8 @@ def host(qtbot, tmp_path: Path) -> Host:
 
 def test_menu_title_and_modified_mark(host: Host, tmp_path: Path) -> None:
     names = [action.objectName() for action in host.file_menu.actions()]
-    assert names[:6] == ["newSessionAction", "openSessionAction", "", "saveSessionAction", "saveSessionAsAction", "exportResultAction"]
+    assert names[:7] == ["newSessionAction", "openSessionAction", "", "saveSessionAction", "saveSessionAsAction",
+                         "exportResultAction", "sessionNotesAction"]
     host.sessions.set_image_names("fixed / moving")
     assert host.windowTitle() == "RegViewer - fixed / moving[*]" and not host.isWindowModified()
     host.add_landmark("a")
