@@ -92,8 +92,8 @@ def html_report(
              f"<style>{STYLE}</style></head><body>",
              f"<h1>{html.escape(title)}</h1>",
              f"<p class='small'>RegViewer report, {time.strftime('%Y-%m-%d %H:%M')}. "
-             f"Status: <b>{html.escape(str(document.get('status', '?')))}</b> after {document.get('runtime_s', 0):.1f} s. "
-             f"{html.escape(str(document.get('message') or ''))}</p>"]
+             f"Status: <b>{html.escape(str(document.get('status', '?')))}</b> after {document.get('runtime_s', 0):.1f} s"
+             f"{': ' + html.escape(str(document['message'])) if document.get('message') else ''}.</p>"]
     for warning in document.get("warnings") or []:
         parts.append(f"<div class='warning'>Warning: {html.escape(str(warning))}</div>")
     if view_png:
