@@ -58,3 +58,19 @@ def test_cli_start_imports_no_qt_torch_or_vtk():
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == ""
+
+
+def test_app_model_imports_no_qt_torch_vtk_gui_or_cli():
+    """regviewer.app is the Qt-free application model: core and registration only."""
+    assert _violations("app", GUI_ONLY + HEAVY + ("regviewer.gui", "regviewer.cli")) == []
+    code = (
+        "import sys, regviewer.app;"
+        "print(','.join(m for m in ('PySide6', 'pyqtgraph', 'torch', 'vtk', 'vtkmodules', 'regviewer.gui', 'regviewer.cli')"
+        " if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == ""
+
+
+def test_gui_never_imports_cli():
+    assert _violations("gui", ("regviewer.cli",)) == []

@@ -93,3 +93,64 @@ def test_a_child_that_dies_gives_a_failed_result(pair):
     result = collected.run(runner, token)
     assert result.status == "failed" and "exit code -9" in result.message
     assert collected.results == [result]
+
+
+def test_a_module_planted_in_the_working_directory_does_not_run_in_the_child(pair, tmp_path, monkeypatch):
+    """The child runs isolated (-I): neither the working directory nor PYTHONPATH reach its import path."""
+    marker = tmp_path / "planted-ran"
+    for name in ("numpy.py", "SimpleITK.py"):
+        (tmp_path / name).write_text(f"open({str(marker)!r}, 'w').write('ran')\nraise ImportError('planted')\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    fixed, moving = pair
+    collected = Collected()
+    result = collected.run(IsolatedRun([Stage("rigid", {"iterations": 5})], Request(fixed, moving)), CancelToken())
+    assert not marker.exists()
+    assert result.status == "completed", result.message
+
+
+def test_child_argv_is_isolated_and_frozen_apps_use_their_own_entry(monkeypatch):
+    from regviewer.registration import isolated
+
+    assert isolated.child_argv()[1:] == ["-I", "-m", "regviewer.registration.isolated"]
+    monkeypatch.setattr("sys.frozen", True, raising=False)
+    assert isolated.child_argv()[1:] == ["--engine-child"] and isolated.available()
+
+
+@pytest.mark.parametrize("code, status", [
+    ("import sys; sys.stderr.write('ImportError: planted module raised\\n'); sys.exit(3)", 3),  # dies before talking
+    ("import sys, os; sys.stdin.buffer.read(64); sys.stderr.write('Segmentation fault\\n'); sys.stderr.flush(); os._exit(11)", 11),
+])
+def test_a_child_that_exits_at_any_moment_ends_the_run_as_failed(pair, monkeypatch, code, status):
+    """With its exit status and standard error tail, at once, and reaped (never a zombie)."""
+    from regviewer.registration import isolated
+
+    monkeypatch.setattr(isolated, "child_argv", lambda: [isolated.sys.executable, "-c", code])
+    fixed, moving = pair
+    collected = Collected()
+    runner = IsolatedRun([Stage("rigid", {})], Request(fixed, moving))
+    started = time.perf_counter()
+    result = collected.run(runner, CancelToken())
+    assert time.perf_counter() - started < 10
+    assert result.status == "failed" and f"exit code {status}" in result.message
+    assert ("planted module raised" if status == 3 else "Segmentation fault") in result.message
+    assert collected.results == [result] and runner._process.returncode == status
+
+
+def test_a_child_that_dies_mid_run_after_progress_is_reaped(pair, monkeypatch):
+    """A child that sends progress and then exits (no result, no "done") ends the run too."""
+    from regviewer.registration import isolated
+
+    code = ("import sys, os, pickle, struct\n"
+            "from regviewer.core.progress import ProgressEvent\n"
+            "sys.stdin.buffer.read(8)\n"
+            "data = pickle.dumps(('steps', (ProgressEvent('rigid', 0, 1, 0, 1.0),)))\n"
+            "sys.stdout.buffer.write(struct.pack('<Q', len(data)) + data); sys.stdout.flush()\n"
+            "os._exit(7)\n")
+    monkeypatch.setattr(isolated, "child_argv", lambda: [isolated.sys.executable, "-c", code])
+    fixed, moving = pair
+    collected = Collected()
+    runner = IsolatedRun([Stage("rigid", {})], Request(fixed, moving))
+    result = collected.run(runner, CancelToken())
+    assert len(collected.steps) == 1 and result.status == "failed" and "exit code 7" in result.message
+    assert runner._process.returncode == 7

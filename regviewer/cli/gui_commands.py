@@ -51,6 +51,7 @@ def run_gui_command(args: argparse.Namespace) -> int:
         from regviewer.cli.info import run_info
 
         return run_info()
+    from regviewer.cli.info import collect_info, format_info
     from regviewer.gui.app import run_gui
 
     if args.fixed and not args.moving:
@@ -59,7 +60,8 @@ def run_gui_command(args: argparse.Namespace) -> int:
         if looks_like_session(args.fixed):
             return run_gui(session=args.fixed, layout=args.layout)
     return run_gui(fixed=args.fixed, moving=args.moving, fixed_labels=args.fixed_labels,
-                   moving_labels=args.moving_labels, transform=args.transform, demo=args.demo, layout=args.layout)
+                   moving_labels=args.moving_labels, transform=args.transform, demo=args.demo, layout=args.layout,
+                   system_info=lambda: format_info(collect_info()))
 
 
 def add_render_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -12,14 +12,14 @@ from typing import Iterator
 
 import numpy as np
 
+from regviewer.app.run_session import START_NONE, RunPlan, RunSession
+from regviewer.app.workspace import Workspace
 from regviewer.cli.progress_bar import TerminalProgress
 from regviewer.core.errors import InputMismatchError, RegViewerError
-from regviewer.core.evaluation import EvaluationData
 from regviewer.core.image import Image
 from regviewer.core.io import read_image
 from regviewer.core.io.transforms_io import read_transform
 from regviewer.core.progress import CancelToken
-from regviewer.registration.base import Request
 from regviewer.registration.outputs import write_result
 from regviewer.registration.pipeline import Stage, override_stages, parse_methods, run_chain, validate_stages
 from regviewer.registration.presets import builtin_presets, get_preset
@@ -131,14 +131,22 @@ def register(args: argparse.Namespace) -> tuple[dict, Path]:
     initial = _initial(args.init, fixed_points, moving_points)
     if initial is not None and initial.ndim != fixed.ndim:
         raise InputMismatchError(f"{args.init}: a {initial.ndim}D transform for {fixed.ndim}D images")
-    request = Request(fixed, moving, {}, fixed_mask, moving_mask, fixed_points, moving_points, initial,
-                      fixed_labels, moving_labels)
+    # the same Request / evaluation builder and run protocol as the window (regviewer.app.RunSession)
+    workspace = Workspace()
+    workspace.set_content(fixed=fixed, moving=moving, fixed_mask=fixed_mask, moving_mask=moving_mask,
+                          fixed_labels=fixed_labels, moving_labels=moving_labels)
+    masks = tuple(side for side, mask in (("fixed", fixed_mask), ("moving", moving_mask)) if mask is not None)
+    plan = RunPlan(tuple(stages), mask_roles=masks, use_labels=True, start=initial if initial is not None else START_NONE,
+                   start_label=str(args.init or ""), fixed_points=fixed_points, moving_points=moving_points,
+                   score_labels=score_labels)
+    session = RunSession(workspace)
+    prepared = session.prepare(plan, validate=False)
     token = CancelToken()
     bar = TerminalProgress()
     with _cancel_on_interrupt(token):
-        result = run_chain(stages, request, bar, token)
+        result = run_chain(prepared.stages, prepared.request, bar, token)
     bar.finish_line()
-    data = EvaluationData(fixed, moving, fixed_mask, fixed_labels, moving_labels, fixed_points, moving_points, score_labels)
+    data = prepared.evaluation
     out = Path(args.output)
     document = write_result(result, data, out, args.moving, args.moving_labels)
     return document, out

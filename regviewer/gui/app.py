@@ -40,6 +40,7 @@ def run_gui(
     transform: str | Path | None = None,
     demo: str | None = None,
     layout: str | None = None,
+    system_info=None,  # noqa: ANN001
 ) -> int:
     """Open the main window (on a sample pair with ``demo`` = "2d" / "3d") and run until it closes."""
     problem = display_problem()
@@ -48,7 +49,7 @@ def run_gui(
     app = application()
     from regviewer.gui.main_window import MainWindow
 
-    window = MainWindow()
+    window = MainWindow(system_info=system_info)
     if demo:
         window.open_sample(demo)
     else:

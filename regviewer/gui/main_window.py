@@ -3,11 +3,20 @@
 ``MainWindow(fixed=..., moving=...)`` accepts paths or ``Image`` objects, so tests and scripts can
 build a window without the CLI. Nothing a user loaded is lost on bad input: a file that cannot be
 read, or images that do not fit together, give a dialog and the window keeps what it showed.
+
+The window holds the application model (``regviewer.app``, Qt-free): ``workspace`` (images, label
+maps, the current transform), ``viewer`` (cursor, zoom, window / level per image, layout),
+``landmark_model``, ``overlay_state``, ``history`` and the ``run_session`` that builds and records
+runs. It creates each feature with the model objects it shows and keeps what it returns
+(``landmarks``, ``overlays``, ``run_dock`` ...): nothing attaches itself to the window from outside.
 """
 
 from __future__ import annotations
 
+import platform
+import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt
@@ -15,6 +24,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox
 
 from regviewer import __version__, paths
+from regviewer.app import Landmarks, OverlayState, RunHistory, RunSession, ViewerState, Workspace
 from regviewer.core.errors import RegViewerError
 from regviewer.core.image import Image
 from regviewer.core.io import read_image
@@ -39,6 +49,14 @@ TRANSFORM_FILTER = "Transforms (*.tfm *.txt *.h5 *.hdf5 *.mat *.nii *.nii.gz *.n
 MAX_RECENT = 10
 
 
+def basic_system_info() -> str:
+    """Versions and platform, for bug reports (``regviewer --info`` gives the full report)."""
+    from PySide6 import __version__ as pyside_version
+
+    return (f"RegViewer {__version__}\nPython {sys.version.split()[0]} ({sys.executable})\n"
+            f"Platform {platform.platform()}\nPySide6 {pyside_version}\n(run 'regviewer --info' for the full report)")
+
+
 class MainWindow(QMainWindow):
     """RegViewer's main window (see the module docstring)."""
 
@@ -50,16 +68,25 @@ class MainWindow(QMainWindow):
         moving_labels: Image | str | Path | None = None,
         transform: Transform | str | Path | None = None,
         settings: QSettings | None = None,
+        system_info: Callable[[], str] | None = None,
     ) -> None:
+        """``system_info``: the text of Help > System Information (the launcher gives the CLI's full
+        report; the gui package does not import the cli); None: versions and platform only."""
         super().__init__()
+        self.system_info = system_info or basic_system_info
         self.setWindowTitle("RegViewer")
         self.resize(1400, 950)
         self.settings = settings if settings is not None else QSettings("RegViewer", "RegViewer")
         self.errors: list[str] = []  # every message shown in an error dialog (for scripts and tests)
-        self.source_paths: dict[str, str | None] = {}  # file of each loaded role (None: given as an Image)
+        self.workspace = Workspace()
+        self.viewer = ViewerState()
+        self.landmark_model = Landmarks()
+        self.overlay_state = OverlayState()
+        self.history = RunHistory()
+        self.run_session = RunSession(self.workspace, self.history)
         self._reader = BackgroundJob(self, latest_only=False, name="regviewer-reader")  # see load_in_background
         self._reader.finished.connect(self._reading_done)
-        self.grid = ViewGrid(self)
+        self.grid = ViewGrid(self, self.viewer)
         self.setCentralWidget(self.grid)
         self.controls = ViewControls(self.grid, self)
         self.addToolBar(self.controls)
@@ -74,13 +101,31 @@ class MainWindow(QMainWindow):
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.statusBar().addWidget(self.status_label, 1)
         self.grid.link.cursorChanged.connect(self._update_status)
+        self.grid.transformChanged.connect(self._transform_shown)
         self.setAcceptDrops(True)
         self._build_menus()
-        install_landmarks(self)
-        install_overlays(self)  # deformation / label overlays, their docks and the Overlays menu
+        self.landmarks = install_landmarks(self, self.landmark_model)
+        overlays = install_overlays(self, self.overlay_state)  # deformation / label overlays, docks, Overlays menu
+        self.overlays, self.overlay_panel, self.overlay_dock = overlays.controller, overlays.panel, overlays.panel_dock
+        self.label_table, self.label_dock = overlays.label_table, overlays.label_dock
         self.load(fixed=fixed, moving=moving, fixed_labels=fixed_labels, moving_labels=moving_labels, transform=transform)
-        install_run_dock(self)
+        self.run_dock = install_run_dock(self, self.run_session, self.landmarks)
         self._arrange_docks()
+
+    @property
+    def source_paths(self) -> dict[str, str | None]:
+        """File of each loaded role (None: given as an Image); kept by the workspace."""
+        return self.workspace.sources
+
+    def _transform_shown(self, preview: bool) -> None:
+        """A final transform shown in the views (a run's result, a landmark fit, a file) is the current one."""
+        if not preview:
+            self.workspace.set_transform(self.grid.scene.transform)
+
+    def closeEvent(self, event) -> None:  # noqa: N802, ANN001
+        """Closing cancels a running registration and waits for its threads (never destroyed running)."""
+        self.run_dock.shutdown()
+        super().closeEvent(event)
 
     def _arrange_docks(self) -> None:
         """All panels in one tab group on the right, registration in front (each gets the full height);
@@ -198,30 +243,23 @@ class MainWindow(QMainWindow):
         return read
 
     def _apply_items(self, replace_all: bool, items: dict, read: dict) -> bool:
-        """Show what ``_read_items`` read for ``items`` (see ``load``)."""
+        """Show what ``_read_items`` read for ``items`` (see ``load``). The workspace decides what stays:
+        a new moving image drops the moving labels (they belong to the image they were drawn on), and
+        labels or a transform of another dimension are dropped, never misapplied."""
         scene = self.grid.scene
-        content = dict(fixed=scene.fixed, moving=scene.moving, fixed_labels=scene.fixed_labels,
-                       moving_labels=scene.moving_labels, transform=scene.transform)
-        if replace_all:
-            content = dict.fromkeys(content)
-        content.update({role: value for role, value in read.items() if value is not None})
+        sources = {role: None if isinstance(value, (Image, Transform)) else str(value)
+                   for role, value in items.items() if value is not None}
         try:
+            content = self.workspace.planned(replace_all, **read)
             new_reference = content["fixed"] if content["fixed"] is not None else content["moving"]
-            for role in ("fixed_labels", "moving_labels", "transform"):
-                kept = content[role]
-                if items.get(role) is None and kept is not None and new_reference is not None \
-                        and kept.ndim != new_reference.ndim:
-                    content[role] = None  # belongs to images of another dimension
             reference_changed = new_reference is not (scene.fixed if scene.fixed is not None else scene.moving)
-            self.grid.set_content(**content, reset_view=reference_changed)
+            shown = {role: content[role] for role in ("fixed", "moving", "fixed_labels", "moving_labels", "transform")}
+            self.grid.set_content(**shown, reset_view=reference_changed)
         except RegViewerError as error:
             return self.show_error("Cannot open", str(error))
         except (OSError, ValueError, RuntimeError, MemoryError) as error:
             return self.show_error("Cannot open", f"{type(error).__name__}: {error}")
-        if replace_all:
-            self.source_paths = {}
-        self.source_paths.update({role: None if isinstance(value, Image) else str(value)
-                                  for role, value in items.items() if value is not None and role != "transform"})
+        self.workspace.set_content(replace_all, sources=sources, **read)
         for role, value in items.items():
             if value is not None and role != "transform" and not isinstance(value, Image):
                 self._remember(role, str(value))
@@ -240,6 +278,7 @@ class MainWindow(QMainWindow):
             self.grid.set_transform(transform)
         except RegViewerError as error:
             return self.show_error("Cannot use the transform", str(error))
+        self.workspace.set_transform(transform)
         self._update_status(self.grid.link.cursor_mm)  # the images did not change: no image information rebuilt
         return True
 
@@ -302,16 +341,14 @@ class MainWindow(QMainWindow):
         QApplication.clipboard().setPixmap(self.grid.grab())
         self.statusBar().showMessage("Views copied to the clipboard", 3000)
 
-    def set_layout(self, name: str) -> None:
+    def set_layout(self, name: str) -> None:  # noqa: D102
         self.grid.set_layout(name)
         self.controls.sync()
 
     def _show_system_info(self) -> None:
-        from regviewer.cli.info import collect_info, format_info
-
         box = QMessageBox(QMessageBox.Icon.Information, "System information", "Versions and platform (copy into bug reports):",
                           parent=self)
-        box.setDetailedText(format_info(collect_info()))
+        box.setDetailedText(self.system_info())
         box.exec()
 
     def _about(self) -> None:

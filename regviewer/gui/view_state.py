@@ -1,114 +1,81 @@
-"""The state that linked views share, kept outside the widgets.
+"""The Qt face of the state linked views share: ``ViewLink`` relays a ``ViewerState`` as Qt signals.
 
-``ViewLink`` holds the cursor (LPS mm), the visible range of each plane (zoom and pan), the
-window / level of the fixed and moving images and the options of the comparison modes. Views
-read it when they draw and change it through its setters; every setter notifies all views once.
-A re-entrancy guard drops changes made while a notification is being delivered, so that views
-applying a change never echo it back (no ping-pong between linked views).
+The state itself - cursor (LPS mm), visible range of each plane, window / level PER IMAGE, the
+options of the comparison modes, layout - lives in the Qt-free ``regviewer.app.ViewerState``
+(session files save it; its re-entrancy guard keeps linked views from echoing changes). ``ViewLink``
+gives the views the attribute and setter names they use and re-emits the state's events as Qt
+signals, so views connect to it like to any QObject.
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from typing import Iterator
-
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from regviewer.app.viewer_state import CompareOptions, ViewerState  # noqa: F401  (CompareOptions: re-exported)
 from regviewer.core.compose import WindowLevel
-
-
-@dataclass(frozen=True)
-class CompareOptions:
-    """Options of the comparison modes.
-
-    Attributes:
-        tile_mm: checkerboard tile size in mm.
-        alpha: blend weight of the fixed image (0..1).
-        flicker_hz: alternations per second in flicker mode.
-        show_labels: draw loaded label maps over the views.
-        label_opacity: opacity of the label colours (0..1).
-        fixed_colormap, moving_colormap: names of the colour maps of grey images.
-    """
-
-    tile_mm: float = 20.0
-    alpha: float = 0.5
-    flicker_hz: float = 2.0
-    show_labels: bool = True
-    label_opacity: float = 0.4
-    fixed_colormap: str = "grey"
-    moving_colormap: str = "grey"
+from regviewer.gui.model_link import subscribe
 
 
 class ViewLink(QObject):
-    """Shared state of one group of linked views (see the module docstring)."""
+    """Qt signals and setters over one ``ViewerState`` (see the module docstring)."""
 
     cursorChanged = Signal(object)  # np.ndarray, LPS mm (3,)
     rangeChanged = Signal(str, object)  # plane, (x0, x1, y0, y1) in scene mm
     windowChanged = Signal()
     optionsChanged = Signal()
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, state: ViewerState | None = None) -> None:
         super().__init__(parent)
-        self.cursor_mm = np.zeros(3)
-        self.ranges: dict[str, tuple[float, float, float, float]] = {}
-        self.windows: dict[str, WindowLevel] = {"fixed": WindowLevel(1, 0.5), "moving": WindowLevel(1, 0.5)}
-        self.windows_linked = False
-        self.options = CompareOptions()
-        self.link_zoom = True
-        self._delivering = False
+        self.state = state if state is not None else ViewerState()
+        subscribe(self, self.state.cursor_changed, self.cursorChanged.emit)
+        subscribe(self, self.state.range_changed, self.rangeChanged.emit)
+        subscribe(self, self.state.window_changed, self._window_changed)
+        subscribe(self, self.state.options_changed, self.optionsChanged.emit)
 
-    @contextmanager
-    def _delivery(self) -> Iterator[bool]:
-        """Yields False (and does nothing) when called from inside another notification."""
-        if self._delivering:
-            yield False
-            return
-        self._delivering = True
-        try:
-            yield True
-        finally:
-            self._delivering = False
+    def _window_changed(self, _role: str) -> None:
+        self.windowChanged.emit()
+
+    # ---- the state's values, by the names the views use ---------------------------------------
+    cursor_mm = property(lambda self: self.state.cursor_mm)
+    ranges = property(lambda self: self.state.ranges)
+    windows = property(lambda self: self.state.windows)
+    options = property(lambda self: self.state.options)
+
+    @property
+    def windows_linked(self) -> bool:
+        return self.state.windows_linked
+
+    @windows_linked.setter
+    def windows_linked(self, value: bool) -> None:
+        self.state.windows_linked = bool(value)
+
+    @property
+    def link_zoom(self) -> bool:
+        return self.state.link_zoom
+
+    @link_zoom.setter
+    def link_zoom(self, value: bool) -> None:
+        self.state.link_zoom = bool(value)
 
     @property
     def delivering(self) -> bool:
         """True while a change is being delivered to the views."""
-        return self._delivering
+        return self.state.delivering
 
+    # ---- setters ------------------------------------------------------------------------------
     def set_cursor(self, point_mm: np.ndarray) -> None:
-        point = np.asarray(point_mm, dtype=np.float64).reshape(-1)
-        if point.size == 2:
-            point = np.append(point, self.cursor_mm[2])
-        with self._delivery() as deliver:
-            if deliver:
-                self.cursor_mm = point
-                self.cursorChanged.emit(point)
+        self.state.set_cursor(point_mm)
 
     def set_range(self, plane: str, view_range: tuple[float, float, float, float]) -> None:
-        with self._delivery() as deliver:
-            if deliver:
-                self.ranges[plane] = tuple(float(v) for v in view_range)
-                if self.link_zoom:
-                    self.rangeChanged.emit(plane, self.ranges[plane])
+        self.state.set_range(plane, view_range)
 
     def set_window(self, which: str, window: WindowLevel) -> None:
         """Set the window of "fixed" or "moving" (both when windows are linked)."""
-        with self._delivery() as deliver:
-            if deliver:
-                targets = ("fixed", "moving") if self.windows_linked else (which,)
-                for target in targets:
-                    self.windows[target] = window
-                self.windowChanged.emit()
+        self.state.set_window(which, window)
 
     def set_windows(self, fixed: WindowLevel, moving: WindowLevel) -> None:
-        with self._delivery() as deliver:
-            if deliver:
-                self.windows = {"fixed": fixed, "moving": moving}
-                self.windowChanged.emit()
+        self.state.set_windows(fixed, moving)
 
     def set_options(self, **changes) -> None:
-        with self._delivery() as deliver:
-            if deliver:
-                self.options = replace(self.options, **changes)
-                self.optionsChanged.emit()
+        self.state.set_options(**changes)

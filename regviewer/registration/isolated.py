@@ -3,24 +3,30 @@
 The GUI runs registrations in a thread; SimpleITK releases the Python lock while it computes, but any
 Python work of the engine (callbacks, previews, plugins written in Python, the before / after figures)
 competes with the GUI thread for the lock, and a crash in native code (ITK, torch, a plugin's C
-extension) would take the whole application down. ``IsolatedRun`` runs the same ``run_chain`` in a
-child Python process (``python -m regviewer.registration.isolated``: a fresh interpreter that does not
-re-run the caller's main script, unlike multiprocessing's "spawn") and relays its progress as
-pickled frames on the child's standard output (the child's own prints go to its standard error):
+extension) would take the whole application down. ``IsolatedRun`` runs the same chain in a child
+Python process and relays its progress as pickled frames on the child's standard output (the
+child's own prints go to its standard error, whose tail is kept for the failure message):
 
-- progress events are sent in batches (every ``BATCH_S``), previews at most every ``PREVIEW_S``;
+- the child is started with ``child_argv()``: ``python -I -m regviewer.registration.isolated``
+  (isolated mode: neither the working directory nor PYTHON* variables reach its import path, so a
+  ``numpy.py`` in the folder the app was started from cannot run in it), or, in a frozen
+  application, its own executable with ``--engine-child`` (its entry point calls ``main``);
+- progress and previews follow the one run protocol (``run_protocol.ProgressThrottle``), and the
+  child computes the before / after figures itself (quick ones first, then HD95) so the caller
+  only unpickles numbers;
 - cancel is one byte on the child's standard input, which sets its token; a child that has not
-  stopped ``KILL_AFTER_S`` after the cancel is terminated (the caller keeps the newest transform);
-- the child computes the before / after figures itself, so the caller only unpickles numbers;
-- a child that dies without a result gives a "failed" result naming its exit code.
+  stopped ``KILL_AFTER_S`` after the cancel is terminated, and the run ends "cancelled" with the
+  newest transform the child reported;
+- a child that exits at any moment, for any reason (an import that raises, a crash, a kill), ends
+  the run as failed with its exit status and the tail of its standard error; it is always reaped.
 
 Only methods of the default registry run here (the child builds its own registry from the same
-entry points); a caller with another registry, or a frozen application (no Python to start), runs
-in-process.
+entry points); a caller with another registry runs in-process.
 """
 
 from __future__ import annotations
 
+import collections
 import os
 import pickle
 import queue as queue_module
@@ -29,29 +35,32 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from dataclasses import fields
 from typing import Any, Callable, Sequence
 
-from regviewer.core.errors import RegViewerError
-from regviewer.core.evaluation import EvaluationData, before_after
-from regviewer.core.progress import CancelToken, ProgressEvent
-from regviewer.core.transforms import AffineTransform, Transform
+from regviewer.core.evaluation import EvaluationData
+from regviewer.core.progress import CancelToken
+from regviewer.core.transforms import Transform
 from regviewer.registration.base import Request, Result
-from regviewer.registration.pipeline import Stage, run_chain
+from regviewer.registration.pipeline import Stage
+from regviewer.registration.run_protocol import ProgressThrottle, failed_result, figures_in_steps, run_guarded
 
-BATCH_S = 0.05
-PREVIEW_S = 0.25
 KILL_AFTER_S = 2.0
 POLL_S = 0.02
+STDERR_TAIL_LINES = 12
+FROZEN_FLAG = "--engine-child"
 
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the regviewer package
+def child_argv() -> list[str]:
+    """The command line of the engine child process (see the module docstring)."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, FROZEN_FLAG]
+    return [sys.executable, "-I", "-m", "regviewer.registration.isolated"]
 
 
 def available() -> bool:
-    """A child Python can be started (not in a frozen application)."""
-    return not getattr(sys, "frozen", False) and bool(sys.executable)
+    """A child process can be started (a Python, or a frozen application that dispatches ``--engine-child``)."""
+    return bool(sys.executable)
 
 
 def write_frame(stream, item: Any) -> None:  # noqa: ANN001
@@ -72,22 +81,15 @@ def read_frame(stream) -> Any:  # noqa: ANN001
     return pickle.loads(data)
 
 
-def _request_fields(request: Request) -> dict[str, Any]:
-    values = {item.name: getattr(request, item.name) for item in fields(request)}
-    values["parameters"] = dict(request.parameters)
-    return values
-
-
-def _result_fields(result: Result) -> dict[str, Any]:
-    values = {item.name: getattr(result, item.name) for item in fields(result)}
-    values["parameters"] = dict(result.parameters)
+def _fields(item) -> dict[str, Any]:  # noqa: ANN001
+    values = {entry.name: getattr(item, entry.name) for entry in fields(item)}
+    values["parameters"] = dict(item.parameters)
     return values
 
 
 def failed(stages: Sequence[Stage], request: Request, message: str, runtime_s: float) -> Result:
-    start = request.initial_transform or AffineTransform.identity(request.fixed.ndim)
-    return Result(",".join(stage.method for stage in stages), start, "failed", runtime_s=runtime_s,
-                  message=message, log=(f"failed: {message}",))
+    """Kept for callers of the previous module: see ``run_protocol.failed_result``."""
+    return failed_result(stages, request, message, runtime_s)
 
 
 class _Outbox:
@@ -110,39 +112,13 @@ def _child(stages: tuple[Stage, ...], request_fields: dict, evaluation: Evaluati
         except OSError:
             pass
     request = Request(**request_fields)
-    pending: list[ProgressEvent] = []
-    clock = {"batch": time.perf_counter(), "preview": time.perf_counter()}
-
-    def progress(event: ProgressEvent) -> None:
-        now = time.perf_counter()
-        if event.preview is not None and now - clock["preview"] >= PREVIEW_S and not stop.cancelled:
-            out.put(("preview", event.preview))
-            clock["preview"] = now
-        pending.append(ProgressEvent(event.stage, event.level, event.n_levels, event.iteration, event.metric,
-                                     event.message, None, event.max_iterations))
-        if event.metric is None or now - clock["batch"] >= BATCH_S:
-            out.put(("steps", tuple(pending)))
-            pending.clear()
-            clock["batch"] = now
-
-    started = time.perf_counter()
-    try:
-        result = run_chain(stages, request, progress, stop)
-    except MemoryError:
-        result = failed(stages, request, "out of memory (try a smaller image, fewer levels or fewer samples)", time.perf_counter() - started)
-    except RegViewerError as error:
-        result = failed(stages, request, str(error), time.perf_counter() - started)
-    except Exception as error:  # an engine or plugin bug: a message, like in-process runs
-        result = failed(stages, request, f"{type(error).__name__}: {error}", time.perf_counter() - started)
-    if pending:
-        out.put(("steps", tuple(pending)))
-    out.put(("result", _result_fields(result)))
+    throttle = ProgressThrottle(lambda steps: out.put(("steps", steps)), lambda preview: out.put(("preview", preview)), stop)
+    result = run_guarded(stages, request, throttle, stop)
+    throttle.flush()
+    out.put(("result", _fields(result)))
     if evaluation is not None and result.status != "failed":
-        try:
-            figures: dict = before_after(result.transform, evaluation)
-        except Exception as error:  # figures are a bonus
-            figures = {"error": f"{type(error).__name__}: {error}"}
-        out.put(("figures", figures))
+        for figures in figures_in_steps(result.transform, evaluation):
+            out.put(("figures", figures))
     out.put(("done", None))
 
 
@@ -150,7 +126,7 @@ class IsolatedRun:
     """Drives one child process; call ``run`` from a worker thread (it blocks until the child ends).
 
     Callbacks (called in the calling thread): ``on_steps(tuple[ProgressEvent, ...])``,
-    ``on_preview(Transform)``, ``on_result(Result)``, ``on_figures(dict)``.
+    ``on_preview(Transform)``, ``on_result(Result)``, ``on_figures(dict)`` (up to twice: quick, complete).
     """
 
     def __init__(self, stages: Sequence[Stage], request: Request, evaluation: EvaluationData | None = None, nice: int = 0) -> None:
@@ -158,21 +134,40 @@ class IsolatedRun:
         self.result: Result | None = None
         self._process: subprocess.Popen | None = None
         self._frames: queue_module.Queue = queue_module.Queue()
+        self._stderr: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+        self._latest: Transform | None = None  # the newest preview
+        self._history: list[tuple[str, int, int, float]] = []
+        self._cancelled_at: float | None = None
 
     def _start(self) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), env.get("PYTHONPATH", "")]))
-        self._process = subprocess.Popen([sys.executable, "-m", "regviewer.registration.isolated"], stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, env=env)
-        write_frame(self._process.stdin, (self.stages, _request_fields(self.request), self.evaluation, self.nice))
+        self._process = subprocess.Popen(child_argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE)
         threading.Thread(target=self._read, name="regviewer-engine-reader", daemon=True).start()
+        threading.Thread(target=self._read_errors, name="regviewer-engine-stderr", daemon=True).start()
+        try:
+            write_frame(self._process.stdin, (self.stages, _fields(self.request), self.evaluation, self.nice))
+        except (BrokenPipeError, OSError, ValueError):
+            pass  # the child is gone already: its exit status and standard error say why
 
     def _read(self) -> None:
         try:
             while True:
                 self._frames.put(read_frame(self._process.stdout))
-        except (EOFError, OSError, pickle.UnpicklingError, ValueError):
+        except (EOFError, OSError, pickle.UnpicklingError, ValueError, AttributeError, ImportError):
             self._frames.put(("eof", None))
+
+    def _read_errors(self) -> None:
+        """Keep the last lines of the child's standard error (and echo them to ours, for logs)."""
+        try:
+            for raw in iter(self._process.stderr.readline, b""):
+                line = raw.decode("utf-8", "replace").rstrip()
+                self._stderr.append(line)
+                print(line, file=sys.stderr)
+        except (OSError, ValueError):
+            pass
+
+    def stderr_tail(self) -> str:
+        return " | ".join(line for line in self._stderr if line.strip())[-600:]
 
     def cancel(self) -> None:
         try:
@@ -195,47 +190,88 @@ class IsolatedRun:
         on_figures: Callable[[dict], None],
         abandon: Callable[[], bool] = lambda: False,
     ) -> Result | None:
-        """Run to the end; ``abandon()`` True (e.g. a stand-in result was shown) terminates the child."""
+        """Run to the end; ``abandon()`` True (e.g. a stand-in result was shown, or the window closes)
+        terminates the child. The child is always reaped before this returns."""
         started = time.perf_counter()
-        self._start()
-        cancelled_at = None
+        try:
+            self._start()
+            self._relay(cancel, on_steps, on_preview, on_result, on_figures, abandon)
+        finally:
+            self._reap()
+        if self.result is None and not abandon():
+            runtime_s = time.perf_counter() - started
+            if self._cancelled_at is not None:
+                self.result = self._killed_after_cancel(runtime_s)
+            else:
+                status = self._process.returncode if self._process is not None else None
+                tail = self.stderr_tail()
+                message = f"the engine process ended without a result (exit code {status})" + (f": {tail}" if tail else "")
+                self.result = failed_result(self.stages, self.request, message, runtime_s)
+            on_result(self.result)
+        return self.result
+
+    def _killed_after_cancel(self, runtime_s: float) -> Result:
+        """A "cancelled" result from the newest transform the child reported before it was stopped."""
+        start = self.request.initial_transform
+        transform = self._latest or start
+        if transform is None:
+            from regviewer.core.transforms import AffineTransform
+
+            transform = AffineTransform.identity(self.request.fixed.ndim)
+        message = (f"cancelled by the user; the engine had not stopped within {KILL_AFTER_S:g} s, "
+                   "so its last reported transform is kept")
+        stages = [{"method": stage.method, "parameters": dict(stage.parameters)} for stage in self.stages]
+        return Result(",".join(stage.method for stage in self.stages), transform, "cancelled", {"stages": stages},
+                      runtime_s, tuple(self._history), message, (message,))
+
+    def _relay(self, cancel, on_steps, on_preview, on_result, on_figures, abandon) -> None:  # noqa: ANN001
         while True:
-            if cancel.cancelled and cancelled_at is None:
+            if cancel.cancelled and self._cancelled_at is None:
                 self.cancel()
-                cancelled_at = time.perf_counter()
+                self._cancelled_at = time.perf_counter()
+            cancelled_at = self._cancelled_at
             if abandon() or (cancelled_at is not None and self.result is None and time.perf_counter() - cancelled_at > KILL_AFTER_S):
                 self.terminate()
-                break
+                return
             try:
                 kind, data = self._frames.get(timeout=POLL_S)
             except queue_module.Empty:
-                continue
+                if self._process.poll() is not None and self._frames.empty():
+                    try:  # the child is gone: take what its pipe still held, then stop
+                        kind, data = self._frames.get(timeout=1.0)
+                    except queue_module.Empty:
+                        return
+                else:
+                    continue
             if kind in ("done", "eof"):
-                break
+                return
             if kind == "steps":
+                self._history += [(e.stage, e.level, e.iteration, e.metric) for e in data if e.metric is not None]
                 on_steps(data)
             elif kind == "preview":
+                self._latest = data
                 on_preview(data)
             elif kind == "result":
                 self.result = Result(**data)
                 on_result(self.result)
             elif kind == "figures":
                 on_figures(data)
+
+    def _reap(self) -> None:
+        """Wait for the child (killing it when it does not end) and close its pipes: never a zombie."""
+        process = self._process
+        if process is None:
+            return
         try:
-            self._process.wait(timeout=2.0)
+            process.wait(timeout=2.0)
         except subprocess.TimeoutExpired:
-            self.terminate()
-            self._process.wait()
-        for stream in (self._process.stdin, self._process.stdout):
+            process.kill()
+            process.wait()
+        for stream in (process.stdin, process.stdout):
             try:
                 stream.close()
-            except OSError:
+            except (OSError, ValueError):
                 pass
-        if self.result is None and not abandon():
-            self.result = failed(self.stages, self.request, "the engine process ended without a result "
-                                 f"(exit code {self._process.returncode})", time.perf_counter() - started)
-            on_result(self.result)
-        return self.result
 
 
 def _watch_stdin(stream, token: CancelToken) -> None:  # noqa: ANN001
@@ -247,8 +283,9 @@ def _watch_stdin(stream, token: CancelToken) -> None:  # noqa: ANN001
     token.cancel()
 
 
-def child_main() -> None:
-    """Entry point of the child process (``python -m regviewer.registration.isolated``)."""
+def main() -> None:
+    """Entry point of the child process (``python -I -m regviewer.registration.isolated``, or a frozen
+    application's ``--engine-child``)."""
     frames_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints of engines or plugins go to stderr
     stages, request_fields, evaluation, nice = read_frame(sys.stdin.buffer)
@@ -260,5 +297,8 @@ def child_main() -> None:
     os._exit(0)  # not a normal shutdown: the stdin watcher thread is blocked in a read
 
 
+child_main = main  # the previous name
+
+
 if __name__ == "__main__":
-    child_main()
+    main()

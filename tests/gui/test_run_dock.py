@@ -234,14 +234,16 @@ def test_landmarks_from_the_window_reach_the_engine_the_figures_and_the_command(
 
     fixed_points = np.array([[60.0, 80.0], [190.0, 70.0], [128.0, 200.0], [100.0, 128.0]])
     moving_points = fixed_points + [3.0, -2.0]
-    window.landmark_pairs = lambda: (fixed_points, moving_points)
+    for fixed_point, moving_point in zip(fixed_points, moving_points):  # placed in the window's landmark model
+        window.landmarks.model.add_pair(fixed_point, moving_point)
     dock = window.run_dock
     dock.set_registry(make_registry())
     dock.select_method("slow-shift")
     dock.form.set_values({"steps": 20, "step_s": 0.0})
     record = dock.run()
     _wait(qtbot, dock)
-    assert record.status == "completed" and record.fixed_landmarks is fixed_points
+    assert record.status == "completed" and np.array_equal(record.fixed_landmarks, fixed_points)
+    assert np.array_equal(record.moving_landmarks, moving_points)
     before, after = record.figures["before"]["tre_mean_mm"], record.figures["after"]["tre_mean_mm"]
     assert before == pytest.approx(np.hypot(3.0, 2.0))
     assert after != pytest.approx(before)  # the 1 mm shift along x changed the landmark error

@@ -1,7 +1,7 @@
 """Landmarks in the main window: panel (dock), markers (view overlays), placement tool, menu, undo.
 
-``install_landmarks(window)`` is the one call MainWindow makes; it returns the controller, also
-kept as ``window.landmarks``.
+``install_landmarks(window, landmarks)`` is the one call MainWindow makes (``landmarks``: the window's
+``regviewer.app.Landmarks`` model); it returns the controller, which the window keeps.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from regviewer.gui.landmarks.panel import LandmarkPanel
 from regviewer.gui.landmarks.placement import PlacementTool
 
 
-def install_landmarks(window) -> LandmarkController:
-    """Create the landmark controller, dock, markers and actions of ``window``."""
-    controller = LandmarkController(window)
+def install_landmarks(window, landmarks=None) -> LandmarkController:  # noqa: ANN001
+    """Create the landmark controller (over ``landmarks``), dock, markers and actions of ``window``."""
+    controller = LandmarkController(window, landmarks)
     controller.tool = PlacementTool(controller)
     controller.model_undo = lambda: controller.model.undo()
     controller.model_redo = lambda: controller.model.redo()
@@ -59,5 +59,4 @@ def install_landmarks(window) -> LandmarkController:
         add_action(menu, text, slot, shortcut, name)
     menu.addSeparator()
     menu.addAction(dock.toggleViewAction())
-    window.landmarks = controller
     return controller

@@ -1,7 +1,8 @@
 """The landmark feature's state in a window: the pairs, placement mode, the landmark fit and live warp.
 
-One ``LandmarkController`` per main window connects the Qt-free ``LandmarkSet`` (with its undo
-stack) to the views: the panel shows it, the markers draw it, the placement tool edits it. With a
+One ``LandmarkController`` per main window connects the window's Qt-free ``Landmarks`` model
+(regviewer.app: one ``LandmarkSet`` with its undo stack per image dimension, and the fit settings)
+to the views: the panel shows it, the markers draw it, the placement tool edits it. With a
 fit chosen and "live warp" on, every edit refits: while a point is dragged the fit is shown as a
 preview (``grid.set_transform(t, preview=True)``; a TPS is then drawn on every 4th voxel and
 interpolated, see slice_warp), and once the drag ends the final fit replaces it (preview=False).
@@ -14,7 +15,7 @@ from PySide6.QtCore import QObject, Signal
 
 from regviewer.core.errors import RegViewerError
 from regviewer.core.landmark_fit import FIT_KINDS, fit, leave_one_out, minimum_pairs, pair_errors
-from regviewer.core.landmarks import LandmarkSet
+from regviewer.app.landmark_set import Landmarks, LandmarkSet
 from regviewer.core.tps import ThinPlateSplineTransform
 from regviewer.core.transforms import Transform
 
@@ -34,20 +35,20 @@ class LandmarkController(QObject):
     fitChanged = Signal()
     message = Signal(str)
 
-    def __init__(self, window) -> None:
+    def __init__(self, window, landmarks: Landmarks | None = None) -> None:  # noqa: ANN001
+        """``landmarks``: the window's Landmarks model (pairs per dimension, fit settings); None: a new one."""
         super().__init__(window)
         self.window = window
         self.grid = window.grid
-        self._sets: dict[int, LandmarkSet] = {}
+        self.landmarks = landmarks if landmarks is not None else Landmarks()
+        self._watched: set[int] = set()
         self.model = self._set_for(self._ndim())
         self.placing = False
-        self.fit_kind = "tps"
-        self.regularisation = 0.0
-        self.live = False
         self.selected: int | None = None
         self.dragging = False
         self.tool = None  # the PlacementTool, set by install_landmarks
         self.markers: dict = {}  # SliceView -> LandmarkMarkers, set by install_landmarks
+        self.panel = self.dock = self.files = None  # the table, its dock and file actions, set by install_landmarks
         self._loo_cache: tuple | None = None
         self.grid.contentChanged.connect(self._content_changed)
 
@@ -59,11 +60,16 @@ class LandmarkController(QObject):
 
     def _set_for(self, ndim: int) -> LandmarkSet:
         """One set per image dimension, so loading 2D images never discards the 3D pairs."""
-        if ndim not in self._sets:
-            landmarks = LandmarkSet(ndim)
+        landmarks = self.landmarks.for_ndim(ndim)
+        if id(landmarks) not in self._watched:
+            self._watched.add(id(landmarks))
             landmarks.listeners.append(self._model_changed)
-            self._sets[ndim] = landmarks
-        return self._sets[ndim]
+        return landmarks
+
+    # the fit settings live in the model (session files keep them)
+    fit_kind = property(lambda self: self.landmarks.fit_kind)
+    regularisation = property(lambda self: self.landmarks.regularisation)
+    live = property(lambda self: self.landmarks.live)
 
     def _content_changed(self) -> None:
         model = self._set_for(self._ndim())
@@ -149,14 +155,9 @@ class LandmarkController(QObject):
         return errors.copy()
 
     def set_fit(self, kind: str | None = None, live: bool | None = None, regularisation: float | None = None) -> None:
-        if kind is not None:
-            if kind not in FIT_KINDS:
-                raise ValueError(f"unknown landmark fit {kind!r}")
-            self.fit_kind = kind
-        if live is not None:
-            self.live = bool(live)
-        if regularisation is not None:
-            self.regularisation = float(regularisation)
+        if kind is not None and kind not in FIT_KINDS:
+            raise ValueError(f"unknown landmark fit {kind!r}")
+        self.landmarks.set_fit(kind, live, regularisation)
         self.fitChanged.emit()
         if self.live:
             self.apply_fit(quiet=True)

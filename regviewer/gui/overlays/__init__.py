@@ -1,17 +1,21 @@
 """Deformation and label overlays for the slice views, their docks, menu and exports.
 
-``install_overlays(window)`` is the one call the main window makes: it creates the shared
-``OverlayController`` (``window.overlays``), attaches the overlay items to every view, adds the
-"Overlays" and "Label Dice" docks and an "Overlays" menu (fold navigation, colour tables,
-exports). ``install_on_grid(grid)`` does the view part alone (used by ``regviewer render``).
+``install_overlays(window, state)`` is the one call the main window makes: it creates the shared
+``OverlayController`` over the window's ``OverlayState`` (regviewer.app), attaches the overlay items
+to every view, adds the "Overlays" and "Label Dice" docks and an "Overlays" menu (fold navigation,
+colour tables, exports), and returns them as an ``OverlayFeature`` the window keeps.
+``install_on_grid(grid)`` does the view part alone (used by ``regviewer render``).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QScrollArea
 
+from regviewer.app.overlay_settings import OverlayState
 from regviewer.core.colour_table import read_colour_table
 from regviewer.core.errors import RegViewerError
 from regviewer.gui.actions import add_action, feature_menu
@@ -20,9 +24,9 @@ from regviewer.gui.overlays.export import export_dialog
 from regviewer.gui.overlays.layers import install_on_view
 
 
-def install_on_grid(grid, parent=None) -> OverlayController:
-    """A controller for a view grid, with overlay items on each of its views."""
-    controller = OverlayController(grid, parent if parent is not None else grid)
+def install_on_grid(grid, parent=None, state: OverlayState | None = None) -> OverlayController:  # noqa: ANN001
+    """A controller for a view grid (over ``state``, else its own settings), with overlay items on each view."""
+    controller = OverlayController(grid, parent if parent is not None else grid, state)
     for index, view in enumerate(grid.views):
         install_on_view(controller, view, index)
     return controller
@@ -62,7 +66,7 @@ def render_overlays(grid, kinds: tuple[str, ...]) -> OverlayController | None:
         raise InputMismatchError("--overlay agreement needs both label maps (--labels FIXED MOVING)")
     controller = install_on_grid(grid)
     for kind in kinds:
-        controller.settings = controller.settings.with_options(kind, enabled=True)
+        controller.state.settings = controller.settings.with_options(kind, enabled=True)
     if "contours" in kinds:
         grid.link.set_options(show_labels=False)
     grid.refresh_overlays()
@@ -82,51 +86,68 @@ def _dock(window, title: str, name: str, widget, scroll: bool = False) -> QDockW
     return dock
 
 
-def _load_colour_table(window) -> None:
+def _load_colour_table(window, controller: OverlayController) -> None:  # noqa: ANN001
     path, _ = QFileDialog.getOpenFileName(window, "Open a colour table (FreeSurfer, Slicer or ITK-SNAP)",
                                           str(window.settings.value("lastFolder", "")),
                                           "Colour tables (*.txt *.ctbl *.lut *.label);;All files (*)")
     if path:
-        load_colour_table(window, path)
+        load_colour_table(window, path, controller)
 
 
-def load_colour_table(window, path) -> bool:
-    """Name and colour labels from a FreeSurfer / Slicer / ITK-SNAP colour table file."""
+def load_colour_table(window, path, controller: OverlayController | None = None) -> bool:  # noqa: ANN001
+    """Name and colour labels from a FreeSurfer / Slicer / ITK-SNAP colour table file (shown by
+    ``controller``, by default the window's overlays)."""
     try:
         table = read_colour_table(path)
     except RegViewerError as error:
         return window.show_error("Cannot open the colour table", str(error))
-    window.overlays.set_colour_table(table)
+    controller = controller if controller is not None else window.overlays
+    controller.set_colour_table(table)
+    controller.state.set_colour_table_path(str(path))
     return True
 
 
-def install_overlays(window) -> OverlayController:
+@dataclass
+class OverlayFeature:
+    """What ``install_overlays`` made: the controller, the two panels and their docks."""
+
+    controller: OverlayController
+    panel: object
+    panel_dock: QDockWidget
+    label_table: object
+    label_dock: QDockWidget
+
+
+def install_overlays(window, state: OverlayState) -> OverlayFeature:  # noqa: ANN001
     """Overlays, docks and menu of the main window (see the module docstring)."""
     from regviewer.gui.panels.label_table import LabelTablePanel
     from regviewer.gui.panels.overlay_panel import OverlayPanel
 
-    controller = install_on_grid(window.grid, window)
-    window.overlays = controller
-    window.overlay_panel = OverlayPanel(controller)
-    window.overlay_dock = _dock(window, "Overlays", "overlayDock", window.overlay_panel, scroll=True)
-    window.label_table = LabelTablePanel(controller)
-    window.label_dock = _dock(window, "Label Dice", "labelTableDock", window.label_table)
+    controller = install_on_grid(window.grid, window, state)
+    panel = OverlayPanel(controller)
+    panel_dock = _dock(window, "Overlays", "overlayDock", panel, scroll=True)
+    label_table = LabelTablePanel(controller)
+    label_dock = _dock(window, "Label Dice", "labelTableDock", label_table)
 
     menu = feature_menu(window, "&Overlays")
-    menu.addAction(window.overlay_dock.toggleViewAction())
-    menu.addAction(window.label_dock.toggleViewAction())
+    menu.addAction(panel_dock.toggleViewAction())
+    menu.addAction(label_dock.toggleViewAction())
     menu.addSeparator()
 
-    def action(text: str, slot, shortcut: str | None = None, name: str = "") -> QAction:
+    def action(text: str, slot, shortcut: str | None = None, name: str = "") -> QAction:  # noqa: ANN001
         return add_action(menu, text, slot, shortcut, name)
+
+    def automatic_table() -> None:
+        controller.set_colour_table(None)
+        controller.state.set_colour_table_path(None)
 
     action("&Next Fold", lambda: controller.go_to_fold(1), "F8", "nextFoldAction")
     action("&Previous Fold", lambda: controller.go_to_fold(-1), "Shift+F8", "previousFoldAction")
     menu.addSeparator()
-    action("Load &Colour Table...", lambda: _load_colour_table(window), None, "loadColourTableAction")
-    action("Automatic Colour Table", lambda: controller.set_colour_table(None))
+    action("Load &Colour Table...", lambda: _load_colour_table(window, controller), None, "loadColourTableAction")
+    action("Automatic Colour Table", automatic_table)
     menu.addSeparator()
     action("Export &Warped Labels...", lambda: export_dialog(window, "warped_labels"), None, "exportWarpedLabelsAction")
     action("Export &Jacobian Map...", lambda: export_dialog(window, "jacobian"), None, "exportJacobianAction")
     action("Export &Displacement Field...", lambda: export_dialog(window, "displacement"), None, "exportDisplacementAction")
-    return controller
+    return OverlayFeature(controller, panel, panel_dock, label_table, label_dock)

@@ -33,7 +33,8 @@ from regviewer.core.slice_deformation import (
     slice_points,
     to_scene,
 )
-from regviewer.gui.overlays.settings import OverlaySettings
+from regviewer.app.overlay_settings import OverlaySettings, OverlayState
+from regviewer.gui.model_link import subscribe
 from regviewer.gui.jobs import BackgroundJob
 
 CACHE_BYTES = 96 * 2**20  # per-slice results kept (T on slices, Jacobians, lines, outlines)
@@ -58,11 +59,13 @@ class OverlayController(QObject):
     settingsChanged = Signal()
     summaryChanged = Signal()  # Jacobian statistics / folds / label scores changed (or started computing)
 
-    def __init__(self, grid, parent: QObject | None = None) -> None:
+    def __init__(self, grid, parent: QObject | None = None, state: OverlayState | None = None) -> None:  # noqa: ANN001
+        """``state``: the OverlayState (regviewer.app) holding the settings; None: a new one."""
         super().__init__(parent)
         self.grid = grid
         self.scene = grid.scene
-        self.settings = OverlaySettings()
+        self.state = state if state is not None else OverlayState()
+        subscribe(self, self.state.changed, self._state_changed)
         self.summary: DeformationSummary | None = None
         self.scores: LabelScores | None = None
         self.warped_labels = None
@@ -85,23 +88,25 @@ class OverlayController(QObject):
         grid.contentChanged.connect(self._content_changed)
         grid.transformChanged.connect(self._transform_changed)
 
-    # ---- settings -----------------------------------------------------------------------------
-    def set_settings(self, settings: OverlaySettings) -> None:
-        self.settings = settings
+    # ---- settings (kept in the OverlayState; views redraw when it changes) ---------------------
+    @property
+    def settings(self) -> OverlaySettings:
+        return self.state.settings
+
+    def _state_changed(self) -> None:
         self.settingsChanged.emit()
         self.grid.refresh_overlays()
 
-    def set_options(self, kind: str, **changes) -> None:
+    def set_settings(self, settings: OverlaySettings) -> None:
+        self.state.set_settings(settings)
+
+    def set_options(self, kind: str, **changes) -> None:  # noqa: ANN003
         """Change ``OverlayOptions`` of one kind (enabled, views, opacity)."""
-        if "views" in changes:
-            changes["views"] = frozenset(changes["views"])
-        self.set_settings(self.settings.with_options(kind, **changes))
+        self.state.set_options(kind, **changes)
 
-    def set_params(self, **changes) -> None:
+    def set_params(self, **changes) -> None:  # noqa: ANN003
         """Change the other settings (grid_spacing_mm, jacobian_limit, ...)."""
-        from dataclasses import replace
-
-        self.set_settings(replace(self.settings, **changes))
+        self.state.set_params(**changes)
 
     def colour_table(self) -> ColourTable:
         """The user's table, else FreeSurfer's or a generic one for the loaded labels."""

@@ -51,7 +51,7 @@ def export_jacobian(window, path: str | Path) -> bool:
     scene = window.grid.scene
     if scene.fixed is None:
         return window.show_error("Cannot export", "load a fixed image first")
-    controller = getattr(window, "overlays", None)
+    controller = window.overlays
     try:
         summary = controller.summary if controller is not None and controller.current else None
         if summary is None or summary.geometry is not scene.fixed.geometry:

@@ -1,19 +1,14 @@
-"""The run history: every registration run of the session with what it used and how it scored.
+"""The History tab: the runs of the window's ``RunHistory`` (regviewer.app) with how they scored.
 
-A ``RunRecord`` keeps the stages, the start (initial transform), the inputs it named (files, mask,
-landmarks) and, once known, the ``Result`` and the before / after figures (the CLI's metrics.json
-numbers). Failed runs stay in the list with their message. The panel lists the runs, shows the
-details of the selected one, and offers Compare (two runs side by side), Use as start (chaining) and
-Copy as command; what these do is decided by the dock (signals), not here.
+The panel shows the ``RunHistory`` it is given and follows its events: a new run, a result,
+figures (quick ones first, then HD95). A run with warnings (folding, a metric worse than before, a
+stage that diverged) is marked in the list and its warnings open its details. Selecting two runs
+shows both side by side. The panel offers Compare (two runs in the views), Use as start (chaining)
+and Copy as command; what these do is decided by the dock (signals), not here.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QFontDatabase
 from PySide6.QtWidgets import (
@@ -27,101 +22,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from regviewer.core.transforms import Transform
-from regviewer.registration.base import Result
-from regviewer.registration.pipeline import Stage
+from regviewer.gui.model_link import subscribe
+from regviewer.app.run_history import FIGURES, RunHistory, RunRecord  # noqa: F401  (RunRecord: the records shown)
 
-# (key in the figures, label, digits); the same names as metrics.json and the CLI summary.
-FIGURES = (
-    ("ncc", "NCC", 4), ("mi", "MI", 4), ("mse", "MSE", 4), ("dice_mean", "Dice (mean)", 4),
-    ("hd95_mean_mm", "HD95 (mm)", 3), ("tre_mean_mm", "TRE mean (mm)", 3), ("tre_max_mm", "TRE max (mm)", 3),
-    ("jacobian_min", "Jacobian min", 3), ("folded_pct", "Folded (%)", 3),
-)
 STATUS_COLOURS = {"completed": "#2e7d32", "cancelled": "#c77700", "failed": "#c62828", "running": "#1565c0"}
-
-
-@dataclass
-class RunRecord:
-    """One run of the session (mutable: the result and figures arrive later)."""
-
-    run_id: int
-    title: str
-    preset: str | None
-    stages: tuple[Stage, ...]
-    start_label: str
-    initial_transform: Transform | None
-    mask_label: str
-    sources: dict[str, str | None]
-    mask_roles: tuple[str, ...] = ()  # "fixed" / "moving": label maps used as masks (non-zero voxels)
-    use_labels: bool = False  # label maps passed to the engine and scored
-    fixed_landmarks: np.ndarray | None = None
-    moving_landmarks: np.ndarray | None = None
-    images: tuple = ()  # the (fixed, moving) Images registered: its transform belongs to them
-    result: Result | None = None
-    figures: dict[str, Any] | None = None
-    started: float = field(default_factory=time.time)
-    command: str = ""
-
-    @property
-    def status(self) -> str:
-        return self.result.status if self.result is not None else "running"
-
-    def summary(self) -> str:
-        """Two lines for the list: what ran and how it went."""
-        duration = f"  {self.result.runtime_s:.1f} s" if self.result is not None else ""
-        first = f"#{self.run_id}  {self.title}  -  {self.status}{duration}"
-        if self.figures is None:
-            second = "figures: computing..." if self.status in ("completed", "cancelled") else (self.result.message if self.result else "")
-        elif "error" in self.figures:
-            second = f"figures failed: {self.figures['error']}"
-        else:
-            parts = []
-            for key, label, digits in (("ncc", "NCC", 3), ("dice_mean", "Dice", 3), ("tre_mean_mm", "TRE", 2), ("folded_pct", "fold %", 2)):
-                before, after = self.figures["before"].get(key), self.figures["after"].get(key)
-                if after is not None:
-                    parts.append(f"{label} {_number(before, digits)} -> {_number(after, digits)}" if before is not None else f"{label} {_number(after, digits)}")
-            second = "   ".join(parts)
-        return f"{first}\n{second[:140]}"
-
-    def details(self) -> str:
-        """Everything about the run, as plain text (for the details box and bug reports)."""
-        lines = [f"Run #{self.run_id}: {self.title}  ({time.strftime('%H:%M:%S', time.localtime(self.started))})"]
-        if self.result is not None:
-            lines.append(f"Status: {self.result.status} after {self.result.runtime_s:.2f} s")
-            if self.result.message:
-                lines.append(f"Message: {self.result.message}")
-        else:
-            lines.append("Status: running")
-        lines.append(f"Start: {self.start_label};  mask: {self.mask_label}")
-        if self.fixed_landmarks is not None:
-            lines.append(f"Landmarks: {len(self.fixed_landmarks)} pairs")
-        lines.append("Stages:")
-        for index, stage in enumerate(self.stages, 1):
-            values = ", ".join(f"{name}={_value(value)}" for name, value in stage.parameters.items())
-            lines.append(f"  {index}. {stage.method}: {values or 'defaults'}")
-        if self.figures is not None and "error" not in self.figures:
-            lines.append(f"{'Figure':<16}{'before':>10}{'after':>10}")
-            for key, label, digits in FIGURES:
-                before, after = self.figures["before"].get(key), self.figures["after"].get(key)
-                if before is not None or after is not None:
-                    lines.append(f"{label:<16}{_number(before, digits):>10}{_number(after, digits):>10}")
-        elif self.figures is not None:
-            lines.append(f"Figures failed: {self.figures['error']}")
-        if self.result is not None:
-            lines.append(f"Transform: {self.result.transform.describe()[:300]}")
-        if self.command:
-            lines.append(f"Command:\n{self.command}")
-        return "\n".join(lines)
-
-
-def _number(value: Any, digits: int) -> str:
-    return "-" if value is None else f"{value:.{digits}g}"
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, (tuple, list)):
-        return ",".join(str(item) for item in value)
-    return str(value)
+WARNING_COLOUR = "#b26a00"  # a finished run with warnings: not shown like a plain success
 
 
 class HistoryPanel(QWidget):
@@ -132,9 +37,9 @@ class HistoryPanel(QWidget):
     startRequested = Signal(object)
     commandRequested = Signal(object)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, history: RunHistory, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.records: list[RunRecord] = []
+        self.model = history
         self.list = QListWidget()
         self.list.setObjectName("historyList")
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -166,23 +71,37 @@ class HistoryPanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.details, 2)
         self._update_buttons()
+        subscribe(self, history.added, self._added)
+        subscribe(self, history.updated, self.refresh)
+        subscribe(self, history.cleared, self._cleared)
+        for record in history:
+            self._added(record)
 
-    def add(self, record: RunRecord) -> None:
-        self.records.append(record)
+    @property
+    def records(self) -> list[RunRecord]:
+        return self.model.records
+
+    def _cleared(self) -> None:
+        self.list.clear()
+        self.details.clear()
+
+    def _added(self, record: RunRecord) -> None:
         item = QListWidgetItem()
         item.setData(Qt.ItemDataRole.UserRole, record.run_id)
         self.list.addItem(item)
         self.refresh(record)
 
     def record(self, run_id: int) -> RunRecord | None:
-        return next((record for record in self.records if record.run_id == run_id), None)
+        return self.model.get(run_id)
 
     def refresh(self, record: RunRecord) -> None:
         """Redraw a record's entry (and the details when it is the selected run)."""
-        index = self.records.index(record)
-        item = self.list.item(index)
+        if record not in self.records or self.records.index(record) >= self.list.count():
+            return
+        item = self.list.item(self.records.index(record))
         item.setText(record.summary())
-        item.setForeground(QColor(STATUS_COLOURS[record.status]))
+        colour = WARNING_COLOUR if record.status == "completed" and record.warnings else STATUS_COLOURS[record.status]
+        item.setForeground(QColor(colour))
         item.setToolTip(record.details())
         selected = self.selected()
         if len(selected) == 1 and selected[0] is record:
@@ -201,12 +120,14 @@ class HistoryPanel(QWidget):
     def _selection_changed(self) -> None:
         selected = self.selected()
         self._update_buttons()
+        wrap = QPlainTextEdit.LineWrapMode
+        self.details.setLineWrapMode(wrap.NoWrap if len(selected) == 2 else wrap.WidgetWidth)  # columns stay aligned
         if len(selected) == 1:
             self.details.setPlainText(selected[0].details())
             if selected[0].result is not None:
                 self.showRequested.emit(selected[0])
         elif len(selected) == 2:
-            self.details.setPlainText("\n\n".join(record.details() for record in selected))
+            self.details.setPlainText(side_by_side(selected[0], selected[1]))
 
     def _update_buttons(self) -> None:
         selected = self.selected()
@@ -224,3 +145,43 @@ class HistoryPanel(QWidget):
         selected = self.selected()
         if len(selected) == 2:
             self.compareRequested.emit(selected[0], selected[1])
+
+
+def side_by_side(first: RunRecord, second: RunRecord) -> str:
+    """Two runs in columns: status, warnings, figures (before / after) and parameters."""
+    def short(value) -> str:  # noqa: ANN001
+        return "-" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    width = 20
+    name_a, name_b = f"#{first.run_id} {first.title}"[:width - 1], f"#{second.run_id} {second.title}"[:width - 1]
+    lines = [f"{'':<13}{name_a:>{width}}{name_b:>{width}}"]
+    status = lambda r: f"{r.status} {r.result.runtime_s:.1f} s" if r.result is not None else r.status  # noqa: E731
+    lines.append(f"{'Status':<13}{status(first):>{width}}{status(second):>{width}}")
+    lines.append(f"{'Warnings':<13}{len(first.warnings):>{width}}{len(second.warnings):>{width}}")
+    lines.append(f"{'Start':<13}{first.start_label[:width - 1]:>{width}}{second.start_label[:width - 1]:>{width}}")
+    for key, label, _digits in FIGURES:
+        values = []
+        for record in (first, second):
+            figures = record.figures if record.figures is not None and "error" not in record.figures else None
+            if figures is None:
+                values.append("")
+                continue
+            before, after = figures["before"].get(key), figures["after"].get(key)
+            values.append("" if before is None and after is None else f"{short(before)} -> {short(after)}")
+        if any(values):
+            lines.append(f"{label[:12]:<13}{values[0]:>{width}}{values[1]:>{width}}")
+    lines.append("")
+    for record in (first, second):
+        lines.append(f"Run #{record.run_id} {record.title}:")
+        for warning in record.warnings:
+            lines.append(f"  WARNING: {warning}")
+        for index, stage in enumerate(record.stages, 1):
+            values = ", ".join(f"{name}={_value(value)}" for name, value in stage.parameters.items())
+            lines.append(f"  {index}. {stage.method}: {values or 'defaults'}")
+    return "\n".join(lines)
+
+
+def _value(value) -> str:  # noqa: ANN001
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(item) for item in value)
+    return str(value)

@@ -5,20 +5,24 @@ the method (every method of the registry, plugins included; a plugin that failed
 greyed out with its reason), the parameter form, the mask / labels / start choices, the Run and
 Cancel buttons with progress, and the run history.
 
-A run takes the images, labels and landmarks loaded in the window at that moment (a frozen
-``Request``) and runs in a ``RunController`` thread; the views show its intermediate transforms as it
-goes, then its result. Landmarks come from ``window.landmark_pairs()`` when the window has that
-provider (the landmark feature adds it): they go to the engine and into the TRE figures.
+A run takes the images, labels and landmarks of the window's ``Workspace`` at that moment: the
+``RunSession`` (``regviewer.app``, the same builder the CLI uses) makes the frozen ``Request`` and the
+evaluation data and records the run in the ``RunHistory``, which the History tab shows. The run goes
+in a ``RunController`` thread; the views show its intermediate transforms, then its result. Landmark
+pairs come from the landmark controller given to the dock: they go to the engine and into the TRE
+figures. The next run can start as soon as a run's result is back; its figures follow (Dice first).
 
-``install_run_dock(window)`` adds the dock to a ``MainWindow`` (which arranges its docks in one tab group).
+``install_run_dock(window, session, landmarks)`` adds the dock to a ``MainWindow`` (which arranges its
+docks in one tab group).
 """
 
 from __future__ import annotations
 
 import tempfile
+import uuid
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QComboBox,
@@ -34,15 +38,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from regviewer.app.run_history import RunRecord
+from regviewer.app.run_session import RunPlan, RunSession
 from regviewer.core.errors import RegViewerError
-from regviewer.core.evaluation import EvaluationData
 from regviewer.core.landmark_fit import FIT_KINDS
-from regviewer.registration.base import Request, resolve_parameters
+from regviewer.registration.base import resolve_parameters
 from regviewer.registration.pipeline import Stage, validate_stages
 from regviewer.registration.presets import Preset, builtin_presets
 from regviewer.registration.registry import Registry, default_registry
 from regviewer.gui.run.compare import RunComparison
-from regviewer.gui.run.history import HistoryPanel, RunRecord
+from regviewer.gui.run.history import HistoryPanel
 from regviewer.gui.run.parameter_form import ParameterForm
 from regviewer.gui.run.progress_panel import ProgressPanel
 from regviewer.gui.run.record_command import record_command
@@ -55,19 +60,24 @@ SINGLE_METHOD = ""  # presetCombo data of the "Single method" entry
 class RunDock(QDockWidget):
     """See the module docstring."""
 
-    def __init__(self, window, registry: Registry | None = None) -> None:
+    def __init__(self, window, session: RunSession, landmarks=None, registry: Registry | None = None) -> None:  # noqa: ANN001
+        """``session``: the window's run session (workspace + history); ``landmarks``: the landmark
+        controller whose pairs runs use (None: no landmarks)."""
         super().__init__("Registration", window)
         self.setObjectName("registrationDock")
         self.window_ = window
         self.grid = window.grid
+        self.session = session
+        self.workspace = session.workspace
+        self.landmarks = landmarks
         self.registry = registry or default_registry()
         self.presets: dict[str, Preset] = builtin_presets()
         self.stages: list[Stage] = []
         self.preset_name: str | None = None
         self.stage_index = 0
-        self.runs_folder: Path | None = None  # where "Copy as command" writes in-memory inputs (a temp folder)
+        self.runs_folder: Path | None = None  # where "Copy as command" writes in-memory inputs (made only when needed)
         self.current: RunRecord | None = None
-        self._next_id = 1
+        self._closing = False  # shutdown: results are recorded, no dialogs
         self._before_run = None
         self._pending_preview = None
         self._live_landmarks = False  # the live landmark fit was turned on by choosing a landmark method
@@ -126,7 +136,7 @@ class RunDock(QDockWidget):
         run_layout.setContentsMargins(6, 4, 6, 6)
         run_layout.addWidget(self.progress)
 
-        self.history = HistoryPanel()
+        self.history = HistoryPanel(self.session.history)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("registrationTabs")
         self.tabs.addTab(scroll, "Parameters")
@@ -161,7 +171,7 @@ class RunDock(QDockWidget):
         self.controller.previewed.connect(self._on_preview)
         self.controller.finished.connect(self._on_finished)
         self.controller.evaluated.connect(self._on_evaluated)
-        self.controller.idle.connect(self._on_idle)
+        self.controller.ready.connect(self._on_ready)
         self.history.showRequested.connect(self.show_run)
         self.history.compareRequested.connect(self.compare_runs)
         self.history.startRequested.connect(self.use_as_start)
@@ -172,6 +182,7 @@ class RunDock(QDockWidget):
     def set_registry(self, registry: Registry) -> None:
         """List the methods of ``registry`` (broken plugins greyed out with their reason) and reset the form."""
         self.registry = registry
+        self.session.registry = registry
         self.isolate_check.setEnabled(registry is default_registry())  # a child process rebuilds only that one
         self.method_combo.clear()
         for name, method in registry.methods.items():
@@ -249,7 +260,7 @@ class RunDock(QDockWidget):
     def _follow_landmark_method(self) -> None:
         """A landmark method chosen alone: the landmark panel refits it live while a point is dragged
         (BigWarp-style). Choosing another method turns that off again, unless the user had turned it on."""
-        landmarks = getattr(self.window_, "landmarks", None)
+        landmarks = self.landmarks
         if landmarks is None:
             return
         method = self.stages[0].method if len(self.stages) == 1 else ""
@@ -293,22 +304,21 @@ class RunDock(QDockWidget):
         self.inputs.content_changed(scene)
         self._rebuild_start_choices()
         ready = scene.fixed is not None and scene.moving is not None
-        if not self.controller.busy:
+        if not self.controller.running:
             self.run_button.setEnabled(ready)
             self.progress.status_label.setText("Ready" if ready else "Open a fixed and a moving image to register them")
 
     def _rebuild_start_choices(self) -> None:
-        runs = [(record.run_id, record.title) for record in self.history.records
+        runs = [(record.run_id, record.title) for record in self.session.history
                 if record.result is not None and record.status != "failed" and self._shown(record)]
-        self.inputs.rebuild_start_choices(self.grid.scene, hasattr(self.window_, "landmark_pairs"), runs)
+        self.inputs.rebuild_start_choices(self.grid.scene, self.landmarks is not None, runs)
 
     # ---- running ------------------------------------------------------------------------------
     def run(self) -> RunRecord | None:
         """Start a run with the current settings; returns its history record (None when refused)."""
-        scene = self.grid.scene
-        if self.controller.busy:
+        if self.controller.running:
             return None
-        if scene.fixed is None or scene.moving is None:
+        if not self.workspace.ready:
             self.window_.show_error("Cannot register", "Open a fixed and a moving image first.")
             return None
         if not self._commit_form():
@@ -319,43 +329,32 @@ class RunDock(QDockWidget):
         except RegViewerError as error:
             self.window_.show_error("Invalid parameters", str(error))
             return None
-        roles = self.inputs.mask_roles()
-        fixed_mask = scene.fixed_labels if "fixed" in roles else None
-        moving_mask = scene.moving_labels if "moving" in roles else None
-        use_labels = self.inputs.use_labels()
-        fixed_labels = scene.fixed_labels if use_labels else None
-        moving_labels = scene.moving_labels if use_labels else None
-        fixed_points, moving_points, warning = landmark_pairs(self.window_, scene.fixed.ndim)
+        fixed_points, moving_points, warning = landmark_pairs(self.landmarks, self.workspace.fixed.ndim)
         if warning:
             self.progress.status_label.setText(warning)
-        try:
-            initial, start_label = self.inputs.start_transform(
-                scene, lambda run_id: self.history.record(run_id).result.transform, fixed_points, moving_points)
-        except RegViewerError as error:
-            self.window_.show_error("Cannot start from the landmarks", str(error))
-            return None
-        request = Request(scene.fixed, scene.moving, {}, fixed_mask, moving_mask, fixed_points, moving_points,
-                          initial, fixed_labels, moving_labels)
-        evaluation = EvaluationData(scene.fixed, scene.moving, fixed_mask, fixed_labels, moving_labels,
-                                    fixed_points, moving_points)
         title = self.presets[self.preset_name].label if self.preset_name else self.registry.get(stages[0].method).label
-        record = RunRecord(
-            run_id=self._next_id, title=title, preset=self.preset_name, stages=stages, start_label=start_label,
-            initial_transform=initial, mask_label=self.mask_combo.currentText(),
-            sources=dict(getattr(self.window_, "source_paths", {})), mask_roles=roles, use_labels=use_labels,
-            fixed_landmarks=fixed_points, moving_landmarks=moving_points, images=(scene.fixed, scene.moving),
-        )
-        self._next_id += 1
+        plan = RunPlan(stages, title, self.preset_name, self.inputs.mask_roles(), self.inputs.use_labels(),
+                       self.inputs.start_choice(), fixed_points=fixed_points, moving_points=moving_points,
+                       mask_label=self.mask_combo.currentText())
+        try:
+            prepared = self.session.prepare(plan, validate=False)
+        except RegViewerError as error:
+            self.window_.show_error("Cannot start from the landmarks" if "landmark" in str(error) else "Cannot register",
+                                    str(error))
+            return None
+        record = prepared.record
         self.comparison.stop()
-        self._before_run = scene.transform
+        self._before_run = self.workspace.transform
         self.current = record
-        self.history.add(record)
+        self.session.history.new_id()
+        self.session.history.add(record)
         self.progress.begin(f"Running {title}...")
-        self.controller.start(RunJob(record.run_id, stages, request, evaluation, self.registry, self.inputs.isolated()))
+        self.controller.start(RunJob(record.run_id, stages, prepared.request, prepared.evaluation, self.registry,
+                                     self.inputs.isolated()))
         return record
 
     def cancel(self) -> None:
-        if self.controller.busy and self.current is not None:
+        if self.controller.running and self.current is not None:
             self.controller.cancel()
             self.cancel_button.setEnabled(False)
             self.progress.status_label.setText("Cancelling: the last transform will be kept...")
@@ -385,15 +384,16 @@ class RunDock(QDockWidget):
 
     def _on_finished(self, payload) -> None:
         run_id, result = payload
-        record = self.history.record(run_id)
+        record = self.session.history.set_result(run_id, result)
         if record is None:
             return
-        record.result = result
         self._pending_preview = None
-        self.current = None
-        self.progress.end(result.status, result.runtime_s, self._end_message(result))
-        self.history.refresh(record)
-        self.tabs.setTabText(1, f"History ({len(self.history.records)})")
+        if self.current is record:
+            self.current = None
+        self.progress.end(result.status, result.runtime_s, self._end_message(result), record.warnings)
+        self.tabs.setTabText(1, f"History ({len(self.session.history)})")
+        if self._closing:
+            return
         if not self._shown(record):
             self.progress.status_label.setText(f"Run #{run_id} {result.status}: other images are open now, so it is kept in the history only")
             if result.status == "failed":
@@ -410,26 +410,26 @@ class RunDock(QDockWidget):
         self._rebuild_start_choices()
 
     @staticmethod
-    def _end_message(result) -> str:
+    def _end_message(result) -> str:  # noqa: ANN001
         if result.status == "completed":
-            return "Completed; computing the before / after figures..."
+            return "Completed; computing the before / after figures (the next run can start)..."
         if result.status == "cancelled":
             return "Cancelled: the last transform is kept. Computing the figures..."
         return f"Failed: {result.message}"
 
-    def _on_evaluated(self, payload) -> None:
+    def _on_evaluated(self, payload) -> None:  # noqa: ANN001
         run_id, figures = payload
-        record = self.history.record(run_id)
-        if record is not None:
-            record.figures = figures
-            self.history.refresh(record)
-            lines = record.summary().splitlines()
-            self.progress.status_label.setText(f"{record.status.capitalize()}: {lines[1] if len(lines) > 1 else ''}")
+        record = self.session.history.set_figures(run_id, figures)
+        if record is None or self.current is not None or record is not self.session.history.records[-1]:
+            return  # another run is going, or a newer one ended: the panel speaks of that one
+        lines = record.summary().splitlines()
+        pending = "  (HD95 follows...)" if record.figures_pending else ""
+        self.progress.status_label.setText(f"{record.status.capitalize()}: {lines[1] if len(lines) > 1 else ''}{pending}")
+        self.progress.show_warnings(record.warnings)
 
-    def _on_idle(self) -> None:
-        scene = self.grid.scene
+    def _on_ready(self) -> None:
         self.progress.set_running(False)
-        self.run_button.setEnabled(scene.fixed is not None and scene.moving is not None)
+        self.run_button.setEnabled(self.workspace.ready)
 
     # ---- history actions ----------------------------------------------------------------------
     def show_run(self, record: RunRecord) -> None:
@@ -439,14 +439,14 @@ class RunDock(QDockWidget):
         if not self._shown(record):
             self.progress.status_label.setText(f"Run #{record.run_id} registered other images than the ones open now")
             return
-        if self.current is not None:
+        if self.current is not None and self.current is not record:
             self.progress.status_label.setText("A run is going: its preview stays in the views until it ends")
             return
         self.window_.set_transform(record.result.transform)
 
     def compare_runs(self, first: RunRecord, second: RunRecord) -> None:
         """The Warped view shows the first run, the fourth view the second."""
-        if self.controller.busy and self.current is not None:
+        if self.controller.running and self.current is not None:
             self.progress.status_label.setText("Compare runs after the current run has finished")
             return
         if not (self._shown(first) and self._shown(second)):
@@ -463,8 +463,8 @@ class RunDock(QDockWidget):
 
     def command_for(self, record: RunRecord) -> str:
         """The ``regviewer register ...`` line reproducing ``record`` (in-memory inputs written to a run folder)."""
-        if self.runs_folder is None:
-            self.runs_folder = Path(tempfile.mkdtemp(prefix="regviewer-runs-"))
+        if self.runs_folder is None:  # named now, created only when a run has in-memory inputs to write
+            self.runs_folder = Path(tempfile.gettempdir()) / f"regviewer-runs-{uuid.uuid4().hex[:12]}"
         return record_command(record, self.runs_folder, self.registry)
 
     def copy_command(self, record: RunRecord) -> str:
@@ -476,38 +476,27 @@ class RunDock(QDockWidget):
             return ""
         record.command = line
         QGuiApplication.clipboard().setText(line)
-        self.history.refresh(record)
+        self.session.history.touch(record)
         if record not in self.history.selected():
             self.history.details.setPlainText(record.details())
         self.window_.statusBar().showMessage("Command copied to the clipboard", 5000)
         return line
 
     # ---- shutdown -----------------------------------------------------------------------------
-    def shutdown(self) -> None:
-        """Cancel a run and wait for its thread (the window is closing)."""
-        self.controller.shutdown()
+    def shutdown(self) -> bool:
+        """Cancel a run, stop the figures and wait for the threads (the window is closing: no dialogs)."""
+        self._closing = True
+        try:
+            return self.controller.shutdown()
+        finally:
+            self._closing = False
 
 
-class _CloseWatcher(QObject):
-    """Stops a running registration when the main window closes (a running QThread must not be destroyed)."""
-
-    def __init__(self, dock: RunDock) -> None:
-        super().__init__(dock)
-        self.dock = dock
-
-    def eventFilter(self, watched, event) -> bool:  # noqa: N802
-        if event.type() == QEvent.Type.Close:
-            self.dock.shutdown()
-        return False
-
-
-def install_run_dock(window, registry: Registry | None = None) -> RunDock:
-    """Add the registration dock to ``window`` (right side; the window arranges its docks)."""
-    dock = RunDock(window, registry)
+def install_run_dock(window, session: RunSession, landmarks=None, registry: Registry | None = None) -> RunDock:  # noqa: ANN001
+    """The registration dock of ``window`` (added on the right; the window arranges its docks and keeps it)."""
+    dock = RunDock(window, session, landmarks, registry)
     window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
     view_menu = next((menu for menu in window.menuBar().findChildren(QMenu) if menu.title() == "&View"), None)
     if view_menu is not None:
         view_menu.addAction(dock.toggleViewAction())
-    window.installEventFilter(_CloseWatcher(dock))
-    window.run_dock = dock
     return dock

@@ -1,6 +1,9 @@
 """Run / Cancel buttons, the progress bar, elapsed and remaining time, a status line and the live metric curve.
 
-The panel only displays: the dock feeds it ``ProgressStep`` batches from the worker. The bar shows
+The panel only displays: the dock feeds it ``ProgressStep`` batches from the worker. A run's
+warnings (folding, a metric worse than before, a stage that diverged) are shown under the status
+line in orange, so a doubtful result never looks like a plain success. Each run starts with an
+empty plot (the previous run's axes are not kept); a method that reports no metric says so. The bar shows
 the share of the whole chain done (stages, levels, iterations within the level's budget) and its
 text says where the run is ("bspline 2/2 - level 3/3 - iteration 8/14"). The remaining time is
 extrapolated from that share: a rough estimate (stages and levels differ in cost per iteration, and
@@ -17,10 +20,18 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
+from regviewer.gui.run.history import WARNING_COLOUR
 from regviewer.gui.run.worker import ProgressStep
 
 STEPS = 1000  # progress bar resolution
 CURVE_PEN = pg.mkPen((80, 180, 255), width=2)
+
+
+def short_warning(text: str, limit: int = 90) -> str:
+    """The first clause of a warning (the advice after ": check" / ";" is in the tooltip and History)."""
+    for cut in (": check", "; "):
+        text = text.split(cut, 1)[0]
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def format_seconds(seconds: float) -> str:
@@ -54,6 +65,12 @@ class ProgressPanel(QWidget):
         self.status_label.setObjectName("runStatus")
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.warnings_label = QLabel("")
+        self.warnings_label.setObjectName("runWarnings")
+        self.warnings_label.setWordWrap(True)
+        self.warnings_label.setStyleSheet(f"color: {WARNING_COLOUR}; font-weight: bold;")
+        self.warnings_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.warnings_label.hide()
         self.plot = pg.PlotWidget()
         self.plot.setObjectName("metricPlot")
         self.plot.setMinimumHeight(90)
@@ -67,6 +84,9 @@ class ProgressPanel(QWidget):
         self.plot.getAxis("left").setWidth(44)
         self.plot.getAxis("left").enableAutoSIPrefix(False)
         self.curve = self.plot.plot(pen=CURVE_PEN, connect="finite")
+        self.no_metric = pg.TextItem("", color=(150, 150, 150), anchor=(0.5, 0.5))
+        self.plot.addItem(self.no_metric, ignoreBounds=True)
+        self.no_metric.setPos(0.5, 0.5)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button, 2)
         buttons.addWidget(self.cancel_button, 1)
@@ -76,6 +96,7 @@ class ProgressPanel(QWidget):
         layout.addWidget(self.progress_bar)
         layout.addWidget(self.time_label)
         layout.addWidget(self.status_label)
+        layout.addWidget(self.warnings_label)
         layout.addWidget(self.plot)
         self._x: list[float] = []
         self._y: list[float] = []
@@ -90,6 +111,11 @@ class ProgressPanel(QWidget):
     def begin(self, text: str) -> None:
         self._x, self._y, self._last_place = [], [], None
         self.curve.setData([], [])
+        self.plot.setXRange(0, 1, padding=0)  # no axes kept from the previous run
+        self.plot.setYRange(0, 1, padding=0)
+        self.plot.enableAutoRange()
+        self.no_metric.setText("")
+        self.show_warnings(())
         self._started, self._fraction = time.perf_counter(), 0.0
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("Starting...")
@@ -102,14 +128,24 @@ class ProgressPanel(QWidget):
         self.run_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
 
-    def end(self, status: str, runtime_s: float, message: str) -> None:
+    def end(self, status: str, runtime_s: float, message: str, warnings=()) -> None:  # noqa: ANN001
         self._clock.stop()
+        if not self._y:
+            self.no_metric.setText("no metric reported by this method")
         if status == "completed":
             self.progress_bar.setValue(STEPS)
         self.progress_bar.setFormat(f"{status.capitalize()} - %p%")
         self.time_label.setText(f"Took {format_seconds(runtime_s)}")
         self.status_label.setText(message)
         self.cancel_button.setEnabled(False)
+        self.show_warnings(warnings)
+
+    def show_warnings(self, warnings) -> None:  # noqa: ANN001
+        """Show a run's warnings under the status line (hidden when there are none)."""
+        warnings = list(warnings)
+        self.warnings_label.setText("\n".join(f"Warning: {short_warning(warning)}" for warning in warnings))
+        self.warnings_label.setToolTip("\n\n".join(warnings) + ("\n\n(also in the run's History details)" if warnings else ""))
+        self.warnings_label.setVisible(bool(warnings))
 
     # ---- progress -----------------------------------------------------------------------------
     def add_steps(self, steps: tuple[ProgressStep, ...]) -> None:

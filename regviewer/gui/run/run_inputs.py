@@ -10,12 +10,8 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QWidget
 
-from regviewer.core.errors import RegViewerError
-from regviewer.core.landmark_fit import fit
+from regviewer.app.run_session import START_CURRENT, START_LANDMARKS, START_NONE
 from regviewer.core.scene import Scene
-from regviewer.core.transforms import Transform
-
-START_NONE, START_CURRENT, START_LANDMARKS = "none", "current", "landmarks"
 
 
 class RunInputs(QWidget):
@@ -87,29 +83,19 @@ class RunInputs(QWidget):
     def isolated(self) -> bool:
         return self.isolate_check.isEnabled() and self.isolate_check.isChecked()
 
-    def start_transform(self, scene: Scene, run_transform, fixed_points: np.ndarray | None,
-                        moving_points: np.ndarray | None) -> tuple[Transform | None, str]:
-        """(initial transform, how the history names it). ``run_transform(run_id)`` gives an earlier
-        run's transform. RegViewerError when a landmark start has no pairs to fit."""
+    def start_choice(self):  # noqa: ANN201
+        """What the next run starts from: "none", "current", "landmarks" or an earlier run's id
+        (``regviewer.app.run_session``'s START_* choices; the session computes the transform)."""
         choice = self.start_combo.currentData()
-        if choice == START_LANDMARKS:
-            if fixed_points is None:
-                raise RegViewerError("Place complete landmark pairs first (Landmarks tab), or choose another start.")
-            return fit("affine", fixed_points, moving_points), f"an affine fit to {len(fixed_points)} landmark pairs"
-        if choice == START_CURRENT:
-            return scene.transform, "the transform shown at the start"
-        if isinstance(choice, int):
-            return run_transform(choice), f"run #{choice}"
-        return None, "the method's own start"
+        return START_NONE if choice is None else choice
 
 
-def landmark_pairs(window, ndim: int) -> tuple[np.ndarray | None, np.ndarray | None, str]:
-    """Complete active landmark pairs from ``window.landmark_pairs()`` when the window has that provider:
+def landmark_pairs(landmarks, ndim: int) -> tuple[np.ndarray | None, np.ndarray | None, str]:  # noqa: ANN001
+    """Complete active landmark pairs of a landmark controller (None: the window has no landmarks):
     (fixed, moving, "") or (None, None, why they are not used)."""
-    provider = getattr(window, "landmark_pairs", None)
-    if provider is None:
+    if landmarks is None:
         return None, None, ""
-    fixed, moving = provider()
+    fixed, moving = landmarks.pairs_for_registration()
     if fixed is None or moving is None or len(fixed) == 0:
         return None, None, ""
     fixed, moving = np.asarray(fixed, dtype=np.float64), np.asarray(moving, dtype=np.float64)

@@ -1,22 +1,21 @@
 """Runs a registration off the GUI thread and relays its progress as Qt signals.
 
-A ``RunJob`` (frozen: a ``Request``, the stages and what the result is judged on) goes to a
-``RunWorker`` living in its own ``QThread``. SimpleITK releases the Python lock while it computes, so
-a thread keeps the window responsive; the Python work per iteration is kept small here:
-
-- progress steps are batched (one signal at most every ``BATCH_S``, and at each new level), so a fast
-  engine (thousands of iterations a second on 2D) cannot flood the GUI's event queue;
-- intermediate transforms are relayed at most every ``PREVIEW_S`` (the newest one wins), because
-  drawing a preview resamples four views on the GUI thread.
+A ``RunJob`` (frozen: a ``Request``, the stages and what the result is judged on; built by
+``regviewer.app.RunSession``) goes to a ``RunWorker`` living in its own ``QThread``. The run follows
+the one run protocol (``registration.run_protocol``, the same as the engine child and the CLI):
+every exception becomes a "failed" result with its message, progress steps are batched (one signal
+at most every ``BATCH_S``, and at each new level) and intermediate transforms are relayed at most
+every ``PREVIEW_S`` (the newest wins), because drawing a preview resamples four views on the GUI
+thread. With ``isolated`` the engine runs in a child process (``registration/isolated.py``).
 
 Cancel is bounded: when an engine has not stopped ``CANCEL_GRACE_S`` after Cancel (it checks once per
 iteration, and an iteration can take a second), a "cancelled" result with the newest transform it
 reported is sent at once and the engine finishes stopping in the background.
 
-The worker always ends with ``finished(Result)``: an exception in an engine (a plugin bug, out of
-memory, bad input) becomes a "failed" result with the message, never a crash. The before / after
-figures of the result (``regviewer.core.evaluation.before_after``, the CLI's numbers) are computed
-afterwards in the same thread and sent with ``evaluated`` so that a cancel's result arrives at once.
+The result is sent with ``finished(Result)`` as soon as it exists: the controller is then ready for
+the next run. The before / after figures follow with ``evaluated`` (quick ones - image metrics,
+Dice, TRE, Jacobian - then the complete ones with HD95), computed in the same thread or child,
+which may still be busy while the next run goes.
 """
 
 from __future__ import annotations
@@ -25,25 +24,32 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
 
-from regviewer.core.errors import RegViewerError
-from regviewer.core.evaluation import EvaluationData, before_after
+from regviewer.core.evaluation import EvaluationData
 from regviewer.core.progress import CancelToken, ProgressEvent
-from regviewer.core.transforms import AffineTransform
-from regviewer.registration.base import Request, Result
+from regviewer.core.transforms import AffineTransform, Transform
 from regviewer.registration import isolated
+from regviewer.registration.base import Request, Result
 from regviewer.registration.isolated import IsolatedRun
-from regviewer.registration.pipeline import Stage, run_chain
-from regviewer.registration.registry import Registry, default_registry
+from regviewer.registration.pipeline import Stage
+from regviewer.registration.registry import Registry
+from regviewer.registration.run_protocol import BATCH_S, PREVIEW_S, ProgressThrottle, figures_in_steps, run_guarded
+from regviewer.registration import run_protocol
 
-BATCH_S = 0.05
-PREVIEW_S = 0.25
+__all__ = ["BATCH_S", "PREVIEW_S", "ProgressStep", "RunController", "RunJob", "RunWorker", "failed_result", "run_job"]
+
 CANCEL_GRACE_S = 0.5  # after Cancel, how long the engine's own result is awaited before a stand-in is sent
 WORKER_NICE = 10  # Linux: the engine's threads yield to the GUI thread when the cores are busy
-_ORPHANS: list[QThread] = []  # threads still running an engine that ignored a cancel at shutdown
+_LIVE: dict[QThread, "RunWorker"] = {}  # threads (and their workers) that may still run: never destroyed while running
+
+
+def _forget_finished_threads() -> None:
+    """Drop the references to threads that have ended (kept in ``_LIVE`` until then, whatever owned them)."""
+    for thread in [thread for thread in _LIVE if thread.isFinished()]:
+        thread.wait()
+        del _LIVE[thread]
 
 
 @dataclass(frozen=True)
@@ -82,23 +88,12 @@ class ProgressStep:
 
 def failed_result(job: RunJob, message: str, runtime_s: float) -> Result:
     """The result of a run that raised: the starting transform, the reason."""
-    start = job.request.initial_transform or AffineTransform.identity(job.request.fixed.ndim)
-    return Result(",".join(stage.method for stage in job.stages), start, "failed", runtime_s=runtime_s,
-                  message=message, log=(f"failed: {message}",))
+    return run_protocol.failed_result(job.stages, job.request, message, runtime_s)
 
 
-def run_job(job: RunJob, progress, cancel: CancelToken) -> Result:
+def run_job(job: RunJob, progress, cancel: CancelToken) -> Result:  # noqa: ANN001
     """Run the chain; every exception becomes a failed result (the GUI shows the message)."""
-    started = time.perf_counter()
-    try:
-        return run_chain(job.stages, job.request, progress, cancel, job.registry or default_registry())
-    except MemoryError:
-        message = "out of memory (try a smaller image, fewer levels or fewer samples)"
-    except RegViewerError as error:
-        message = str(error)
-    except Exception as error:  # an engine or plugin bug must not take the application down
-        message = f"{type(error).__name__}: {error}"
-    return failed_result(job, message, time.perf_counter() - started)
+    return run_guarded(job.stages, job.request, progress, cancel, job.registry)
 
 
 def lower_thread_priority(nice: int) -> None:
@@ -136,59 +131,39 @@ class RunWorker(QObject):
     progressed = Signal(object)  # tuple[ProgressStep, ...], in order
     previewed = Signal(object)  # (run_id, Transform)
     finished = Signal(object)  # (run_id, Result)
-    evaluated = Signal(object)  # (run_id, {"before": ..., "after": ...} or {"error": message})
+    evaluated = Signal(object)  # (run_id, {"before": ..., "after": ..., maybe "partial": True} or {"error": message})
     done = Signal()
 
     def __init__(self, job: RunJob, cancel: CancelToken) -> None:
         super().__init__()
         self.job, self.cancel = job, cancel
         self._tracker = _StageTracker(job.stages)
-        self._pending: list[ProgressStep] = []
-        self._preview: Any = None
-        self._latest = job.request.initial_transform  # the newest transform the engine reported
+        self._latest: Transform | None = job.request.initial_transform  # the newest transform the engine reported
         self._history: list[tuple[str, int, int, float]] = []
-        self._started = self._last_batch = self._last_preview = time.perf_counter()
+        self._started = time.perf_counter()
         self._claim = threading.Lock()
         self.delivered: Result | None = None
         self._stand_in: Result | None = None
+        self.abandoned = False  # the window closes: stop the child, skip the slow figures
 
-    def _add_event(self, event: ProgressEvent) -> None:
-        index = self._tracker(event.stage)
-        self._pending.append(ProgressStep(self.job.run_id, index, len(self.job.stages), event.stage, event.level,
-                                          event.n_levels, event.iteration, event.max_iterations,
-                                          event.metric, event.message))
-        if event.metric is not None:
-            self._history.append((event.stage, event.level, event.iteration, event.metric))
-
-    def _on_progress(self, event: ProgressEvent) -> None:
-        """Called by the engine in this thread: cheap bookkeeping, signals only now and then."""
-        self._add_event(event)
-        if event.preview is not None:
-            self._preview = self._latest = event.preview
-        now = time.perf_counter()
-        if event.metric is None or now - self._last_batch >= BATCH_S:
-            self._flush(now)
-        if self._preview is not None and now - self._last_preview >= PREVIEW_S and not self.cancel.cancelled:
-            self.previewed.emit((self.job.run_id, self._preview))
-            self._preview, self._last_preview = None, now
-
+    # ---- progress (worker thread) -------------------------------------------------------------
     def _on_steps(self, events: tuple[ProgressEvent, ...]) -> None:
-        """A batch from a child process (already throttled there)."""
+        steps = []
         for event in events:
-            self._add_event(event)
-        self._flush(time.perf_counter())
+            steps.append(ProgressStep(self.job.run_id, self._tracker(event.stage), len(self.job.stages), event.stage,
+                                      event.level, event.n_levels, event.iteration, event.max_iterations,
+                                      event.metric, event.message))
+            if event.metric is not None:
+                self._history.append((event.stage, event.level, event.iteration, event.metric))
+        if steps:
+            self.progressed.emit(tuple(steps))
 
-    def _on_child_preview(self, transform) -> None:  # noqa: ANN001
+    def _on_preview(self, transform: Transform) -> None:
         self._latest = transform
         if not self.cancel.cancelled:
             self.previewed.emit((self.job.run_id, transform))
 
-    def _flush(self, now: float) -> None:
-        if self._pending:
-            self.progressed.emit(tuple(self._pending))
-            self._pending = []
-        self._last_batch = now
-
+    # ---- result ---------------------------------------------------------------------------------
     def deliver(self, result: Result) -> bool:
         """Send the run's result, once: the engine's own, or the stand-in sent after a cancel (any thread)."""
         with self._claim:
@@ -211,68 +186,83 @@ class RunWorker(QObject):
 
     @Slot()
     def run(self) -> None:
-        if self.job.isolated and isolated.available():
-            try:
+        try:
+            if self.job.isolated and isolated.available():
                 self._run_isolated()
-            except Exception as error:  # starting or talking to the child failed: a failed run, never a hang
-                self.deliver(failed_result(self.job, f"the engine process failed: {type(error).__name__}: {error}",
-                                           time.perf_counter() - self._started))
+            else:
+                self._run_here()
+        except Exception as error:  # noqa: BLE001  (starting or talking to the child failed: a failed run, never a hang)
+            self.deliver(failed_result(self.job, f"the engine process failed: {type(error).__name__}: {error}",
+                                       time.perf_counter() - self._started))
+        finally:
             self.done.emit()
-            return
+
+    def _run_here(self) -> None:
         lower_thread_priority(WORKER_NICE)
-        result = run_job(self.job, self._on_progress, self.cancel)
-        self._flush(time.perf_counter())
+        throttle = ProgressThrottle(self._on_steps, self._on_preview, self.cancel)
+        result = run_job(self.job, throttle, self.cancel)
+        throttle.flush()
         if not self.deliver(result):
             result = self.delivered  # the stand-in the GUI already shows is the one scored
         self._evaluate(result)
-        self.done.emit()
 
     def _run_isolated(self) -> None:
         """Drive a child process; its figures are used unless a stand-in was shown (then scored here)."""
-        figures: list[dict] = []
         runner = IsolatedRun(self.job.stages, self.job.request, self.job.evaluation, WORKER_NICE)
-        runner.run(self.cancel, self._on_steps, self._on_child_preview, self.deliver, figures.append,
-                   abandon=lambda: self.delivered is not None and self.delivered is self._stand_in)
-        if self.delivered is None:  # nothing came back at all (cannot normally happen): say so
+
+        def figures(values: dict) -> None:  # the child's figures (quick, then complete), relayed as they come
+            if self.delivered is not None and self.delivered is not self._stand_in and self.delivered.status != "failed":
+                self.evaluated.emit((self.job.run_id, values))
+
+        runner.run(self.cancel, self._on_steps, self._on_preview, self.deliver, figures,
+                   abandon=lambda: self.abandoned or (self.delivered is not None and self.delivered is self._stand_in))
+        if self.delivered is None and self.abandoned:  # the window closes: the newest transform, cancelled
+            self.deliver(self.stand_in())
+        elif self.delivered is None:  # nothing came back at all (cannot normally happen): say so
             self.deliver(failed_result(self.job, "the engine process gave no result", time.perf_counter() - self._started))
         if self.delivered is self._stand_in:
             self._evaluate(self.delivered)
-        elif figures and self.delivered.status != "failed":
-            self.evaluated.emit((self.job.run_id, figures[-1]))
 
     def _evaluate(self, result: Result) -> None:
-        if self.job.evaluation is not None and result.status != "failed":
-            try:
-                figures: dict = before_after(result.transform, self.job.evaluation)
-            except Exception as error:  # figures are a bonus: report, never crash
-                figures = {"error": f"{type(error).__name__}: {error}"}
+        if self.job.evaluation is None or result.status == "failed":
+            return
+        for figures in figures_in_steps(result.transform, self.job.evaluation, stop=lambda: self.abandoned):
             self.evaluated.emit((self.job.run_id, figures))
 
 
 class RunController(QObject):
-    """Owns the thread of the current run; re-emits the worker's signals in the GUI thread.
+    """Owns the threads of the runs; re-emits the workers' signals in the GUI thread.
 
-    One run at a time: ``start`` refuses while a run (or its evaluation) is still going.
+    One run at a time: ``start`` refuses while a run has not delivered its result (``running``).
+    The figures of a finished run may still be computing (``busy``) while the next run goes.
+    Signals: ``ready()`` when a new run can start, ``idle()`` when every thread has ended.
     """
 
     progressed = Signal(object)
     previewed = Signal(object)
     finished = Signal(object)
     evaluated = Signal(object)
+    ready = Signal()
     idle = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._thread: QThread | None = None
-        self._worker: RunWorker | None = None
+        self._threads: dict[QThread, RunWorker] = {}
+        self._worker: RunWorker | None = None  # the run not yet finished
         self._cancel: CancelToken | None = None
 
     @property
+    def running(self) -> bool:
+        """A run is going (its result has not come back yet)."""
+        return self._worker is not None
+
+    @property
     def busy(self) -> bool:
-        return self._thread is not None
+        """A run, or the figures of a finished one, are still being computed."""
+        return bool(self._threads)
 
     def start(self, job: RunJob) -> bool:
-        if self.busy:
+        if self.running:
             return False
         self._cancel = CancelToken()
         thread = QThread()
@@ -281,14 +271,26 @@ class RunController(QObject):
         worker.moveToThread(thread)
         worker.progressed.connect(self.progressed)
         worker.previewed.connect(self.previewed)
-        worker.finished.connect(self.finished)
+        worker.finished.connect(self._finished)
         worker.evaluated.connect(self.evaluated)
         worker.done.connect(thread.quit)
         thread.started.connect(worker.run)
-        thread.finished.connect(self._thread_finished)
-        self._thread, self._worker = thread, worker
+        thread.finished.connect(self._on_thread_finished)
+        self._threads[thread] = worker
+        _forget_finished_threads()
+        _LIVE[thread] = worker
+        self._worker = worker
         thread.start(QThread.Priority.LowPriority)
         return True
+
+    def _finished(self, payload) -> None:  # noqa: ANN001
+        run_id, _result = payload
+        worker = self._worker
+        if worker is not None and worker.job.run_id == run_id:
+            self._worker, self._cancel = None, None
+        self.finished.emit(payload)
+        if worker is not None and worker.job.run_id == run_id:
+            self.ready.emit()
 
     def cancel(self) -> None:
         """Ask the engine to stop; its last transform comes back as a "cancelled" result.
@@ -296,7 +298,7 @@ class RunController(QObject):
         Engines check the request once per iteration, and one iteration can take seconds (a fine
         B-spline level on a busy machine). When the engine's result is not back within
         ``CANCEL_GRACE_S``, the worker's stand-in (the newest transform reported) is sent instead; the
-        engine stops in the background and the next run can start once it has.
+        engine stops in the background and the next run can start at once.
         """
         if self._cancel is not None and not self._cancel.cancelled:
             self._cancel.cancel()
@@ -304,21 +306,37 @@ class RunController(QObject):
             QTimer.singleShot(int(CANCEL_GRACE_S * 1000), lambda: self._cancel_deadline(worker))
 
     def _cancel_deadline(self, worker: RunWorker | None) -> None:
-        if worker is not None and worker is self._worker and worker.delivered is None:
+        if worker is not None and worker.delivered is None and worker in self._threads.values():
             worker.deliver(worker.stand_in())
 
-    def shutdown(self, timeout_ms: int = 15000) -> None:
-        """Cancel and wait for the thread (before the window goes away)."""
+    def shutdown(self, timeout_ms: int = 15000) -> bool:
+        """Cancel the run, stop the figures and wait for every thread (the window is closing).
+
+        Returns True when every thread ended in time; a thread that did not stays referenced (a
+        running QThread is never destroyed) and ends in the background.
+        """
         self.cancel()
-        if self._thread is not None:
-            self._thread.quit()
-            if not self._thread.wait(timeout_ms):
-                _ORPHANS.append(self._thread)  # never destroy a running QThread (Qt aborts)
-            self._thread_finished()
+        for worker in self._threads.values():
+            worker.abandoned = True
+        deadline = time.monotonic() + timeout_ms / 1000
+        for thread in list(self._threads):
+            remaining = max(0, int((deadline - time.monotonic()) * 1000))
+            thread.quit()
+            if thread.wait(remaining):
+                self._thread_finished(thread)
+        QCoreApplication.sendPostedEvents(self)  # the results and figures the workers sent, delivered now
+        return not self._threads
 
     @Slot()
-    def _thread_finished(self) -> None:
-        if self._thread is None:
+    def _on_thread_finished(self) -> None:
+        self._thread_finished(self.sender())
+
+    def _thread_finished(self, thread: QThread) -> None:
+        worker = self._threads.pop(thread, None)
+        if worker is None:
             return
-        self._thread, self._worker, self._cancel = None, None, None
-        self.idle.emit()
+        if worker is self._worker:  # ended without a result (cannot normally happen): free the slot
+            self._worker, self._cancel = None, None
+            self.ready.emit()
+        if not self._threads:
+            self.idle.emit()

@@ -10,6 +10,7 @@ import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGridLayout, QWidget
 
+from regviewer.app.viewer_state import ViewerState
 from regviewer.core.compose import WindowLevel, preset_window
 from regviewer.core.image import Image
 from regviewer.core.scene import Scene
@@ -32,13 +33,17 @@ class ViewGrid(QWidget):
     contentChanged = Signal()
     transformChanged = Signal(bool)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, state: ViewerState | None = None) -> None:
+        """``state``: the window's ViewerState (regviewer.app) the views show; None: a new one."""
         super().__init__(parent)
         self.scene = Scene()
-        self.link = ViewLink(self)
+        self.link = ViewLink(self, state)
         self.views = [SliceView(self.scene, self.link, mode) for mode in DEFAULT_MODES]
         for index, view in enumerate(self.views):
             view.setObjectName(f"view{index}")
+            # the model records what each view shows (session files keep it)
+            view.modeChanged.connect(lambda mode, i=index: self.link.state.set_view(i, mode=mode))
+            view.plane_combo.currentIndexChanged.connect(lambda _row, i=index: self._plane_shown(i))
         self._grid = QGridLayout(self)
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._grid.setSpacing(3)
@@ -64,6 +69,22 @@ class ViewGrid(QWidget):
             self._grid.setColumnStretch(index, 1 if index < cols else 0)
             self._grid.setRowStretch(index, 1 if index < rows else 0)
         self.layout_name = name
+        self.link.state.set_layout(name, self.current_view)
+
+    def _plane_shown(self, index: int) -> None:
+        plane = self.views[index].plane_combo.currentData()
+        if plane and plane != self.link.state.planes[index]:
+            self.link.state.set_view(index, plane=plane)
+
+    def apply_state(self) -> None:
+        """Show the layout, modes and planes the ViewerState holds (e.g. after ``ViewerState.restore``)."""
+        state = self.link.state
+        for view, mode, plane in zip(self.views, state.modes, state.planes):
+            if mode != view.mode:
+                view.set_mode(mode)
+            if plane != view.plane:
+                view.set_plane(plane)
+        self.set_layout(state.layout, state.current_view)
 
     def shown_views(self) -> list[SliceView]:
         """The views of the current layout."""
@@ -82,9 +103,12 @@ class ViewGrid(QWidget):
         """Show new content (validated first: on error the views keep what they showed).
 
         The windows, cursor and zoom are reset when ``reset_view`` is True or the reference image
-        changed; otherwise (new labels, a new transform) the user's view is kept.
+        changed; otherwise (new labels, a new transform) the user's view is kept, except that an
+        image that changed gets its own window (window / level belongs to an image: a new moving
+        image never inherits the previous one's).
         """
         previous_reference = self.scene.fixed if self.scene.fixed is not None else self.scene.moving
+        previous = {"fixed": self.scene.fixed, "moving": self.scene.moving}
         self.scene.set_images(fixed, moving, fixed_labels, moving_labels, transform)
         reference = fixed if fixed is not None else moving
         reset_view = reset_view or reference is not previous_reference
@@ -94,6 +118,10 @@ class ViewGrid(QWidget):
             self.reset_windows()
             self.link.set_cursor(self.scene.centre_mm())
             self.fit_all()
+        else:
+            for role, image in (("fixed", fixed), ("moving", moving)):
+                if image is not previous[role]:
+                    self.link.state.image_replaced(role, image)
         self.contentChanged.emit()
         self.transformChanged.emit(False)
 

@@ -1,0 +1,171 @@
+"""One way to run a registration, for the CLI (``regviewer register``) and the window alike.
+
+``RunSession`` turns a ``Workspace`` (images, label maps, masks, the shown transform) and a
+``RunPlan`` (stages, which masks and labels to use, where to start, landmark pairs) into the frozen
+``Request`` the engine gets and the ``EvaluationData`` its result is scored on, records the run in
+the ``RunHistory``, and runs it with the one run protocol (``registration.run_protocol``: every
+exception a failed result, progress throttled, warnings collected). The window runs prepared runs
+in a worker thread or the engine child process; the CLI calls ``run`` directly.
+
+Figures come in two steps (``figures_in_steps``): the quick ones first (image metrics, Dice, TRE,
+Jacobian: about a second even with 116 labels), then HD95 per label, which can take a minute on
+large label maps. Neither holds back the next run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from regviewer.core.errors import RegViewerError
+from regviewer.core.evaluation import EvaluationData, before_after
+from regviewer.core.landmark_fit import fit
+from regviewer.core.progress import CancelToken, ProgressEvent
+from regviewer.core.transforms import Transform
+from regviewer.registration.base import Request, Result
+from regviewer.registration.pipeline import Stage, validate_stages
+from regviewer.registration.registry import Registry, default_registry
+from regviewer.registration.run_protocol import (  # noqa: F401  (re-exported: the one run protocol)
+    BATCH_S,
+    PREVIEW_S,
+    ProgressThrottle,
+    failed_result,
+    failure_message,
+    figures_in_steps,
+    quick_figures,
+    result_warnings,
+    run_guarded,
+)
+from regviewer.app.run_history import RunHistory, RunRecord
+from regviewer.app.workspace import Workspace
+
+START_NONE, START_CURRENT, START_LANDMARKS = "none", "current", "landmarks"
+
+
+@dataclass(frozen=True, eq=False)
+class RunPlan:
+    """What to run and with which inputs.
+
+    Attributes:
+        stages: the chain of stages.
+        title: how the history names the run; preset: the preset's name (None: single method / chain).
+        mask_roles: "fixed" / "moving": restrict the metric to that side's mask (the workspace's mask,
+            else its label map > 0).
+        use_labels: give the label maps to the engine and score Dice / HD95.
+        start: START_NONE, START_CURRENT (the workspace's transform), START_LANDMARKS (an affine fit to
+            the landmark pairs), an earlier run's id, or a Transform.
+        start_label: how the history names an explicit Transform start (e.g. its file).
+        fixed_points, moving_points: complete active landmark pairs (LPS mm) or None.
+        score_labels: the label values scored (None: all).
+        mask_label: how the history names the mask choice.
+    """
+
+    stages: tuple[Stage, ...]
+    title: str = ""
+    preset: str | None = None
+    mask_roles: tuple[str, ...] = ()
+    use_labels: bool = False
+    start: Any = START_NONE
+    start_label: str = ""
+    fixed_points: np.ndarray | None = None
+    moving_points: np.ndarray | None = None
+    score_labels: Sequence[int] | None = None
+    mask_label: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedRun:
+    """A run ready to go: its history record, the engine's request and what the result is scored on."""
+
+    record: RunRecord
+    stages: tuple[Stage, ...]
+    request: Request
+    evaluation: EvaluationData
+
+
+class RunSession:
+    """Builds, records and runs registrations of one workspace (see the module docstring)."""
+
+    def __init__(self, workspace: Workspace, history: RunHistory | None = None, registry: Registry | None = None) -> None:
+        self.workspace = workspace
+        self.history = history if history is not None else RunHistory()
+        self.registry = registry
+
+    # ---- building -----------------------------------------------------------------------------
+    def start_transform(self, plan: RunPlan) -> tuple[Transform | None, str]:
+        """(initial transform, how the history names it); RegViewerError when it cannot be had."""
+        choice = plan.start
+        if isinstance(choice, Transform):
+            return choice, plan.start_label or "the given transform"
+        if choice == START_LANDMARKS:
+            if plan.fixed_points is None or len(plan.fixed_points) == 0:
+                raise RegViewerError("Place complete landmark pairs first (Landmarks tab), or choose another start.")
+            return fit("affine", plan.fixed_points, plan.moving_points), f"an affine fit to {len(plan.fixed_points)} landmark pairs"
+        if choice == START_CURRENT:
+            return self.workspace.transform, "the transform shown at the start"
+        if isinstance(choice, int) and not isinstance(choice, bool):
+            record = self.history.get(choice)
+            if record is None or record.result is None:
+                raise RegViewerError(f"run #{choice} has no result to start from")
+            return record.result.transform, f"run #{choice}"
+        return None, "the method's own start"
+
+    def mask(self, side: str, plan: RunPlan):  # noqa: ANN201
+        """The mask of one side: the workspace's mask image, else its label map (non-zero voxels)."""
+        if side not in plan.mask_roles:
+            return None
+        workspace = self.workspace
+        mask = workspace.image(f"{side}_mask")
+        return mask if mask is not None else workspace.image(f"{side}_labels")
+
+    def prepare(self, plan: RunPlan, validate: bool = True) -> PreparedRun:
+        """The request, the evaluation data and a (not yet recorded) history record for ``plan``."""
+        workspace = self.workspace
+        if not workspace.ready:
+            raise RegViewerError("Open a fixed and a moving image first.")
+        stages = tuple(plan.stages)
+        if validate:
+            validate_stages(stages, self.registry or default_registry())
+        fixed, moving = workspace.fixed, workspace.moving
+        fixed_mask, moving_mask = self.mask("fixed", plan), self.mask("moving", plan)
+        fixed_labels = workspace.fixed_labels if plan.use_labels else None
+        moving_labels = workspace.moving_labels if plan.use_labels else None
+        initial, start_label = self.start_transform(plan)
+        request = Request(fixed, moving, {}, fixed_mask, moving_mask, plan.fixed_points, plan.moving_points,
+                          initial, fixed_labels, moving_labels)
+        evaluation = EvaluationData(fixed, moving, fixed_mask, fixed_labels, moving_labels, plan.fixed_points,
+                                    plan.moving_points, plan.score_labels)
+        title = plan.title or ",".join(stage.method for stage in stages)
+        record = RunRecord(
+            run_id=self.history.next_id, title=title, preset=plan.preset, stages=stages, start_label=start_label,
+            initial_transform=initial, mask_label=plan.mask_label, sources=dict(workspace.sources),
+            mask_roles=tuple(plan.mask_roles), use_labels=plan.use_labels, fixed_landmarks=plan.fixed_points,
+            moving_landmarks=plan.moving_points, images=(fixed, moving),
+        )
+        return PreparedRun(record, stages, request, evaluation)
+
+    def begin(self, plan: RunPlan) -> PreparedRun:
+        """``prepare`` and add the record to the history (its id is taken)."""
+        prepared = self.prepare(plan)
+        self.history.new_id()
+        self.history.add(prepared.record)
+        return prepared
+
+    # ---- running (blocking: the CLI, scripts) ------------------------------------------------
+    def run(self, prepared: PreparedRun, progress: Callable[[ProgressEvent], None], cancel: CancelToken) -> Result:
+        """Run in this thread; the result goes into the history (figures: see ``evaluate``)."""
+        result = run_guarded(prepared.stages, prepared.request, progress, cancel, self.registry)
+        self.history.set_result(prepared.record.run_id, result)
+        return result
+
+    def evaluate(self, prepared: PreparedRun, complete: bool = True) -> dict:
+        """Score the run's result (all figures, or only the quick ones) and record them."""
+        result = prepared.record.result
+        if result is None or result.status == "failed":
+            raise RegViewerError("the run has no result to score")
+        figures = before_after(result.transform, prepared.evaluation) if complete else quick_figures(result.transform, prepared.evaluation)
+        self.history.set_figures(prepared.record.run_id, figures)
+        return figures
+
