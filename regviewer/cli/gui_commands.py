@@ -58,7 +58,7 @@ def run_gui_command(args: argparse.Namespace) -> int:
         from regviewer.app.session_io import looks_like_session
 
         if looks_like_session(args.fixed):
-            return run_gui(session=args.fixed, layout=args.layout)
+            return run_gui(session=args.fixed, layout=args.layout, system_info=lambda: format_info(collect_info()))
     return run_gui(fixed=args.fixed, moving=args.moving, fixed_labels=args.fixed_labels,
                    moving_labels=args.moving_labels, transform=args.transform, demo=args.demo, layout=args.layout,
                    system_info=lambda: format_info(collect_info()))
