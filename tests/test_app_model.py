@@ -196,7 +196,9 @@ def test_run_session_runs_records_and_scores_in_two_steps():
     assert result.status == "completed" and prepared.record.result is result
     steps = list(figures_in_steps(result.transform, prepared.evaluation))
     assert len(steps) == 2 and steps[0]["partial"] and "hd95_mean_mm" not in steps[0]["after"]
+    assert "ncc" not in steps[0]["after"] and "ncc" in steps[1]["after"]
     assert "dice_mean" in steps[0]["after"] and "hd95_mean_mm" in steps[1]["after"]
+    assert steps[0]["before"]["dice_mean"] == pytest.approx(steps[1]["before"]["dice_mean"])
     assert steps[0]["after"]["dice_mean"] == pytest.approx(steps[1]["after"]["dice_mean"])
     session.history.set_figures(prepared.record.run_id, steps[1])
     session.history.set_figures(prepared.record.run_id, steps[0])  # a late partial never replaces complete figures

@@ -6,8 +6,8 @@ numbers) and the warnings a user must see (a folding field, a metric worse than 
 that diverged). Failed runs stay with their message. ``RunHistory`` is the ordered list with
 events; the window's History panel shows it, session files store its ``snapshot``.
 
-Figures may arrive in two steps: first the quick ones (image metrics, Dice, TRE, Jacobian;
-``figures["partial"]`` is True) within a second or two, then the complete ones (HD95 per label).
+Figures may arrive in two steps: first Dice per label (``figures["partial"]`` is True) within a
+second or two, then the complete ones (image metrics, Jacobian, TRE, HD95 per label).
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ class RunRecord:
                 if before is not None or after is not None:
                     lines.append(f"{label:<16}{_number(before, digits):>10}{_number(after, digits):>10}")
             if self.figures.get("partial"):
-                lines.append("(HD95 per label: computing...)")
+                lines.append("(image metrics, Jacobian, TRE and HD95: computing...)")
         elif self.figures is not None:
             lines.append(f"Figures failed: {self.figures['error']}")
         if self.result is not None:

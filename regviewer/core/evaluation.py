@@ -80,7 +80,6 @@ def evaluate(
     field: DisplacementFieldTransform | None = None,
     warped: Image | None = None,
     warped_labels: Image | None = None,
-    hd95: bool = True,
 ) -> dict[str, Any]:
     """Figures for one transform (None = identity), named as in metrics.json.
 
@@ -88,7 +87,6 @@ def evaluate(
     fixed voxel centres and much faster to resample through than a B-spline, so it is used for the
     images and labels when given; landmarks always use ``transform`` itself. ``warped`` and
     ``warped_labels``: the moving image and labels already resampled by the caller (not redone).
-    ``hd95`` False: label figures without HD95 (quick figures; HD95 can take a minute on 100+ labels).
     """
     result: dict[str, Any] = {}
     grid_transform = field if field is not None else transform
@@ -100,7 +98,7 @@ def evaluate(
         if warped_labels is None:
             warped_labels = resample_image(data.moving_labels, data.fixed.geometry, grid_transform, "label")
         spacing_zyx = tuple(data.fixed.spacing[::-1])
-        result.update(metrics.label_metrics(data.fixed_labels.array, warped_labels.array, spacing_zyx, data.score_labels, hd95))
+        result.update(metrics.label_metrics(data.fixed_labels.array, warped_labels.array, spacing_zyx, data.score_labels))
     if data.fixed_landmarks is not None and data.moving_landmarks is not None:
         moving_points = np.asarray(data.moving_landmarks, dtype=np.float64)
         carried = moving_points if transform is None else transform.inverse_transform_points(moving_points)
@@ -116,15 +114,13 @@ def before_after(
     field: DisplacementFieldTransform | None = None,
     warped: Image | None = None,
     warped_labels: Image | None = None,
-    hd95: bool = True,
 ) -> dict[str, Any]:
-    """``{"before": ..., "after": ...}``: identity vs ``transform``, image metrics on a common overlap mask
-    (``hd95`` False: without HD95, see ``evaluate``)."""
+    """``{"before": ..., "after": ...}``: identity vs ``transform``, image metrics on a common overlap mask."""
     mask = _overlap_mask(data, [None, field if field is not None else transform])
     if not mask.any():
         mask = None
-    before = evaluate(None, data, mask, hd95=hd95)
-    after = evaluate(transform, data, mask, field, warped, warped_labels, hd95)
+    before = evaluate(None, data, mask)
+    after = evaluate(transform, data, mask, field, warped, warped_labels)
     after.update(_clean(jacobian_figures(transform, data, field)))
     return {"before": before, "after": after}
 

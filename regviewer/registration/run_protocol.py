@@ -10,19 +10,23 @@ pieces live here (and not in ``app``) because the child process is started as
 - ``ProgressThrottle``: progress events in batches (every ``BATCH_S``, and at each event without a
   metric, e.g. a new level), intermediate transforms at most every ``PREVIEW_S`` (the newest wins),
   so a fast engine (thousands of iterations a second) cannot flood a GUI or a pipe;
-- ``figures_in_steps``: the before / after figures in two steps, the quick ones (image metrics, Dice,
-  TRE, Jacobian) first, then HD95 per label, which can take a minute on 100+ labels;
+- ``figures_in_steps``: the before / after figures in two steps when label maps are scored: Dice
+  first (about a second), then the complete figures (image metrics, Jacobian, TRE, HD95 per label,
+  which can take a minute on 100+ labels and 7 M voxels);
 - ``result_warnings``: what the engine flagged ("a stage diverged") and what the figures show
   (folding, a metric worse than before), for the progress panel, the history and metrics.json.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, Callable, Mapping, Sequence
 
 from regviewer.core.errors import RegViewerError
+from regviewer.core import metrics
 from regviewer.core.evaluation import EvaluationData, before_after, quality_warnings
+from regviewer.core.resample import resample_image
 from regviewer.core.progress import CancelToken, ProgressEvent
 from regviewer.core.transforms import AffineTransform, Transform
 from regviewer.registration.base import Request, Result
@@ -116,21 +120,31 @@ def result_warnings(result: Result | None, figures: Mapping[str, Any] | None) ->
 
 
 def quick_figures(transform: Transform, evaluation: EvaluationData) -> dict:
-    """Before / after figures without HD95 (``partial``: the complete ones follow)."""
-    figures = before_after(transform, evaluation, hd95=False)
-    figures["partial"] = True
+    """Dice per label before (identity) and after ``transform``: two nearest-neighbour resamplings and
+    a count, about a second even with 100+ labels on 7 M voxels (``partial``: the complete figures -
+    image metrics, Jacobian, HD95, TRE - follow)."""
+    fixed, fixed_labels, moving_labels = evaluation.fixed, evaluation.fixed_labels, evaluation.moving_labels
+    spacing_zyx = tuple(fixed.geometry.spacing[::-1])
+    figures: dict = {"partial": True}
+    for key, step in (("before", None), ("after", transform)):
+        if step is None and moving_labels.geometry.same_as(fixed.geometry):
+            warped = moving_labels.array  # identity on the same grid: nothing to resample
+        else:
+            warped = resample_image(moving_labels, fixed.geometry, step, "label").array
+        values = metrics.label_metrics(fixed_labels.array, warped, spacing_zyx, evaluation.score_labels, hd95=False)
+        figures[key] = {name: (None if isinstance(value, float) and not math.isfinite(value) else value)
+                        for name, value in values.items()}
     return figures
 
 
 def figures_in_steps(transform: Transform, evaluation: EvaluationData, stop: Callable[[], bool] = lambda: False):
-    """Yield the quick figures, then (when label maps make HD95 worth the wait, and ``stop()`` is
-    still False) the complete ones; an error becomes ``{"error": message}`` (figures are a bonus)."""
+    """Yield the quick figures (Dice, when label maps are scored), then (unless ``stop()``) the complete
+    ones; an error becomes ``{"error": message}`` (figures are a bonus: never a crash)."""
     try:
-        if evaluation.fixed_labels is None or evaluation.moving_labels is None:
-            yield before_after(transform, evaluation)
-            return
-        yield quick_figures(transform, evaluation)
-        if not stop():
-            yield before_after(transform, evaluation)
+        if evaluation.fixed_labels is not None and evaluation.moving_labels is not None:
+            yield quick_figures(transform, evaluation)
+            if stop():
+                return
+        yield before_after(transform, evaluation)
     except Exception as error:  # noqa: BLE001
         yield {"error": failure_message(error)}

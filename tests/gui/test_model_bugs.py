@@ -261,3 +261,19 @@ def test_the_viewer_state_follows_the_views_and_restores_them(qtbot, settings):
     assert other.grid.views[3].mode == "difference" and other.grid.views[1].plane == "coronal"
     assert other.grid.layout_name == "1x3" and isinstance(other.viewer, ViewerState)
     assert other.grid.link.windows["moving"] == window.grid.link.windows["moving"]
+
+
+def test_an_engine_child_that_dies_at_start_ends_the_run_and_frees_run(qtbot, window, errors, monkeypatch):
+    """The child raising at import (e.g. a planted module) used to leave Run disabled and a zombie."""
+    from regviewer.registration import isolated
+
+    code = "import sys; sys.stderr.write('ImportError: numpy is broken here\\n'); sys.exit(1)"
+    monkeypatch.setattr(isolated, "child_argv", lambda: [sys.executable, "-c", code])
+    dock = window.run_dock
+    dock.select_method("rigid")
+    assert dock.isolate_check.isEnabled() and dock.isolate_check.isChecked()
+    record = dock.run()
+    _wait(qtbot, dock, timeout=30000)
+    assert record.status == "failed" and "exit code 1" in record.result.message
+    assert "numpy is broken here" in record.result.message and any("numpy is broken here" in e for e in errors)
+    assert dock.run_button.isEnabled() and not dock.controller.busy

@@ -423,7 +423,7 @@ class RunDock(QDockWidget):
         if record is None or self.current is not None or record is not self.session.history.records[-1]:
             return  # another run is going, or a newer one ended: the panel speaks of that one
         lines = record.summary().splitlines()
-        pending = "  (HD95 follows...)" if record.figures_pending else ""
+        pending = "  (image metrics and HD95 follow...)" if record.figures_pending else ""
         self.progress.status_label.setText(f"{record.status.capitalize()}: {lines[1] if len(lines) > 1 else ''}{pending}")
         self.progress.show_warnings(record.warnings)
 

@@ -13,9 +13,9 @@ iteration, and an iteration can take a second), a "cancelled" result with the ne
 reported is sent at once and the engine finishes stopping in the background.
 
 The result is sent with ``finished(Result)`` as soon as it exists: the controller is then ready for
-the next run. The before / after figures follow with ``evaluated`` (quick ones - image metrics,
-Dice, TRE, Jacobian - then the complete ones with HD95), computed in the same thread or child,
-which may still be busy while the next run goes.
+the next run. The before / after figures follow with ``evaluated`` (Dice per label first when label
+maps are scored, then the complete figures with HD95), computed in the same thread or child, which
+may still be busy while the next run goes.
 """
 
 from __future__ import annotations
