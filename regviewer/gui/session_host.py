@@ -56,6 +56,7 @@ class WindowSessionHost:
         window.workspace.set_content(sources=sources)  # the files they came from, for the next save
         model = self.model()
         messages += restore_model(model, opened)
+        window.grid.apply_state()  # the views take the restored modes, planes and ranges
         self.notes = model.notes
         self.watch_landmarks()
         if messages:

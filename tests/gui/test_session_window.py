@@ -61,6 +61,8 @@ def test_save_then_open_in_a_fresh_window(qtbot, tmp_path: Path, data: Path) -> 
     window.set_transform(truth)
     window.landmark_model.for_ndim(3).add_pair((1.0, 2.0, 3.0), (1.5, 2.5, 3.5), name="ventricle")
     window.landmark_model.for_ndim(3).add_pair((4.0, 5.0, 6.0), None, name="open", active=False)
+    window.grid.views[2].set_mode("difference")
+    window.grid.views[1].set_plane("coronal")
     window.set_layout("1x3")
     window.grid.set_cursor(np.array([10.0, -12.0, 8.0]))
     assert window.isWindowModified()
@@ -77,6 +79,7 @@ def test_save_then_open_in_a_fresh_window(qtbot, tmp_path: Path, data: Path) -> 
     assert [(r.run_id, r.title, r.status) for r in fresh.history] == [(1, "affine -> bspline", "completed")]
     assert fresh.history.get(1).figures["after"]["ncc"] == 0.9
     assert fresh.viewer.layout == "1x3"
+    assert fresh.grid.views[2].mode == "difference" and fresh.grid.views[1].plane == "coronal"
     np.testing.assert_allclose(fresh.viewer.cursor_mm, [10.0, -12.0, 8.0])
     assert fresh.run_dock.history_list.count() == 1
     assert not fresh.isWindowModified() and fresh.windowTitle() == "study[*] - RegViewer"
