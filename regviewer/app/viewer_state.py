@@ -46,7 +46,7 @@ class CompareOptions:
     alpha: float = 0.5
     flicker_hz: float = 2.0
     show_labels: bool = True
-    label_opacity: float = 0.4
+    label_opacity: float = 0.25  # the anatomy stays readable under the label colours
     fixed_colormap: str = "grey"
     moving_colormap: str = "grey"
 

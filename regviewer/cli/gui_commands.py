@@ -41,6 +41,8 @@ def build_gui_parser() -> argparse.ArgumentParser:
     parser.add_argument("moving", nargs="?", help="moving image (file or DICOM folder)")
     parser.add_argument("--fixed-labels", help="fixed label map")
     parser.add_argument("--moving-labels", help="moving label map")
+    parser.add_argument("--fixed-labels-channel", metavar="N|onehot", help="fixed label map with several channels: channel N or 'onehot'")
+    parser.add_argument("--moving-labels-channel", metavar="N|onehot", help="moving label map with several channels: channel N or 'onehot'")
     parser.add_argument("--transform", help="fixed -> moving transform to show (ITK .tfm/.txt/.h5 or a field image)")
     parser.add_argument("--layout", choices=("2x2", "1x3", "1x1"), help="view layout")
     return parser
@@ -59,9 +61,14 @@ def run_gui_command(args: argparse.Namespace) -> int:
 
         if looks_like_session(args.fixed):
             return run_gui(session=args.fixed, layout=args.layout, system_info=lambda: format_info(collect_info()))
-    return run_gui(fixed=args.fixed, moving=args.moving, fixed_labels=args.fixed_labels,
-                   moving_labels=args.moving_labels, transform=args.transform, demo=args.demo, layout=args.layout,
-                   system_info=lambda: format_info(collect_info()))
+    from regviewer.core.io.label_channels import LabelFile, parse_label_channel
+
+    def labels(path, channel):
+        return LabelFile(path, parse_label_channel(channel)) if path and channel is not None else path
+
+    return run_gui(fixed=args.fixed, moving=args.moving, fixed_labels=labels(args.fixed_labels, args.fixed_labels_channel),
+                   moving_labels=labels(args.moving_labels, args.moving_labels_channel), transform=args.transform,
+                   demo=args.demo, layout=args.layout, system_info=lambda: format_info(collect_info()))
 
 
 def add_render_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -76,6 +83,9 @@ def add_render_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", required=True, help="PNG file to write")
     parser.add_argument("--transform", help="fixed -> moving transform (default: identity)")
     parser.add_argument("--labels", nargs="+", metavar="LABELS", help="fixed label map, optionally followed by the moving one")
+    for side in ("fixed", "moving"):
+        parser.add_argument(f"--{side}-labels-channel", metavar="N|onehot",
+                            help=f"{side} label map with several channels (4D one-hot): channel N, or 'onehot' for the integer map")
     parser.add_argument("--layout", default="2x2", choices=("2x2", "1x3", "1x1"), help="view layout (default 2x2)")
     parser.add_argument("--mode", choices=MODES, help="mode of the last view (default: checkerboard in 2x2)")
     parser.add_argument("--plane", default="axial", choices=("axial", "coronal", "sagittal"), help="plane (default axial)")
@@ -102,8 +112,11 @@ def run_render(args: argparse.Namespace) -> int:
     if output.suffix.lower() != ".png":
         raise InputMismatchError(f"--output must be a .png file, got {output.name}")
     fixed, moving = read_image(args.fixed), read_image(args.moving)
-    fixed_labels = read_image(labels[0], is_label=True) if labels else None
-    moving_labels = read_image(labels[1], is_label=True) if len(labels) == 2 else None
+    from regviewer.core.io.label_channels import parse_label_channel, read_label_map
+
+    channels = [parse_label_channel(getattr(args, f"{side}_labels_channel", None)) for side in ("fixed", "moving")]
+    fixed_labels = read_label_map(labels[0], channels[0]) if labels else None
+    moving_labels = read_label_map(labels[1], channels[1]) if len(labels) == 2 else None
     transform = read_transform(Path(args.transform)) if args.transform else None
     written = render_figure(fixed, moving, output, transform, fixed_labels, moving_labels, args.layout, args.mode,
                             args.plane, args.slice_mm, size, overlays)

@@ -33,6 +33,10 @@ def _add_register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--moving-mask", help="binary mask restricting the metric in the moving image")
     parser.add_argument("--fixed-labels", help="fixed label map (for Dice / HD95)")
     parser.add_argument("--moving-labels", help="moving label map (warped and scored)")
+    for side in ("fixed", "moving"):
+        parser.add_argument(f"--{side}-labels-channel", metavar="N|onehot",
+                            help=f"{side} label map with several channels (4D one-hot): read channel N, or 'onehot' for the "
+                            "integer map (channel k -> label k + 1, 0 where every channel is 0)")
     parser.add_argument("--labels", help="comma-separated label values to score, or a text file with one per line (default: all in the fixed labels)")
     parser.add_argument("--fixed-landmarks", help="fixed landmarks (csv LPS mm, Slicer .fcsv/.mrk.json, elastix, ANTs csv), "
                         "or one pair file (our pair csv, BigWarp csv): TRE before / after in metrics.json")

@@ -18,6 +18,7 @@ from regviewer.cli.progress_bar import TerminalProgress
 from regviewer.core.errors import InputMismatchError, RegViewerError
 from regviewer.core.image import Image
 from regviewer.core.io import read_image
+from regviewer.core.io.label_channels import parse_label_channel, read_label_map
 from regviewer.core.io.transforms_io import read_transform
 from regviewer.core.progress import CancelToken
 from regviewer.registration.outputs import write_result
@@ -28,10 +29,15 @@ from regviewer.registration.registry import default_registry
 SUMMARY_KEYS = ("ncc", "mi", "mse", "ssim", "dice_mean", "hd95_mean_mm", "tre_mean_mm", "tre_max_mm", "jacobian_min", "folded_pct")
 
 
-def _read_optional(path: str | None, role: str, reference: Image, is_label: bool) -> Image | None:
+def _read_optional(path: str | None, role: str, reference: Image, is_label: bool, channel: str | None = None) -> Image | None:
     if not path:
+        if channel is not None:
+            raise RegViewerError(f"a {role} channel was given without the {role}")
         return None
-    image = read_image(path, is_label=is_label)
+    if role.endswith("label map"):  # a 4D one-hot file: the channel chosen, or a message naming the options
+        image = read_label_map(path, parse_label_channel(channel))
+    else:
+        image = read_image(path, is_label=is_label)
     if image.ndim != reference.ndim:
         raise InputMismatchError(f"{path}: the {role} is {image.ndim}D but its image is {reference.ndim}D")
     return image
@@ -118,6 +124,8 @@ def print_summary(document: dict, out: Path) -> None:
 def register(args: argparse.Namespace) -> tuple[dict, Path]:
     stages = _stages(args)
     validate_stages(stages)  # a typo in a method or parameter fails before large images are read
+    for side in ("fixed", "moving"):  # a bad channel spelling fails before the images are read too
+        parse_label_channel(getattr(args, f"{side}_labels_channel", None))
     score_labels = _score_labels(args.labels)
     fixed = read_image(args.fixed)
     moving = read_image(args.moving)
@@ -125,8 +133,8 @@ def register(args: argparse.Namespace) -> tuple[dict, Path]:
         raise InputMismatchError(f"{args.fixed} is {fixed.ndim}D but {args.moving} is {moving.ndim}D; register images of the same dimension")
     fixed_mask = _read_optional(args.fixed_mask, "fixed mask", fixed, True)
     moving_mask = _read_optional(args.moving_mask, "moving mask", moving, True)
-    fixed_labels = _read_optional(args.fixed_labels, "fixed label map", fixed, True)
-    moving_labels = _read_optional(args.moving_labels, "moving label map", moving, True)
+    fixed_labels = _read_optional(args.fixed_labels, "fixed label map", fixed, True, getattr(args, "fixed_labels_channel", None))
+    moving_labels = _read_optional(args.moving_labels, "moving label map", moving, True, getattr(args, "moving_labels_channel", None))
     fixed_points, moving_points = _landmarks(args, fixed, moving)
     initial = _initial(args.init, fixed_points, moving_points)
     if initial is not None and initial.ndim != fixed.ndim:

@@ -5,8 +5,12 @@ FreeSurfer aseg value and there are enough of them to be a whole-brain segmentat
 ``FREESURFER_MIN_LABELS``, so that a mask with labels 1 and 2 is not called "Left-Cerebral-
 Exterior"); otherwise a generic table with "Label N" names and well separated hues.
 
-``read_colour_table(path)`` reads FreeSurfer / 3D Slicer tables (``value name R G B [A]``) and
-ITK-SNAP label description files (``value R G B A visible mesh "name"``).
+``read_colour_table(path)`` reads FreeSurfer / 3D Slicer tables (``value name R G B [A]``),
+ITK-SNAP label description files (``value R G B A visible mesh "name"``), name lists without
+colours (``value name``, tab / comma / space separated, e.g. an atlas's label list) and atlas XML
+files with ``<index>`` / ``<name>`` (SPM's AAL: the index is the image value) or FSL's
+``<label index="k">name</label>`` (0-based: it names image value k + 1).
+``sidecar_table(label_path)`` finds such a file beside a label map (same name, another extension).
 """
 
 from __future__ import annotations
@@ -61,8 +65,57 @@ def _parse_line(line: str) -> tuple[int, str, tuple[int, int, int]] | None:
     if '"' in text:  # ITK-SNAP: IDX R G B A VIS MSH "LABEL"
         parts = shlex.split(text)
         return int(parts[0]), parts[7] if len(parts) > 7 else f"Label {parts[0]}", tuple(int(float(v)) for v in parts[1:4])
-    parts = text.split()
+    parts = text.replace(",", " ").replace("\t", " ").split()
+    if len(parts) == 2:  # a name list without colours: the generic colour
+        return int(parts[0]), parts[1], generic_colour(int(parts[0]))
     return int(parts[0]), parts[1], tuple(int(float(v)) for v in parts[2:5])
+
+
+def _read_xml_table(path: Path, text: str) -> ColourTable:
+    """Atlas XML: ``<label><index>N</index><name>X</name></label>`` (SPM AAL, value N) or FSL's
+    ``<label index="k">X</label>`` (value k + 1)."""
+    import xml.etree.ElementTree as ElementTree
+
+    try:
+        root = ElementTree.fromstring(text)
+    except ElementTree.ParseError as error:
+        raise ImageReadError(f"{path.name}: not a readable XML colour table ({error})") from None
+    table = ColourTable(source=path.name)
+    for label in root.iter("label"):
+        index, name, offset = label.findtext("index"), label.findtext("name"), 0
+        if index is None and label.get("index") is not None:  # FSL: index 0 names image value 1
+            index, name, offset = label.get("index"), (label.text or "").strip(), 1
+        try:
+            value = int(float(index)) + offset if index is not None else None
+        except ValueError:
+            value = None
+        if value is not None and name:
+            table.names[value] = name.strip()
+            table.colours[value] = generic_colour(value)
+    if not table.names:
+        raise ImageReadError(f"{path.name}: no <label> entries with an index and a name found")
+    return table
+
+
+SIDECAR_SUFFIXES = (".txt", ".ctbl", ".lut", "_lut.txt", ".label", ".xml", ".csv", ".tsv")
+
+
+def sidecar_table(label_path: str | Path) -> ColourTable | None:
+    """A colour table beside a label map (``aal.nii.gz`` -> ``aal.txt``, ``aal.xml`` ...), or None."""
+    path = Path(label_path)
+    name = path.name
+    for extension in (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".npz", ".h5"):
+        if name.lower().endswith(extension):
+            name = name[: -len(extension)]
+            break
+    for suffix in SIDECAR_SUFFIXES:
+        candidate = path.with_name(name + suffix)
+        if candidate.is_file() and candidate != path:
+            try:
+                return read_colour_table(candidate)
+            except ImageReadError:
+                continue
+    return None
 
 
 def read_colour_table(path: str | Path) -> ColourTable:
@@ -72,11 +125,15 @@ def read_colour_table(path: str | Path) -> ColourTable:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as error:
         raise ImageReadError(f"{path}: cannot read the colour table ({error.strerror or error})") from None
+    if text.lstrip().startswith("<"):
+        return _read_xml_table(path, text)
     table = ColourTable(source=path.name)
     for number, line in enumerate(text.splitlines(), start=1):
         try:
             entry = _parse_line(line)
         except (ValueError, IndexError):
+            if number == 1 and ("," in line or "\t" in line):  # the header line of a CSV / TSV list ("index,name")
+                continue
             raise ImageReadError(
                 f"{path.name} line {number}: not a colour table entry (expected 'value name R G B' or "
                 f"ITK-SNAP 'value R G B A visible mesh \"name\"'): {line.strip()[:60]!r}"

@@ -9,6 +9,8 @@ HD95 functions, the moving labels resampled with nearest neighbour onto the fixe
 from __future__ import annotations
 
 import math
+import threading
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -146,18 +148,55 @@ def label_scores(
     return scores, before, after
 
 
+_BOXES: dict[int, tuple[weakref.ref, list]] = {}  # id(label array) -> (its weak reference, find_objects boxes)
+_BOXES_KEPT = 4
+_BOXES_LOCK = threading.Lock()
+
+
+def label_boxes(array: np.ndarray) -> list | None:
+    """Bounding boxes of every label value (``ndimage.find_objects``), cached per label array.
+
+    One pass over the volume, once per label map: a row click of the Label Dice table then looks
+    only inside its label's box (an atlas label is a few thousand voxels of millions).
+    None for arrays find_objects cannot take (negative or float values).
+    """
+    with _BOXES_LOCK:
+        found = _BOXES.get(id(array))
+    if found is not None and found[0]() is array:
+        return found[1]
+    if not np.issubdtype(array.dtype, np.integer) or array.size == 0 or array.min() < 0:
+        return None
+    boxes = ndimage.find_objects(array if array.dtype != np.uint64 else array.astype(np.int64))
+    with _BOXES_LOCK:  # the Label Dice table fills the cache off the GUI thread
+        for key in [key for key, (ref, _b) in _BOXES.items() if ref() is None]:
+            del _BOXES[key]
+        while len(_BOXES) >= _BOXES_KEPT:
+            del _BOXES[next(iter(_BOXES))]
+        _BOXES[id(array)] = (weakref.ref(array), boxes)
+    return boxes
+
+
 def label_centre_mm(labels: Image, value: int) -> np.ndarray | None:
     """A point inside a label, in mm: the label voxel nearest to its centre of mass (None if absent).
 
     The centre of mass of a curved structure (a ventricle, the cortex) may lie outside it; the
-    nearest voxel of the label does not.
+    nearest voxel of the label does not. Only the label's bounding box is searched (see ``label_boxes``).
     """
-    mask = np.asarray(labels.array) == value
+    array = np.asarray(labels.array)
+    boxes = label_boxes(array)
+    offset = np.zeros(array.ndim, dtype=np.int64)
+    if boxes is not None:
+        if not 0 < value <= len(boxes) or boxes[value - 1] is None:
+            return None
+        box = boxes[value - 1]
+        array = array[box]
+        offset = np.array([part.start for part in box], dtype=np.int64)
+    mask = array == value
     if not mask.any():
         return None
     centre = np.array(ndimage.center_of_mass(mask))
     where = np.argwhere(mask)
-    nearest = where[np.argmin(np.sum((where - centre) ** 2, axis=1))]
+    nearest = where[np.argmin(np.sum((where - centre) ** 2, axis=1))] + offset
     return labels.index_to_physical(nearest[::-1].astype(np.float64))
 
 

@@ -49,9 +49,13 @@ def run_gui(
     if problem:
         raise RegViewerError(problem)
     app = application()
+    from regviewer.gui.error_report import install_error_reporting
     from regviewer.gui.main_window import MainWindow
+    from regviewer.logs import setup_logging
 
+    setup_logging()
     window = MainWindow(system_info=system_info)
+    install_error_reporting(window)
     if demo:
         window.open_sample(demo)
     else:

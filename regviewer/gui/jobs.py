@@ -2,8 +2,11 @@
 
 ``BackgroundJob.request(function)`` runs ``function`` in a Python thread (numpy, scipy, nibabel and
 SimpleITK release the interpreter lock in their loops, so the window stays responsive) and emits
-``finished(result, error)`` on the GUI thread; ``error`` is a one-line message for the expected
-failures (bad input, out of memory, unreadable files), else None. One function runs at a time.
+``finished(result, error)`` on the GUI thread; ``error`` is a one-line message, else None. One
+function runs at a time. Every failure ends the job and is reported: the expected ones (bad input,
+out of memory, unreadable files) as their message; any other exception (a bug, e.g. a KeyError) as
+"Unexpected error: KeyError: ..." with its full traceback in the log file (regviewer.logs), so the
+busy state always clears and later requests still run.
 
 - ``latest_only=True`` (whole-volume statistics): a request made while one runs replaces any earlier
   waiting request, and the running one's result is dropped: after a burst of transform changes only
@@ -21,6 +24,7 @@ from typing import Callable
 from PySide6.QtCore import QObject, Signal
 
 from regviewer.core.errors import RegViewerError
+from regviewer.logs import log_error, one_line
 
 
 class BackgroundJob(QObject):
@@ -68,6 +72,10 @@ class BackgroundJob(QObject):
             result, error = None, str(exc)
         except (ValueError, RuntimeError, MemoryError, OSError) as exc:
             result, error = None, f"{type(exc).__name__}: {exc}"
+            log_error(f"{self._name}: {error}")
+        except BaseException as exc:  # noqa: BLE001 - a bug must end the job and reach the user, never hang it
+            result, error = None, f"Unexpected error: {one_line(exc)} (details in the log file: Help > Open Log Folder)"
+            log_error(f"{self._name}: unexpected {one_line(exc)}")
         try:
             self._done.emit(generation, result, error)
         except RuntimeError:  # the owner was deleted while this ran (window closed)

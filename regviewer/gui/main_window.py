@@ -28,9 +28,12 @@ from regviewer.app import Landmarks, OverlayState, RunHistory, RunSession, Viewe
 from regviewer.core.errors import RegViewerError
 from regviewer.core.image import Image
 from regviewer.core.io import read_image
+from regviewer.core.io.label_channels import LabelFile, read_label_map
 from regviewer.core.io.transforms_io import read_transform
 from regviewer.core.transforms import Transform
 from regviewer.gui.actions import add_action
+from regviewer.gui.error_report import open_log_folder
+from regviewer.gui.label_channel_dialog import choose_label_channel
 from regviewer.gui.jobs import BackgroundJob
 from regviewer.gui.landmarks import install_landmarks
 from regviewer.gui.overlays import install_overlays
@@ -41,6 +44,7 @@ from regviewer.gui.run.parameter_dock import install_run_dock
 from regviewer.gui.status_text import cursor_report
 from regviewer.gui.view_controls import ViewControls
 from regviewer.gui.views.view_grid import ViewGrid
+from regviewer.logs import log_error
 
 ROLES = {"fixed": "Fixed image", "moving": "Moving image", "fixed_labels": "Fixed labels", "moving_labels": "Moving labels"}
 IMAGE_FILTER = (
@@ -200,6 +204,7 @@ class MainWindow(QMainWindow):
 
         menu = self.menuBar().addMenu("&Help")
         self._action(menu, "System &Information...", self._show_system_info)
+        self._action(menu, "Open &Log Folder", open_log_folder, None, "openLogFolderAction")
         self._action(menu, "&About RegViewer", self._about)
 
     # ---- loading ------------------------------------------------------------------------------
@@ -253,7 +258,7 @@ class MainWindow(QMainWindow):
             elif role == "transform":
                 read[role] = read_transform(Path(value))
             else:
-                read[role] = self._read(role, Path(value))
+                read[role] = self._read(role, value if isinstance(value, LabelFile) else Path(value))
         return read
 
     def _apply_items(self, replace_all: bool, items: dict, read: dict) -> bool:
@@ -280,11 +285,11 @@ class MainWindow(QMainWindow):
         self._content_changed()
         return True
 
-    def _read(self, role: str, path: Path) -> Image:
+    def _read(self, role: str, path: Path | LabelFile) -> Image:
         try:
-            return read_image(path, is_label=role.endswith("labels"))
+            return read_label_map(path) if role.endswith("labels") else read_image(path)
         except RegViewerError as error:
-            raise RegViewerError(f"{ROLES[role]} {path.name}: {error}") from error
+            raise RegViewerError(f"{ROLES[role]} {Path(str(path)).name}: {error}") from error
 
     def set_transform(self, transform: Transform | None) -> bool:
         """Show a fixed -> moving transform (None: identity); False after an error dialog."""
@@ -326,6 +331,7 @@ class MainWindow(QMainWindow):
     def show_error(self, title: str, message: str) -> bool:
         """An error dialog; returns False so callers can ``return self.show_error(...)``."""
         self.errors.append(message)
+        log_error(f"{title}: {message}")  # with the traceback of the exception being handled, if any
         self.statusBar().showMessage(message, 10000)
         QMessageBox.warning(self, title, message)
         return False
@@ -338,7 +344,13 @@ class MainWindow(QMainWindow):
     def _open_dialog(self, role: str) -> None:
         path, _ = QFileDialog.getOpenFileName(self, f"Open {ROLES[role].lower()}", self._last_folder(), IMAGE_FILTER)
         if path:
-            self.load_in_background(**{role: path})
+            self._open_path(role, path)
+
+    def _open_path(self, role: str, path: str) -> None:
+        """Open a file the user chose; a label file with several channels (4D one-hot) asks how to read it."""
+        value = choose_label_channel(self, path) if role.endswith("labels") else path
+        if value is not None:
+            self.load_in_background(**{role: value})
 
     def _open_folder_dialog(self, role: str) -> None:
         folder = QFileDialog.getExistingDirectory(self, f"Open a DICOM folder as the {role} image", self._last_folder())
@@ -358,13 +370,13 @@ class MainWindow(QMainWindow):
 
     def save_screenshot(self, path: str | Path) -> bool:
         """Save the view grid as a PNG image."""
-        if not self.grid.grab().save(str(path)):
+        if not self.grid.grab_figure().save(str(path)):
             return self.show_error("Cannot save the screenshot", f"could not write {path}")
         self.statusBar().showMessage(f"Saved {path}", 5000)
         return True
 
     def copy_to_clipboard(self) -> None:
-        QApplication.clipboard().setPixmap(self.grid.grab())
+        QApplication.clipboard().setPixmap(self.grid.grab_figure())
         self.statusBar().showMessage("Views copied to the clipboard", 3000)
 
     def set_layout(self, name: str) -> None:  # noqa: D102
@@ -397,7 +409,7 @@ class MainWindow(QMainWindow):
     def _rebuild_recent_menu(self) -> None:
         self.recent_menu.clear()
         for role, path in self.recent_files():
-            self._action(self.recent_menu, f"{ROLES[role]}: {path}", lambda r=role, p=path: self.load_in_background(**{r: p}))
+            self._action(self.recent_menu, f"{ROLES[role]}: {path}", lambda r=role, p=path: self._open_path(r, p))
         self.recent_menu.setEnabled(bool(self.recent_files()))
 
     def _last_folder(self) -> str:
@@ -440,4 +452,5 @@ class MainWindow(QMainWindow):
 
     # ---- status -------------------------------------------------------------------------------
     def _update_status(self, point_mm: np.ndarray) -> None:
-        self.status_label.setText(cursor_report(self.grid.scene, point_mm))
+        names = self.overlays.colour_table().names.get  # label names where the colour table has them
+        self.status_label.setText(cursor_report(self.grid.scene, point_mm, names))

@@ -80,7 +80,7 @@ def render_figure(
         grid.fit_all()
         app.processEvents()
         output = Path(output)
-        if not grid.grab().save(str(output), "PNG"):
+        if not grid.grab_figure().save(str(output), "PNG"):
             raise ImageWriteError(f"could not write {output}")
         return output
     finally:

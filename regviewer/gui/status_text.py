@@ -1,6 +1,8 @@
-"""The status-bar text under the cursor: position, voxel indices and intensities."""
+"""The status-bar text under the cursor: position, voxel indices and intensities, label values and names."""
 
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 
@@ -17,8 +19,19 @@ def _index(index: tuple[int, ...] | None) -> str:
     return "outside" if index is None else "[" + ", ".join(str(i) for i in index) + "]"
 
 
-def cursor_report(scene: Scene, point_mm: np.ndarray) -> str:
-    """One line: LPS mm, fixed and moving voxel (x, y, z) index and value, warped value, labels."""
+def _label(value: float | None, label_name: Callable[[int], str | None] | None) -> str:
+    text = _number(value)
+    if value is None or label_name is None or int(value) == 0:
+        return text
+    name = label_name(int(value))
+    return f"{text} {name}" if name else text
+
+
+def cursor_report(scene: Scene, point_mm: np.ndarray, label_name: Callable[[int], str | None] | None = None) -> str:
+    """One line: LPS mm, fixed and moving voxel (x, y, z) index and value, warped value, labels.
+
+    ``label_name``: the name of a label value where a colour table has one (else None: the number alone).
+    """
     if scene.space is None:
         return "Open a fixed and a moving image (File menu, or drop files on the window)."
     ndim = scene.space.reference.ndim if not scene.space.is_2d else 2
@@ -32,5 +45,5 @@ def cursor_report(scene: Scene, point_mm: np.ndarray) -> str:
         parts.append(f"warped = {_number(scene.value('warped', point))}")
     for layer in ("fixed_labels", "moving_labels"):
         if getattr(scene, layer) is not None:
-            parts.append(f"{layer.replace('_', ' ')} {_number(scene.value(layer, point))}")
+            parts.append(f"{layer.replace('_', ' ')} {_label(scene.value(layer, point), label_name)}")
     return "   |   ".join(parts)

@@ -1,4 +1,9 @@
-"""The display toolbar: layout, plane, window / level presets, comparison options and colour maps."""
+"""The display toolbar: layout, plane, window / level presets, comparison options and colour maps.
+
+Compact enough to fit a 1280 px wide window without an overflow menu: short sliders, colour map
+boxes as wide as their current name. The Plane box follows the views (blank when they show
+different planes; disabled for a 2D image), the W/L box shows "Custom" after a drag.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,9 @@ from regviewer.core.compose import WINDOW_PRESETS
 from regviewer.gui.colormaps import GREY_MAPS
 from regviewer.gui.views.view_grid import LAYOUTS, ViewGrid
 
-LAYOUT_TITLES = {"2x2": "2 x 2", "1x3": "1 x 3", "1x1": "Single view"}
+LAYOUT_TITLES = {"2x2": "2 x 2", "1x3": "1 x 3", "1x1": "Single"}
+SLIDER_WIDTH = 64
+CUSTOM = "Custom"
 
 
 def _combo(name: str, items: list[tuple[str, object]], tooltip: str) -> QComboBox:
@@ -26,7 +33,7 @@ def _slider(name: str, low: int, high: int, value: int, tooltip: str) -> QSlider
     slider.setObjectName(name)
     slider.setRange(low, high)
     slider.setValue(value)
-    slider.setFixedWidth(90)
+    slider.setFixedWidth(SLIDER_WIDTH)
     slider.setToolTip(tooltip)
     return slider
 
@@ -44,9 +51,12 @@ class ViewControls(QToolBar):
         self.plane_combo = _combo("planeAllCombo", [(p.capitalize(), p) for p in ("axial", "coronal", "sagittal")],
                                   "Plane of every view (each view also has its own selector)")
         self.plane_combo.activated.connect(lambda i: grid.set_plane(self.plane_combo.itemData(i)))
-        self.window_combo = _combo("windowPresetCombo", [(n, n) for n in WINDOW_PRESETS],
-                                   "Window / level preset (right-drag in a view adjusts it)")
-        self.window_combo.activated.connect(lambda i: grid.reset_windows(self.window_combo.itemData(i)))
+        self.window_combo = _combo("windowPresetCombo", [(n, n) for n in WINDOW_PRESETS] + [(CUSTOM, None)],
+                                   "Window / level preset (right-drag in a view adjusts it: Custom)")
+        self.window_combo.model().item(self.window_combo.count() - 1).setEnabled(False)  # shown, not chosen
+        self.window_combo.activated.connect(self._preset_chosen)
+        grid.windowPresetChanged.connect(self._show_preset)
+        grid.planesChanged.connect(self._show_plane)
         self.link_windows = QCheckBox("Link W/L")
         self.link_windows.setObjectName("linkWindowsCheck")
         self.link_windows.setToolTip("Use one window / level for the fixed and the moving image")
@@ -67,6 +77,9 @@ class ViewControls(QToolBar):
         self.fixed_map.activated.connect(lambda i: link.set_options(fixed_colormap=self.fixed_map.itemData(i)))
         self.moving_map = _combo("movingColormapCombo", [(n, n) for n in GREY_MAPS], "Colour map of the moving image")
         self.moving_map.activated.connect(lambda i: link.set_options(moving_colormap=self.moving_map.itemData(i)))
+        for combo in (self.fixed_map, self.moving_map):  # as wide as a short name; the list shows the long ones
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(5)
         self.labels_check = QCheckBox("Labels")
         self.labels_check.setObjectName("showLabelsCheck")
         self.labels_check.setChecked(link.options.show_labels)
@@ -83,6 +96,21 @@ class ViewControls(QToolBar):
             if text:
                 self.addWidget(QLabel(f" {text} "))
             self.addWidget(widget)
+
+    def _preset_chosen(self, index: int) -> None:
+        preset = self.window_combo.itemData(index)
+        if preset is not None:
+            self.grid.reset_windows(preset)
+
+    def _show_preset(self) -> None:
+        """Show the preset applied, or "Custom" after a drag changed the window / level."""
+        found = self.window_combo.findText(self.grid.window_preset)
+        self.window_combo.setCurrentIndex(found if found >= 0 else self.window_combo.findText(CUSTOM))
+
+    def _show_plane(self) -> None:
+        """Show the plane all views share (blank when they show different planes)."""
+        plane = self.grid.common_plane()
+        self.plane_combo.setCurrentIndex(self.plane_combo.findData(plane) if plane else -1)
 
     def _show_options(self) -> None:
         """Follow option changes made elsewhere (e.g. Shift + wheel changes the tile size)."""
@@ -104,3 +132,7 @@ class ViewControls(QToolBar):
         planes = self.grid.scene.space.planes if self.grid.scene.space is not None else ("axial",)
         for index in range(self.plane_combo.count()):
             self.plane_combo.model().item(index).setEnabled(self.plane_combo.itemData(index) in planes)
+        self.plane_combo.setEnabled(len(planes) > 1)  # a 2D image has one plane
+        self.plane_combo.setToolTip("Plane of every view" if len(planes) > 1 else "A 2D image has one plane")
+        self._show_plane()
+        self._show_preset()

@@ -62,8 +62,8 @@ class NetworkMethod:
     label = "Network (VoxelMorph-style)"
     description = (
         "A trained U-Net predicts a smooth, invertible deformation in a few passes (a second or two on a CPU), "
-        "optionally refined by a few optimisation steps. Bundled models: 2D brain slices and 3D brain MR; "
-        "run an affine stage first when the images are far apart."
+        "optionally refined by a few optimisation steps. Bundled models: 2D brain slices and 3D brain MR. "
+        "Tip: run an affine stage first when the images are far apart."
     )
     parameters = (
         ModelParameter(

@@ -2,7 +2,8 @@
 
 Columns: name (editable), active (check box), fixed x/y/z and moving x/y/z in LPS mm (tooltips give
 the voxel indices), the error of each pair under the shown transform (mm, fixed space, the
-metrics.json definition) coloured green / orange / red so that outliers stand out, and the
+metrics.json definition) coloured by absolute thresholds in voxels of the fixed image (green: within
+2 voxels, orange: within 5, red beyond; see ``residual_colour``), and the
 leave-one-out error of the chosen fit. Below: mean / max error of the active pairs and of the
 inactive ("held-out") ones. Clicking a row makes every view jump to the pair.
 """
@@ -35,11 +36,19 @@ NAME, ACTIVE, FIXED, MOVING = 0, 1, 2, 5
 GOOD, FAIR, BAD = QColor(60, 170, 80), QColor(230, 150, 30), QColor(220, 50, 50)
 
 
-def residual_colour(value: float, typical: float) -> QColor:
-    """Green up to 1.5x the median error (or 1 mm), orange up to 3x (or 2 mm), red beyond: outliers stand out."""
-    if value <= max(1.5 * typical, 1.0):
+GOOD_VOXELS, FAIR_VOXELS = 2.0, 5.0
+
+
+def residual_colour(value_mm: float, voxel_mm: float = 1.0) -> QColor:
+    """Green within 2 voxels, orange within 5 voxels, red beyond (``voxel_mm``: the fixed image's largest spacing).
+
+    Absolute, not relative to the other errors: colours relative to the median showed 31-37 mm errors
+    in green when every pair was equally wrong (e.g. under identity), and 6 mm in orange beside them.
+    """
+    voxel = voxel_mm if np.isfinite(voxel_mm) and voxel_mm > 0 else 1.0
+    if value_mm <= GOOD_VOXELS * voxel:
         return GOOD
-    if value <= max(3.0 * typical, 2.0):
+    if value_mm <= FAIR_VOXELS * voxel:
         return FAIR
     return BAD
 
@@ -157,8 +166,7 @@ class LandmarkPanel(QWidget):
         dragging = controller.dragging
         residuals = np.full(len(model), np.nan) if dragging else controller.residuals()
         loo = np.full(len(model), np.nan) if dragging else controller.leave_one_out()
-        active_rows = [i for i, p in enumerate(model.pairs) if p.active and np.isfinite(residuals[i])]
-        typical = float(np.median(residuals[active_rows])) if active_rows else 0.0
+        voxel_mm = self._voxel_mm()
         self._filling = True
         if self.table.rowCount() != len(model):
             self.table.setRowCount(len(model))
@@ -184,7 +192,7 @@ class LandmarkPanel(QWidget):
                     self._set(row, start + axis, text, tip=tip)
             if not dragging:
                 error = self._set(row, 8, _mm(residuals[row]))
-                colour = residual_colour(residuals[row], typical) if np.isfinite(residuals[row]) else None
+                colour = residual_colour(residuals[row], voxel_mm) if np.isfinite(residuals[row]) else None
                 error.setForeground(QBrush(colour) if colour is not None else QBrush())
                 self._set(row, 9, _mm(loo[row]))
         self._filling = False
@@ -192,6 +200,12 @@ class LandmarkPanel(QWidget):
             self._summarise(residuals, loo)
         self._show_selection(controller.selected)
         self._update_buttons()
+
+    def _voxel_mm(self) -> float:
+        """The largest spacing of the fixed image (else the moving one; 1 mm with none): the colour scale's unit."""
+        scene = self.controller.grid.scene
+        image = scene.fixed if scene.fixed is not None else scene.moving
+        return float(np.max(image.spacing)) if image is not None else 1.0
 
     def _set(self, row: int, column: int, text: str, editable: bool = False, tip: str = "") -> QTableWidgetItem:
         """Set a cell, touching Qt only where something changed (a drag refreshes the table on every move)."""

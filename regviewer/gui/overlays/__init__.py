@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QScrollArea
 
 from regviewer.app.overlay_settings import OverlayState
-from regviewer.core.colour_table import read_colour_table
+from regviewer.core.colour_table import read_colour_table, sidecar_table
 from regviewer.core.errors import RegViewerError
 from regviewer.gui.actions import add_action, feature_menu
 from regviewer.gui.overlays.controller import OverlayController
@@ -107,6 +107,59 @@ def load_colour_table(window, path, controller: OverlayController | None = None)
     return True
 
 
+def _follow_sidecar_tables(window, controller: OverlayController) -> None:
+    """Name labels from a colour table found beside the label file (``atlas.nii.gz`` + ``atlas.txt`` / ``.xml``),
+    unless the user loaded a table; checked after each load (the window records the paths after showing them)."""
+    automatic: dict[str, object] = {"table": None}
+
+    def check() -> None:
+        if controller.user_table is not automatic["table"]:
+            return  # the user's own choice stays
+        found = None
+        for role in ("fixed_labels", "moving_labels"):
+            path = window.source_paths.get(role)
+            found = sidecar_table(path) if path else None
+            if found is not None:
+                break
+        if found is not automatic["table"] and (found is not None or automatic["table"] is not None):
+            automatic["table"] = found
+            controller.set_colour_table(found)
+            if found is not None:
+                window.statusBar().showMessage(f"Label names from {found.source}", 5000)
+
+    window.grid.contentChanged.connect(lambda: QTimer.singleShot(0, check))
+
+
+def _report_bugs(window, controller: OverlayController) -> None:
+    """A bug while computing the whole-volume figures (not bad input: an unexpected exception) gets a
+    dialog once; the panels also say "Cannot compute" and the log file has the traceback."""
+    last = {"error": ""}
+
+    def check() -> None:
+        error = controller.error
+        if error and error != last["error"] and error.startswith("Unexpected error"):
+            window.show_error("Cannot compute the overlay figures", error)
+        last["error"] = error
+
+    controller.summaryChanged.connect(check)
+
+
+def _go_to_fold(window, controller: OverlayController, step: int) -> bool:
+    """F8 / Shift+F8: the next / previous fold, or a status-bar line saying why there is none."""
+    if controller.go_to_fold(step):
+        return True
+    if controller.computing:
+        text = "Folds: still computing the Jacobian of the current transform; try again in a moment"
+    elif controller.error:
+        text = f"Folds: cannot compute ({controller.error})"
+    elif controller.summary is None:
+        text = "Folds: open a fixed image first"
+    else:
+        text = "No folds: the Jacobian determinant is positive everywhere"
+    window.statusBar().showMessage(text, 5000)
+    return False
+
+
 @dataclass
 class OverlayFeature:
     """What ``install_overlays`` made: the controller, the two panels and their docks."""
@@ -129,6 +182,8 @@ def install_overlays(window, state: OverlayState) -> OverlayFeature:  # noqa: AN
     label_table = LabelTablePanel(controller)
     label_dock = _dock(window, "Label Dice", "labelTableDock", label_table)
 
+    _follow_sidecar_tables(window, controller)
+    _report_bugs(window, controller)
     menu = feature_menu(window, "&Overlays")
     menu.addAction(panel_dock.toggleViewAction())
     menu.addAction(label_dock.toggleViewAction())
@@ -141,8 +196,8 @@ def install_overlays(window, state: OverlayState) -> OverlayFeature:  # noqa: AN
         controller.set_colour_table(None)
         controller.state.set_colour_table_path(None)
 
-    action("&Next Fold", lambda: controller.go_to_fold(1), "F8", "nextFoldAction")
-    action("&Previous Fold", lambda: controller.go_to_fold(-1), "Shift+F8", "previousFoldAction")
+    action("&Next Fold", lambda: _go_to_fold(window, controller, 1), "F8", "nextFoldAction")
+    action("&Previous Fold", lambda: _go_to_fold(window, controller, -1), "Shift+F8", "previousFoldAction")
     menu.addSeparator()
     action("Load &Colour Table...", lambda: _load_colour_table(window, controller), None, "loadColourTableAction")
     action("Automatic Colour Table", automatic_table)

@@ -20,13 +20,12 @@ from regviewer.core.slice_deformation import (
     label_agreement,
 )
 from regviewer.gui.colormaps import DIFFERENCE_MAP, lookup_table
-from regviewer.gui.overlays.legend import CornerLegend
+from regviewer.gui.overlays.legend import ViewLegend
 from regviewer.gui.overlays.settings import FIXED_SPACE_ONLY
 
 FOLD_COLOUR = (0, 255, 0)
 AGREEMENT_COLOURS = {TRUE_POSITIVE: (60, 210, 60), FALSE_POSITIVE: (240, 60, 60), FALSE_NEGATIVE: (60, 130, 255)}
-AGREEMENT_NAMES = {TRUE_POSITIVE: "true positive (both)", FALSE_POSITIVE: "false positive (warped only)",
-                   FALSE_NEGATIVE: "false negative (fixed only)"}
+AGREEMENT_NAMES = {TRUE_POSITIVE: "TP (in both)", FALSE_POSITIVE: "FP (warped only)", FALSE_NEGATIVE: "FN (fixed only)"}
 LABEL_LAYER = {"fixed": "fixed_labels", "moving": "moving_labels", "warped": "warped_labels"}
 
 
@@ -140,15 +139,13 @@ class GridOverlay(_CurveOverlay):
 
 
 class _ImageOverlay(SliceOverlay):
-    """An RGBA image over the slice, with a legend in a corner of the view (one corner per kind)."""
-
-    corner = "top-right"
+    """An RGBA image over the slice, with its legend in the view's legend column (beside the image)."""
 
     def create(self, view) -> None:
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setZValue(self.z_value)
         view.view_box.addItem(self.image, ignoreBounds=True)
-        self.legend = CornerLegend(view.view_box, self.corner)
+        self.legend = ViewLegend(view.legends)
 
     def clear(self) -> None:
         self.image.clear()
@@ -173,14 +170,13 @@ class JacobianOverlay(_ImageOverlay):
         folded = int(np.count_nonzero(det <= 0))
         self.legend.set_colour_bar(
             "Jacobian det (log scale)", lookup_table(DIFFERENCE_MAP),
-            [(0.0, f"{1 / limit:.3g} shrinks"), (0.5, "1 (volume kept)"), (1.0, f"{limit:.3g} grows")],
-            [(FOLD_COLOUR, f"det <= 0: fold ({folded} px here)")],
+            [(0.0, f"{1 / limit:.3g} shrinks"), (0.5, "1 kept"), (1.0, f"{limit:.3g} grows")],
+            [(FOLD_COLOUR, f"fold (det<=0): {folded} px")],
         )
 
 
 class MagnitudeOverlay(_ImageOverlay):
     kind = "magnitude"
-    corner = "top-left"
 
     def extra_key(self, view) -> object:
         return self.controller.magnitude_top_mm()
@@ -261,7 +257,6 @@ class ContourOverlay(SliceOverlay):
 
 class AgreementOverlay(_ImageOverlay):
     kind = "agreement"
-    corner = "bottom-right"
 
     def draw(self, view, axes, grid, index) -> None:
         scene, cursor = self.controller.scene, view.link.cursor_mm

@@ -46,6 +46,7 @@ from regviewer.registration.base import resolve_parameters
 from regviewer.registration.pipeline import Stage, validate_stages
 from regviewer.registration.presets import Preset, builtin_presets
 from regviewer.registration.registry import Registry, default_registry
+from regviewer.gui.hint_text import description_html
 from regviewer.gui.run.compare import RunComparison
 from regviewer.gui.run.history import HistoryPanel
 from regviewer.gui.run.parameter_form import ParameterForm
@@ -101,7 +102,7 @@ class RunDock(QDockWidget):
         self.description = QLabel()
         self.description.setObjectName("presetDescription")
         self.description.setWordWrap(True)
-        self.description.setStyleSheet("color: palette(mid); font-size: 11px;")
+        self.description.setStyleSheet("color: palette(window-text);")  # readable: not grey on grey
         self.form = ParameterForm()
         self.inputs = RunInputs()
         self.mask_combo, self.labels_check = self.inputs.mask_combo, self.inputs.labels_check
@@ -253,7 +254,7 @@ class RunDock(QDockWidget):
         if self._stage_label is not None:
             self._stage_label.setVisible(several)
         text = self.presets[preset].description if preset else self.registry.get(stages[0].method).description
-        self.description.setText(text)
+        self.description.setText(description_html(text))
         self._show_stage(0)
         self._follow_landmark_method()
 

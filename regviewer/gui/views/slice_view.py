@@ -4,20 +4,31 @@ Mouse: left click / drag moves the shared cursor; right drag changes window (hor
 level (vertical); middle drag pans; the wheel steps slices; Ctrl + wheel zooms; Shift + wheel
 changes the checkerboard tile size. Keys: Up / Down (and Left / Right) step one slice, Page Up /
 Page Down ten, Home centres the cursor and fits the view.
+
+Around the image: the title (the image's name; the mode is in the combo beside it), the mode and
+plane selectors and the slice slider (both hidden for a 2D image, where they mean nothing), a
+legend column to the right (overlay legends and the Difference colour bar, beside the anatomy, not
+on it) and the window / level numbers while they are dragged. ``figure_mode()`` hides the
+selectors and slider for screenshots and figures.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from contextlib import contextmanager
+from typing import Iterator
+
 from PySide6.QtCore import QRectF, Qt, QTimer, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from regviewer.core import compose
 from regviewer.core.planes import DisplayGrid, PlaneAxes
 from regviewer.core.scene import Scene
 from regviewer.gui.colormaps import DIFFERENCE_MAP, LabelPalette, lookup_table
+from regviewer.gui.overlays.legend import LegendColumn, ViewLegend
 from regviewer.gui.view_state import ViewLink
+from regviewer.gui.views.view_chrome import ElidedLabel, WindowReadout
 
 MODE_TITLES = {
     "fixed": "Fixed",
@@ -31,6 +42,11 @@ MODE_TITLES = {
 }
 _LABEL_LAYER = {"fixed": "fixed_labels", "moving": "moving_labels", "warped": "warped_labels"}
 CROSSHAIR_PEN = pg.mkPen((255, 210, 0, 200), width=1)
+
+
+def _fit_to_current(combo: QComboBox) -> None:
+    """A selector as wide as its current text (not its longest item): the title beside it keeps the room."""
+    combo.setFixedWidth(combo.fontMetrics().horizontalAdvance(combo.currentText()) + 38)
 
 
 class _SliceViewBox(pg.ViewBox):
@@ -102,6 +118,8 @@ class SliceView(QWidget):
     """
 
     modeChanged = Signal(str)
+    planeChanged = Signal(str)
+    windowDragged = Signal()  # the user changed the window / level with the mouse
 
     def __init__(self, scene: Scene, link: ViewLink, mode: str = "fixed", plane: str = "axial",
                  parent: QWidget | None = None) -> None:
@@ -113,6 +131,7 @@ class SliceView(QWidget):
         self._palettes: dict[int, LabelPalette] = {}
         self.overlays: list = []
         self.tool = None
+        self._figure = False
         self._build()
         self._flicker_timer = QTimer(self)
         self._flicker_timer.timeout.connect(self._toggle_flicker)
@@ -125,10 +144,8 @@ class SliceView(QWidget):
 
     # ---- widgets --------------------------------------------------------------------------------
     def _build(self) -> None:
-        self.title = QLabel()
+        self.title = ElidedLabel()  # a long file name never widens its column: "...", full text in the tooltip
         self.title.setStyleSheet("font-weight: bold; padding: 0 4px;")
-        # a long file name must not widen its column: the title is cut, the full text is the tooltip
-        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.mode_combo = QComboBox()
         self.mode_combo.setObjectName("modeCombo")
         for mode, title in MODE_TITLES.items():
@@ -163,6 +180,19 @@ class SliceView(QWidget):
         self.view_box.sigRangeChangedManually.connect(self._range_changed_by_user)
         self.view_box.sigResized.connect(lambda _box: self._apply_linked_range(self.plane, self.link.ranges.get(self.plane)))
 
+        self.window_readout = WindowReadout(self.graphics)
+        self.legends = LegendColumn()
+        self.difference_legend = ViewLegend(self.legends)
+        self.difference_legend.set_colour_bar("fixed - warped", lookup_table(DIFFERENCE_MAP),
+                                              [(0.0, "-1 warped brighter"), (0.5, "0 equal"), (1.0, "+1 fixed brighter")])
+        self.difference_legend.setToolTip("Difference of the two images after their window / level (each scaled to 0..1)")
+        self.difference_legend.hide()
+        middle = QHBoxLayout()
+        middle.setContentsMargins(0, 0, 0, 0)
+        middle.setSpacing(0)
+        middle.addWidget(self.graphics, 1)
+        middle.addWidget(self.legends)
+
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setObjectName("sliceSlider")
         self.slider.valueChanged.connect(self._slider_moved)
@@ -177,7 +207,7 @@ class SliceView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(1)
         layout.addLayout(header)
-        layout.addWidget(self.graphics, 1)
+        layout.addLayout(middle, 1)
         layout.addLayout(footer)
 
     # ---- configuration ------------------------------------------------------------------------
@@ -186,7 +216,9 @@ class SliceView(QWidget):
             raise ValueError(f"unknown view mode {mode!r}")
         self.mode = mode
         self.mode_combo.setCurrentIndex(self.mode_combo.findData(mode))
+        _fit_to_current(self.mode_combo)
         self.swipe_line.setVisible(mode == "swipe")
+        self.difference_legend.setVisible(mode == "difference")
         if mode == "swipe":
             self._centre_swipe_line()
         self._update_flicker_timer()
@@ -196,6 +228,27 @@ class SliceView(QWidget):
     def set_plane(self, plane: str) -> None:
         self.plane = plane
         self.scene_changed()
+        self.planeChanged.emit(self.plane)
+
+    @contextmanager
+    def figure_mode(self) -> Iterator[None]:
+        """Selectors, slider and readout hidden, the mode in the title: the view as a figure shows it."""
+        self._figure = True
+        hidden = [w for w in (self.mode_combo, self.plane_combo, self.slider, self.slice_label, self.window_readout)
+                  if w.isVisibleTo(self)]
+        for widget in hidden:
+            widget.hide()
+        self.title.setText(self._title(with_mode=True))
+        self.layout().activate()
+        try:
+            yield
+        finally:
+            self._figure = False
+            for widget in hidden:
+                if widget is not self.window_readout:
+                    widget.show()
+            self.title.setText(self._title())
+            self.layout().activate()
 
     def scene_changed(self) -> None:
         """Call after the scene's content changed (new images, labels or transform)."""
@@ -206,6 +259,8 @@ class SliceView(QWidget):
         if self.plane not in planes:
             self.plane = planes[0]
         self.plane_combo.setCurrentIndex(self.plane_combo.findData(self.plane))
+        _fit_to_current(self.plane_combo)
+        self.plane_combo.setVisible(len(planes) > 1 and not self._figure)  # a 2D image has one plane: no choice
         axes = self._axes()
         if axes is not None:
             self.view_box.invertX(axes.flip_x)
@@ -229,8 +284,7 @@ class SliceView(QWidget):
     # ---- drawing ------------------------------------------------------------------------------
     def redraw(self, force: bool = False) -> None:
         """Redraw the slice through the cursor (skipped when nothing it depends on changed)."""
-        self.title.setText(self._title())
-        self.title.setToolTip(self.title.text())
+        self.title.setText(self._title(with_mode=self._figure))
         axes = self._axes()
         if axes is None:
             self.image_item.clear()
@@ -270,12 +324,15 @@ class SliceView(QWidget):
         index = grid.slice_index(axes, self.scene.space.to_display(self.link.cursor_mm))
         return None if index is None else (axes, grid, index)
 
-    def _title(self) -> str:
-        title = MODE_TITLES[self.mode]
+    def _title(self, with_mode: bool = False) -> str:
+        """The image shown ("fixed / warped" in the comparison modes); the mode first when the mode
+        combo is not beside it (figures) or nothing is loaded."""
+        mode = MODE_TITLES[self.mode]
         image = self.scene.moving if self.mode in ("moving", "warped") else self.scene.fixed
-        if self.mode in compose.COMPARISON_MODES:
-            return f"{title}: fixed / warped"
-        return f"{title}: {image.name}" if image is not None and image.name else title
+        shown = "fixed / warped" if self.mode in compose.COMPARISON_MODES else (image.name if image is not None else "")
+        if not shown:
+            return mode
+        return f"{mode}: {shown}" if with_mode else shown
 
     def composed_slice(self) -> tuple[np.ndarray | None, DisplayGrid | None]:
         """The 2D array drawn by this view (display units) and its grid; (None, grid) when empty."""
@@ -342,6 +399,8 @@ class SliceView(QWidget):
             self.slider.setValue(index)
         self.slider.blockSignals(False)
         self.slider.setEnabled(count > 1)
+        for widget in (self.slider, self.slice_label):  # one slice (a 2D image): "1 / 1" means nothing
+            widget.setVisible(count > 1 and not self._figure)
         self.slice_label.setText(f"{index + 1} / {count}" if index is not None else f"- / {count}")
 
     # ---- interaction --------------------------------------------------------------------------
@@ -381,6 +440,8 @@ class SliceView(QWidget):
         window = self.link.windows[source]
         sensitivity = window.window / 200.0
         self.link.set_window(source, window.adjusted(dx * sensitivity, -dy * sensitivity))
+        self.window_readout.show_window(source.capitalize(), self.link.windows[source])
+        self.windowDragged.emit()
 
     def change_tile(self, steps: int) -> None:
         tile = self.link.options.tile_mm * (1.25 ** steps)

@@ -27,11 +27,15 @@ class ViewGrid(QWidget):
 
     Signals: ``contentChanged()`` after new images or labels; ``transformChanged(preview)`` after a
     new transform, ``preview`` True for intermediate transforms (a running registration, a landmark
-    being dragged) so that expensive listeners (whole-volume statistics) can wait for the final one.
+    being dragged) so that expensive listeners (whole-volume statistics) can wait for the final one;
+    ``planesChanged()`` when a view shows another plane; ``windowPresetChanged()`` when the window /
+    level preset changed (``window_preset``: the preset applied, "Custom" after a mouse drag).
     """
 
     contentChanged = Signal()
     transformChanged = Signal(bool)
+    planesChanged = Signal()
+    windowPresetChanged = Signal()
 
     def __init__(self, parent: QWidget | None = None, state: ViewerState | None = None) -> None:
         """``state``: the window's ViewerState (regviewer.app) the views show; None: a new one."""
@@ -39,11 +43,14 @@ class ViewGrid(QWidget):
         self.scene = Scene()
         self.link = ViewLink(self, state)
         self.views = [SliceView(self.scene, self.link, mode) for mode in DEFAULT_MODES]
+        self.window_preset = "Auto"
         for index, view in enumerate(self.views):
             view.setObjectName(f"view{index}")
             # the model records what each view shows (session files keep it)
             view.modeChanged.connect(lambda mode, i=index: self.link.state.set_view(i, mode=mode))
             view.plane_combo.currentIndexChanged.connect(lambda _row, i=index: self._plane_shown(i))
+            view.planeChanged.connect(lambda _plane: self.planesChanged.emit())
+            view.windowDragged.connect(self._window_dragged)
         self._grid = QGridLayout(self)
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._grid.setSpacing(3)
@@ -142,6 +149,28 @@ class ViewGrid(QWidget):
         fixed = self._window(self.scene.fixed, preset)
         moving = self._window(self.scene.moving, preset)
         self.link.set_windows(fixed, moving)
+        self.window_preset = preset
+        self.windowPresetChanged.emit()
+
+    def _window_dragged(self) -> None:
+        if self.window_preset != "Custom":
+            self.window_preset = "Custom"
+            self.windowPresetChanged.emit()
+
+    def common_plane(self) -> str | None:
+        """The plane every shown view shows, or None when they differ."""
+        planes = {view.plane for view in self.shown_views()}
+        return planes.pop() if len(planes) == 1 else None
+
+    def grab_figure(self):
+        """The shown views as a picture (QPixmap) without their selectors and sliders: screenshots and figures."""
+        from contextlib import ExitStack
+
+        with ExitStack() as stack:
+            for view in self.shown_views():
+                stack.enter_context(view.figure_mode())
+            self.layout().activate()
+            return self.grab()
 
     @staticmethod
     def _window(image: Image | None, preset: str) -> WindowLevel:
