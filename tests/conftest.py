@@ -34,6 +34,12 @@ def shared_data() -> Path:
     return folder
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _recovery_folder_for_tests(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Autosaves of the windows tests open go to a temporary folder, never to the user's recovery folder."""
+    os.environ["REGVIEWER_RECOVERY_DIR"] = str(tmp_path_factory.mktemp("recovery"))
+
+
 @pytest.fixture(autouse=True)
 def _delete_qt_widgets_after_each_test():
     """Delete every top-level Qt widget a test left behind, while the application still runs.

@@ -17,6 +17,7 @@ GUI_EPILOG = (
     "  presets    list the named presets and methods\n"
     "  demo       register the bundled sample pair on the command line\n"
     "  train      train a VoxelMorph-style network from a config\n"
+    "  session    list a session's runs, or export one run's results (headless)\n"
 )
 
 
@@ -39,7 +40,7 @@ def build_gui_parser() -> argparse.ArgumentParser:
                         "the images, 1 with the reason otherwise (checks an installation; works with QT_QPA_PLATFORM=offscreen)")
     parser.add_argument("--demo", nargs="?", const="3d", choices=("2d", "3d"),
                         help="open the bundled sample pair (3d: brain with labels, the default; 2d: brain slices)")
-    parser.add_argument("fixed", nargs="?", help="fixed image (file or DICOM folder)")
+    parser.add_argument("fixed", nargs="?", help="fixed image (file or DICOM folder), or a session (NAME.regviewer folder or .zip) to open")
     parser.add_argument("moving", nargs="?", help="moving image (file or DICOM folder)")
     parser.add_argument("--fixed-labels", help="fixed label map")
     parser.add_argument("--moving-labels", help="moving label map")
@@ -62,6 +63,11 @@ def run_gui_command(args: argparse.Namespace) -> int:
     from regviewer.cli.info import collect_info, format_info
     from regviewer.gui.app import run_gui
 
+    if args.fixed and not args.moving:
+        from regviewer.app.session_io import looks_like_session
+
+        if looks_like_session(args.fixed):
+            return run_gui(session=args.fixed, layout=args.layout, system_info=lambda: format_info(collect_info()))
     from regviewer.core.io.label_channels import LabelFile, parse_label_channel
 
     def labels(path, channel):

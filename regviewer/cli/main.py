@@ -77,10 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     from regviewer.cli.groupwise import add_groupwise_parser
 
     add_groupwise_parser(subparsers)
+    from regviewer.cli.session import add_session_parser
+
+    add_session_parser(subparsers)
     return parser
 
 
-COMMANDS = ("register", "presets", "demo", "render", "train", "landmarks", "groupwise")
+COMMANDS = ("register", "presets", "demo", "render", "train", "landmarks", "groupwise", "session")
 
 
 def _is_command_line(argv: list[str]) -> bool:
@@ -155,6 +158,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, debug: 
             from regviewer.cli.groupwise import run_groupwise
 
             return run_groupwise(args)
+        if args.command == "session":
+            from regviewer.cli.session import run_session
+
+            return run_session(args)
         if args.command == "gui":
             from regviewer.cli.gui_commands import run_gui_command
 

@@ -47,8 +47,10 @@ def run_gui(
     demo: str | None = None,
     layout: str | None = None,
     system_info=None,  # noqa: ANN001
+    session: str | Path | None = None,
 ) -> int:
-    """Open the main window (on a sample pair with ``demo`` = "2d" / "3d") and run until it closes."""
+    """Open the main window (on a sample pair with ``demo`` = "2d" / "3d", or a saved ``session``) and run
+    until it closes. After a crash the window first offers to recover the autosaved session."""
     problem = display_problem()
     if problem:
         raise RegViewerError(problem)
@@ -68,4 +70,7 @@ def run_gui(
     if layout:
         window.set_layout(layout)
     window.show()
+    recovered = window.sessions.offer_recovery()
+    if session and not recovered:
+        window.sessions.open_session(session, interactive=True)
     return int(app.exec())

@@ -40,6 +40,8 @@ from regviewer.gui.landmarks import install_landmarks
 from regviewer.gui.overlays import install_overlays
 from regviewer.gui.panels.image_info import ImageInfoPanel
 from regviewer.gui.plugins_dialog import show_plugins_dialog
+from regviewer.gui.session_actions import SessionActions
+from regviewer.gui.session_host import WindowSessionHost, image_names
 from regviewer.gui.run.parameter_dock import install_run_dock
 from regviewer.gui.status_text import cursor_report
 from regviewer.gui.view_controls import ViewControls
@@ -110,6 +112,8 @@ class MainWindow(QMainWindow):
         self.grid.transformChanged.connect(self._transform_shown)
         self.setAcceptDrops(True)
         self._build_menus()
+        self.session_host = WindowSessionHost(self)
+        self.sessions = SessionActions(self, self.session_host, self.file_menu, self.settings)
         self.landmarks = install_landmarks(self, self.landmark_model)
         overlays = install_overlays(self, self.overlay_state)  # deformation / label overlays, docks, Overlays menu
         self.overlays, self.overlay_panel, self.overlay_dock = overlays.controller, overlays.panel, overlays.panel_dock
@@ -117,6 +121,8 @@ class MainWindow(QMainWindow):
         self.load(fixed=fixed, moving=moving, fixed_labels=fixed_labels, moving_labels=moving_labels, transform=transform)
         self.run_dock = install_run_dock(self, self.run_session, self.landmarks)
         self._arrange_docks()
+        self.session_host.connect(self.sessions)
+        self.sessions.attach_history_menu(self.run_dock.history_list, self._run_id_at)
 
     @property
     def source_paths(self) -> dict[str, str | None]:
@@ -129,7 +135,15 @@ class MainWindow(QMainWindow):
             self.workspace.set_transform(self.grid.scene.transform)
 
     def closeEvent(self, event) -> None:  # noqa: N802, ANN001
-        """Closing cancels a running registration and waits for its threads (never destroyed running)."""
+        """Closing asks about unsaved work (when the user closes: the title bar, File > Quit), then cancels
+        a running registration and waits for its threads (never destroyed running). A window closed by a
+        script does not ask: its unsaved work stays in the recovery folder."""
+        if event.spontaneous() or self.sessions.quitting:
+            if not self.sessions.confirm_close():
+                event.ignore()
+                return
+        else:
+            self.sessions.shutdown(keep_recovery=True)
         self.run_dock.shutdown()
         super().closeEvent(event)
 
@@ -156,7 +170,7 @@ class MainWindow(QMainWindow):
         return add_action(menu, text, slot, shortcut, name)
 
     def _build_menus(self) -> None:
-        menu = self.menuBar().addMenu("&File")
+        menu = self.file_menu = self.menuBar().addMenu("&File")
         self._action(menu, "Open &Fixed...", lambda: self._open_dialog("fixed"), QKeySequence.StandardKey.Open, "openFixedAction")
         self._action(menu, "Open &Moving...", lambda: self._open_dialog("moving"), "Ctrl+Shift+O", "openMovingAction")
         self._action(menu, "Open Fixed &Labels...", lambda: self._open_dialog("fixed_labels"))
@@ -173,7 +187,7 @@ class MainWindow(QMainWindow):
         menu.addSeparator()
         self._action(menu, "Save &Screenshot...", self._screenshot_dialog, "Ctrl+Shift+S", "saveScreenshotAction")
         menu.addSeparator()
-        self._action(menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self._action(menu, "&Quit", lambda: self.sessions.request_quit(), QKeySequence.StandardKey.Quit)
 
         menu = self.menuBar().addMenu("&Edit")
         self._action(menu, "&Copy Views", self.copy_to_clipboard, QKeySequence.StandardKey.Copy, "copyAction")
@@ -303,9 +317,21 @@ class MainWindow(QMainWindow):
         scene = self.grid.scene
         self.info_panel.set_images(scene.fixed, scene.moving, scene.fixed_labels, scene.moving_labels)
         self.controls.sync()
-        names = " / ".join(image.name for image in (scene.fixed, scene.moving) if image is not None and image.name)
-        self.setWindowTitle(f"RegViewer - {names}" if names else "RegViewer")
+        self.sessions.set_image_names(image_names(self))
         self._update_status(self.grid.link.cursor_mm)
+
+    # ---- sessions (gui/session_actions.py) -------------------------------------------------------
+    def save_session(self, path: str | Path | None = None) -> bool:
+        """Save the session (images referenced, runs, landmarks, view) to a ``.regviewer`` folder or ``.zip``."""
+        return self.sessions.save_session(path)
+
+    def open_session(self, path: str | Path) -> bool:
+        """Open a session; missing or changed images are reported and the rest opens."""
+        return self.sessions.open_session(path)
+
+    def _run_id_at(self, position) -> int | None:  # noqa: ANN001
+        item = self.run_dock.history_list.itemAt(position)
+        return None if item is None else item.data(Qt.ItemDataRole.UserRole)
 
     def show_error(self, title: str, message: str) -> bool:
         """An error dialog; returns False so callers can ``return self.show_error(...)``."""
