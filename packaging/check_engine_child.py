@@ -17,9 +17,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from regviewer import paths  # noqa: E402
 from regviewer.core.io import read_image  # noqa: E402
-from regviewer.registration.base import Request  # noqa: E402
 from regviewer.core.progress import CancelToken  # noqa: E402
 from regviewer.registration import isolated  # noqa: E402
+from regviewer.registration.base import Request  # noqa: E402
 from regviewer.registration.pipeline import Stage  # noqa: E402
 
 
@@ -35,8 +35,10 @@ def main(executable: str) -> int:
     if result is None or result.status != "completed":
         print(f"engine child FAILED: {result and result.message}", file=sys.stderr)
         return 1
-    print(f"engine child ok: rigid + network (torch) ran in the bundle in {elapsed:.1f} s; "
-          f"{len(steps)} progress steps, status {result.status}")
+    print(
+        f"engine child ok: rigid + network (torch) ran in the bundle in {elapsed:.1f} s; "
+        f"{len(steps)} progress steps, status {result.status}"
+    )
     return 0
 
 

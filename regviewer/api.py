@@ -28,7 +28,6 @@ from regviewer.core.errors import (
 from regviewer.core.image import Geometry, Image
 from regviewer.core.io import read_image, write_image
 from regviewer.core.io.atomic import atomic_path, write_bytes_atomic, write_text_atomic
-from regviewer.core.io.transforms_io import read_displacement_field, read_transform, write_transform
 from regviewer.core.io.plugins import (
     READER_GROUP,
     WRITER_GROUP,
@@ -37,6 +36,7 @@ from regviewer.core.io.plugins import (
     register_reader,
     register_writer,
 )
+from regviewer.core.io.transforms_io import read_displacement_field, read_transform, write_transform
 from regviewer.core.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_progress
 from regviewer.core.resample import resample_image
 from regviewer.core.transforms import (

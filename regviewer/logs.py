@@ -39,7 +39,9 @@ def log_folder() -> Path:
 
 
 def _file_handler() -> RotatingFileHandler | None:
-    return next((h for h in logger.handlers if isinstance(h, RotatingFileHandler) and getattr(h, "_regviewer", False)), None)
+    return next(
+        (h for h in logger.handlers if isinstance(h, RotatingFileHandler) and getattr(h, "_regviewer", False)), None
+    )
 
 
 def log_file() -> Path | None:

@@ -13,7 +13,12 @@ from regviewer.registration.registry import _SOURCE_TREE_BUILTINS as SOURCE_TREE
 from regviewer.registration.registry import GROUP as METHOD_GROUP
 from regviewer.registration.registry import default_registry
 
-KINDS = {METHOD_GROUP: "method", io_plugins.READER_GROUP: "reader", io_plugins.WRITER_GROUP: "writer", trainers.GROUP: "trainer"}
+KINDS = {
+    METHOD_GROUP: "method",
+    io_plugins.READER_GROUP: "reader",
+    io_plugins.WRITER_GROUP: "writer",
+    trainers.GROUP: "trainer",
+}
 
 
 @dataclass(frozen=True)
@@ -65,12 +70,17 @@ def installed_plugins() -> list[PluginEntry]:
     method_entries = {entry.name: entry for entry in metadata.entry_points(group=METHOD_GROUP)}
     for name in list(registry.methods) + [name for name in registry.errors if name not in registry.methods]:
         entry = method_entries.get(name)
-        package, version = _origin(entry) if entry is not None else ("regviewer" if name in SOURCE_TREE_BUILTINS else "", "")
+        package, version = (
+            _origin(entry) if entry is not None else ("regviewer" if name in SOURCE_TREE_BUILTINS else "", "")
+        )
         if not package and entry is not None and entry.value.startswith("regviewer."):
             package = "regviewer"
         found.append(PluginEntry("method", name, package, version, registry.errors.get(name, "")))
     io_errors = io_plugins.plugin_errors()
-    for group, loaded in ((io_plugins.READER_GROUP, io_plugins.readers()), (io_plugins.WRITER_GROUP, io_plugins.writers())):
+    for group, loaded in (
+        (io_plugins.READER_GROUP, io_plugins.readers()),
+        (io_plugins.WRITER_GROUP, io_plugins.writers()),
+    ):
         entries = {entry.name: entry for entry in metadata.entry_points(group=group)}
         for plugin in loaded:
             package, version = _origin(entries[plugin.name]) if plugin.name in entries else ("", "")

@@ -14,7 +14,6 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-
 TEST_DATA = Path(__file__).resolve().parent / "data"
 
 

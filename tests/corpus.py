@@ -22,9 +22,9 @@ import os
 import struct
 import sys
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -45,9 +45,9 @@ class Case:
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from corpus_files import (  # noqa: E402
-    REGISTER_FAST,
     MHA3,
     NRRD3,
+    REGISTER_FAST,
     _blob,
     _dicom_series,
     _field,
@@ -70,7 +70,9 @@ from corpus_files import (  # noqa: E402
 
 
 # ---- the cases ---------------------------------------------------------------------------------
-def _image_case(name: str, group: str, make: Callable[[Path], Path], expect: str | None = None, role: str = "fixed") -> Case:
+def _image_case(
+    name: str, group: str, make: Callable[[Path], Path], expect: str | None = None, role: str = "fixed"
+) -> Case:
     def build(folder: Path) -> tuple[list[str], str]:
         bad = make(folder)
         return _register(bad, folder, role, ndim=2 if group == "picture" else 3), expect or bad.name
@@ -100,18 +102,62 @@ def _nifti_cases() -> list[Case]:
         ("nifti_empty", lambda f: _write(f / "empty.nii", b"")),
         ("nifti_gz_empty", lambda f: _write(f / "empty.nii.gz", b"", gz=True)),
         ("nifti_header_only", lambda f: _write(f / "hdr_only.nii", _nifti_header((64, 64, 64)))),
-        ("nifti_gz_short_data", lambda f: _write(f / "short.nii.gz", _nifti_header((64, 64, 64)) + b"\x00" * 100, gz=True)),
-        ("nifti_gz_truncated_stream", lambda f: _write(f / "cut.nii.gz", gzip.compress(_nifti_header((8, 8, 8)) + z((8, 8, 8)))[:200])),
+        (
+            "nifti_gz_short_data",
+            lambda f: _write(f / "short.nii.gz", _nifti_header((64, 64, 64)) + b"\x00" * 100, gz=True),
+        ),
+        (
+            "nifti_gz_truncated_stream",
+            lambda f: _write(f / "cut.nii.gz", gzip.compress(_nifti_header((8, 8, 8)) + z((8, 8, 8)))[:200]),
+        ),
         ("nifti_huge_dims", lambda f: _write(f / "huge.nii", _nifti_header(big) + b"\x00" * 3000)),
         ("nifti_gz_huge_dims", lambda f: _write(f / "huge.nii.gz", _nifti_header(big) + b"\x00" * 3000, gz=True)),
         ("nifti_absurd_dims", lambda f: _write(f / "absurd.nii", _nifti_header((30000, 30000, 30000)) + b"\x00" * 100)),
-        ("nifti_nan_pixdim", lambda f: _write(f / "nanpix.nii", _nifti_header((4, 4, 4), pixdim=[np.nan, 1, 1], sform_code=0) + z((4, 4, 4)))),
-        ("nifti_zero_pixdim", lambda f: _write(f / "zeropix.nii", _nifti_header((4, 4, 4), pixdim=[0, 1, 1], sform_code=0) + z((4, 4, 4)))),
-        ("nifti_negative_pixdim", lambda f: _write(f / "negpix.nii", _nifti_header((4, 4, 4), pixdim=[-1, 1, 1], sform_code=0) + z((4, 4, 4)))),
-        ("nifti_nan_sform", lambda f: _write(f / "badsform.nii", _nifti_header((4, 4, 4), sform=np.full((4, 4), np.nan)) + z((4, 4, 4)))),
-        ("nifti_singular_sform", lambda f: _write(f / "flat.nii", _nifti_header((4, 4, 4), sform=np.diag([1.0, 1.0, 0.0, 1.0])) + z((4, 4, 4)))),
-        ("nifti_rank_deficient_sform", lambda f: _write(f / "rankdef.nii", _nifti_header((4, 4, 4), sform=[[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]) + z((4, 4, 4)))),
-        ("nifti_nan_origin", lambda f: _write(f / "badorigin.nii", _nifti_header((4, 4, 4), sform=[[1, 0, 0, np.nan], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]) + z((4, 4, 4)))),
+        (
+            "nifti_nan_pixdim",
+            lambda f: _write(
+                f / "nanpix.nii", _nifti_header((4, 4, 4), pixdim=[np.nan, 1, 1], sform_code=0) + z((4, 4, 4))
+            ),
+        ),
+        (
+            "nifti_zero_pixdim",
+            lambda f: _write(
+                f / "zeropix.nii", _nifti_header((4, 4, 4), pixdim=[0, 1, 1], sform_code=0) + z((4, 4, 4))
+            ),
+        ),
+        (
+            "nifti_negative_pixdim",
+            lambda f: _write(
+                f / "negpix.nii", _nifti_header((4, 4, 4), pixdim=[-1, 1, 1], sform_code=0) + z((4, 4, 4))
+            ),
+        ),
+        (
+            "nifti_nan_sform",
+            lambda f: _write(
+                f / "badsform.nii", _nifti_header((4, 4, 4), sform=np.full((4, 4), np.nan)) + z((4, 4, 4))
+            ),
+        ),
+        (
+            "nifti_singular_sform",
+            lambda f: _write(
+                f / "flat.nii", _nifti_header((4, 4, 4), sform=np.diag([1.0, 1.0, 0.0, 1.0])) + z((4, 4, 4))
+            ),
+        ),
+        (
+            "nifti_rank_deficient_sform",
+            lambda f: _write(
+                f / "rankdef.nii",
+                _nifti_header((4, 4, 4), sform=[[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]) + z((4, 4, 4)),
+            ),
+        ),
+        (
+            "nifti_nan_origin",
+            lambda f: _write(
+                f / "badorigin.nii",
+                _nifti_header((4, 4, 4), sform=[[1, 0, 0, np.nan], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
+                + z((4, 4, 4)),
+            ),
+        ),
         ("nifti_nan_voxels", lambda f: _nifti(f / "nanvox.nii.gz", np.full((4, 4, 4), np.nan, np.float32))),
         ("nifti_inf_voxels", lambda f: _nifti(f / "infvox.nii.gz", np.full((4, 4, 4), np.inf, np.float32))),
         ("nifti_4d", lambda f: _nifti(f / "four_d.nii.gz", np.zeros((4, 4, 4, 3), np.float32))),
@@ -133,16 +179,56 @@ def _nrrd_cases() -> list[Case]:
     data = np.arange(64, dtype=np.float32).tobytes()  # a ramp: a constant image would be refused for that reason
     big = {**NRRD3, "sizes": "1200 1200 1200"}
     cases = [
-        ("nrrd_nan_spacing", lambda f: _nrrd(f / "nanspacing.nrrd", {**{k: v for k, v in NRRD3.items() if k not in ("space", "space directions", "space origin")}, "spacings": "nan 1 1"}, data)),
-        ("nrrd_zero_spacing", lambda f: _nrrd(f / "zerospacing.nrrd", {**{k: v for k, v in NRRD3.items() if k not in ("space", "space directions", "space origin")}, "spacings": "0 1 1"}, data)),
+        (
+            "nrrd_nan_spacing",
+            lambda f: _nrrd(
+                f / "nanspacing.nrrd",
+                {
+                    **{k: v for k, v in NRRD3.items() if k not in ("space", "space directions", "space origin")},
+                    "spacings": "nan 1 1",
+                },
+                data,
+            ),
+        ),
+        (
+            "nrrd_zero_spacing",
+            lambda f: _nrrd(
+                f / "zerospacing.nrrd",
+                {
+                    **{k: v for k, v in NRRD3.items() if k not in ("space", "space directions", "space origin")},
+                    "spacings": "0 1 1",
+                },
+                data,
+            ),
+        ),
         ("nrrd_huge_raw", lambda f: _nrrd(f / "huge.nrrd", big, b"")),
-        ("nrrd_huge_gzip", lambda f: _nrrd(f / "hugegz.nrrd", {**big, "encoding": "gzip"}, gzip.compress(b"\x00" * 64))),
-        ("nrrd_gzip_short", lambda f: _nrrd(f / "shortgz.nrrd", {**NRRD3, "encoding": "gzip"}, gzip.compress(b"\x00" * 100))),
-        ("nrrd_gzip_corrupt", lambda f: _nrrd(f / "corruptgz.nrrd", {**NRRD3, "encoding": "gzip"}, b"\x1f\x8b" + np.random.default_rng(2).bytes(200))),
+        (
+            "nrrd_huge_gzip",
+            lambda f: _nrrd(f / "hugegz.nrrd", {**big, "encoding": "gzip"}, gzip.compress(b"\x00" * 64)),
+        ),
+        (
+            "nrrd_gzip_short",
+            lambda f: _nrrd(f / "shortgz.nrrd", {**NRRD3, "encoding": "gzip"}, gzip.compress(b"\x00" * 100)),
+        ),
+        (
+            "nrrd_gzip_corrupt",
+            lambda f: _nrrd(
+                f / "corruptgz.nrrd", {**NRRD3, "encoding": "gzip"}, b"\x1f\x8b" + np.random.default_rng(2).bytes(200)
+            ),
+        ),
         ("nrrd_nan_origin", lambda f: _nrrd(f / "case_o.nrrd", {**NRRD3, "space origin": "(nan,0,0)"}, data)),
-        ("nrrd_nan_direction", lambda f: _nrrd(f / "nandir.nrrd", {**NRRD3, "space directions": "(nan,0,0) (0,1,0) (0,0,1)"}, data)),
-        ("nrrd_zero_direction", lambda f: _nrrd(f / "zerodir.nrrd", {**NRRD3, "space directions": "(0,0,0) (0,1,0) (0,0,1)"}, data)),
-        ("nrrd_singular_directions", lambda f: _nrrd(f / "singdir.nrrd", {**NRRD3, "space directions": "(1,0,0) (1,0,0) (0,0,1)"}, data)),
+        (
+            "nrrd_nan_direction",
+            lambda f: _nrrd(f / "nandir.nrrd", {**NRRD3, "space directions": "(nan,0,0) (0,1,0) (0,0,1)"}, data),
+        ),
+        (
+            "nrrd_zero_direction",
+            lambda f: _nrrd(f / "zerodir.nrrd", {**NRRD3, "space directions": "(0,0,0) (0,1,0) (0,0,1)"}, data),
+        ),
+        (
+            "nrrd_singular_directions",
+            lambda f: _nrrd(f / "singdir.nrrd", {**NRRD3, "space directions": "(1,0,0) (1,0,0) (0,0,1)"}, data),
+        ),
         ("nrrd_no_sizes", lambda f: _nrrd(f / "nosizes.nrrd", {k: v for k, v in NRRD3.items() if k != "sizes"}, data)),
         ("nrrd_garbage_header", lambda f: _write(f / "garbage.nrrd", b"NRRD0004\n\x00\xff\x01garbage\n\n" + data)),
         ("nrrd_bad_type", lambda f: _nrrd(f / "badtype.nrrd", {**NRRD3, "type": "quaternion"}, data)),
@@ -158,14 +244,36 @@ def _nrrd_cases() -> list[Case]:
 def _mha_cases() -> list[Case]:
     zeros = np.arange(64, dtype=np.float32).tobytes()  # a ramp (not constant)
     cases = [
-        ("mha_compressed_huge", lambda f: _mha(f / "tiny_huge.mha", _mha_with(DimSize="1200 1200 1200", CompressedData="True", CompressedDataSize="12"), zlib.compress(b"\x00" * 16))),
-        ("mha_compressed_short", lambda f: _mha(f / "short.mha", _mha_with(CompressedData="True", CompressedDataSize="12"), zlib.compress(b"\x00" * 16))),
-        ("mha_compressed_corrupt", lambda f: _mha(f / "corrupt.mha", _mha_with(CompressedData="True", CompressedDataSize="100"), np.random.default_rng(3).bytes(100))),
+        (
+            "mha_compressed_huge",
+            lambda f: _mha(
+                f / "tiny_huge.mha",
+                _mha_with(DimSize="1200 1200 1200", CompressedData="True", CompressedDataSize="12"),
+                zlib.compress(b"\x00" * 16),
+            ),
+        ),
+        (
+            "mha_compressed_short",
+            lambda f: _mha(
+                f / "short.mha", _mha_with(CompressedData="True", CompressedDataSize="12"), zlib.compress(b"\x00" * 16)
+            ),
+        ),
+        (
+            "mha_compressed_corrupt",
+            lambda f: _mha(
+                f / "corrupt.mha",
+                _mha_with(CompressedData="True", CompressedDataSize="100"),
+                np.random.default_rng(3).bytes(100),
+            ),
+        ),
         ("mha_raw_truncated", lambda f: _mha(f / "cutmha.mha", MHA3, b"\x00" * 20)),
         ("mha_nan_spacing", lambda f: _mha(f / "nanspacing.mha", _mha_with(ElementSpacing="nan 1 1"), zeros)),
         ("mha_nan_offset", lambda f: _mha(f / "nanoffset.mha", _mha_with(Offset="nan 0 0"), zeros)),
         ("mha_zero_spacing", lambda f: _mha(f / "zerospacing.mha", _mha_with(ElementSpacing="0 1 1"), zeros)),
-        ("mha_singular_direction", lambda f: _mha(f / "singdir.mha", _mha_with(TransformMatrix="1 0 0 1 0 0 0 0 1"), zeros)),
+        (
+            "mha_singular_direction",
+            lambda f: _mha(f / "singdir.mha", _mha_with(TransformMatrix="1 0 0 1 0 0 0 0 1"), zeros),
+        ),
         ("mhd_missing_data", lambda f: _mha(f / "detached.mhd", MHA3[:-1] + ["ElementDataFile = nothere.raw"], b"")),
         ("mha_garbage", lambda f: _write(f / "garbage.mha", np.random.default_rng(4).bytes(500))),
         ("mha_absurd_dims", lambda f: _mha(f / "absurd.mha", _mha_with(DimSize="100000 100000 100000"), b"")),
@@ -205,7 +313,11 @@ def _dicom_cases() -> list[Case]:
         ("dicom_broken_slice", broken_slice, "slice002.dcm"),
         ("dicom_garbage_slice", garbage_slice, None),
         ("dicom_file_truncated", dicom_file_truncated, None),
-        ("dicom_random_dcm", lambda f: _write(f / "random.dcm", b"\x00" * 128 + b"DICM" + np.random.default_rng(6).bytes(300)), None),
+        (
+            "dicom_random_dcm",
+            lambda f: _write(f / "random.dcm", b"\x00" * 128 + b"DICM" + np.random.default_rng(6).bytes(300)),
+            None,
+        ),
         ("dicom_folder_without_dicom", no_dicom, None),
         ("dicom_empty_folder", lambda f: (f / "emptydir").mkdir() or (f / "emptydir"), None),
     ]
@@ -262,7 +374,10 @@ def _picture_cases() -> list[Case]:
         _, moving3d = good_pair(folder, 3)
         return ["register", str(fixed2d), str(moving3d), "-o", str(folder / "out"), *REGISTER_FAST], fixed2d.name
 
-    out += [_args_case("png_constant_register", "picture", constant_2d), _args_case("png_2d_vs_3d", "picture", mismatch_2d_3d)]
+    out += [
+        _args_case("png_constant_register", "picture", constant_2d),
+        _args_case("png_2d_vs_3d", "picture", mismatch_2d_3d),
+    ]
     return out
 
 
@@ -274,9 +389,21 @@ def _npz_cases() -> list[Case]:
         ("npz_1d", lambda f: _npz(f / "one_d.npz", vol=np.zeros(10))),
         ("npz_strings", lambda f: _npz(f / "strings.npz", vol=np.array(["a", "b"]))),
         ("npz_nan", lambda f: _npz(f / "nan.npz", vol=np.full((4, 4, 4), np.nan))),
-        ("npz_truncated", lambda f: _write(f / "cut.npz", (_npz(f / "full.npz", vol=np.zeros((8, 8, 8))).read_bytes())[:150])),
-        ("npz_plain_npy", lambda f: (np.save(f / "plain.npy", np.zeros((4, 4, 4))), _write(f / "plain.npz", (f / "plain.npy").read_bytes()))[1]),
-        ("npz_huge_header", lambda f: _write(f / "hugehdr.npz", _zip_with("vol.npy", _npy_header_claiming((1200, 1200, 1200))))),
+        (
+            "npz_truncated",
+            lambda f: _write(f / "cut.npz", (_npz(f / "full.npz", vol=np.zeros((8, 8, 8))).read_bytes())[:150]),
+        ),
+        (
+            "npz_plain_npy",
+            lambda f: (
+                np.save(f / "plain.npy", np.zeros((4, 4, 4))),
+                _write(f / "plain.npz", (f / "plain.npy").read_bytes()),
+            )[1],
+        ),
+        (
+            "npz_huge_header",
+            lambda f: _write(f / "hugehdr.npz", _zip_with("vol.npy", _npy_header_claiming((1200, 1200, 1200)))),
+        ),
     ]
     return [_image_case(name, "npz", make) for name, make in cases]
 
@@ -293,11 +420,35 @@ def _transform_cases() -> list[Case]:
     nan_field = np.zeros((20, 20, 20, 3))
     nan_field[5, 5, 5, 0] = np.nan
     cases = [
-        ("tfm_singular_init", lambda f: _tfm(f / "flat.tfm", "AffineTransform_double_3_3", [1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0], centre), "init"),
-        ("tfm_zero_scale_render", lambda f: _tfm(f / "zeroscale.tfm", "AffineTransform_double_3_3", [0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0], centre), "render"),
-        ("tfm_singular_render", lambda f: _tfm(f / "flat_r.tfm", "AffineTransform_double_3_3", [1, 1, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0], centre), "render"),
-        ("tfm_nan_parameters", lambda f: _tfm(f / "badparams.tfm", "AffineTransform_double_3_3", [np.nan] * 12, centre), "init"),
-        ("tfm_similarity_zero_scale", lambda f: _tfm(f / "sim0.tfm", "Similarity3DTransform_double_3_3", [0, 0, 0, 0, 0, 0, 0], centre), "init"),
+        (
+            "tfm_singular_init",
+            lambda f: _tfm(f / "flat.tfm", "AffineTransform_double_3_3", [1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0], centre),
+            "init",
+        ),
+        (
+            "tfm_zero_scale_render",
+            lambda f: _tfm(
+                f / "zeroscale.tfm", "AffineTransform_double_3_3", [0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0], centre
+            ),
+            "render",
+        ),
+        (
+            "tfm_singular_render",
+            lambda f: _tfm(
+                f / "flat_r.tfm", "AffineTransform_double_3_3", [1, 1, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0], centre
+            ),
+            "render",
+        ),
+        (
+            "tfm_nan_parameters",
+            lambda f: _tfm(f / "badparams.tfm", "AffineTransform_double_3_3", [np.nan] * 12, centre),
+            "init",
+        ),
+        (
+            "tfm_similarity_zero_scale",
+            lambda f: _tfm(f / "sim0.tfm", "Similarity3DTransform_double_3_3", [0, 0, 0, 0, 0, 0, 0], centre),
+            "init",
+        ),
         ("h5_random", random_h5, "init"),
         ("h5_random_render", lambda f: (random_h5(f), f / "random.h5")[1], "render"),
         ("tfm_empty", lambda f: _write(f / "nothing.tfm", b""), "init"),
@@ -305,16 +456,26 @@ def _transform_cases() -> list[Case]:
         ("field_nan_init", lambda f: _field(f / "holes_field.mha", nan_field), "init"),
         ("field_nan_render", lambda f: _field(f / "holes_field_r.mha", nan_field), "render"),
         ("field_wrong_components", lambda f: _field(f / "twocomp.nii.gz", np.zeros((20, 20, 20, 2))), "init"),
-        ("tfm_bad_parameter_count", lambda f: _tfm(f / "badcount.tfm", "AffineTransform_double_3_3", [1, 0, 0], centre), "init"),
+        (
+            "tfm_bad_parameter_count",
+            lambda f: _tfm(f / "badcount.tfm", "AffineTransform_double_3_3", [1, 0, 0], centre),
+            "init",
+        ),
         ("mat_random", lambda f: _write(f / "random.mat", np.random.default_rng(11).bytes(200)), "init"),
-        ("tfm_2d_for_3d", lambda f: _tfm(f / "two_d.tfm", "AffineTransform_double_2_2", [1, 0, 0, 1, 0, 0], [0, 0]), "init"),
+        (
+            "tfm_2d_for_3d",
+            lambda f: _tfm(f / "two_d.tfm", "AffineTransform_double_2_2", [1, 0, 0, 1, 0, 0], [0, 0]),
+            "init",
+        ),
         ("tfm_fifo", lambda f: _fifo(f / "pipe.tfm"), "init"),
     ]
     return [_transform_case(name, make, command) for name, make, command in cases]
 
 
 def _landmark_cases() -> list[Case]:
-    def convert(make: Callable[[Path], Path], output: str = "out.fcsv", expect: str | None = None) -> Callable[[Path], tuple[list[str], str]]:
+    def convert(
+        make: Callable[[Path], Path], output: str = "out.fcsv", expect: str | None = None
+    ) -> Callable[[Path], tuple[list[str], str]]:
         def build(folder: Path) -> tuple[list[str], str]:
             source = make(folder)
             return ["landmarks", "convert", str(source), str(folder / output)], expect or source.name
@@ -356,7 +517,9 @@ def _landmark_cases() -> list[Case]:
         fixed, moving = good_pair(folder)
         a = _write(folder / "fixed_hdr.csv", b"name,x,y,z\n")
         b = _write(folder / "moving_hdr.csv", b"name,x,y,z\n")
-        return _register(fixed, folder, extra=["--fixed-landmarks", str(a), "--moving-landmarks", str(b)]), "fixed_hdr.csv"
+        return _register(
+            fixed, folder, extra=["--fixed-landmarks", str(a), "--moving-landmarks", str(b)]
+        ), "fixed_hdr.csv"
 
     cases = [
         ("csv_header_only", convert(lambda f: _write(f / "header_only.csv", b"name,x,y,z\n"))),
@@ -364,11 +527,39 @@ def _landmark_cases() -> list[Case]:
         ("csv_nan", convert(lambda f: _write(f / "nan.csv", b"name,x,y,z\np1,nan,2,3\n"))),
         ("csv_text_coordinate", convert(lambda f: _write(f / "text.csv", b"name,x,y,z\np1,abc,2,3\n"))),
         ("csv_binary", convert(lambda f: _write(f / "binary.csv", np.random.default_rng(12).bytes(300)))),
-        ("fcsv_garbage", convert(lambda f: _write(f / "garbage.fcsv", b"# Markups fiducial file version = 4.11\n# CoordinateSystem = LPS\nvtkMRMLMarkupsFiducialNode_0,abc\n"))),
-        ("fcsv_header_only", convert(lambda f: _write(f / "hdr.fcsv", b"# Markups fiducial file version = 4.11\n# CoordinateSystem = LPS\n# columns = id,x,y,z,ow,ox,oy,oz,vis,sel,lock,label,desc,associatedNodeID\n"), "out.csv")),
+        (
+            "fcsv_garbage",
+            convert(
+                lambda f: _write(
+                    f / "garbage.fcsv",
+                    b"# Markups fiducial file version = 4.11\n# CoordinateSystem = LPS\nvtkMRMLMarkupsFiducialNode_0,abc\n",
+                )
+            ),
+        ),
+        (
+            "fcsv_header_only",
+            convert(
+                lambda f: _write(
+                    f / "hdr.fcsv",
+                    b"# Markups fiducial file version = 4.11\n# CoordinateSystem = LPS\n# columns = id,x,y,z,ow,ox,oy,oz,vis,sel,lock,label,desc,associatedNodeID\n",
+                ),
+                "out.csv",
+            ),
+        ),
         ("mrk_json_nested", convert(nested)),
         ("mrk_json_invalid", convert(lambda f: _write(f / "invalid.mrk.json", b"{not json"))),
-        ("mrk_json_no_points", convert(lambda f: _write(f / "nopoints.mrk.json", json.dumps({"markups": [{"type": "Fiducial", "coordinateSystem": "LPS", "controlPoints": []}]}).encode()), "out.csv")),
+        (
+            "mrk_json_no_points",
+            convert(
+                lambda f: _write(
+                    f / "nopoints.mrk.json",
+                    json.dumps(
+                        {"markups": [{"type": "Fiducial", "coordinateSystem": "LPS", "controlPoints": []}]}
+                    ).encode(),
+                ),
+                "out.csv",
+            ),
+        ),
         ("elastix_bad_count", convert(lambda f: _write(f / "points.txt", b"point\n5\n1 2 3\n"), "out.csv")),
         ("landmarks_fifo", convert(lambda f: _fifo(f / "pipe.csv"))),
         ("convert_same_file", same_file),
@@ -414,8 +605,18 @@ def _output_cases() -> list[Case]:
         out = folder / "results"
         out.mkdir()
         labels = _nifti(out / "warped_labels.nii.gz", (np.arange(8000).reshape(20, 20, 20) % 3).astype(np.uint8))
-        return ["register", str(fixed), str(moving), "-o", str(out), "--moving-labels", str(labels),
-                "--fixed-labels", str(labels), *REGISTER_FAST], "warped_labels.nii.gz"
+        return [
+            "register",
+            str(fixed),
+            str(moving),
+            "-o",
+            str(out),
+            "--moving-labels",
+            str(labels),
+            "--fixed-labels",
+            str(labels),
+            *REGISTER_FAST,
+        ], "warped_labels.nii.gz"
 
     def render_onto(make_link: bool) -> Callable[[Path], tuple[list[str], str]]:
         def build(folder: Path) -> tuple[list[str], str]:
@@ -433,7 +634,16 @@ def _output_cases() -> list[Case]:
         out = folder / "results"
         out.mkdir()
         landmarks = _write(out / "metrics.json", b"{}")
-        return ["register", str(fixed), str(moving), "-o", str(out), "--preset", str(landmarks), *REGISTER_FAST[2:]], "metrics.json"
+        return [
+            "register",
+            str(fixed),
+            str(moving),
+            "-o",
+            str(out),
+            "--preset",
+            str(landmarks),
+            *REGISTER_FAST[2:],
+        ], "metrics.json"
 
     return [
         _args_case("out_holds_moving_warped", "output", into_inputs("warped.nii.gz", "moving")),
@@ -458,15 +668,29 @@ def _run_cases() -> list[Case]:
             if not empty:
                 b[moving_box] = 1
             fm, mm = _nifti(folder / "fixed_mask.nii.gz", a), _nifti(folder / "moving_mask.nii.gz", b)
-            return ["register", str(fixed), str(moving), "-o", str(folder / "out"), "--fixed-mask", str(fm),
-                    "--moving-mask", str(mm), *REGISTER_FAST], expect
+            return [
+                "register",
+                str(fixed),
+                str(moving),
+                "-o",
+                str(folder / "out"),
+                "--fixed-mask",
+                str(fm),
+                "--moving-mask",
+                str(mm),
+                *REGISTER_FAST,
+            ], expect
 
         return build
 
     def far_apart(method: list[str]):
         def build(folder: Path) -> tuple[list[str], str]:
             fixed, _ = good_pair(folder)
-            far = _nifti(folder / "far_moving.nii.gz", _blob((20, 20, 20)).T, np.diag([1.0, 1, 1, 1]) + np.eye(4, k=3) * 0 + _translation(500))
+            far = _nifti(
+                folder / "far_moving.nii.gz",
+                _blob((20, 20, 20)).T,
+                np.diag([1.0, 1, 1, 1]) + np.eye(4, k=3) * 0 + _translation(500),
+            )
             return ["register", str(fixed), str(far), "-o", str(folder / "out"), *method], "do not overlap"
 
         return build
@@ -479,12 +703,30 @@ def _run_cases() -> list[Case]:
     def bad_mask_values(folder: Path) -> tuple[list[str], str]:
         fixed, moving = good_pair(folder)
         mask = _nifti(folder / "float_mask.nii.gz", np.random.default_rng(13).random((20, 20, 20)).astype(np.float32))
-        return ["register", str(fixed), str(moving), "-o", str(folder / "out"), "--fixed-mask", str(mask), *REGISTER_FAST], "float_mask.nii.gz"
+        return [
+            "register",
+            str(fixed),
+            str(moving),
+            "-o",
+            str(folder / "out"),
+            "--fixed-mask",
+            str(mask),
+            *REGISTER_FAST,
+        ], "float_mask.nii.gz"
 
     def mask_2d(folder: Path) -> tuple[list[str], str]:
         fixed, moving = good_pair(folder)
         mask = _nifti(folder / "flat_mask.nii.gz", np.ones((20, 20), np.uint8))
-        return ["register", str(fixed), str(moving), "-o", str(folder / "out"), "--fixed-mask", str(mask), *REGISTER_FAST], "flat_mask.nii.gz"
+        return [
+            "register",
+            str(fixed),
+            str(moving),
+            "-o",
+            str(folder / "out"),
+            "--fixed-mask",
+            str(mask),
+            *REGISTER_FAST,
+        ], "flat_mask.nii.gz"
 
     def render_2d_3d(folder: Path) -> tuple[list[str], str]:
         fixed2d, _ = good_pair(folder, 2)
@@ -494,7 +736,15 @@ def _run_cases() -> list[Case]:
     def render_labels_2d_3d(folder: Path) -> tuple[list[str], str]:
         fixed, moving = good_pair(folder, 3)
         labels = _png(folder / "labels2d.png", np.ones((20, 20), np.uint8))
-        return ["render", str(fixed), str(moving), "-o", str(folder / "figure.png"), "--labels", str(labels)], labels.name
+        return [
+            "render",
+            str(fixed),
+            str(moving),
+            "-o",
+            str(folder / "figure.png"),
+            "--labels",
+            str(labels),
+        ], labels.name
 
     def labels_spec(folder: Path) -> tuple[list[str], str]:
         fixed, moving = good_pair(folder)
@@ -507,8 +757,12 @@ def _run_cases() -> list[Case]:
 
     return [
         _args_case("masks_do_not_overlap", "run", masks((slice(0, 5),) * 3, (slice(15, 20),) * 3, "fixed_mask.nii.gz")),
-        _args_case("moving_mask_empty", "run", masks((slice(0, 5),) * 3, (slice(0, 5),) * 3, "moving_mask.nii.gz", empty=True)),
-        _args_case("images_do_not_overlap_affine", "run", far_apart([*REGISTER_FAST, "--param", "initialization=none"])),
+        _args_case(
+            "moving_mask_empty", "run", masks((slice(0, 5),) * 3, (slice(0, 5),) * 3, "moving_mask.nii.gz", empty=True)
+        ),
+        _args_case(
+            "images_do_not_overlap_affine", "run", far_apart([*REGISTER_FAST, "--param", "initialization=none"])
+        ),
         _args_case("images_do_not_overlap_bspline", "run", far_apart(["--method", "bspline"])),
         _args_case("nested_json_preset", "run", nested_preset),
         _args_case("mask_not_labels", "run", bad_mask_values),
@@ -530,45 +784,111 @@ def _translation(mm: float) -> np.ndarray:
 #: message naming the file is not enough when it says something else (e.g. "not enough memory" for a
 #: 132-byte file, or "the image is constant" for a truncated one read as zeros).
 REASONS = {
-    "nifti_header_only": "truncated", "nifti_gz_short_data": "truncated", "nifti_gz_truncated_stream": "truncated",
-    "nifti_huge_dims": "truncated", "nifti_gz_huge_dims": "truncated|corrupt", "nifti_absurd_dims": "truncated",
-    "nifti_nan_pixdim": "voxel size", "nifti_zero_pixdim": "voxel size", "nifti_negative_pixdim": "voxel size",
-    "nifti_nan_sform": "nan or inf", "nifti_singular_sform": "zero-length|singular", "nifti_rank_deficient_sform": "singular",
-    "nifti_nan_origin": "nan or inf", "nifti_nan_voxels": "not finite", "nifti_fifo": "not a regular file",
-    "nifti_missing": "not found", "nifti_one_voxel": "too small", "nifti_constant": "constant", "nifti_4d": "4D",
-    "nrrd_nan_spacing": "not a number", "nrrd_zero_spacing": "zero or negative", "nrrd_huge_raw": "truncated",
-    "nrrd_huge_gzip": "truncated|corrupt", "nrrd_gzip_short": "truncated", "nrrd_nan_origin": "origin",
-    "nrrd_nan_direction": "direction", "nrrd_zero_direction": "zero-length", "nrrd_singular_directions": "singular|dependent",
-    "nrrd_raw_truncated": "truncated", "nrrd_absurd": "truncated", "nrrd_one_voxel": "too small",
+    "nifti_header_only": "truncated",
+    "nifti_gz_short_data": "truncated",
+    "nifti_gz_truncated_stream": "truncated",
+    "nifti_huge_dims": "truncated",
+    "nifti_gz_huge_dims": "truncated|corrupt",
+    "nifti_absurd_dims": "truncated",
+    "nifti_nan_pixdim": "voxel size",
+    "nifti_zero_pixdim": "voxel size",
+    "nifti_negative_pixdim": "voxel size",
+    "nifti_nan_sform": "nan or inf",
+    "nifti_singular_sform": "zero-length|singular",
+    "nifti_rank_deficient_sform": "singular",
+    "nifti_nan_origin": "nan or inf",
+    "nifti_nan_voxels": "not finite",
+    "nifti_fifo": "not a regular file",
+    "nifti_missing": "not found",
+    "nifti_one_voxel": "too small",
+    "nifti_constant": "constant",
+    "nifti_4d": "4D",
+    "nrrd_nan_spacing": "not a number",
+    "nrrd_zero_spacing": "zero or negative",
+    "nrrd_huge_raw": "truncated",
+    "nrrd_huge_gzip": "truncated|corrupt",
+    "nrrd_gzip_short": "truncated",
+    "nrrd_nan_origin": "origin",
+    "nrrd_nan_direction": "direction",
+    "nrrd_zero_direction": "zero-length",
+    "nrrd_singular_directions": "singular|dependent",
+    "nrrd_raw_truncated": "truncated",
+    "nrrd_absurd": "truncated",
+    "nrrd_one_voxel": "too small",
     "nrrd_missing_detached": "missing",
-    "mha_compressed_huge": "truncated|corrupt", "mha_compressed_short": "truncated", "mha_compressed_corrupt": "corrupt",
-    "mha_raw_truncated": "truncated", "mha_nan_spacing": "not a number", "mha_nan_offset": "origin",
-    "mha_zero_spacing": "zero or negative", "mha_singular_direction": "singular", "mha_absurd_dims": "truncated",
-    "mha_huge_raw": "truncated", "mhd_missing_data": "missing",
-    "dicom_broken_slice": "broken|truncated", "dicom_garbage_slice": "cannot be read|corrupt|broken",
-    "png_truncated": "truncated|corrupt", "png_truncated_half": "truncated|corrupt", "jpeg_truncated": "truncated|corrupt",
-    "jpeg_header_only": "truncated|corrupt", "png_one_pixel": "too small", "png_constant_register": "constant",
-    "npz_huge_header": "truncated", "npz_nan": "not finite",
-    "tfm_singular_init": "singular", "tfm_zero_scale_render": "singular", "tfm_singular_render": "singular",
-    "tfm_nan_parameters": "nan or inf", "tfm_similarity_zero_scale": "singular", "h5_random": "hdf5",
-    "h5_random_render": "hdf5", "tfm_empty": "empty", "field_nan_init": "nan or inf", "field_nan_render": "nan or inf",
+    "mha_compressed_huge": "truncated|corrupt",
+    "mha_compressed_short": "truncated",
+    "mha_compressed_corrupt": "corrupt",
+    "mha_raw_truncated": "truncated",
+    "mha_nan_spacing": "not a number",
+    "mha_nan_offset": "origin",
+    "mha_zero_spacing": "zero or negative",
+    "mha_singular_direction": "singular",
+    "mha_absurd_dims": "truncated",
+    "mha_huge_raw": "truncated",
+    "mhd_missing_data": "missing",
+    "dicom_broken_slice": "broken|truncated",
+    "dicom_garbage_slice": "cannot be read|corrupt|broken",
+    "png_truncated": "truncated|corrupt",
+    "png_truncated_half": "truncated|corrupt",
+    "jpeg_truncated": "truncated|corrupt",
+    "jpeg_header_only": "truncated|corrupt",
+    "png_one_pixel": "too small",
+    "png_constant_register": "constant",
+    "npz_huge_header": "truncated",
+    "npz_nan": "not finite",
+    "tfm_singular_init": "singular",
+    "tfm_zero_scale_render": "singular",
+    "tfm_singular_render": "singular",
+    "tfm_nan_parameters": "nan or inf",
+    "tfm_similarity_zero_scale": "singular",
+    "h5_random": "hdf5",
+    "h5_random_render": "hdf5",
+    "tfm_empty": "empty",
+    "field_nan_init": "nan or inf",
+    "field_nan_render": "nan or inf",
     "tfm_fifo": "not a regular file",
-    "csv_header_only": "no landmarks", "fcsv_header_only": "no landmarks", "mrk_json_nested": "nested",
-    "mrk_json_no_points": "no landmarks", "landmarks_fifo": "not a regular file",
-    "convert_same_file": "overwrite", "convert_symlink_to_input": "overwrite", "convert_hardlink_to_input": "overwrite",
-    "convert_dotdot_to_input": "overwrite", "convert_output_is_moving_input": "overwrite",
-    "out_holds_moving_warped": "overwrite", "out_holds_fixed_jacobian": "overwrite", "out_holds_displacement": "overwrite",
-    "out_holds_labels": "overwrite", "render_onto_input": "overwrite", "render_onto_symlink": "overwrite",
-    "preset_named_metrics_in_out": "overwrite", "out_is_a_file": "existing file", "out_under_a_file": "is a file",
-    "masks_do_not_overlap": "moving_mask.nii.gz.*do not overlap", "images_do_not_overlap_affine": "do not overlap",
-    "images_do_not_overlap_bspline": "do not overlap", "nested_json_preset": "nested", "render_2d_vs_3d": "3D",
+    "csv_header_only": "no landmarks",
+    "fcsv_header_only": "no landmarks",
+    "mrk_json_nested": "nested",
+    "mrk_json_no_points": "no landmarks",
+    "landmarks_fifo": "not a regular file",
+    "convert_same_file": "overwrite",
+    "convert_symlink_to_input": "overwrite",
+    "convert_hardlink_to_input": "overwrite",
+    "convert_dotdot_to_input": "overwrite",
+    "convert_output_is_moving_input": "overwrite",
+    "out_holds_moving_warped": "overwrite",
+    "out_holds_fixed_jacobian": "overwrite",
+    "out_holds_displacement": "overwrite",
+    "out_holds_labels": "overwrite",
+    "render_onto_input": "overwrite",
+    "render_onto_symlink": "overwrite",
+    "preset_named_metrics_in_out": "overwrite",
+    "out_is_a_file": "existing file",
+    "out_under_a_file": "is a file",
+    "masks_do_not_overlap": "moving_mask.nii.gz.*do not overlap",
+    "images_do_not_overlap_affine": "do not overlap",
+    "images_do_not_overlap_bspline": "do not overlap",
+    "nested_json_preset": "nested",
+    "render_2d_vs_3d": "3D",
     "render_labels_2d_vs_3d": "2D",
 }
 
 
 def all_cases() -> list[Case]:
-    cases = [*_nifti_cases(), *_nrrd_cases(), *_mha_cases(), *_dicom_cases(), *_picture_cases(), *_npz_cases(),
-             *_transform_cases(), *_landmark_cases(), *_output_cases(), *_run_cases()]
+    cases = [
+        *_nifti_cases(),
+        *_nrrd_cases(),
+        *_mha_cases(),
+        *_dicom_cases(),
+        *_picture_cases(),
+        *_npz_cases(),
+        *_transform_cases(),
+        *_landmark_cases(),
+        *_output_cases(),
+        *_run_cases(),
+    ]
     for case in cases:
         case.reason = REASONS.get(case.name, "")
     return cases

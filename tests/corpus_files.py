@@ -9,8 +9,16 @@ from pathlib import Path
 
 import numpy as np
 
-REGISTER_FAST = ["--method", "affine", "--param", "iterations=3", "--param", "shrink_factors=2,1",
-                 "--param", "smoothing_sigmas=1,0"]
+REGISTER_FAST = [
+    "--method",
+    "affine",
+    "--param",
+    "iterations=3",
+    "--param",
+    "shrink_factors=2,1",
+    "--param",
+    "smoothing_sigmas=1,0",
+]
 
 
 # ---- good inputs -------------------------------------------------------------------------------
@@ -37,8 +45,10 @@ def good_pair(folder: Path, ndim: int = 3) -> tuple[Path, Path]:
     """A small fixed / moving pair (NIfTI in 3D, PNG in 2D)."""
     folder.mkdir(parents=True, exist_ok=True)
     if ndim == 3:
-        return (_nifti(folder / "good_fixed.nii.gz", _blob((20, 20, 20)).T),
-                _nifti(folder / "good_moving.nii.gz", _blob((20, 20, 20), 1.5).T))
+        return (
+            _nifti(folder / "good_fixed.nii.gz", _blob((20, 20, 20)).T),
+            _nifti(folder / "good_moving.nii.gz", _blob((20, 20, 20), 1.5).T),
+        )
     from PIL import Image as PILImage
 
     paths = []
@@ -62,7 +72,7 @@ def _nifti_header(shape, dtype=np.float32, pixdim=None, sform=None, qform_code=0
     header.set_data_shape(shape)
     header.set_data_dtype(dtype)
     if pixdim is not None:
-        header["pixdim"][1: 1 + len(pixdim)] = pixdim
+        header["pixdim"][1 : 1 + len(pixdim)] = pixdim
     affine = np.diag([1.0, 1.0, 1.0, 1.0]) if sform is None else np.asarray(sform, dtype=float)
     header.set_sform(affine, code=sform_code)
     header["qform_code"] = qform_code
@@ -86,11 +96,25 @@ def _nrrd(path: Path, fields: dict[str, str], data: bytes) -> Path:
     return path
 
 
-NRRD3 = {"type": "float", "dimension": "3", "space": "left-posterior-superior", "sizes": "4 4 4",
-         "space directions": "(1,0,0) (0,1,0) (0,0,1)", "encoding": "raw", "endian": "little",
-         "space origin": "(0,0,0)"}
-MHA3 = ["ObjectType = Image", "NDims = 3", "DimSize = 4 4 4", "ElementSpacing = 1 1 1", "Offset = 0 0 0",
-        "ElementType = MET_FLOAT", "ElementDataFile = LOCAL"]
+NRRD3 = {
+    "type": "float",
+    "dimension": "3",
+    "space": "left-posterior-superior",
+    "sizes": "4 4 4",
+    "space directions": "(1,0,0) (0,1,0) (0,0,1)",
+    "encoding": "raw",
+    "endian": "little",
+    "space origin": "(0,0,0)",
+}
+MHA3 = [
+    "ObjectType = Image",
+    "NDims = 3",
+    "DimSize = 4 4 4",
+    "ElementSpacing = 1 1 1",
+    "Offset = 0 0 0",
+    "ElementType = MET_FLOAT",
+    "ElementDataFile = LOCAL",
+]
 
 
 def _mha_with(**changes) -> list[str]:
@@ -119,10 +143,17 @@ def _dicom_series(folder: Path, n: int = 5) -> list[Path]:
         image = sitk.GetImageFromArray(volume[index])
         writer = sitk.ImageFileWriter()
         writer.KeepOriginalImageUIDOn()
-        for tag, value in (("0020|000d", "1.2.3.4"), ("0020|000e", "1.2.3.4.5"), ("0008|0060", "CT"),
-                           ("0020|0032", f"0\\0\\{index * 2.0}"), ("0020|0037", "1\\0\\0\\0\\1\\0"),
-                           ("0028|0030", "1\\1"), ("0018|0050", "2"), ("0020|0013", str(index + 1)),
-                           ("0008|0018", f"1.2.3.4.5.{index + 1}")):
+        for tag, value in (
+            ("0020|000d", "1.2.3.4"),
+            ("0020|000e", "1.2.3.4.5"),
+            ("0008|0060", "CT"),
+            ("0020|0032", f"0\\0\\{index * 2.0}"),
+            ("0020|0037", "1\\0\\0\\0\\1\\0"),
+            ("0028|0030", "1\\1"),
+            ("0018|0050", "2"),
+            ("0020|0013", str(index + 1)),
+            ("0008|0018", f"1.2.3.4.5.{index + 1}"),
+        ):
             image.SetMetaData(tag, value)
         path = folder / f"slice{index:03d}.dcm"
         writer.SetFileName(str(path))

@@ -17,7 +17,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from corpus import Case, all_cases  # noqa: E402
 
-
 _RELEASER = """
 import os, sys, time
 time.sleep(float(sys.argv[1]))
@@ -50,17 +49,28 @@ def _hashes(folder: Path) -> dict[str, str]:
     return hashes
 
 
-def classify(code: int | None, stderr: str, expect: str, changed: list[str], escaped: str = "",
-             traceback_expected: bool = False, reason: str = "") -> str:
+def classify(
+    code: int | None,
+    stderr: str,
+    expect: str,
+    changed: list[str],
+    escaped: str = "",
+    traceback_expected: bool = False,
+    reason: str = "",
+) -> str:
     if traceback_expected and "Traceback" in stderr:
-        stderr = stderr[stderr.rindex("regviewer: error:"):] if "regviewer: error:" in stderr else ""
+        stderr = stderr[stderr.rindex("regviewer: error:") :] if "regviewer: error:" in stderr else ""
     lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith(("note:", "warning:"))]
     if escaped or code == 1 or "Traceback" in stderr or changed:
         return "crash"
     if code == 0:
         return "wrong success"
-    if len(lines) == 1 and lines[0].startswith("regviewer: error:") and expect in lines[0] \
-            and (not reason or re.search(reason, lines[0], re.IGNORECASE)):
+    if (
+        len(lines) == 1
+        and lines[0].startswith("regviewer: error:")
+        and expect in lines[0]
+        and (not reason or re.search(reason, lines[0], re.IGNORECASE))
+    ):
         return "clear"
     return "unclear"
 
@@ -98,7 +108,9 @@ def run_case(case: Case, root: Path, timeout_s: int = int(os.environ.get("CORPUS
     changed = [name for name, digest in before.items() if after.get(name) != digest]
     text = stderr.getvalue()
     status = classify(code, text, expect, changed, escaped, case.traceback_expected, case.reason)
-    message = escaped or (f"inputs changed: {changed}; " if changed else "") + " | ".join(text.strip().splitlines()[-3:])
+    message = escaped or (f"inputs changed: {changed}; " if changed else "") + " | ".join(
+        text.strip().splitlines()[-3:]
+    )
     return Outcome(case.name, case.group, status, code, message[:400], {"argv": argv, "expect": expect})
 
 
@@ -120,7 +132,11 @@ def table(outcomes: list[Outcome]) -> str:
     lines = [f"{'group':<12}" + "".join(f"{s:>15}" for s in statuses) + f"{'total':>8}"]
     for group in [*groups, "all"]:
         chosen = [o for o in outcomes if group in ("all", o.group)]
-        lines.append(f"{group:<12}" + "".join(f"{sum(o.status == s for o in chosen):>15}" for s in statuses) + f"{len(chosen):>8}")
+        lines.append(
+            f"{group:<12}"
+            + "".join(f"{sum(o.status == s for o in chosen):>15}" for s in statuses)
+            + f"{len(chosen):>8}"
+        )
     return "\n".join(lines)
 
 
@@ -146,7 +162,7 @@ def main(argv: list[str]) -> int:
     json_path = None
     if "--json" in argv:
         at = argv.index("--json")
-        json_path, argv = argv[at + 1], argv[:at] + argv[at + 2:]
+        json_path, argv = argv[at + 1], argv[:at] + argv[at + 2 :]
     target = Path(argv[0]) if argv else Path(tempfile.mkdtemp(prefix="regviewer-corpus-"))
     results = run_corpus(target, argv[1:] or None)
     for outcome in results:
@@ -155,9 +171,13 @@ def main(argv: list[str]) -> int:
     print(table(results))
     print(f"peak RSS {peak_rss_mb():.0f} MB")
     if json_path:
-        document = {"peak_rss_mb": peak_rss_mb(),
-                    "outcomes": [{"name": o.name, "group": o.group, "status": o.status, "code": o.code, "message": o.message}
-                                 for o in results]}
+        document = {
+            "peak_rss_mb": peak_rss_mb(),
+            "outcomes": [
+                {"name": o.name, "group": o.group, "status": o.status, "code": o.code, "message": o.message}
+                for o in results
+            ],
+        }
         Path(json_path).write_text(json.dumps(document, indent=1), encoding="utf-8")
     return 0
 

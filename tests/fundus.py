@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
-
 from helpers import about_centre, rotation, smooth_random_field
+
 from regviewer.core.image import Image
 from regviewer.core.resample import resample_image
 from regviewer.core.transforms import CompositeTransform, Transform
@@ -30,8 +30,12 @@ def retina_picture(size: int = 384) -> np.ndarray:
 def warp_rgb(rgb: np.ndarray, fixed_to_moving: Transform) -> np.ndarray:
     """The moving picture: moving(T(x)) = fixed(x), each channel resampled through T's inverse."""
     inverse = fixed_to_moving.inverse()
-    channels = [resample_image(Image.from_array(rgb[..., c].astype(np.float32)), Image.from_array(rgb[..., 0]).geometry,
-                               inverse, "linear").array for c in range(3)]
+    channels = [
+        resample_image(
+            Image.from_array(rgb[..., c].astype(np.float32)), Image.from_array(rgb[..., 0]).geometry, inverse, "linear"
+        ).array
+        for c in range(3)
+    ]
     return np.clip(np.stack(channels, -1), 0, 255).round().astype(np.uint8)
 
 

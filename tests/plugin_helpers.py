@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import sys
 import tomllib
+from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import Iterator
 
 PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
 

@@ -9,8 +9,8 @@ import time
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from helpers import about_centre, foreground_points, max_error_mm, moving_for, rotation, smooth_random_field
+
 from regviewer.core.image import Geometry, Image
 from regviewer.core.io import read_image
 from regviewer.core.io.transforms_io import read_transform
@@ -19,7 +19,7 @@ from regviewer.core.progress import CancelToken
 from regviewer.core.resample import resample_image
 from regviewer.core.transforms import AffineTransform, CompositeTransform
 from regviewer.registration.base import Request
-from regviewer.registration.pipeline import Stage, run_chain
+from regviewer.registration.pipeline import run_chain
 from regviewer.registration.presets import get_preset
 from regviewer.registration.registry import get_method
 
@@ -36,7 +36,16 @@ def _half_resolution(image: Image) -> Image:
     kind = sitk.sitkNearestNeighbor if image.is_label else sitk.sitkLinear
     source = image.to_sitk() if image.is_label else sitk.Cast(image.to_sitk(), sitk.sitkFloat32)
     origin = source.TransformContinuousIndexToPhysicalPoint([1.0] * 3)
-    resampled = sitk.Resample(source, [int(n) // 3 for n in source.GetSize()], sitk.Transform(), kind, origin, [3.0] * 3, source.GetDirection(), 0)
+    resampled = sitk.Resample(
+        source,
+        [int(n) // 3 for n in source.GetSize()],
+        sitk.Transform(),
+        kind,
+        origin,
+        [3.0] * 3,
+        source.GetDirection(),
+        0,
+    )
     return Image.from_sitk(resampled, name=image.name, is_label=image.is_label)
 
 
@@ -55,8 +64,13 @@ def test_ants_forward_transforms_read_back_as_the_map_ants_warps_with(tmp_path, 
     turn = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
     fixed = Image(r16.array.astype(np.float32), Geometry(r16.geometry.shape, (0.9, 1.2), (-30.0, 12.5), turn))
     moving = Image(r64.array.astype(np.float32), Geometry(r64.geometry.shape, (1.0, 1.1), (-20.0, 5.5), turn.T))
-    result = ants.registration(ants_image(ants, fixed), ants_image(ants, moving), type_of_transform="SyN",
-                               outprefix=str(tmp_path / "t_"), reg_iterations=(20, 10, 0))
+    result = ants.registration(
+        ants_image(ants, fixed),
+        ants_image(ants, moving),
+        type_of_transform="SyN",
+        outprefix=str(tmp_path / "t_"),
+        reg_iterations=(20, 10, 0),
+    )
     reference = result["warpedmovout"].numpy().T
     transform = CompositeTransform([read_transform(name) for name in result["fwdtransforms"]])
     mine = resample_image(moving, fixed.geometry, transform, "linear").array
@@ -68,9 +82,13 @@ def test_ants_forward_transforms_read_back_as_the_map_ants_warps_with(tmp_path, 
 def test_ants_affine_recovers_known_affine_2d(r16):
     truth = about_centre(r16, rotation(-6.0) @ np.array([[1.08, 0.04], [0.0, 0.93]]), (-4.0, 6.0))
     events = []
-    result = get_method("ants-affine").run(Request(r16, moving_for(r16, truth), {"metric": "meansquares"}), events.append)
+    result = get_method("ants-affine").run(
+        Request(r16, moving_for(r16, truth), {"metric": "meansquares"}), events.append
+    )
     error = max_error_mm(result.transform, truth, foreground_points(r16))
-    print(f"ANTs affine 2D: max error {error:.3f} mm, {len(result.metric_history)} iterations, {len(events)} progress events")
+    print(
+        f"ANTs affine 2D: max error {error:.3f} mm, {len(result.metric_history)} iterations, {len(events)} progress events"
+    )
     assert result.status == "completed" and isinstance(result.transform, AffineTransform)
     assert error < 0.5
     assert len(result.metric_history) > 20 and {level for _, level, _, _ in result.metric_history} == {0, 1, 2, 3}
@@ -88,7 +106,10 @@ def test_ants_rigid_recovers_known_rigid_3d(brain):
 def test_ants_syn_preset_raises_dice_3d_and_keeps_the_initial_affine(brain):
     image, segmentation, labels = brain
     truth = CompositeTransform(
-        [smooth_random_field(image.geometry, 4.0, seed=3), about_centre(image, rotation((3.0, -2.0, 4.0)) @ np.diag([1.03, 0.97, 1.02]), (3.0, -2.0, 2.0))]
+        [
+            smooth_random_field(image.geometry, 4.0, seed=3),
+            about_centre(image, rotation((3.0, -2.0, 4.0)) @ np.diag([1.03, 0.97, 1.02]), (3.0, -2.0, 2.0)),
+        ]
     )
     moving = resample_image(image, image.geometry, truth.inverse())
     moving_labels = resample_image(segmentation, image.geometry, truth.inverse(), "label")
@@ -101,7 +122,9 @@ def test_ants_syn_preset_raises_dice_3d_and_keeps_the_initial_affine(brain):
         return float(np.mean(list(dice_per_label(segmentation.array, warped, labels).values())))
 
     before, affine, after = mean_dice(None), mean_dice(affine_only.transform), mean_dice(result.transform)
-    print(f"ants-syn preset: Dice (30 labels) {before:.3f} -> affine {affine:.3f} -> SyN {after:.3f} in {result.runtime_s:.1f} s")
+    print(
+        f"ants-syn preset: Dice (30 labels) {before:.3f} -> affine {affine:.3f} -> SyN {after:.3f} in {result.runtime_s:.1f} s"
+    )
     assert after > affine + 0.03 and affine > before + 0.1 and after > 0.8
 
 

@@ -31,7 +31,7 @@ from regviewer.registration.pipeline import Stage
 
 def blob(shape=(24, 28), value=100.0, name="img", is_label=False, shift=0) -> Image:
     array = np.zeros(shape, np.float32 if not is_label else np.int16)
-    array[6 + shift:18 + shift, 8:20] = value
+    array[6 + shift : 18 + shift, 8:20] = value
     return Image.from_array(array, name=name, is_label=is_label)
 
 
@@ -45,8 +45,14 @@ def test_replacing_the_moving_image_drops_its_labels_and_mask():
     workspace.changed.connect(seen.append)
     fixed, moving = blob(name="f"), blob(name="m")
     labels = blob(name="ml", value=3, is_label=True)
-    workspace.set_content(fixed=fixed, moving=moving, moving_labels=labels, moving_mask=labels,
-                          fixed_labels=blob(value=1, is_label=True), sources={"moving_labels": "/data/ml.nii"})
+    workspace.set_content(
+        fixed=fixed,
+        moving=moving,
+        moving_labels=labels,
+        moving_mask=labels,
+        fixed_labels=blob(value=1, is_label=True),
+        sources={"moving_labels": "/data/ml.nii"},
+    )
     assert workspace.moving_labels is labels and workspace.source("moving_labels") == "/data/ml.nii"
     changed = workspace.set_content(moving=blob(name="m2", value=8000.0))
     assert workspace.moving_labels is None and workspace.moving_mask is None
@@ -61,7 +67,9 @@ def test_replacing_the_moving_image_drops_its_labels_and_mask():
 
 def test_labels_and_transform_of_another_dimension_are_dropped():
     workspace = Workspace()
-    workspace.set_content(fixed=blob(), moving=blob(), fixed_labels=blob(is_label=True), transform=AffineTransform.identity(2))
+    workspace.set_content(
+        fixed=blob(), moving=blob(), fixed_labels=blob(is_label=True), transform=AffineTransform.identity(2)
+    )
     workspace.set_content(fixed=blob((4, 24, 28)), moving=blob((4, 24, 28)))
     assert workspace.fixed_labels is None and workspace.transform is None
 
@@ -155,8 +163,13 @@ def _session():
     workspace = Workspace()
     fixed, moving = blob(name="f"), blob(name="m", shift=2)
     labels_f, labels_m = blob(value=1, is_label=True), blob(value=1, is_label=True, shift=2)
-    workspace.set_content(fixed=fixed, moving=moving, fixed_labels=labels_f, moving_labels=labels_m,
-                          sources={"fixed": "/d/f.png", "moving": "/d/m.png"})
+    workspace.set_content(
+        fixed=fixed,
+        moving=moving,
+        fixed_labels=labels_f,
+        moving_labels=labels_m,
+        sources={"fixed": "/d/f.png", "moving": "/d/m.png"},
+    )
     return workspace, RunSession(workspace)
 
 
@@ -168,7 +181,10 @@ def test_run_session_builds_request_and_evaluation_from_the_workspace():
     assert request.fixed is workspace.fixed and request.fixed_mask is workspace.fixed_labels
     assert request.moving_mask is None and request.moving_labels is workspace.moving_labels
     assert evaluation.fixed_mask is workspace.fixed_labels and evaluation.moving_labels is workspace.moving_labels
-    assert prepared.record.sources["fixed"] == "/d/f.png" and prepared.record.images == (workspace.fixed, workspace.moving)
+    assert prepared.record.sources["fixed"] == "/d/f.png" and prepared.record.images == (
+        workspace.fixed,
+        workspace.moving,
+    )
     no_labels = session.prepare(RunPlan((Stage("rigid", {}),)))
     assert no_labels.request.fixed_labels is None and no_labels.evaluation.fixed_labels is None
 
@@ -216,13 +232,32 @@ def test_run_session_maps_engine_failures():
 
 def test_run_record_warnings_and_history_snapshot():
     history = RunHistory()
-    record = RunRecord(history.new_id(), "B-spline", None, (Stage("bspline", {"grid_mm": (10.0, 5.0)}),), "start",
-                       None, "No mask", {"fixed": "/f.nii"})
+    record = RunRecord(
+        history.new_id(),
+        "B-spline",
+        None,
+        (Stage("bspline", {"grid_mm": (10.0, 5.0)}),),
+        "start",
+        None,
+        "No mask",
+        {"fixed": "/f.nii"},
+    )
     history.add(record)
     transform = AffineTransform(np.eye(2) * 1.1, [0.0, 0.0])
-    history.set_result(record.run_id, Result("bspline", transform, "completed", runtime_s=2.0,
-                                             log=("warning: the b-spline stage diverged (x); kept its starting transform",)))
-    history.set_figures(record.run_id, {"before": {"ncc": 0.9, "dice_mean": 0.8}, "after": {"ncc": 0.5, "dice_mean": 0.7, "folded_pct": 40.0}})
+    history.set_result(
+        record.run_id,
+        Result(
+            "bspline",
+            transform,
+            "completed",
+            runtime_s=2.0,
+            log=("warning: the b-spline stage diverged (x); kept its starting transform",),
+        ),
+    )
+    history.set_figures(
+        record.run_id,
+        {"before": {"ncc": 0.9, "dice_mean": 0.8}, "after": {"ncc": 0.5, "dice_mean": 0.7, "folded_pct": 40.0}},
+    )
     warnings = record.warnings
     assert any("diverged" in w for w in warnings) and any("folds in 40%" in w for w in warnings)
     assert any("worse" in w for w in warnings)

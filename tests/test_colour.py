@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from fundus import write_fundus_pair
+
 from regviewer.core import compose
 from regviewer.core.colour import LUMINANCE, field_of_view_mask, registration_channel
 from regviewer.core.errors import InvalidImageError

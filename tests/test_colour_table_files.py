@@ -10,13 +10,17 @@ from regviewer.core.errors import ImageReadError
 
 def test_spm_and_fsl_xml(tmp_path):
     spm = tmp_path / "aal.xml"
-    spm.write_text("<atlas><data><label><index>2001</index><name>Precentral_L</name></label>"
-                   "<label><index>2002</index><name>Precentral_R</name></label></data></atlas>")
+    spm.write_text(
+        "<atlas><data><label><index>2001</index><name>Precentral_L</name></label>"
+        "<label><index>2002</index><name>Precentral_R</name></label></data></atlas>"
+    )
     table = read_colour_table(spm)
     assert table.names == {2001: "Precentral_L", 2002: "Precentral_R"} and table.colour(2001) == generic_colour(2001)
     fsl = tmp_path / "ho.xml"
-    fsl.write_text('<atlas><data><label index="0" x="48" y="94" z="35">Frontal Pole</label>'
-                   '<label index="1">Insular Cortex</label></data></atlas>')
+    fsl.write_text(
+        '<atlas><data><label index="0" x="48" y="94" z="35">Frontal Pole</label>'
+        '<label index="1">Insular Cortex</label></data></atlas>'
+    )
     assert read_colour_table(fsl).names == {1: "Frontal Pole", 2: "Insular Cortex"}  # FSL indices are value - 1
     broken = tmp_path / "broken.xml"
     broken.write_text("<atlas><label>")

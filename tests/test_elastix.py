@@ -10,8 +10,8 @@ import time
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from helpers import about_centre, foreground_points, max_error_mm, moving_for, rotation, smooth_random_field
+
 from regviewer.core.image import Image
 from regviewer.core.io import read_image
 from regviewer.core.metrics import dice_per_label, ncc
@@ -82,7 +82,10 @@ def test_elastix_rigid_recovers_known_rigid_3d(brain):
 def test_elastix_bspline_preset_raises_dice_3d(brain):
     image, segmentation, labels = brain
     truth = CompositeTransform(
-        [smooth_random_field(image.geometry, 4.0, seed=3), about_centre(image, rotation((3.0, -2.0, 4.0)) @ np.diag([1.03, 0.97, 1.02]), (3.0, -2.0, 2.0))]
+        [
+            smooth_random_field(image.geometry, 4.0, seed=3),
+            about_centre(image, rotation((3.0, -2.0, 4.0)) @ np.diag([1.03, 0.97, 1.02]), (3.0, -2.0, 2.0)),
+        ]
     )
     moving = resample_image(image, image.geometry, truth.inverse())
     moving_labels = resample_image(segmentation, image.geometry, truth.inverse(), "label")
@@ -102,7 +105,9 @@ def test_elastix_bspline_improves_inter_subject_2d_with_the_affine_first(shared_
     r64 = read_image(shared_data / "brain2d" / "r64slice.jpg")
     result = run_chain(get_preset("elastix-bspline").stages, Request(r16, r64))
     affine = run_chain(get_preset("elastix-affine").stages, Request(r16, r64))
-    scores = [ncc(r16.array, resample_image(r64, r16.geometry, t).array) for t in (None, affine.transform, result.transform)]
+    scores = [
+        ncc(r16.array, resample_image(r64, r16.geometry, t).array) for t in (None, affine.transform, result.transform)
+    ]
     print("NCC identity / elastix affine / elastix B-spline:", np.round(scores, 4))
     assert scores[2] > scores[1] + 0.01 and scores[1] > scores[0] + 0.1
     assert isinstance(result.transform, CompositeTransform)
@@ -134,11 +139,20 @@ def test_masks_landmarks_and_a_parameter_file_are_used(tmp_path, r16):
     fixed_points = foreground_points(r16, 12, seed=4)
     moving_points = truth.transform_points(fixed_points)
     parameter_file = tmp_path / "short.txt"
-    parameter_file.write_text('(Transform "AffineTransform")\n(MaximumNumberOfIterations 40)\n(NumberOfResolutions 2)\n'
-                              '(Optimizer "AdaptiveStochasticGradientDescent")\n(Metric "AdvancedMeanSquares")\n')
+    parameter_file.write_text(
+        '(Transform "AffineTransform")\n(MaximumNumberOfIterations 40)\n(NumberOfResolutions 2)\n'
+        '(Optimizer "AdaptiveStochasticGradientDescent")\n(Metric "AdvancedMeanSquares")\n'
+    )
     method = get_method("elastix-affine")
-    request = Request(r16, moving, {"parameter_file": str(parameter_file), "metric": "mi"}, fixed_mask=mask,
-                      moving_mask=mask, fixed_landmarks=fixed_points, moving_landmarks=moving_points)
+    request = Request(
+        r16,
+        moving,
+        {"parameter_file": str(parameter_file), "metric": "mi"},
+        fixed_mask=mask,
+        moving_mask=mask,
+        fixed_landmarks=fixed_points,
+        moving_landmarks=moving_points,
+    )
     result = method.run(request)
     error = max_error_mm(result.transform, truth, foreground_points(r16))
     levels = {level for _, level, _, _ in result.metric_history}

@@ -22,8 +22,10 @@ def test_elastix_log_is_followed_as_it_grows(tmp_path):
 
 def test_ants_diagnostic_lines_give_levels_and_metrics():
     follower = DiagnosticFollower()
-    text = ("DIAGNOSTIC,Iteration,metricValue,convergenceValue\n 2DIAGNOSTIC,     1, -9.2e-01, inf, 3.2e-02\n"
-            " 2DIAGNOSTIC,     2, -9.3e-01, inf\nXXDIAGNOSTIC,Iteration,metricValue\n XXDIAGNOSTIC,     1, -4.5e-01, ")
+    text = (
+        "DIAGNOSTIC,Iteration,metricValue,convergenceValue\n 2DIAGNOSTIC,     1, -9.2e-01, inf, 3.2e-02\n"
+        " 2DIAGNOSTIC,     2, -9.3e-01, inf\nXXDIAGNOSTIC,Iteration,metricValue\n XXDIAGNOSTIC,     1, -4.5e-01, "
+    )
     assert follower.feed(text) == [(0, 1, -0.92), (0, 2, -0.93)]
     assert follower.feed("nan\n") == [(1, 1, -0.45)]
 
@@ -35,7 +37,13 @@ def test_bspline_map_follows_the_schema():
     defaults = {p.name: p.default for p in method.parameters}
     built = build_map("bspline", defaults, defaults, False)
     assert built["Metric"] == ["AdvancedNormalizedCorrelation", BENDING_METRIC]
-    assert built["FinalGridSpacingInPhysicalUnits"] == ["16"] and built["GridSpacingSchedule"] == grid_schedule(3) == ["2", "1.41421", "1"]
+    assert built["FinalGridSpacingInPhysicalUnits"] == ["16"] and built["GridSpacingSchedule"] == grid_schedule(3) == [
+        "2",
+        "1.41421",
+        "1",
+    ]
     assert built["Registration"] == ["MultiMetricMultiResolutionRegistration"]
     no_bending = build_map("bspline", {**defaults, "bending_weight": 0.0}, defaults, False)
-    assert no_bending["Metric"] == ["AdvancedNormalizedCorrelation"] and no_bending["Registration"] == ["MultiResolutionRegistration"]
+    assert no_bending["Metric"] == ["AdvancedNormalizedCorrelation"] and no_bending["Registration"] == [
+        "MultiResolutionRegistration"
+    ]

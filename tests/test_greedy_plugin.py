@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from helpers import about_centre, foreground_points, max_error_mm, moving_for, rotation, smooth_random_field
+
 from regviewer.core.image import Image
 from regviewer.core.io import read_image
 from regviewer.core.metrics import dice_per_label
@@ -57,8 +57,11 @@ def test_ras_matrices_become_lps():
 
 def test_greedy_reslice_equals_ours_through_the_read_back_transforms(tmp_path, registry, shared_data, r16):
     r64 = read_image(shared_data / "brain2d" / "r64slice.jpg")
-    result = run_chain([Stage("greedy-affine", {"iterations": "40,20,10"}), Stage("greedy-deformable", {"iterations": "40,20,10"})],
-                       Request(r16, r64), registry=registry)
+    result = run_chain(
+        [Stage("greedy-affine", {"iterations": "40,20,10"}), Stage("greedy-deformable", {"iterations": "40,20,10"})],
+        Request(r16, r64),
+        registry=registry,
+    )
     assert isinstance(result.transform, CompositeTransform)
     # Greedy reslices with its own files: write ours back in Greedy's conventions and compare
     warp, affine = result.transform.transforms
@@ -66,8 +69,10 @@ def test_greedy_reslice_equals_ours_through_the_read_back_transforms(tmp_path, r
         sitk.WriteImage(sitk.Cast(image.to_sitk(), sitk.sitkFloat32), str(tmp_path / f"{name}.nii.gz"))
     regviewer_greedy.write_matrix(affine, tmp_path / "affine.mat")
     sitk.WriteImage(sitk.Cast(warp.to_sitk_image(), sitk.sitkVectorFloat32), str(tmp_path / "warp.nii.gz"))
-    picsl_greedy.Greedy2D().execute(f"-d 2 -rf {tmp_path / 'f.nii.gz'} -rm {tmp_path / 'm.nii.gz'} {tmp_path / 'resliced.nii.gz'} "
-                                    f"-r {tmp_path / 'warp.nii.gz'} {tmp_path / 'affine.mat'}")
+    picsl_greedy.Greedy2D().execute(
+        f"-d 2 -rf {tmp_path / 'f.nii.gz'} -rm {tmp_path / 'm.nii.gz'} {tmp_path / 'resliced.nii.gz'} "
+        f"-r {tmp_path / 'warp.nii.gz'} {tmp_path / 'affine.mat'}"
+    )
     reference = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "resliced.nii.gz")))
     mine = resample_image(r64, r16.geometry, result.transform, "linear").array
     difference = np.abs(reference - mine)[2:-2, 2:-2] / float(np.ptp(r64.array))
@@ -90,12 +95,25 @@ def test_greedy_raises_dice_3d_and_cancels(registry, shared_data):
     def small(image: Image) -> Image:
         source = image.to_sitk() if image.is_label else sitk.Cast(image.to_sitk(), sitk.sitkFloat32)
         kind = sitk.sitkNearestNeighbor if image.is_label else sitk.sitkLinear
-        out = sitk.Resample(source, [n // 3 for n in source.GetSize()], sitk.Transform(), kind,
-                            source.TransformContinuousIndexToPhysicalPoint([1.0] * 3), [3.0] * 3, source.GetDirection(), 0)
+        out = sitk.Resample(
+            source,
+            [n // 3 for n in source.GetSize()],
+            sitk.Transform(),
+            kind,
+            source.TransformContinuousIndexToPhysicalPoint([1.0] * 3),
+            [3.0] * 3,
+            source.GetDirection(),
+            0,
+        )
         return Image.from_sitk(out, is_label=image.is_label)
 
     image, segmentation = small(read_image(npz)), small(read_image(npz, is_label=True))
-    truth = CompositeTransform([smooth_random_field(image.geometry, 4.0, seed=3), about_centre(image, rotation((3.0, -2.0, 4.0)), (3.0, -2.0, 2.0))])
+    truth = CompositeTransform(
+        [
+            smooth_random_field(image.geometry, 4.0, seed=3),
+            about_centre(image, rotation((3.0, -2.0, 4.0)), (3.0, -2.0, 2.0)),
+        ]
+    )
     moving = resample_image(image, image.geometry, truth.inverse())
     moving_labels = resample_image(segmentation, image.geometry, truth.inverse(), "label")
     result = run_chain([Stage("greedy-affine"), Stage("greedy-deformable")], Request(image, moving), registry=registry)
@@ -114,5 +132,7 @@ def test_greedy_raises_dice_3d_and_cancels(registry, shared_data):
             at.append(time.perf_counter())
             token.cancel()
 
-    cancelled = registry.get("greedy-deformable").run(Request(image, moving, {"iterations": "5000,5000,5000"}), progress, token)
+    cancelled = registry.get("greedy-deformable").run(
+        Request(image, moving, {"iterations": "5000,5000,5000"}), progress, token
+    )
     assert cancelled.status == "cancelled" and time.perf_counter() - at[0] < 1.0

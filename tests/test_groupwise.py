@@ -7,8 +7,8 @@ import json
 
 import numpy as np
 import pytest
-
 from helpers import foreground_points, smooth_random_field
+
 from regviewer.core.image import Geometry, Image
 from regviewer.core.io import read_image
 from regviewer.core.resample import resample_image
@@ -56,6 +56,10 @@ def test_elastix_groupwise_recovers_a_known_warp_between_two_fundus_images():
     inside = inside[np.all((inside > 30) & (inside < 210), axis=1)]  # away from the border the warp has no data
     before = np.linalg.norm(known.transform_points(inside) - inside, axis=1)
     t_first, t_second = result.transforms
-    after = np.linalg.norm(known.transform_points(t_second.transform_points(inside)) - t_first.transform_points(inside), axis=1)
-    print(f"fundus pair: inconsistency with the known warp, median {np.median(before):.2f} -> {np.median(after):.2f} px")
+    after = np.linalg.norm(
+        known.transform_points(t_second.transform_points(inside)) - t_first.transform_points(inside), axis=1
+    )
+    print(
+        f"fundus pair: inconsistency with the known warp, median {np.median(before):.2f} -> {np.median(after):.2f} px"
+    )
     assert np.median(after) < 0.5 * np.median(before) and np.median(after) < 1.0

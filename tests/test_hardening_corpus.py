@@ -27,24 +27,41 @@ VIEWABLE = {"nifti_one_voxel", "nifti_constant", "nrrd_one_voxel", "png_one_pixe
 def test_corpus_has_at_least_100_cases_over_every_format():
     cases = all_cases()
     assert len(cases) >= 100
-    assert {"nifti", "nrrd", "mha", "dicom", "picture", "npz", "transform", "landmarks", "output", "run"} <= {c.group for c in cases}
+    assert {"nifti", "nrrd", "mha", "dicom", "picture", "npz", "transform", "landmarks", "output", "run"} <= {
+        c.group for c in cases
+    }
 
 
 def test_every_corpus_case_is_refused_clearly_with_bounded_memory(tmp_path):
     report = tmp_path / "report.json"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    process = subprocess.run([sys.executable, str(Path(__file__).parent / "corpus_run.py"), str(tmp_path / "corpus"),
-                              "--json", str(report)], capture_output=True, text=True, env=env, timeout=1200)
+    process = subprocess.run(
+        [sys.executable, str(Path(__file__).parent / "corpus_run.py"), str(tmp_path / "corpus"), "--json", str(report)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1200,
+    )
     assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-3000:]
     document = json.loads(report.read_text())
-    bad = [f"{o['name']}: {o['status']} [{o['code']}] {o['message']}" for o in document["outcomes"] if o["status"] != "clear"]
+    bad = [
+        f"{o['name']}: {o['status']} [{o['code']}] {o['message']}"
+        for o in document["outcomes"]
+        if o["status"] != "clear"
+    ]
     assert not bad, "\n".join(bad)
     assert len(document["outcomes"]) >= 100
     assert document["peak_rss_mb"] < PEAK_RSS_LIMIT_MB
 
 
-SUBPROCESS_CASES = ["nifti_huge_dims", "jpeg_truncated", "h5_random", "convert_same_file", "out_holds_moving_warped",
-                    "nrrd_nan_spacing"]
+SUBPROCESS_CASES = [
+    "nifti_huge_dims",
+    "jpeg_truncated",
+    "h5_random",
+    "convert_same_file",
+    "out_holds_moving_warped",
+    "nrrd_nan_spacing",
+]
 
 
 @pytest.mark.parametrize("name", SUBPROCESS_CASES)
@@ -54,9 +71,16 @@ def test_real_process_prints_one_line_and_exits_2(tmp_path, name):
     folder = tmp_path / name
     folder.mkdir()
     argv, expect = case.build(folder)
-    process = subprocess.run([sys.executable, "-m", "regviewer", *argv], capture_output=True, text=True, timeout=300,
-                             env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
-    lines = [line for line in process.stderr.splitlines() if line.strip() and not line.startswith(("note:", "warning:"))]
+    process = subprocess.run(
+        [sys.executable, "-m", "regviewer", *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    lines = [
+        line for line in process.stderr.splitlines() if line.strip() and not line.startswith(("note:", "warning:"))
+    ]
     assert process.returncode == 2, process.stderr
     assert len(lines) == 1 and lines[0].startswith("regviewer: error:") and expect in lines[0], process.stderr
 

@@ -22,20 +22,30 @@ from regviewer.core.io.landmark_formats import PointSet, read_landmark_file, wri
 from regviewer.core.io.transforms_io import read_transform, write_transform
 from regviewer.core.transforms import AffineTransform
 
-FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                       HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 
 
 def _valid_files(folder: Path) -> dict[str, bytes]:
     folder.mkdir(parents=True, exist_ok=True)
-    array = (np.arange(6 * 7 * 8, dtype=np.float32).reshape(6, 7, 8) % 23)
+    array = np.arange(6 * 7 * 8, dtype=np.float32).reshape(6, 7, 8) % 23
     image = Image(array, Geometry((6, 7, 8), (1.0, 1.5, 2.0), (3.0, -4.0, 5.0)))
     picture = Image.from_array(np.arange(16 * 12, dtype=np.uint8).reshape(16, 12))
     files = {}
-    for name, item in (("a.nii.gz", image), ("a.nii", image), ("a.nrrd", image), ("a.mha", image), ("a.npz", image),
-                       ("a.png", picture), ("a.tif", picture)):
+    for name, item in (
+        ("a.nii.gz", image),
+        ("a.nii", image),
+        ("a.nrrd", image),
+        ("a.mha", image),
+        ("a.npz", image),
+        ("a.png", picture),
+        ("a.tif", picture),
+    ):
         files[name] = write_image(item, folder / name).read_bytes()
-    files["a.tfm"] = write_transform(AffineTransform(np.diag([1.1, 0.9, 1.0]), [1, 2, 3]), folder / "a.tfm").read_bytes()
+    files["a.tfm"] = write_transform(
+        AffineTransform(np.diag([1.1, 0.9, 1.0]), [1, 2, 3]), folder / "a.tfm"
+    ).read_bytes()
     points = PointSet(["p1", "p2"], np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]), [True, True])
     for name in ("a.csv", "a.fcsv", "a.mrk.json"):
         files[name] = write_point_set(folder / name, points).read_bytes()
@@ -86,14 +96,17 @@ def test_overwritten_bytes(valid, tmp_path, name, where, junk):
 
 
 HEADER_VALUES = st.one_of(
-    st.integers(-5, 10**7).map(str), st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(-5, 10**7).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.sampled_from(["", "nan", "-inf", "0", "1e308", "abc", "1 2", "(nan,0,0)", "(0,0,0) (0,0,0) (0,0,0)"]),
 )
 
 
 @FUZZ
-@given(key=st.sampled_from(["sizes", "spacings", "space origin", "space directions", "type", "encoding", "dimension"]),
-       value=HEADER_VALUES)
+@given(
+    key=st.sampled_from(["sizes", "spacings", "space origin", "space directions", "type", "encoding", "dimension"]),
+    value=HEADER_VALUES,
+)
 def test_nrrd_header_values(valid, tmp_path, key, value):
     data = valid["a.nrrd"]
     header, _, payload = data.partition(b"\n\n")
@@ -103,8 +116,21 @@ def test_nrrd_header_values(valid, tmp_path, key, value):
 
 
 @FUZZ
-@given(key=st.sampled_from(["DimSize", "ElementSpacing", "Offset", "TransformMatrix", "ElementType", "CompressedDataSize",
-                            "NDims", "ElementNumberOfChannels"]), value=HEADER_VALUES)
+@given(
+    key=st.sampled_from(
+        [
+            "DimSize",
+            "ElementSpacing",
+            "Offset",
+            "TransformMatrix",
+            "ElementType",
+            "CompressedDataSize",
+            "NDims",
+            "ElementNumberOfChannels",
+        ]
+    ),
+    value=HEADER_VALUES,
+)
 def test_metaimage_header_values(valid, tmp_path, key, value):
     data = valid["a.mha"]
     marker = data.index(b"ElementDataFile")
@@ -115,9 +141,26 @@ def test_metaimage_header_values(valid, tmp_path, key, value):
 
 
 @FUZZ
-@given(field=st.sampled_from(["dim", "pixdim", "srow_x", "srow_y", "srow_z", "vox_offset", "bitpix", "datatype",
-                              "sform_code", "qform_code", "quatern_b", "qoffset_x"]),
-       index=st.integers(0, 7), value=st.floats(allow_nan=True, allow_infinity=True, width=32))
+@given(
+    field=st.sampled_from(
+        [
+            "dim",
+            "pixdim",
+            "srow_x",
+            "srow_y",
+            "srow_z",
+            "vox_offset",
+            "bitpix",
+            "datatype",
+            "sform_code",
+            "qform_code",
+            "quatern_b",
+            "qoffset_x",
+        ]
+    ),
+    index=st.integers(0, 7),
+    value=st.floats(allow_nan=True, allow_infinity=True, width=32),
+)
 def test_nifti_header_values(tmp_path, field, index, value):
     import nibabel as nib
 
@@ -139,8 +182,12 @@ def test_nifti_header_values(tmp_path, field, index, value):
 
 
 @FUZZ
-@given(document=st.recursive(st.none() | st.booleans() | st.floats() | st.text(max_size=5),
-                             lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
-                             max_leaves=20))
+@given(
+    document=st.recursive(
+        st.none() | st.booleans() | st.floats() | st.text(max_size=5),
+        lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+        max_leaves=20,
+    )
+)
 def test_markups_json_of_any_shape(tmp_path, document):
     _check_reader(tmp_path / "a.mrk.json", json.dumps({"markups": [document]}).encode())

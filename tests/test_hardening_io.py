@@ -13,8 +13,7 @@ import pytest
 
 from regviewer.core.errors import ImageReadError, ImageWriteError, InvalidImageError, RegViewerError
 from regviewer.core.image import Image
-from regviewer.core.io import read_image, write_image
-from regviewer.core.io import file_checks
+from regviewer.core.io import file_checks, read_image, write_image
 from regviewer.core.io.output_guard import (
     OutputConflictError,
     check_output_folder,
@@ -84,7 +83,9 @@ def test_full_disk_while_writing_an_image_leaves_no_file_and_says_so(tmp_path, m
     import regviewer.core.io.images as images
 
     path = tmp_path / name
-    monkeypatch.setattr(images, {"nii.gz": "write_nifti", "npz": "write_npz"}.get(name.split(".", 1)[1], "write_with_itk"), _no_space)
+    monkeypatch.setattr(
+        images, {"nii.gz": "write_nifti", "npz": "write_npz"}.get(name.split(".", 1)[1], "write_with_itk"), _no_space
+    )
     with pytest.raises(ImageWriteError, match="disk is full") as error:
         write_image(_image(), path)
     assert str(path) in str(error.value) and "\n" not in str(error.value)
@@ -138,7 +139,9 @@ def test_full_disk_on_a_real_small_file_system(tmp_path):
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True).returncode:
         pytest.skip("cannot mount a small tmpfs here (needs root with mount rights)")
     try:
-        big = Image.from_array(np.random.default_rng(0).random((128, 64, 64)).astype(np.float32))  # 2 MB, incompressible
+        big = Image.from_array(
+            np.random.default_rng(0).random((128, 64, 64)).astype(np.float32)
+        )  # 2 MB, incompressible
         with pytest.raises(ImageWriteError, match="disk is full"):
             write_image(big, mount / "warped.nii.gz")
         assert list(mount.iterdir()) == []
@@ -178,8 +181,15 @@ def test_compressed_data_shorter_than_the_header_is_refused(tmp_path):
     (tmp_path / "cut.nii.gz").write_bytes(gzip.compress(data)[:-600])
     with pytest.raises(ImageReadError, match="truncated"):
         read_image(tmp_path / "cut.nii.gz")
-    lines = ["ObjectType = Image", "NDims = 3", "DimSize = 8 8 8", "ElementType = MET_FLOAT", "CompressedData = True",
-             "CompressedDataSize = 20", "ElementDataFile = LOCAL"]
+    lines = [
+        "ObjectType = Image",
+        "NDims = 3",
+        "DimSize = 8 8 8",
+        "ElementType = MET_FLOAT",
+        "CompressedData = True",
+        "CompressedDataSize = 20",
+        "ElementDataFile = LOCAL",
+    ]
     (tmp_path / "short.mha").write_bytes(("\n".join(lines) + "\n").encode() + zlib.compress(b"\1" * 100))
     with pytest.raises(ImageReadError, match="truncated"):
         read_image(tmp_path / "short.mha")
@@ -192,7 +202,9 @@ def test_multi_member_gzip_is_counted_to_its_end(tmp_path):
 
 
 # ---- transforms -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("matrix", [np.diag([1.0, 1.0, 0.0]), np.zeros((3, 3)), np.array([[1.0, 1, 0], [1, 1, 0], [0, 0, 1]])])
+@pytest.mark.parametrize(
+    "matrix", [np.diag([1.0, 1.0, 0.0]), np.zeros((3, 3)), np.array([[1.0, 1, 0], [1, 1, 0], [0, 0, 1]])]
+)
 def test_singular_transforms_are_refused(matrix):
     with pytest.raises(InvalidImageError, match="singular"):
         check_transform(AffineTransform(matrix))
@@ -200,8 +212,10 @@ def test_singular_transforms_are_refused(matrix):
 
 def test_nan_transform_is_refused_on_reading(tmp_path):
     path = tmp_path / "nan.tfm"
-    path.write_text("#Insight Transform File V1.0\n#Transform 0\nTransform: AffineTransform_double_3_3\n"
-                    "Parameters: nan 0 0 0 1 0 0 0 1 0 0 0\nFixedParameters: 0 0 0\n")
+    path.write_text(
+        "#Insight Transform File V1.0\n#Transform 0\nTransform: AffineTransform_double_3_3\n"
+        "Parameters: nan 0 0 0 1 0 0 0 1 0 0 0\nFixedParameters: 0 0 0\n"
+    )
     with pytest.raises(ImageReadError, match="NaN"):
         read_transform(path)
 

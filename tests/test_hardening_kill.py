@@ -32,8 +32,11 @@ def pair(tmp_path_factory) -> tuple[Path, Path]:
     images = []
     for name, shift in (("fixed.nii.gz", 0.0), ("moving.nii.gz", 3.0)):
         array = 100 * np.exp(-((z - 32) ** 2 + (y - 30) ** 2 / 0.6 + (x - 32 - shift) ** 2) / 200) + 0.01 * x
-        images.append(write_image(Image(array.astype(np.float32), Geometry((64, 64, 64), (1.0, 1.0, 1.0), (0, 0, 0))),
-                                  folder / name))
+        images.append(
+            write_image(
+                Image(array.astype(np.float32), Geometry((64, 64, 64), (1.0, 1.0, 1.0), (0, 0, 0))), folder / name
+            )
+        )
     return images[0], images[1]
 
 
@@ -42,11 +45,31 @@ class Run:
 
     def __init__(self, pair: tuple[Path, Path], out: Path) -> None:
         self.out = out
-        argv = [sys.executable, "-m", "regviewer", "register", str(pair[0]), str(pair[1]), "-o", str(out),
-                "--method", "bspline", "--param", "iterations=6", "--param", "samples=400,600,800",
-                "--param", "mesh_spacing_mm=16"]
-        self.process = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-                                        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+        argv = [
+            sys.executable,
+            "-m",
+            "regviewer",
+            "register",
+            str(pair[0]),
+            str(pair[1]),
+            "-o",
+            str(out),
+            "--method",
+            "bspline",
+            "--param",
+            "iterations=6",
+            "--param",
+            "samples=400,600,800",
+            "--param",
+            "mesh_spacing_mm=16",
+        ]
+        self.process = subprocess.Popen(
+            argv,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+        )
         self.lines: list[str] = []
         self.started = time.monotonic()
         threading.Thread(target=self._read, daemon=True).start()

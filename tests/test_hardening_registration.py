@@ -19,8 +19,13 @@ from regviewer.core.transforms import BSplineTransform, CompositeTransform
 from regviewer.registration.base import Request
 from regviewer.registration.pipeline import Stage, run_chain
 
-FAST_BSPLINE = {"iterations": 3, "shrink_factors": (2, 1), "smoothing_sigmas": (1.0, 0.0), "samples": (800, 1500),
-                "mesh_spacing_mm": 10.0}
+FAST_BSPLINE = {
+    "iterations": 3,
+    "shrink_factors": (2, 1),
+    "smoothing_sigmas": (1.0, 0.0),
+    "samples": (800, 1500),
+    "mesh_spacing_mm": 10.0,
+}
 FAST_AFFINE = {"iterations": 20, "shrink_factors": (2, 1), "smoothing_sigmas": (1.0, 0.0), "metric": "ncc"}
 
 
@@ -60,7 +65,12 @@ def test_init_with_a_bspline_transform_file_via_the_cli(tmp_path, capsys):
     for method in ("affine", "bspline"):
         out = tmp_path / f"b_{method}"
         extra = params if method == "bspline" else ["--param", "iterations=10"]
-        assert main(["register", str(fixed), str(moving), "-o", str(out), "--method", method, "--init", str(start), *extra]) == 0
+        assert (
+            main(
+                ["register", str(fixed), str(moving), "-o", str(out), "--method", method, "--init", str(start), *extra]
+            )
+            == 0
+        )
         final = read_transform(out / "transform.h5")
         points = np.array([[12.0, 11.0, 12.0], [5.0, 6.0, 7.0]])
         # the result includes the start: it maps the points near where the start alone maps them
@@ -70,8 +80,11 @@ def test_init_with_a_bspline_transform_file_via_the_cli(tmp_path, capsys):
 
 def test_images_that_do_not_overlap_are_refused_before_any_method_runs():
     fixed, far = _blob(0.0, name="fixed.nii.gz"), _blob(0.0, origin=(500.0, 0.0, 0.0), name="far.nii.gz")
-    for stages in ([Stage("bspline", FAST_BSPLINE)], [Stage("affine", {**FAST_AFFINE, "initialization": "none"})],
-                   [Stage("demons")]):
+    for stages in (
+        [Stage("bspline", FAST_BSPLINE)],
+        [Stage("affine", {**FAST_AFFINE, "initialization": "none"})],
+        [Stage("demons")],
+    ):
         with pytest.raises(InputMismatchError, match="fixed.nii.gz and .*far.nii.gz do not overlap"):
             run_chain(stages, Request(fixed, far))
     # a linear stage that aligns the image centres itself is allowed to start apart

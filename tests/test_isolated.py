@@ -41,20 +41,34 @@ def test_a_child_run_gives_the_in_process_result_progress_and_figures(pair, monk
         fixed, moving = pair
         stages = [Stage("rigid", {"iterations": 80})]
         collected = Collected()
-        result = collected.run(IsolatedRun(stages, Request(fixed, moving), EvaluationData(fixed, moving)), CancelToken())
+        result = collected.run(
+            IsolatedRun(stages, Request(fixed, moving), EvaluationData(fixed, moving)), CancelToken()
+        )
         local = run_chain(stages, Request(fixed, moving))
     finally:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
     assert result.status == "completed" and collected.results == [result]
-    assert np.allclose(result.transform.matrix, local.transform.matrix) and np.allclose(result.transform.translation, local.transform.translation)
+    assert np.allclose(result.transform.matrix, local.transform.matrix) and np.allclose(
+        result.transform.translation, local.transform.translation
+    )
     metrics = [(e.level, e.iteration) for e in collected.steps if e.metric is not None]
     assert metrics == sorted(metrics) and len(metrics) == len(result.metric_history)
     assert collected.figures[0]["after"]["ncc"] > collected.figures[0]["before"]["ncc"]
 
 
 def _slow_bspline():
-    return [Stage("bspline", {"iterations": 1000, "mesh_spacing_mm": 6.0, "samples": (200000,), "shrink_factors": (1,),
-                              "smoothing_sigmas": (0.0,)})]
+    return [
+        Stage(
+            "bspline",
+            {
+                "iterations": 1000,
+                "mesh_spacing_mm": 6.0,
+                "samples": (200000,),
+                "shrink_factors": (1,),
+                "smoothing_sigmas": (0.0,),
+            },
+        )
+    ]
 
 
 def test_cancel_stops_the_child_and_keeps_its_last_transform(pair):
@@ -117,10 +131,19 @@ def test_child_argv_is_isolated_and_frozen_apps_use_their_own_entry(monkeypatch)
     assert isolated.child_argv()[1:] == ["--engine-child"] and isolated.available()
 
 
-@pytest.mark.parametrize("code, status", [
-    ("import sys; sys.stderr.write('ImportError: planted module raised\\n'); sys.exit(3)", 3),  # dies before talking
-    ("import sys, os; sys.stdin.buffer.read(64); sys.stderr.write('Segmentation fault\\n'); sys.stderr.flush(); os._exit(11)", 11),
-])
+@pytest.mark.parametrize(
+    "code, status",
+    [
+        (
+            "import sys; sys.stderr.write('ImportError: planted module raised\\n'); sys.exit(3)",
+            3,
+        ),  # dies before talking
+        (
+            "import sys, os; sys.stdin.buffer.read(64); sys.stderr.write('Segmentation fault\\n'); sys.stderr.flush(); os._exit(11)",
+            11,
+        ),
+    ],
+)
 def test_a_child_that_exits_at_any_moment_ends_the_run_as_failed(pair, monkeypatch, code, status):
     """With its exit status and standard error tail, at once, and reaped (never a zombie)."""
     from regviewer.registration import isolated
@@ -141,12 +164,14 @@ def test_a_child_that_dies_mid_run_after_progress_is_reaped(pair, monkeypatch):
     """A child that sends progress and then exits (no result, no "done") ends the run too."""
     from regviewer.registration import isolated
 
-    code = ("import sys, os, pickle, struct\n"
-            "from regviewer.core.progress import ProgressEvent\n"
-            "sys.stdin.buffer.read(8)\n"
-            "data = pickle.dumps(('steps', (ProgressEvent('rigid', 0, 1, 0, 1.0),)))\n"
-            "sys.stdout.buffer.write(struct.pack('<Q', len(data)) + data); sys.stdout.flush()\n"
-            "os._exit(7)\n")
+    code = (
+        "import sys, os, pickle, struct\n"
+        "from regviewer.core.progress import ProgressEvent\n"
+        "sys.stdin.buffer.read(8)\n"
+        "data = pickle.dumps(('steps', (ProgressEvent('rigid', 0, 1, 0, 1.0),)))\n"
+        "sys.stdout.buffer.write(struct.pack('<Q', len(data)) + data); sys.stdout.flush()\n"
+        "os._exit(7)\n"
+    )
     monkeypatch.setattr(isolated, "child_argv", lambda: [isolated.sys.executable, "-c", code])
     fixed, moving = pair
     collected = Collected()

@@ -24,7 +24,10 @@ from regviewer.core.io.label_channels import (
 @pytest.fixture
 def case(shared_data):
     folder = shared_data / "prostate_cohort" / "test"
-    return {kind: folder / kind / "case000025.nii.gz" for kind in ("fixed_images", "moving_images", "fixed_labels", "moving_labels")}
+    return {
+        kind: folder / kind / "case000025.nii.gz"
+        for kind in ("fixed_images", "moving_images", "fixed_labels", "moving_labels")
+    }
 
 
 def _channels(path):
@@ -55,7 +58,9 @@ def test_one_channel_and_the_errors(case):
         read_label_map(case["fixed_labels"])
     with pytest.raises(InvalidImageError, match="out of range"):
         read_label_map(case["fixed_labels"], 3)
-    assert parse_label_channel("OneHot") == ONEHOT and parse_label_channel("1") == 1 and parse_label_channel(None) is None
+    assert (
+        parse_label_channel("OneHot") == ONEHOT and parse_label_channel("1") == 1 and parse_label_channel(None) is None
+    )
     for bad in ("-1", "first", "1.5"):
         with pytest.raises(RegViewerError):
             parse_label_channel(bad)
@@ -73,9 +78,27 @@ def test_onehot_soft_probabilities_and_many_channels():
 
 def test_register_with_onehot_labels_scores_every_structure(case, tmp_path, capsys):
     out = tmp_path / "out"
-    code = main(["register", str(case["fixed_images"]), str(case["moving_images"]), "-o", str(out), "--method", "affine",
-                 "--param", "iterations=5", "--fixed-labels", str(case["fixed_labels"]), "--moving-labels",
-                 str(case["moving_labels"]), "--fixed-labels-channel", "onehot", "--moving-labels-channel", "onehot"])
+    code = main(
+        [
+            "register",
+            str(case["fixed_images"]),
+            str(case["moving_images"]),
+            "-o",
+            str(out),
+            "--method",
+            "affine",
+            "--param",
+            "iterations=5",
+            "--fixed-labels",
+            str(case["fixed_labels"]),
+            "--moving-labels",
+            str(case["moving_labels"]),
+            "--fixed-labels-channel",
+            "onehot",
+            "--moving-labels-channel",
+            "onehot",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     document = json.loads((out / "metrics.json").read_text())
     assert set(document["after"]["dice"]) == {"1", "2", "3"}  # the gland and both landmark blobs
@@ -85,7 +108,15 @@ def test_register_with_onehot_labels_scores_every_structure(case, tmp_path, caps
 
 
 def test_register_without_a_choice_names_the_options_and_a_bad_one_fails_early(case, tmp_path, capsys):
-    base = ["register", str(case["fixed_images"]), str(case["moving_images"]), "-o", str(tmp_path / "o"), "--method", "affine"]
+    base = [
+        "register",
+        str(case["fixed_images"]),
+        str(case["moving_images"]),
+        "-o",
+        str(tmp_path / "o"),
+        "--method",
+        "affine",
+    ]
     assert main(base + ["--fixed-labels", str(case["fixed_labels"])]) == 2
     err = capsys.readouterr().err
     assert "--fixed-labels-channel" in err and "onehot" in err and len(err.strip().splitlines()) == 1
@@ -96,7 +127,22 @@ def test_register_without_a_choice_names_the_options_and_a_bad_one_fails_early(c
 
 def test_render_with_a_label_channel(case, tmp_path):
     out = tmp_path / "figure.png"
-    code = main(["render", str(case["fixed_images"]), str(case["moving_images"]), "-o", str(out), "--labels",
-                 str(case["fixed_labels"]), str(case["moving_labels"]), "--fixed-labels-channel", "0",
-                 "--moving-labels-channel", "onehot", "--size", "400x300"])
+    code = main(
+        [
+            "render",
+            str(case["fixed_images"]),
+            str(case["moving_images"]),
+            "-o",
+            str(out),
+            "--labels",
+            str(case["fixed_labels"]),
+            str(case["moving_labels"]),
+            "--fixed-labels-channel",
+            "0",
+            "--moving-labels-channel",
+            "onehot",
+            "--size",
+            "400x300",
+        ]
+    )
     assert code == 0 and out.stat().st_size > 1000

@@ -17,10 +17,20 @@ def test_resources_are_found_inside_the_installed_package():
     # importlib.resources locates them next to the regviewer package, not beside site-packages.
     package = Path(regviewer.__file__).resolve().parent
     assert paths.RESOURCES == package / "resources"
-    for path in (paths.SAMPLE_2D_FIXED, paths.SAMPLE_2D_MOVING, paths.SAMPLE_3D_FIXED, paths.SAMPLE_3D_MOVING,
-                 paths.SAMPLE_3D_FIXED_LABELS, paths.SAMPLE_3D_MOVING_LABELS, paths.SAMPLE_3D_TRUTH,
-                 paths.MODELS / "brain2d.pt", paths.MODELS / "brain3d.pt", paths.APP_ICON_SVG, paths.APP_ICON_PNG,
-                 paths.COLOUR_TABLES / "FreeSurferColorLUT_subset.txt"):
+    for path in (
+        paths.SAMPLE_2D_FIXED,
+        paths.SAMPLE_2D_MOVING,
+        paths.SAMPLE_3D_FIXED,
+        paths.SAMPLE_3D_MOVING,
+        paths.SAMPLE_3D_FIXED_LABELS,
+        paths.SAMPLE_3D_MOVING_LABELS,
+        paths.SAMPLE_3D_TRUTH,
+        paths.MODELS / "brain2d.pt",
+        paths.MODELS / "brain3d.pt",
+        paths.APP_ICON_SVG,
+        paths.APP_ICON_PNG,
+        paths.COLOUR_TABLES / "FreeSurferColorLUT_subset.txt",
+    ):
         assert path.is_file(), path
 
 
@@ -31,7 +41,9 @@ def test_every_resource_file_is_declared_as_package_data():
         if path.is_dir() or "__pycache__" in path.parts or path.name == "__init__.py":
             continue
         relative = path.relative_to(package).as_posix()
-        assert any(fnmatch(relative, pattern.replace("**/", "")) or fnmatch(relative, pattern) for pattern in patterns), relative
+        assert any(
+            fnmatch(relative, pattern.replace("**/", "")) or fnmatch(relative, pattern) for pattern in patterns
+        ), relative
 
 
 def test_icons_in_every_size_the_installers_use():

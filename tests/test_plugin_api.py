@@ -9,9 +9,9 @@ from importlib import metadata
 
 import numpy as np
 import pytest
+from plugin_helpers import declared_entry_points, plugin_folders, plugin_on_path
 
 import regviewer.api as api
-from plugin_helpers import declared_entry_points, plugin_folders, plugin_on_path
 from regviewer.core.io import plugins as io_plugins
 from regviewer.registration import trainers
 from regviewer.registration.registry import GROUP, build_registry
@@ -32,8 +32,21 @@ def test_api_exports_the_stable_names_with_a_version():
     assert major.isdigit() and minor.isdigit()
     for name in api.__all__:
         assert hasattr(api, name), name
-    for required in ("Image", "Geometry", "AffineTransform", "DisplacementFieldTransform", "Parameter", "Request", "Result",
-                     "ProgressEvent", "CancelToken", "register_reader", "register_writer", "atomic_path", "TrainOptions"):
+    for required in (
+        "Image",
+        "Geometry",
+        "AffineTransform",
+        "DisplacementFieldTransform",
+        "Parameter",
+        "Request",
+        "Result",
+        "ProgressEvent",
+        "CancelToken",
+        "register_reader",
+        "register_writer",
+        "atomic_path",
+        "TrainOptions",
+    ):
         assert required in api.__all__
 
 
@@ -77,8 +90,11 @@ def test_installed_plugins_are_in_the_default_registry():
 def npy_plugin():
     folder = next(f for f in plugin_folders() if f.name == "regviewer-npy")
     with plugin_on_path(folder):
-        reader, writer = (entry.load() for group in (io_plugins.READER_GROUP, io_plugins.WRITER_GROUP)
-                          for entry in declared_entry_points(folder, group))
+        reader, writer = (
+            entry.load()
+            for group in (io_plugins.READER_GROUP, io_plugins.WRITER_GROUP)
+            for entry in declared_entry_points(folder, group)
+        )
         api.register_reader(reader)
         api.register_writer(writer)
         yield reader
@@ -86,9 +102,14 @@ def npy_plugin():
 
 
 def test_reader_and_writer_plugins_round_trip_through_read_and_write_image(npy_plugin, tmp_path):
-    image = api.Image(np.arange(60, dtype=np.float32).reshape(3, 4, 5), api.Geometry((3, 4, 5), (0.5, 1, 2), (10, -4, 3)))
+    image = api.Image(
+        np.arange(60, dtype=np.float32).reshape(3, 4, 5), api.Geometry((3, 4, 5), (0.5, 1, 2), (10, -4, 3))
+    )
     api.write_image(image, tmp_path / "out" / "volume.npy")
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["volume.npy", "volume.npy.json"]  # no temporary left
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "volume.npy",
+        "volume.npy.json",
+    ]  # no temporary left
     back = api.read_image(tmp_path / "out" / "volume.npy")
     assert np.array_equal(back.array, image.array) and back.geometry.same_as(image.geometry)
     labels = api.read_image(tmp_path / "out" / "volume.npy", is_label=True)
@@ -106,9 +127,13 @@ def test_a_failing_reader_gives_one_line_and_cannot_take_builtin_formats(npy_plu
 
 
 def test_broken_reader_entry_points_are_reported_not_raised(monkeypatch):
-    broken = [metadata.EntryPoint("ghost", "no_such_module_r14:READER", io_plugins.READER_GROUP),
-              metadata.EntryPoint("wrong", "os:sep", io_plugins.READER_GROUP)]
-    monkeypatch.setattr(io_plugins.metadata, "entry_points", lambda group: broken if group == io_plugins.READER_GROUP else [])
+    broken = [
+        metadata.EntryPoint("ghost", "no_such_module_r14:READER", io_plugins.READER_GROUP),
+        metadata.EntryPoint("wrong", "os:sep", io_plugins.READER_GROUP),
+    ]
+    monkeypatch.setattr(
+        io_plugins.metadata, "entry_points", lambda group: broken if group == io_plugins.READER_GROUP else []
+    )
     monkeypatch.setattr(io_plugins, "_loaded_groups", set())
     monkeypatch.setattr(io_plugins, "_errors", {})
     monkeypatch.setattr(io_plugins, "_registered", {io_plugins.READER_GROUP: {}, io_plugins.WRITER_GROUP: {}})

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from helpers import about_centre, foreground_points, moving_for, rotation, smooth_random_field
 from plugin_helpers import PLUGINS, plugin_on_path
+
 from regviewer.api import CancelToken, CompositeTransform, DisplacementFieldTransform, Image, Request, read_image
 
 
@@ -79,9 +79,17 @@ def test_tvl1_honours_cancel_and_returns_its_last_transform(tvl1, slice_2d):
         cancel.cancel()
 
     result = tvl1.run(Request(slice_2d, moving), cancel_after_first, cancel)
-    assert result.status == "cancelled" and len(events) == 1 and "level 1/" in result.message and "warp 2" in result.message
+    assert (
+        result.status == "cancelled"
+        and len(events) == 1
+        and "level 1/" in result.message
+        and "warp 2" in result.message
+    )
     points = foreground_points(slice_2d, 200)
-    assert _errors_px(result.transform, truth, points).mean() < np.linalg.norm(points - truth.transform_points(points), axis=1).mean()
+    assert (
+        _errors_px(result.transform, truth, points).mean()
+        < np.linalg.norm(points - truth.transform_points(points), axis=1).mean()
+    )
     cancel_first = CancelToken()
     cancel_first.cancel()
     untouched = tvl1.run(Request(slice_2d, moving), cancel=cancel_first)
@@ -91,24 +99,31 @@ def test_tvl1_honours_cancel_and_returns_its_last_transform(tvl1, slice_2d):
 def test_tvl1_after_affine_in_a_chain(shared_data, slice_2d):
     """``--method affine,optical-flow-tvl1``: the chain passes the affine as the initial transform."""
     from plugin_helpers import registry_with_plugin
+
     from regviewer.registration.pipeline import Stage, run_chain
 
     affine = about_centre(slice_2d, rotation(6.0) * 1.05, (5.0, -4.0))
     truth = CompositeTransform([smooth_random_field(slice_2d.geometry, 4.0, coarse_mm=64.0, seed=7), affine])
     moving = moving_for(slice_2d, truth)
     with registry_with_plugin("regviewer-tvl1", ["affine"]) as registry:
-        result = run_chain([Stage("affine", {"metric": "mse"}), Stage("optical-flow-tvl1")], Request(slice_2d, moving), registry=registry)
+        result = run_chain(
+            [Stage("affine", {"metric": "mse"}), Stage("optical-flow-tvl1")],
+            Request(slice_2d, moving),
+            registry=registry,
+        )
     points = foreground_points(slice_2d, 400)
     after = _errors_px(result.transform, truth, points)
-    print(f"affine + TV-L1 2D: mean error {np.linalg.norm(points - truth.transform_points(points), axis=1).mean():.2f} -> {after.mean():.3f} px")
+    print(
+        f"affine + TV-L1 2D: mean error {np.linalg.norm(points - truth.transform_points(points), axis=1).mean():.2f} -> {after.mean():.3f} px"
+    )
     assert result.status == "completed" and after.mean() < 0.3
-
 
 
 def test_tvl1_registers_the_colour_fundus_pair_on_green(tmp_path):
     """The fundus workflow: colour pictures, registered on the green channel inside the field of view."""
     from fundus import write_fundus_pair
     from plugin_helpers import registry_with_plugin
+
     from regviewer.core.colour import field_of_view_mask, registration_channel
     from regviewer.registration.pipeline import Stage, run_chain
 
@@ -118,8 +133,11 @@ def test_tvl1_registers_the_colour_fundus_pair_on_green(tmp_path):
     inside = np.argwhere(field_of_view_mask(fixed, erode_px=15).array > 0)[::37]
     points = fixed.index_to_physical(inside[:, ::-1].astype(float))
     with registry_with_plugin("regviewer-tvl1", ["affine"]) as registry:
-        result = run_chain([Stage("affine", {"metric": "ncc"}), Stage("optical-flow-tvl1")],
-                           Request(fixed, moving, fixed_mask=field_of_view_mask(fixed)), registry=registry)
+        result = run_chain(
+            [Stage("affine", {"metric": "ncc"}), Stage("optical-flow-tvl1")],
+            Request(fixed, moving, fixed_mask=field_of_view_mask(fixed)),
+            registry=registry,
+        )
     before = np.linalg.norm(points - truth.transform_points(points), axis=1)
     after = _errors_px(result.transform, truth, points)
     print(f"fundus 256 px, affine + TV-L1 on green: mean error {before.mean():.2f} -> {after.mean():.3f} px")
@@ -181,14 +199,17 @@ def test_stn_honours_cancel_and_refuses_3d(stn, affine_pair):
 def test_stn_trains_with_regviewer_train_resumes_and_the_model_runs(stn, affine_pair, tmp_path, monkeypatch, capsys):
     """``regviewer train`` hands a ``trainer = "stn-affine"`` configuration to the plugin's trainer."""
     from plugin_helpers import declared_entry_points
+
     from regviewer.cli.main import main
     from regviewer.registration import trainers
 
     folder = PLUGINS / "regviewer-stn"
     monkeypatch.setattr(trainers.metadata, "entry_points", lambda group: declared_entry_points(folder, group))
     config = tmp_path / "stn.toml"
-    config.write_text('trainer = "stn-affine"\n[model]\nsize = 32\nchannels = [8, 16]\n'
-                      '[training]\nsteps = 4\nbatch_size = 2\nlog_every = 2\ncheckpoint_every = 2\nthreads = 1\n[output]\ndir = "run"\n')
+    config.write_text(
+        'trainer = "stn-affine"\n[model]\nsize = 32\nchannels = [8, 16]\n'
+        '[training]\nsteps = 4\nbatch_size = 2\nlog_every = 2\ncheckpoint_every = 2\nthreads = 1\n[output]\ndir = "run"\n'
+    )
     assert main(["train", "--config", str(config)]) == 0
     run = tmp_path / "run"
     assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt", "loss_log.csv", "model.pt"]

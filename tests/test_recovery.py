@@ -19,7 +19,9 @@ from regviewer.core.transforms import AffineTransform
 
 def _session(count: int) -> Session:
     return Session(
-        landmarks=[LandmarkPair(f"L{index}", (float(index), 0.0, 0.0), (float(index), 1.0, 0.0)) for index in range(count)],
+        landmarks=[
+            LandmarkPair(f"L{index}", (float(index), 0.0, 0.0), (float(index), 1.0, 0.0)) for index in range(count)
+        ],
         runs=[RunEntry(1, "affine", "completed", transform=AffineTransform(np.eye(3), np.array([1.0, 2.0, 3.0])))],
         notes=f"{count} landmarks",
     )

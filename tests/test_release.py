@@ -13,9 +13,9 @@ import pytest
 from regviewer import paths
 from regviewer.cli import info, qt_libraries
 from regviewer.core.io import read_image
-from regviewer.registration.base import Request
 from regviewer.core.progress import CancelToken
 from regviewer.registration import isolated
+from regviewer.registration.base import Request
 from regviewer.registration.pipeline import Stage
 
 # ldd on Qt 6.10's libqxcb.so on a Debian 12 desktop without libxcb-icccm4 and libxcb-keysyms1 (shortened).
@@ -58,8 +58,13 @@ def test_probes_run_the_bundle_executable_when_frozen(monkeypatch):
 def _frozen_entry(*arguments: str, **kwargs) -> subprocess.CompletedProcess:
     """Run regviewer.frozen's main() as the bundle's executable would be run."""
     environment = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    return subprocess.run([sys.executable, "-m", "regviewer.frozen", *arguments], env=environment,
-                          capture_output=True, timeout=120, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "regviewer.frozen", *arguments],
+        env=environment,
+        capture_output=True,
+        timeout=120,
+        **kwargs,
+    )
 
 
 def test_frozen_entry_runs_an_info_probe():
@@ -98,7 +103,13 @@ def test_smoke_test_fails_with_a_reason_when_the_demo_is_missing(qapp, monkeypat
 
 def test_smoke_test_option_of_the_command(tmp_path):
     environment = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    completed = subprocess.run([sys.executable, "-m", "regviewer", "--smoke-test", "--demo", "2d"], cwd=tmp_path,
-                               env=environment, capture_output=True, text=True, timeout=120)
+    completed = subprocess.run(
+        [sys.executable, "-m", "regviewer", "--smoke-test", "--demo", "2d"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.startswith("smoke test ok: demo 2d painted")

@@ -39,27 +39,51 @@ def make_session(folder: Path) -> Session:
         shutil.copy(SAMPLE / name, data / name)
     field_run = _field_transform()
     return Session(
-        images={"fixed": image_ref(data / "fixed.nii.gz"), "moving": image_ref(data / "moving.nii.gz"),
-                "fixed_labels": image_ref(data / "fixed_labels.nii.gz", channel=None)},
-        landmarks=[LandmarkPair("ventricle", (1.0, 2.0, 3.0), (1.5, 2.5, 3.5), True),
-                   LandmarkPair("unpaired", (4.0, 5.0, 6.0), None, False)],
+        images={
+            "fixed": image_ref(data / "fixed.nii.gz"),
+            "moving": image_ref(data / "moving.nii.gz"),
+            "fixed_labels": image_ref(data / "fixed_labels.nii.gz", channel=None),
+        },
+        landmarks=[
+            LandmarkPair("ventricle", (1.0, 2.0, 3.0), (1.5, 2.5, 3.5), True),
+            LandmarkPair("unpaired", (4.0, 5.0, 6.0), None, False),
+        ],
         runs=[
-            RunEntry(1, "affine", "completed", {"method": "affine", "stages": [{"method": "affine", "parameters": {"iterations": (50, 20)}}]},
-                     message="converged", figures={"before": {"ncc": 0.5}, "after": {"ncc": np.float32(0.75)}},
-                     runtime_s=1.25, transform=_affine(1.0)),
-            RunEntry(2, "affine -> bspline", "completed", {"method": "affine,bspline"}, warnings=["3.1 % of voxels fold"],
-                     figures={"before": {"ncc": 0.5}, "after": {"ncc": float("nan")}}, transform=field_run),
+            RunEntry(
+                1,
+                "affine",
+                "completed",
+                {"method": "affine", "stages": [{"method": "affine", "parameters": {"iterations": (50, 20)}}]},
+                message="converged",
+                figures={"before": {"ncc": 0.5}, "after": {"ncc": np.float32(0.75)}},
+                runtime_s=1.25,
+                transform=_affine(1.0),
+            ),
+            RunEntry(
+                2,
+                "affine -> bspline",
+                "completed",
+                {"method": "affine,bspline"},
+                warnings=["3.1 % of voxels fold"],
+                figures={"before": {"ncc": 0.5}, "after": {"ncc": float("nan")}},
+                transform=field_run,
+            ),
             RunEntry(3, "demons", "failed", {"method": "demons"}, message="out of memory"),
         ],
         current_transform=field_run,
         extra_transforms={"run-002-start": _affine(0.5)},
-        state={"viewer": {"cursor_mm": [1.0, 2.0, 3.0], "window": {"fixed": [0, 100]}, "layout": "2x2"},
-               "overlays": {"grid": True, "opacity": 0.4}},
+        state={
+            "viewer": {"cursor_mm": [1.0, 2.0, 3.0], "window": {"fixed": [0, 100]}, "layout": "2x2"},
+            "overlays": {"grid": True, "opacity": 0.4},
+        },
         notes="checked by Dr. A\nventricles fine",
     )
 
 
-def _same_transform(a, b, points=np.array([[0.0, 0.0, 0.0], [3.0, -2.0, 4.0], [-4.0, -3.0, 2.0]])) -> None:
+PROBE_POINTS = np.array([[0.0, 0.0, 0.0], [3.0, -2.0, 4.0], [-4.0, -3.0, 2.0]])
+
+
+def _same_transform(a, b, points=PROBE_POINTS) -> None:
     np.testing.assert_allclose(a.transform_points(points), b.transform_points(points), atol=1e-6)
 
 
@@ -70,10 +94,13 @@ def test_round_trip(tmp_path: Path, name: str) -> None:
     opened = open_session(path)
     assert opened.problems == []
     loaded = opened.session
-    assert {role: ref.path for role, ref in loaded.images.items()} == {role: ref.path for role, ref in session.images.items()}
+    assert {role: ref.path for role, ref in loaded.images.items()} == {
+        role: ref.path for role, ref in session.images.items()
+    }
     assert loaded.landmarks == session.landmarks
     assert [(r.run_id, r.title, r.status, r.message, r.warnings) for r in loaded.runs] == [
-        (r.run_id, r.title, r.status, r.message, r.warnings) for r in session.runs]
+        (r.run_id, r.title, r.status, r.message, r.warnings) for r in session.runs
+    ]
     assert loaded.runs[0].parameters["stages"][0]["parameters"]["iterations"] == [50, 20]
     assert loaded.runs[0].figures["after"]["ncc"] == pytest.approx(0.75)
     assert loaded.runs[1].figures["after"]["ncc"] is None  # NaN is saved as null, not as invalid JSON
@@ -110,7 +137,10 @@ def test_missing_and_changed_images_are_reported_and_the_rest_opens(tmp_path: Pa
     problems = {problem.role: problem for problem in opened.problems}
     assert set(problems) == {"moving", "fixed_labels"}
     assert problems["moving"].kind == "missing" and "moving image not found at" in problems["moving"].message
-    assert problems["fixed_labels"].kind == "changed" and "changed since the session was saved" in problems["fixed_labels"].message
+    assert (
+        problems["fixed_labels"].kind == "changed"
+        and "changed since the session was saved" in problems["fixed_labels"].message
+    )
     assert len(opened.session.runs) == 3 and opened.session.landmarks[0].name == "ventricle"
     _same_transform(opened.session.runs[0].load_transform(), _affine(1.0))
 
@@ -149,7 +179,9 @@ def test_newer_version_and_broken_files_say_why(tmp_path: Path) -> None:
     document = json.loads((path / "session.json").read_text())
     document["version"] = FORMAT_VERSION + 1
     (path / "session.json").write_text(json.dumps(document))
-    with pytest.raises(SessionError, match=rf"saved by a newer RegViewer .*session format {FORMAT_VERSION + 1}.*update RegViewer"):
+    with pytest.raises(
+        SessionError, match=rf"saved by a newer RegViewer .*session format {FORMAT_VERSION + 1}.*update RegViewer"
+    ):
         open_session(path)
     (path / "session.json").write_text('{"format": "regviewer-session", "version": 2, "runs": [')
     with pytest.raises(SessionError, match=r"the session document is damaged \(session.json: Expecting value"):
@@ -231,7 +263,9 @@ def _fail_on_document(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(session_io, "write_text_atomic", failing)
 
 
-def test_a_failed_save_leaves_the_previous_folder_bundle_intact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_save_leaves_the_previous_folder_bundle_intact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     session = make_session(tmp_path)
     path = save_session(session, tmp_path / "work.regviewer")
     before = (path / "session.json").read_bytes()

@@ -19,7 +19,14 @@ from regviewer.core.io.transforms_io import read_transform
 from regviewer.core.transforms import AffineTransform
 
 SAMPLE = Path(__file__).resolve().parents[1] / "resources" / "sample_data" / "brain3d"
-CLI_LAYOUT = {"warped.nii.gz", "transform.h5", "displacement.nii.gz", "jacobian.nii.gz", "warped_labels.nii.gz", "metrics.json"}
+CLI_LAYOUT = {
+    "warped.nii.gz",
+    "transform.h5",
+    "displacement.nii.gz",
+    "jacobian.nii.gz",
+    "warped_labels.nii.gz",
+    "metrics.json",
+}
 
 
 @pytest.fixture(scope="module")
@@ -31,15 +38,41 @@ def sample_session(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Sess
         shutil.copy(SAMPLE / name, data / name)
     truth = read_transform(SAMPLE / "fixed_to_moving.tfm")  # affine + B-spline
     session = Session(
-        images={role: image_ref(data / f"{role}.nii.gz") for role in ("fixed", "moving", "fixed_labels", "moving_labels")},
-        landmarks=[LandmarkPair("a", (0.0, 0.0, 0.0), tuple(truth.transform_points(np.zeros(3))), True),
-                   LandmarkPair("b", (10.0, -20.0, 5.0), tuple(truth.transform_points(np.array([10.0, -20.0, 5.0]))), True)],
-        runs=[RunEntry(1, "affine -> bspline", "completed",
-                       {"method": "affine,bspline", "stages": [{"method": "affine", "parameters": {"iterations": [100]}}, {"method": "bspline", "parameters": {}}]},
-                       message="converged", runtime_s=3.5, warnings=["stage 2 stopped early"], transform=truth),
-              RunEntry(2, "rigid", "completed", {"method": "rigid"}, transform=AffineTransform(np.eye(3), np.array([1.0, 0.0, 0.0]))),
-              RunEntry(3, "demons", "failed", {"method": "demons"}, message="out of memory")],
-        current_transform=truth, notes="sample pair",
+        images={
+            role: image_ref(data / f"{role}.nii.gz") for role in ("fixed", "moving", "fixed_labels", "moving_labels")
+        },
+        landmarks=[
+            LandmarkPair("a", (0.0, 0.0, 0.0), tuple(truth.transform_points(np.zeros(3))), True),
+            LandmarkPair("b", (10.0, -20.0, 5.0), tuple(truth.transform_points(np.array([10.0, -20.0, 5.0]))), True),
+        ],
+        runs=[
+            RunEntry(
+                1,
+                "affine -> bspline",
+                "completed",
+                {
+                    "method": "affine,bspline",
+                    "stages": [
+                        {"method": "affine", "parameters": {"iterations": [100]}},
+                        {"method": "bspline", "parameters": {}},
+                    ],
+                },
+                message="converged",
+                runtime_s=3.5,
+                warnings=["stage 2 stopped early"],
+                transform=truth,
+            ),
+            RunEntry(
+                2,
+                "rigid",
+                "completed",
+                {"method": "rigid"},
+                transform=AffineTransform(np.eye(3), np.array([1.0, 0.0, 0.0])),
+            ),
+            RunEntry(3, "demons", "failed", {"method": "demons"}, message="out of memory"),
+        ],
+        current_transform=truth,
+        notes="sample pair",
     )
     path = save_session(session, folder / "work.regviewer.zip")
     return path, session
@@ -57,7 +90,9 @@ def test_export_writes_the_cli_layout_inverse_and_report(tmp_path: Path, sample_
     assert "fixed-space points (LPS mm) to moving-space points" in document["direction"]
     assert "moving-space points (LPS mm) to fixed-space points" in document["inverse_direction"]
     assert "stage 2 stopped early" in document["warnings"]
-    assert document["after"]["dice_mean"] > document["before"]["dice_mean"] + 0.1  # the true transform aligns the labels
+    assert (
+        document["after"]["dice_mean"] > document["before"]["dice_mean"] + 0.1
+    )  # the true transform aligns the labels
     assert document["after"]["tre_mean_mm"] < 1e-3 < document["before"]["tre_mean_mm"]
     truth = session.runs[0].transform
     forward = read_transform(tmp_path / "out" / "transform.h5")
@@ -88,8 +123,13 @@ def test_refusals(tmp_path: Path, sample_session) -> None:
     with pytest.raises(SessionError, match="no run #9"):
         export_run(session, tmp_path / "out", 9)
     data = Path(session.images["fixed"].path).parent
-    chained = Session(images={"fixed": session.images["fixed"], "moving": image_ref(shutil.copy(data / "moving.nii.gz", data / "warped.nii.gz"))},
-                      runs=[session.runs[1]])
+    chained = Session(
+        images={
+            "fixed": session.images["fixed"],
+            "moving": image_ref(shutil.copy(data / "moving.nii.gz", data / "warped.nii.gz")),
+        },
+        runs=[session.runs[1]],
+    )
     before = (data / "warped.nii.gz").read_bytes()
     with pytest.raises(SessionError, match="would write over the input warped.nii.gz"):
         export_run(chained, data, 2)

@@ -36,16 +36,35 @@ def model(tmp_path: Path) -> AppModel:
     images = {role: read_image(path, is_label=role.endswith("labels")) for role, path in paths.items()}
     model.workspace.set_content(**images, sources={role: str(path) for role, path in paths.items()})
     landmarks = model.landmarks.for_ndim(3)
-    landmarks.replace_all([LandmarkPair("ventricle", True, (1.0, 2.0, 3.0), (1.5, 2.5, 3.5)),
-                           LandmarkPair("off", False, (4.0, 5.0, 6.0), None)], "test")
+    landmarks.replace_all(
+        [
+            LandmarkPair("ventricle", True, (1.0, 2.0, 3.0), (1.5, 2.5, 3.5)),
+            LandmarkPair("off", False, (4.0, 5.0, 6.0), None),
+        ],
+        "test",
+    )
     truth = read_transform(SAMPLE / "fixed_to_moving.tfm")
     start = AffineTransform(np.eye(3), np.array([0.5, 0.0, 0.0]))
     for run_id, transform, status in ((1, start, "completed"), (2, truth, "completed"), (3, None, "failed")):
-        record = RunRecord(run_id, f"run {run_id}", None, (Stage("affine", {"iterations": (50, 20)}),), "identity",
-                           start if run_id == 2 else None, "no mask", {"fixed": "f"}, images=(images["fixed"], images["moving"]))
+        record = RunRecord(
+            run_id,
+            f"run {run_id}",
+            None,
+            (Stage("affine", {"iterations": (50, 20)}),),
+            "identity",
+            start if run_id == 2 else None,
+            "no mask",
+            {"fixed": "f"},
+            images=(images["fixed"], images["moving"]),
+        )
         model.history.add(record)
-        result = Result("affine", transform if transform is not None else AffineTransform.identity(3), status,
-                        runtime_s=1.5, message="out of memory" if status == "failed" else "converged")
+        result = Result(
+            "affine",
+            transform if transform is not None else AffineTransform.identity(3),
+            status,
+            runtime_s=1.5,
+            message="out of memory" if status == "failed" else "converged",
+        )
         model.history.set_result(run_id, result)
         if status == "completed":
             model.history.set_figures(run_id, {"before": {"ncc": 0.5}, "after": {"ncc": 0.8}})
@@ -67,12 +86,19 @@ def test_model_round_trip(model: AppModel, tmp_path: Path, name: str) -> None:
         np.testing.assert_array_equal(fresh.workspace.image(role).array, model.workspace.image(role).array)
         assert Path(fresh.workspace.source(role)) == Path(model.workspace.source(role))
     points = np.array([[0.0, 0.0, 0.0], [20.0, -10.0, 5.0]])
-    np.testing.assert_allclose(fresh.workspace.transform.transform_points(points), model.workspace.transform.transform_points(points))
+    np.testing.assert_allclose(
+        fresh.workspace.transform.transform_points(points), model.workspace.transform.transform_points(points)
+    )
     assert fresh.landmarks.snapshot() == model.landmarks.snapshot()
     assert fresh.viewer.snapshot()["cursor_mm"] == [3.0, -4.0, 5.0] and fresh.viewer.layout == "1x3"
-    assert [(r.run_id, r.status, r.result.message) for r in fresh.history] == [(r.run_id, r.status, r.result.message) for r in model.history]
+    assert [(r.run_id, r.status, r.result.message) for r in fresh.history] == [
+        (r.run_id, r.status, r.result.message) for r in model.history
+    ]
     assert fresh.history.get(2).initial_transform is not None and fresh.history.get(1).figures["after"]["ncc"] == 0.8
-    np.testing.assert_allclose(fresh.history.get(2).result.transform.transform_points(points), model.history.get(2).result.transform.transform_points(points))
+    np.testing.assert_allclose(
+        fresh.history.get(2).result.transform.transform_points(points),
+        model.history.get(2).result.transform.transform_points(points),
+    )
     assert fresh.history.next_id == 4 and fresh.notes == "looks right"
 
 

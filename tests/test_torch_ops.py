@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import torch
+from helpers import rotation
 from scipy.ndimage import gaussian_filter
 
-from helpers import rotation
 from regviewer.core.errors import RegViewerError
 from regviewer.core.image import Image
 from regviewer.core.resample import resample_image
@@ -157,7 +157,9 @@ def test_displacement_to_transform_follows_spacing_and_direction():
 
 
 def test_frames_round_trip_points():
-    image = Image.from_array(np.zeros((7, 8, 9)), spacing=(0.5, 1.5, 2.0), origin=(-4.0, 2.0, 9.0), direction=rotation((5.0, 10.0, -20.0)))
+    image = Image.from_array(
+        np.zeros((7, 8, 9)), spacing=(0.5, 1.5, 2.0), origin=(-4.0, 2.0, 9.0), direction=rotation((5.0, 10.0, -20.0))
+    )
     corner = image.index_to_physical(np.array([8.0, 7.0, 6.0]))  # last voxel: normalised (1, 1, 1)
     assert np.allclose(frames.points_to_normalised(corner[None], image.geometry), 1.0)
     assert np.allclose(frames.points_to_normalised(image.origin[None], image.geometry), -1.0)

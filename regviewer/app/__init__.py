@@ -19,6 +19,17 @@ from regviewer.app.viewer_state import CompareOptions, ViewerState
 from regviewer.app.workspace import Workspace
 
 __all__ = [
-    "CompareOptions", "LandmarkSet", "Landmarks", "OverlayOptions", "OverlaySettings", "OverlayState", "PreparedRun",
-    "RunHistory", "RunPlan", "RunRecord", "RunSession", "ViewerState", "Workspace",
+    "CompareOptions",
+    "LandmarkSet",
+    "Landmarks",
+    "OverlayOptions",
+    "OverlaySettings",
+    "OverlayState",
+    "PreparedRun",
+    "RunHistory",
+    "RunPlan",
+    "RunRecord",
+    "RunSession",
+    "ViewerState",
+    "Workspace",
 ]

@@ -19,9 +19,10 @@ import json
 import os
 import secrets
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -57,7 +58,9 @@ def choose_run(session: Session, run_id: int | None) -> RunEntry:
         return session.run(run_id)
     if session.current_run is not None:
         return session.run(session.current_run)
-    finished = [entry for entry in session.runs if entry.status in ("completed", "cancelled") and entry.transform is not None]
+    finished = [
+        entry for entry in session.runs if entry.status in ("completed", "cancelled") and entry.transform is not None
+    ]
     if not finished:
         raise SessionError("the session has no finished run to export")
     return finished[-1]
@@ -95,8 +98,10 @@ def evaluation_data(session: Session) -> EvaluationData:
     """The images, labels, mask and active landmark pairs the run's figures are computed on."""
     pairs = [pair for pair in session.landmarks if pair.active and pair.fixed is not None and pair.moving is not None]
     return EvaluationData(
-        fixed=_image(session, "fixed", True), moving=_image(session, "moving", True),
-        fixed_mask=_image(session, "fixed_mask"), fixed_labels=_image(session, "fixed_labels"),
+        fixed=_image(session, "fixed", True),
+        moving=_image(session, "moving", True),
+        fixed_mask=_image(session, "fixed_mask"),
+        fixed_labels=_image(session, "fixed_labels"),
         moving_labels=_image(session, "moving_labels"),
         fixed_landmarks=np.array([pair.fixed for pair in pairs]) if pairs else None,
         moving_landmarks=np.array([pair.moving for pair in pairs]) if pairs else None,
@@ -105,8 +110,12 @@ def evaluation_data(session: Session) -> EvaluationData:
 
 def _result(entry: RunEntry, transform: Transform) -> Result:
     return Result(
-        method=str(entry.parameters.get("method") or entry.title), transform=transform, status=entry.status,
-        parameters={"stages": entry.parameters.get("stages", [])}, runtime_s=entry.runtime_s, message=entry.message,
+        method=str(entry.parameters.get("method") or entry.title),
+        transform=transform,
+        status=entry.status,
+        parameters={"stages": entry.parameters.get("stages", [])},
+        runtime_s=entry.runtime_s,
+        message=entry.message,
         log=tuple(f"warning: {warning}" for warning in entry.warnings),
     )
 
@@ -162,7 +171,9 @@ def export_run(
     out = Path(out_dir).expanduser().absolute()
     entry = choose_run(session, run_id)
     if entry.status not in ("completed", "cancelled") or entry.transform is None:
-        raise SessionError(f"run #{entry.run_id} {entry.status}{': ' + entry.message if entry.message else ''}; it has no result to export")
+        raise SessionError(
+            f"run #{entry.run_id} {entry.status}{': ' + entry.message if entry.message else ''}; it has no result to export"
+        )
     check_not_inputs(out, [Path(ref.path) for ref in session.images.values()] + list(protect or []))
     say("reading the images")
     data = evaluation_data(session)
@@ -171,8 +182,13 @@ def export_run(
     staging = out.with_name(f".{out.name}{TEMP_MARK}{secrets.token_hex(4)}")
     try:
         say("writing the warped image, transform, field, Jacobian and figures")
-        document = write_result(_result(entry, transform), data, staging, session.images["moving"].path,
-                                labels_ref.path if labels_ref is not None else None)
+        document = write_result(
+            _result(entry, transform),
+            data,
+            staging,
+            session.images["moving"].path,
+            labels_ref.path if labels_ref is not None else None,
+        )
         say("inverting the transform (moving -> fixed)")
         inverse_name, inverse_problem = _write_inverse(transform, staging)
         if inverse_name:
@@ -184,7 +200,10 @@ def export_run(
         document["files"]["report"] = REPORT
         write_text_atomic(staging / "metrics.json", json.dumps(document, indent=1))
         images = {role: Path(ref.path).name for role, ref in session.images.items()}
-        write_text_atomic(staging / REPORT, html_report(document, f"Run #{entry.run_id}: {entry.title}", images, view_png, session.notes))
+        write_text_atomic(
+            staging / REPORT,
+            html_report(document, f"Run #{entry.run_id}: {entry.title}", images, view_png, session.notes),
+        )
         say(f"moving the results into {out}")
         out.mkdir(parents=True, exist_ok=True)
         for item in staging.iterdir():

@@ -7,7 +7,8 @@ image dimension (loading 2D images never discards the 3D pairs) and the fit the 
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from psygnal import Signal
 
@@ -28,17 +29,28 @@ class LandmarkSet(core_landmarks.LandmarkSet):
         self.listeners.append(self.changed.emit)
 
     def snapshot(self) -> dict[str, Any]:
-        pairs = [{"name": pair.name, "active": pair.active,
-                  "fixed": None if pair.fixed is None else list(pair.fixed),
-                  "moving": None if pair.moving is None else list(pair.moving)} for pair in self.pairs]
+        pairs = [
+            {
+                "name": pair.name,
+                "active": pair.active,
+                "fixed": None if pair.fixed is None else list(pair.fixed),
+                "moving": None if pair.moving is None else list(pair.moving),
+            }
+            for pair in self.pairs
+        ]
         return {"version": SNAPSHOT_VERSION, "ndim": self.ndim, "pairs": pairs}
 
     def restore(self, data: Mapping[str, Any]) -> None:
         """Replace the pairs by a snapshot's (one undo step, so a restore can be undone)."""
-        pairs = [LandmarkPair(str(item["name"]), bool(item.get("active", True)),
-                              None if item.get("fixed") is None else tuple(item["fixed"]),
-                              None if item.get("moving") is None else tuple(item["moving"]))
-                 for item in data.get("pairs", [])]
+        pairs = [
+            LandmarkPair(
+                str(item["name"]),
+                bool(item.get("active", True)),
+                None if item.get("fixed") is None else tuple(item["fixed"]),
+                None if item.get("moving") is None else tuple(item["moving"]),
+            )
+            for item in data.get("pairs", [])
+        ]
         self.replace_all(pairs, "open landmarks")
 
 
@@ -73,11 +85,19 @@ class Landmarks:
         self.fit_changed.emit()
 
     def snapshot(self) -> dict[str, Any]:
-        return {"version": SNAPSHOT_VERSION, "fit_kind": self.fit_kind, "regularisation": self.regularisation,
-                "live": self.live, "sets": [landmarks.snapshot() for landmarks in self.sets.values() if len(landmarks)]}
+        return {
+            "version": SNAPSHOT_VERSION,
+            "fit_kind": self.fit_kind,
+            "regularisation": self.regularisation,
+            "live": self.live,
+            "sets": [landmarks.snapshot() for landmarks in self.sets.values() if len(landmarks)],
+        }
 
     def restore(self, data: Mapping[str, Any]) -> None:
         for item in data.get("sets", []):
             self.for_ndim(int(item["ndim"])).restore(item)
-        self.set_fit(data.get("fit_kind", self.fit_kind), bool(data.get("live", self.live)),
-                     float(data.get("regularisation", self.regularisation)))
+        self.set_fit(
+            data.get("fit_kind", self.fit_kind),
+            bool(data.get("live", self.live)),
+            float(data.get("regularisation", self.regularisation)),
+        )

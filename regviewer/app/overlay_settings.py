@@ -13,8 +13,9 @@ when they change, and gives ``snapshot`` / ``restore`` for session files.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Mapping
+from typing import Any
 
 from psygnal import Signal
 
@@ -83,7 +84,7 @@ class OverlaySettings:
         option = self.options[kind]
         return option.enabled and view_index in option.views
 
-    def with_options(self, kind: str, **changes) -> "OverlaySettings":
+    def with_options(self, kind: str, **changes) -> OverlaySettings:
         options = dict(self.options)
         options[kind] = replace(options[kind], **changes)
         return replace(self, options=options)
@@ -103,21 +104,27 @@ class OverlaySettings:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (views as sorted lists)."""
-        values: dict[str, Any] = {item.name: getattr(self, item.name) for item in fields(self) if item.name != "options"}
+        values: dict[str, Any] = {
+            item.name: getattr(self, item.name) for item in fields(self) if item.name != "options"
+        }
         values["grid_colour"] = list(self.grid_colour)
-        values["options"] = {kind: {"enabled": option.enabled, "views": sorted(option.views), "opacity": option.opacity}
-                             for kind, option in self.options.items()}
+        values["options"] = {
+            kind: {"enabled": option.enabled, "views": sorted(option.views), "opacity": option.opacity}
+            for kind, option in self.options.items()
+        }
         return values
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "OverlaySettings":
+    def from_dict(cls, data: Mapping[str, Any]) -> OverlaySettings:
         """The inverse of ``to_dict``; unknown kinds and keys are ignored, missing ones take defaults."""
         options = _defaults()
         for kind, option in data.get("options", {}).items():
             if kind in options:
-                options[kind] = OverlayOptions(bool(option.get("enabled", False)),
-                                               frozenset(int(v) for v in option.get("views", DEFAULT_VIEWS[kind])),
-                                               float(option.get("opacity", DEFAULT_OPACITY[kind])))
+                options[kind] = OverlayOptions(
+                    bool(option.get("enabled", False)),
+                    frozenset(int(v) for v in option.get("views", DEFAULT_VIEWS[kind])),
+                    float(option.get("opacity", DEFAULT_OPACITY[kind])),
+                )
         known = {item.name for item in fields(cls)} - {"options"}
         values = {key: value for key, value in data.items() if key in known}
         if "grid_colour" in values:
@@ -154,7 +161,11 @@ class OverlayState:
         self.changed.emit()
 
     def snapshot(self) -> dict[str, Any]:
-        return {"version": SNAPSHOT_VERSION, "settings": self.settings.to_dict(), "colour_table": self.colour_table_path}
+        return {
+            "version": SNAPSHOT_VERSION,
+            "settings": self.settings.to_dict(),
+            "colour_table": self.colour_table_path,
+        }
 
     def restore(self, data: Mapping[str, Any]) -> None:
         self.settings = OverlaySettings.from_dict(data.get("settings", {}))

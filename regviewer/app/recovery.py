@@ -25,9 +25,10 @@ import secrets
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from regviewer.app.session_document import Session
 from regviewer.app.session_io import OpenedSession, open_session, save_session
@@ -154,7 +155,11 @@ class RecoveryStore:
                 meta = json.loads((slot / META).read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 meta = {"saved_at": (slot / BUNDLE / "session.json").stat().st_mtime}
-            found.append(Recoverable(slot, float(meta.get("saved_at", 0.0)), str(meta.get("title", "")), meta.get("session_path")))
+            found.append(
+                Recoverable(
+                    slot, float(meta.get("saved_at", 0.0)), str(meta.get("title", "")), meta.get("session_path")
+                )
+            )
         return sorted(found, key=lambda item: item.saved_at, reverse=True)
 
     @staticmethod

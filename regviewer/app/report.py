@@ -13,12 +13,21 @@ from typing import Any
 
 # (key, label, digits, better): the figures of metrics.json, in the order a reader checks them
 FIGURES = (
-    ("ncc", "NCC", 4, "higher"), ("lncc", "LNCC", 4, "higher"), ("mi", "MI", 4, "higher"), ("nmi", "NMI", 4, "higher"),
-    ("mse", "MSE", 4, "lower"), ("mae", "MAE", 4, "lower"), ("ssim", "SSIM", 4, "higher"),
-    ("dice_mean", "Dice (mean)", 4, "higher"), ("hd95_mean_mm", "HD95 mean (mm)", 3, "lower"),
-    ("tre_mean_mm", "TRE mean (mm)", 3, "lower"), ("tre_median_mm", "TRE median (mm)", 3, "lower"),
-    ("tre_max_mm", "TRE max (mm)", 3, "lower"), ("jacobian_min", "Jacobian min", 3, "higher"),
-    ("jacobian_max", "Jacobian max", 3, ""), ("folded_pct", "Folded (% of voxels)", 3, "lower"),
+    ("ncc", "NCC", 4, "higher"),
+    ("lncc", "LNCC", 4, "higher"),
+    ("mi", "MI", 4, "higher"),
+    ("nmi", "NMI", 4, "higher"),
+    ("mse", "MSE", 4, "lower"),
+    ("mae", "MAE", 4, "lower"),
+    ("ssim", "SSIM", 4, "higher"),
+    ("dice_mean", "Dice (mean)", 4, "higher"),
+    ("hd95_mean_mm", "HD95 mean (mm)", 3, "lower"),
+    ("tre_mean_mm", "TRE mean (mm)", 3, "lower"),
+    ("tre_median_mm", "TRE median (mm)", 3, "lower"),
+    ("tre_max_mm", "TRE max (mm)", 3, "lower"),
+    ("jacobian_min", "Jacobian min", 3, "higher"),
+    ("jacobian_max", "Jacobian max", 3, ""),
+    ("folded_pct", "Folded (% of voxels)", 3, "lower"),
 )
 
 STYLE = """
@@ -53,8 +62,10 @@ def figures_table(document: dict[str, Any]) -> str:
             continue
         css = _change_class(b, a, better)
         hint = f" ({better} is better)" if better else ""
-        rows.append(f"<tr><td>{html.escape(label)}<span class='small'>{hint}</span></td><td class='number'>{_number(b, digits)}</td>"
-                    f"<td class='number {css}'>{_number(a, digits)}</td></tr>")
+        rows.append(
+            f"<tr><td>{html.escape(label)}<span class='small'>{hint}</span></td><td class='number'>{_number(b, digits)}</td>"
+            f"<td class='number {css}'>{_number(a, digits)}</td></tr>"
+        )
     if not rows:
         return "<p>No figures were computed.</p>"
     return "<table><tr><th>Figure</th><th>Before (identity)</th><th>After</th></tr>" + "".join(rows) + "</table>"
@@ -67,8 +78,10 @@ def _stages_table(stages: list[dict[str, Any]]) -> str:
     for index, stage in enumerate(stages, 1):
         values = ", ".join(f"{name} = {value}" for name, value in (stage.get("parameters") or {}).items()) or "defaults"
         runtime = stage.get("runtime_s")
-        rows.append(f"<tr><td>{index}</td><td>{html.escape(str(stage.get('method', '?')))}</td>"
-                    f"<td>{html.escape(values)}</td><td class='number'>{'' if runtime is None else f'{runtime:.1f} s'}</td></tr>")
+        rows.append(
+            f"<tr><td>{index}</td><td>{html.escape(str(stage.get('method', '?')))}</td>"
+            f"<td>{html.escape(values)}</td><td class='number'>{'' if runtime is None else f'{runtime:.1f} s'}</td></tr>"
+        )
     return "<table><tr><th>#</th><th>Method</th><th>Parameters</th><th>Time</th></tr>" + "".join(rows) + "</table>"
 
 
@@ -88,12 +101,14 @@ def html_report(
         view_png: the view grid as PNG bytes (embedded), or None.
         notes: the session's free-text notes.
     """
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             f"<style>{STYLE}</style></head><body>",
-             f"<h1>{html.escape(title)}</h1>",
-             f"<p class='small'>RegViewer report, {time.strftime('%Y-%m-%d %H:%M')}. "
-             f"Status: <b>{html.escape(str(document.get('status', '?')))}</b> after {document.get('runtime_s', 0):.1f} s"
-             f"{': ' + html.escape(str(document['message'])) if document.get('message') else ''}.</p>"]
+    parts = [
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        f"<style>{STYLE}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p class='small'>RegViewer report, {time.strftime('%Y-%m-%d %H:%M')}. "
+        f"Status: <b>{html.escape(str(document.get('status', '?')))}</b> after {document.get('runtime_s', 0):.1f} s"
+        f"{': ' + html.escape(str(document['message'])) if document.get('message') else ''}.</p>",
+    ]
     for warning in document.get("warnings") or []:
         parts.append(f"<div class='warning'>Warning: {html.escape(str(warning))}</div>")
     if view_png:
@@ -102,16 +117,34 @@ def html_report(
     parts.append("<h2>Before / after</h2>" + figures_table(document))
     folds = document.get("folds") or {}
     if folds.get("regions"):
-        parts.append(f"<p>{folds['regions']} folded region(s); the largest has {folds['largest'][0]['voxel_count']} voxels.</p>")
-    parts.append("<h2>Inputs</h2><table>" + "".join(
-        f"<tr><th>{html.escape(role.replace('_', ' '))}</th><td>{html.escape(name)}</td></tr>" for role, name in images.items()) + "</table>")
-    parts.append(f"<h2>What ran: {html.escape(str(document.get('method', '')))}</h2>" + _stages_table(document.get("stages") or []))
+        parts.append(
+            f"<p>{folds['regions']} folded region(s); the largest has {folds['largest'][0]['voxel_count']} voxels.</p>"
+        )
+    parts.append(
+        "<h2>Inputs</h2><table>"
+        + "".join(
+            f"<tr><th>{html.escape(role.replace('_', ' '))}</th><td>{html.escape(name)}</td></tr>"
+            for role, name in images.items()
+        )
+        + "</table>"
+    )
+    parts.append(
+        f"<h2>What ran: {html.escape(str(document.get('method', '')))}</h2>"
+        + _stages_table(document.get("stages") or [])
+    )
     files = document.get("files") or {}
     if files:
-        parts.append("<h2>Files</h2><table>" + "".join(
-            f"<tr><th>{html.escape(key)}</th><td>{html.escape(str(name))}</td></tr>" for key, name in files.items()) + "</table>")
-        parts.append(f"<p class='small'>{html.escape(str(document.get('direction', '')))}. "
-                     f"{html.escape(str(document.get('inverse_direction', '')))}</p>")
+        parts.append(
+            "<h2>Files</h2><table>"
+            + "".join(
+                f"<tr><th>{html.escape(key)}</th><td>{html.escape(str(name))}</td></tr>" for key, name in files.items()
+            )
+            + "</table>"
+        )
+        parts.append(
+            f"<p class='small'>{html.escape(str(document.get('direction', '')))}. "
+            f"{html.escape(str(document.get('inverse_direction', '')))}</p>"
+        )
     if notes.strip():
         parts.append("<h2>Notes</h2><pre>" + html.escape(notes) + "</pre>")
     parts.append("</body></html>")

@@ -13,8 +13,9 @@ second or two, then the complete ones (image metrics, Jacobian, TRE, HD95 per la
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 from psygnal import Signal
@@ -26,9 +27,15 @@ from regviewer.registration.run_protocol import result_warnings
 
 # (key in the figures, label, digits); the same names as metrics.json and the CLI summary.
 FIGURES = (
-    ("ncc", "NCC", 4), ("mi", "MI", 4), ("mse", "MSE", 4), ("dice_mean", "Dice (mean)", 4),
-    ("hd95_mean_mm", "HD95 (mm)", 3), ("tre_mean_mm", "TRE mean (mm)", 3), ("tre_max_mm", "TRE max (mm)", 3),
-    ("jacobian_min", "Jacobian min", 3), ("folded_pct", "Folded (%)", 3),
+    ("ncc", "NCC", 4),
+    ("mi", "MI", 4),
+    ("mse", "MSE", 4),
+    ("dice_mean", "Dice (mean)", 4),
+    ("hd95_mean_mm", "HD95 (mm)", 3),
+    ("tre_mean_mm", "TRE mean (mm)", 3),
+    ("tre_max_mm", "TRE max (mm)", 3),
+    ("jacobian_min", "Jacobian min", 3),
+    ("folded_pct", "Folded (%)", 3),
 )
 SNAPSHOT_VERSION = 1
 
@@ -79,15 +86,28 @@ class RunRecord:
         flag = f"  -  {len(warnings)} warning{'s' if len(warnings) > 1 else ''}" if warnings else ""
         first = f"#{self.run_id}  {self.title}  -  {self.status}{duration}{flag}"
         if self.figures is None:
-            second = "figures: computing..." if self.status in ("completed", "cancelled") else (self.result.message if self.result else "")
+            second = (
+                "figures: computing..."
+                if self.status in ("completed", "cancelled")
+                else (self.result.message if self.result else "")
+            )
         elif "error" in self.figures:
             second = f"figures failed: {self.figures['error']}"
         else:
             parts = []
-            for key, label, digits in (("ncc", "NCC", 3), ("dice_mean", "Dice", 3), ("tre_mean_mm", "TRE", 2), ("folded_pct", "fold %", 2)):
+            for key, label, digits in (
+                ("ncc", "NCC", 3),
+                ("dice_mean", "Dice", 3),
+                ("tre_mean_mm", "TRE", 2),
+                ("folded_pct", "fold %", 2),
+            ):
                 before, after = self.figures["before"].get(key), self.figures["after"].get(key)
                 if after is not None:
-                    parts.append(f"{label} {_number(before, digits)} -> {_number(after, digits)}" if before is not None else f"{label} {_number(after, digits)}")
+                    parts.append(
+                        f"{label} {_number(before, digits)} -> {_number(after, digits)}"
+                        if before is not None
+                        else f"{label} {_number(after, digits)}"
+                    )
             second = "   ".join(parts)
         text = f"{first}\n{second[:140]}"
         if warnings:
@@ -130,28 +150,47 @@ class RunRecord:
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-able description; the transforms are named by ``transform_ref`` (stored as files by the caller)."""
+
         def points(values):  # noqa: ANN001, ANN202
             return None if values is None else np.asarray(values, dtype=np.float64).tolist()
 
         result = None
         if self.result is not None:
-            result = {"method": self.result.method, "status": self.result.status, "runtime_s": self.result.runtime_s,
-                      "message": self.result.message, "log": list(self.result.log),
-                      "metric_history": [list(item) for item in self.result.metric_history],
-                      "transform_ref": transform_ref(self.run_id)}
+            result = {
+                "method": self.result.method,
+                "status": self.result.status,
+                "runtime_s": self.result.runtime_s,
+                "message": self.result.message,
+                "log": list(self.result.log),
+                "metric_history": [list(item) for item in self.result.metric_history],
+                "transform_ref": transform_ref(self.run_id),
+            }
         return {
-            "run_id": self.run_id, "title": self.title, "preset": self.preset,
-            "stages": [{"method": stage.method, "parameters": _jsonable(dict(stage.parameters))} for stage in self.stages],
-            "start_label": self.start_label, "has_initial_transform": self.initial_transform is not None,
-            "mask_label": self.mask_label, "sources": dict(self.sources), "mask_roles": list(self.mask_roles),
-            "use_labels": self.use_labels, "fixed_landmarks": points(self.fixed_landmarks),
-            "moving_landmarks": points(self.moving_landmarks), "result": result,
-            "figures": _jsonable(self.figures), "warnings": self.warnings, "started": self.started, "command": self.command,
+            "run_id": self.run_id,
+            "title": self.title,
+            "preset": self.preset,
+            "stages": [
+                {"method": stage.method, "parameters": _jsonable(dict(stage.parameters))} for stage in self.stages
+            ],
+            "start_label": self.start_label,
+            "has_initial_transform": self.initial_transform is not None,
+            "mask_label": self.mask_label,
+            "sources": dict(self.sources),
+            "mask_roles": list(self.mask_roles),
+            "use_labels": self.use_labels,
+            "fixed_landmarks": points(self.fixed_landmarks),
+            "moving_landmarks": points(self.moving_landmarks),
+            "result": result,
+            "figures": _jsonable(self.figures),
+            "warnings": self.warnings,
+            "started": self.started,
+            "command": self.command,
         }
 
     @classmethod
-    def from_snapshot(cls, data: Mapping[str, Any], transforms: Mapping[str, Transform] | None = None,
-                      images: tuple = ()) -> "RunRecord":
+    def from_snapshot(
+        cls, data: Mapping[str, Any], transforms: Mapping[str, Transform] | None = None, images: tuple = ()
+    ) -> RunRecord:
         """A record from ``snapshot()``; ``transforms``: {transform_ref: Transform} read back by the caller
         (a finished run whose transform is missing there is restored as failed, saying so)."""
         transforms = transforms or {}
@@ -167,20 +206,36 @@ class RunRecord:
                 ndim = 3 if not data.get("fixed_landmarks") else len(data["fixed_landmarks"][0])
                 transform = AffineTransform.identity(ndim)
                 status, message = "failed", f"the transform of this run was not found ({message})".strip()
-            result = Result(stored.get("method", ""), transform, status, runtime_s=float(stored.get("runtime_s", 0.0)),
-                            metric_history=tuple(tuple(item) for item in stored.get("metric_history", [])),
-                            message=message, log=tuple(stored.get("log", [])))
+            result = Result(
+                stored.get("method", ""),
+                transform,
+                status,
+                runtime_s=float(stored.get("runtime_s", 0.0)),
+                metric_history=tuple(tuple(item) for item in stored.get("metric_history", [])),
+                message=message,
+                log=tuple(stored.get("log", [])),
+            )
 
         def points(values):  # noqa: ANN001, ANN202
             return None if values is None else np.asarray(values, dtype=np.float64)
 
         return cls(
-            run_id=int(data["run_id"]), title=str(data.get("title", "")), preset=data.get("preset"), stages=stages,
-            start_label=str(data.get("start_label", "")), initial_transform=transforms.get(f"{transform_ref(int(data['run_id']))}-start"),
-            mask_label=str(data.get("mask_label", "")), sources=dict(data.get("sources", {})),
-            mask_roles=tuple(data.get("mask_roles", ())), use_labels=bool(data.get("use_labels", False)),
-            fixed_landmarks=points(data.get("fixed_landmarks")), moving_landmarks=points(data.get("moving_landmarks")),
-            images=tuple(images), result=result, figures=data.get("figures"), started=float(data.get("started", time.time())),
+            run_id=int(data["run_id"]),
+            title=str(data.get("title", "")),
+            preset=data.get("preset"),
+            stages=stages,
+            start_label=str(data.get("start_label", "")),
+            initial_transform=transforms.get(f"{transform_ref(int(data['run_id']))}-start"),
+            mask_label=str(data.get("mask_label", "")),
+            sources=dict(data.get("sources", {})),
+            mask_roles=tuple(data.get("mask_roles", ())),
+            use_labels=bool(data.get("use_labels", False)),
+            fixed_landmarks=points(data.get("fixed_landmarks")),
+            moving_landmarks=points(data.get("moving_landmarks")),
+            images=tuple(images),
+            result=result,
+            figures=data.get("figures"),
+            started=float(data.get("started", time.time())),
             command=str(data.get("command", "")),
         )
 
@@ -247,9 +302,15 @@ class RunHistory:
         self.updated.emit(record)
 
     def snapshot(self) -> dict[str, Any]:
-        return {"version": SNAPSHOT_VERSION, "next_id": self.next_id, "runs": [record.snapshot() for record in self.records]}
+        return {
+            "version": SNAPSHOT_VERSION,
+            "next_id": self.next_id,
+            "runs": [record.snapshot() for record in self.records],
+        }
 
-    def restore(self, data: Mapping[str, Any], transforms: Mapping[str, Transform] | None = None, images: tuple = ()) -> None:
+    def restore(
+        self, data: Mapping[str, Any], transforms: Mapping[str, Transform] | None = None, images: tuple = ()
+    ) -> None:
         self.records = [RunRecord.from_snapshot(item, transforms, images) for item in data.get("runs", [])]
         self.next_id = max([int(data.get("next_id", 1))] + [record.run_id + 1 for record in self.records])
         self.cleared.emit()

@@ -15,11 +15,14 @@ the next run.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
+from regviewer.app.run_history import RunHistory, RunRecord
+from regviewer.app.workspace import Workspace
 from regviewer.core.errors import RegViewerError
 from regviewer.core.evaluation import EvaluationData, before_after
 from regviewer.core.landmark_fit import fit
@@ -39,8 +42,6 @@ from regviewer.registration.run_protocol import (  # noqa: F401  (re-exported: t
     result_warnings,
     run_guarded,
 )
-from regviewer.app.run_history import RunHistory, RunRecord
-from regviewer.app.workspace import Workspace
 
 START_NONE, START_CURRENT, START_LANDMARKS = "none", "current", "landmarks"
 
@@ -89,7 +90,9 @@ class PreparedRun:
 class RunSession:
     """Builds, records and runs registrations of one workspace (see the module docstring)."""
 
-    def __init__(self, workspace: Workspace, history: RunHistory | None = None, registry: Registry | None = None) -> None:
+    def __init__(
+        self, workspace: Workspace, history: RunHistory | None = None, registry: Registry | None = None
+    ) -> None:
         self.workspace = workspace
         self.history = history if history is not None else RunHistory()
         self.registry = registry
@@ -103,7 +106,9 @@ class RunSession:
         if choice == START_LANDMARKS:
             if plan.fixed_points is None or len(plan.fixed_points) == 0:
                 raise RegViewerError("Place complete landmark pairs first (Landmarks tab), or choose another start.")
-            return fit("affine", plan.fixed_points, plan.moving_points), f"an affine fit to {len(plan.fixed_points)} landmark pairs"
+            return fit(
+                "affine", plan.fixed_points, plan.moving_points
+            ), f"an affine fit to {len(plan.fixed_points)} landmark pairs"
         if choice == START_CURRENT:
             return self.workspace.transform, "the transform shown at the start"
         if isinstance(choice, int) and not isinstance(choice, bool):
@@ -134,16 +139,43 @@ class RunSession:
         fixed_labels = workspace.fixed_labels if plan.use_labels else None
         moving_labels = workspace.moving_labels if plan.use_labels else None
         initial, start_label = self.start_transform(plan)
-        request = Request(fixed, moving, {}, fixed_mask, moving_mask, plan.fixed_points, plan.moving_points,
-                          initial, fixed_labels, moving_labels)
-        evaluation = EvaluationData(fixed, moving, fixed_mask, fixed_labels, moving_labels, plan.fixed_points,
-                                    plan.moving_points, plan.score_labels)
+        request = Request(
+            fixed,
+            moving,
+            {},
+            fixed_mask,
+            moving_mask,
+            plan.fixed_points,
+            plan.moving_points,
+            initial,
+            fixed_labels,
+            moving_labels,
+        )
+        evaluation = EvaluationData(
+            fixed,
+            moving,
+            fixed_mask,
+            fixed_labels,
+            moving_labels,
+            plan.fixed_points,
+            plan.moving_points,
+            plan.score_labels,
+        )
         title = plan.title or ",".join(stage.method for stage in stages)
         record = RunRecord(
-            run_id=self.history.next_id, title=title, preset=plan.preset, stages=stages, start_label=start_label,
-            initial_transform=initial, mask_label=plan.mask_label, sources=dict(workspace.sources),
-            mask_roles=tuple(plan.mask_roles), use_labels=plan.use_labels, fixed_landmarks=plan.fixed_points,
-            moving_landmarks=plan.moving_points, images=(fixed, moving),
+            run_id=self.history.next_id,
+            title=title,
+            preset=plan.preset,
+            stages=stages,
+            start_label=start_label,
+            initial_transform=initial,
+            mask_label=plan.mask_label,
+            sources=dict(workspace.sources),
+            mask_roles=tuple(plan.mask_roles),
+            use_labels=plan.use_labels,
+            fixed_landmarks=plan.fixed_points,
+            moving_landmarks=plan.moving_points,
+            images=(fixed, moving),
         )
         return PreparedRun(record, stages, request, evaluation)
 
@@ -171,4 +203,3 @@ class RunSession:
         figures = quick_figures(result.transform, evaluation) if quick else before_after(result.transform, evaluation)
         self.history.set_figures(prepared.record.run_id, figures)
         return figures
-

@@ -20,9 +20,10 @@ from __future__ import annotations
 import math
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from regviewer import __version__
 from regviewer.core.errors import RegViewerError
@@ -181,16 +182,27 @@ def _point(value: Any) -> tuple[float, ...] | None:
     return None if value is None else tuple(float(item) for item in value)
 
 
-def to_document(session: Session, image_paths: dict[str, dict[str, Any]], transform_names: dict[int | str, str]) -> dict[str, Any]:
+def to_document(
+    session: Session, image_paths: dict[str, dict[str, Any]], transform_names: dict[int | str, str]
+) -> dict[str, Any]:
     """The JSON document of ``session``; image entries and transform file names are given by the writer."""
     runs = []
     for entry in session.runs:
-        runs.append({
-            "id": entry.run_id, "title": entry.title, "status": entry.status, "message": entry.message,
-            "warnings": list(entry.warnings), "parameters": clean_json(entry.parameters),
-            "figures": clean_json(entry.figures), "runtime_s": round(float(entry.runtime_s), 3),
-            "started": entry.started, "transform": transform_names.get(entry.run_id), "extra": clean_json(entry.extra),
-        })
+        runs.append(
+            {
+                "id": entry.run_id,
+                "title": entry.title,
+                "status": entry.status,
+                "message": entry.message,
+                "warnings": list(entry.warnings),
+                "parameters": clean_json(entry.parameters),
+                "figures": clean_json(entry.figures),
+                "runtime_s": round(float(entry.runtime_s), 3),
+                "started": entry.started,
+                "transform": transform_names.get(entry.run_id),
+                "extra": clean_json(entry.extra),
+            }
+        )
     return {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
@@ -199,12 +211,21 @@ def to_document(session: Session, image_paths: dict[str, dict[str, Any]], transf
         "direction": "transforms map fixed-space points (LPS mm) to moving-space points",
         "images": image_paths,
         "landmarks": [
-            {"name": pair.name, "active": bool(pair.active), "fixed": clean_json(pair.fixed), "moving": clean_json(pair.moving)}
+            {
+                "name": pair.name,
+                "active": bool(pair.active),
+                "fixed": clean_json(pair.fixed),
+                "moving": clean_json(pair.moving),
+            }
             for pair in session.landmarks
         ],
         "runs": runs,
         "current": {"run": session.current_run, "transform": transform_names.get("current")},
-        "transforms": {name: transform_names[f"extra:{name}"] for name in session.extra_transforms if f"extra:{name}" in transform_names},
+        "transforms": {
+            name: transform_names[f"extra:{name}"]
+            for name in session.extra_transforms
+            if f"extra:{name}" in transform_names
+        },
         "state": clean_json(session.state),
         "notes": session.notes,
     }
@@ -220,7 +241,12 @@ def from_document(
         session = Session(
             images={role: image_ref(role, entry) for role, entry in document.get("images", {}).items()},
             landmarks=[
-                LandmarkPair(str(item.get("name", "")), _point(item.get("fixed")), _point(item.get("moving")), bool(item.get("active", True)))
+                LandmarkPair(
+                    str(item.get("name", "")),
+                    _point(item.get("fixed")),
+                    _point(item.get("moving")),
+                    bool(item.get("active", True)),
+                )
                 for item in document.get("landmarks", [])
             ],
             current_run=document.get("current", {}).get("run"),
@@ -234,20 +260,31 @@ def from_document(
             message = str(item.get("message", ""))
             if status == "running":  # saved while a run was going: it did not finish in this session
                 status, message = "failed", "the session was saved while this run was still going"
-            session.runs.append(RunEntry(
-                run_id=int(item["id"]), title=str(item.get("title", "")), status=status, message=message,
-                parameters=dict(item.get("parameters") or {}), warnings=[str(w) for w in item.get("warnings", [])],
-                figures=item.get("figures"), runtime_s=float(item.get("runtime_s", 0.0)),
-                started=float(item.get("started", 0.0)),
-                transform=stored(item["transform"]) if item.get("transform") else None,
-                extra=dict(item.get("extra") or {}),
-            ))
-        session.extra_transforms = {str(name): stored(file) for name, file in (document.get("transforms") or {}).items()}
+            session.runs.append(
+                RunEntry(
+                    run_id=int(item["id"]),
+                    title=str(item.get("title", "")),
+                    status=status,
+                    message=message,
+                    parameters=dict(item.get("parameters") or {}),
+                    warnings=[str(w) for w in item.get("warnings", [])],
+                    figures=item.get("figures"),
+                    runtime_s=float(item.get("runtime_s", 0.0)),
+                    started=float(item.get("started", 0.0)),
+                    transform=stored(item["transform"]) if item.get("transform") else None,
+                    extra=dict(item.get("extra") or {}),
+                )
+            )
+        session.extra_transforms = {
+            str(name): stored(file) for name, file in (document.get("transforms") or {}).items()
+        }
         current_file = document.get("current", {}).get("transform")
         if current_file:
             session.current_transform = stored(current_file)
         elif session.current_run is not None:
-            session.current_transform = next((run.transform for run in session.runs if run.run_id == session.current_run), None)
+            session.current_transform = next(
+                (run.transform for run in session.runs if run.run_id == session.current_run), None
+            )
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise SessionError(f"the session document is damaged ({type(error).__name__}: {error})") from None
     return session
@@ -257,7 +294,8 @@ def from_document(
 def _from_version_1(document: dict[str, Any]) -> dict[str, Any]:
     """Version 1 (the draft format): images as bare path strings, run files under "transform_file", no notes."""
     document["images"] = {
-        role: ({"path": entry} if isinstance(entry, str) else entry) for role, entry in document.get("images", {}).items()
+        role: ({"path": entry} if isinstance(entry, str) else entry)
+        for role, entry in document.get("images", {}).items()
     }
     for run in document.get("runs", []):
         if "transform_file" in run:
@@ -280,7 +318,7 @@ def migrate(document: Any, where: str) -> dict[str, Any]:
         SessionError: not a RegViewer session, a newer version, or a version with no migration.
     """
     if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
-        raise SessionError(f"{where}: not a RegViewer session (no \"format\": \"{FORMAT_NAME}\" in session.json)")
+        raise SessionError(f'{where}: not a RegViewer session (no "format": "{FORMAT_NAME}" in session.json)')
     version = document.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise SessionError(f"{where}: the session document has no valid version number ({version!r})")
@@ -292,7 +330,9 @@ def migrate(document: Any, where: str) -> dict[str, Any]:
     while version < FORMAT_VERSION:
         step = MIGRATIONS.get(version)
         if step is None:
-            raise SessionError(f"{where}: session format {version} is no longer supported (no upgrade to {version + 1})")
+            raise SessionError(
+                f"{where}: session format {version} is no longer supported (no upgrade to {version + 1})"
+            )
         document = step(document)
         version = document["version"]
     return document

@@ -36,7 +36,9 @@ class ImageProblem:
 def _files(path: Path) -> list[Path]:
     """The file itself, or every file of a folder (a DICOM series) in a stable order."""
     if path.is_dir():
-        return sorted((item for item in path.rglob("*") if item.is_file()), key=lambda item: item.relative_to(path).as_posix())
+        return sorted(
+            (item for item in path.rglob("*") if item.is_file()), key=lambda item: item.relative_to(path).as_posix()
+        )
     return [path]
 
 
@@ -108,20 +110,32 @@ def from_entry(role: str, entry: dict[str, Any], base: Path) -> tuple[ImageRef, 
     existing = [path for path in candidates if path.exists()]
     if not existing:
         where = " or ".join(str(path) for path in candidates)
-        return ImageRef(candidates[0], size, sha256, options), ImageProblem(role, candidates[0], "missing", f"{role.replace('_', ' ')} image not found at {where}")
+        return ImageRef(candidates[0], size, sha256, options), ImageProblem(
+            role, candidates[0], "missing", f"{role.replace('_', ' ')} image not found at {where}"
+        )
     for path in existing:
         if sha256 is None or fingerprint(path) == (size, sha256):
             return ImageRef(path, size, sha256, options), None
     path = existing[0]
     now_size, _ = fingerprint(path)
     detail = f"{size} bytes then, {now_size} now" if now_size != size else "same size, different content"
-    return (ImageRef(path, size, sha256, options),
-            ImageProblem(role, path, "changed", f"{role.replace('_', ' ')} image {path} changed since the session was saved ({detail})"))
+    return (
+        ImageRef(path, size, sha256, options),
+        ImageProblem(
+            role,
+            path,
+            "changed",
+            f"{role.replace('_', ' ')} image {path} changed since the session was saved ({detail})",
+        ),
+    )
 
 
 def locate(ref: ImageRef, new_path: str | os.PathLike[str]) -> tuple[ImageRef, str | None]:
     """Point ``ref`` at ``new_path`` (the user's "Locate..."); the second value warns when the content differs."""
     located = image_ref(new_path, **ref.options)
     if ref.sha256 is not None and located.sha256 != ref.sha256:
-        return located, f"{located.path} is not the file the session was saved with (different content); using it anyway"
+        return (
+            located,
+            f"{located.path} is not the file the session was saved with (different content); using it anyway",
+        )
     return located, None

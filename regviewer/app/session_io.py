@@ -47,7 +47,7 @@ DOCUMENT = "session.json"
 FOLDER_SUFFIX = ".regviewer"
 ZIP_SUFFIX = ".regviewer.zip"
 # transform object -> {bundle folder: file name in its transforms/}: what a folder bundle already holds
-_WRITTEN: "weakref.WeakKeyDictionary[Transform, dict[str, str]]" = weakref.WeakKeyDictionary()
+_WRITTEN: weakref.WeakKeyDictionary[Transform, dict[str, str]] = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -96,7 +96,9 @@ def _image_entries(session: Session, base: Path) -> dict[str, dict[str, Any]]:
 
 
 def _transform_sources(session: Session) -> dict[int | str, Any]:
-    sources: dict[int | str, Any] = {entry.run_id: entry.transform for entry in session.runs if entry.transform is not None}
+    sources: dict[int | str, Any] = {
+        entry.run_id: entry.transform for entry in session.runs if entry.transform is not None
+    }
     current = session.current_transform
     if current is not None:
         run_sources = {id(source): key for key, source in sources.items()}
@@ -149,7 +151,10 @@ def _write_folder_contents(session: Session, bundle: Path, base: Path, final: Pa
     transforms = bundle / TRANSFORM_FOLDER
     transforms.mkdir(parents=True, exist_ok=True)
     final_transforms = final / TRANSFORM_FOLDER
-    names = {key: _place_transform(source, key, transforms, final_transforms) for key, source in _transform_sources(session).items()}
+    names = {
+        key: _place_transform(source, key, transforms, final_transforms)
+        for key, source in _transform_sources(session).items()
+    }
     document = to_document(session, _image_entries(session, base), names)
     write_text_atomic(bundle / DOCUMENT, json.dumps(document, indent=1))
     for item in transforms.iterdir():  # files no document names any more (older runs, killed writes)
@@ -248,7 +253,9 @@ def _read_document(path: Path) -> tuple[Any, str]:
                     raise SessionError(f"{path}: not a RegViewer session (the zip holds no {DOCUMENT})")
                 text = archive.read(DOCUMENT).decode("utf-8")
         else:
-            raise SessionError(f"{path}: not a RegViewer session (expected a .regviewer folder or a .zip holding {DOCUMENT})")
+            raise SessionError(
+                f"{path}: not a RegViewer session (expected a .regviewer folder or a .zip holding {DOCUMENT})"
+            )
     except (OSError, UnicodeDecodeError, zipfile.BadZipFile) as error:
         raise SessionError(f"{path}: the session cannot be read ({error})") from None
     try:

@@ -11,9 +11,10 @@ no image is hashed and no transform written here (the writer thread does that).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from regviewer.app.landmark_set import Landmarks
 from regviewer.app.overlay_settings import OverlayState
@@ -46,12 +47,22 @@ def _run_entry(record: RunRecord) -> RunEntry:
     stages = [{"method": stage.method, "parameters": dict(stage.parameters)} for stage in record.stages]
     figures = record.figures if record.figures is not None and "error" not in record.figures else None
     return RunEntry(
-        run_id=record.run_id, title=record.title, status=status,
-        parameters={"method": result.method if result is not None else ",".join(s["method"] for s in stages),
-                    "preset": record.preset, "stages": stages, "start": record.start_label, "mask": record.mask_label,
-                    "use_labels": record.use_labels},
-        message=result.message if result is not None else "", warnings=list(record.warnings), figures=figures,
-        runtime_s=result.runtime_s if result is not None else 0.0, started=record.started,
+        run_id=record.run_id,
+        title=record.title,
+        status=status,
+        parameters={
+            "method": result.method if result is not None else ",".join(s["method"] for s in stages),
+            "preset": record.preset,
+            "stages": stages,
+            "start": record.start_label,
+            "mask": record.mask_label,
+            "use_labels": record.use_labels,
+        },
+        message=result.message if result is not None else "",
+        warnings=list(record.warnings),
+        figures=figures,
+        runtime_s=result.runtime_s if result is not None else 0.0,
+        started=record.started,
         transform=result.transform if result is not None else None,  # a failed run keeps its start (the model wants it)
         extra=record.snapshot(),
     )
@@ -63,22 +74,40 @@ def session_from_model(model: AppModel) -> Session:
     images = {role: ImageRef(Path(source)) for role, source in workspace.sources.items() if source}
     reference = workspace.reference
     ndim = reference.ndim if reference is not None else 3
-    landmarks = [LandmarkPair(pair.name, pair.fixed, pair.moving, pair.active) for pair in model.landmarks.for_ndim(ndim).pairs] \
-        if ndim in model.landmarks.sets else []
+    landmarks = (
+        [LandmarkPair(pair.name, pair.fixed, pair.moving, pair.active) for pair in model.landmarks.for_ndim(ndim).pairs]
+        if ndim in model.landmarks.sets
+        else []
+    )
     runs = [_run_entry(record) for record in model.history]
-    extra = {f"{transform_ref(record.run_id)}-start": record.initial_transform
-             for record in model.history if record.initial_transform is not None}
+    extra = {
+        f"{transform_ref(record.run_id)}-start": record.initial_transform
+        for record in model.history
+        if record.initial_transform is not None
+    }
     current = workspace.transform
     current_run = next((entry.run_id for entry in runs if current is not None and entry.transform is current), None)
     return Session(
-        images=images, landmarks=landmarks, runs=runs, current_run=current_run, current_transform=current,
-        extra_transforms=extra, notes=model.notes,
-        state={"workspace": workspace.snapshot(), "viewer": model.viewer.snapshot(), "landmarks": model.landmarks.snapshot(),
-               "overlays": model.overlays.snapshot(), "history": {"next_id": model.history.next_id}},
+        images=images,
+        landmarks=landmarks,
+        runs=runs,
+        current_run=current_run,
+        current_transform=current,
+        extra_transforms=extra,
+        notes=model.notes,
+        state={
+            "workspace": workspace.snapshot(),
+            "viewer": model.viewer.snapshot(),
+            "landmarks": model.landmarks.snapshot(),
+            "overlays": model.overlays.snapshot(),
+            "history": {"next_id": model.history.next_id},
+        },
     )
 
 
-def read_session_images(opened: OpenedSession, read: Callable[..., Image] = read_image) -> tuple[dict[str, Image], list[str]]:
+def read_session_images(
+    opened: OpenedSession, read: Callable[..., Image] = read_image
+) -> tuple[dict[str, Image], list[str]]:
     """The images of a session that exist (missing ones are left out); messages for those that cannot be read."""
     images, messages = {}, []
     for role, ref in opened.session.images.items():
@@ -104,13 +133,26 @@ def _record_snapshot(entry: RunEntry) -> dict[str, Any]:
     if entry.extra.get("run_id") == entry.run_id:
         data = dict(entry.extra)
     else:
-        data = {"run_id": entry.run_id, "title": entry.title, "stages": entry.parameters.get("stages", []),
-                "figures": entry.figures, "started": entry.started,
-                "result": {"method": entry.parameters.get("method", entry.title), "status": entry.status,
-                           "runtime_s": entry.runtime_s, "message": entry.message,
-                           "log": [f"warning: {warning}" for warning in entry.warnings]}}
+        data = {
+            "run_id": entry.run_id,
+            "title": entry.title,
+            "stages": entry.parameters.get("stages", []),
+            "figures": entry.figures,
+            "started": entry.started,
+            "result": {
+                "method": entry.parameters.get("method", entry.title),
+                "status": entry.status,
+                "runtime_s": entry.runtime_s,
+                "message": entry.message,
+                "log": [f"warning: {warning}" for warning in entry.warnings],
+            },
+        }
     if data.get("result") is None and entry.status == "failed":  # saved while it ran: it never finished
-        data["result"] = {"method": entry.parameters.get("method", entry.title), "status": "failed", "message": entry.message}
+        data["result"] = {
+            "method": entry.parameters.get("method", entry.title),
+            "status": "failed",
+            "message": entry.message,
+        }
     if data.get("result") is not None:
         data["result"] = dict(data["result"], transform_ref=transform_ref(entry.run_id))
         if entry.status == "failed":
@@ -165,11 +207,20 @@ def restore_model(model: AppModel, opened: OpenedSession, images: dict[str, Imag
         model.landmarks.restore(state["landmarks"])
     elif session.landmarks:
         ndim = len(next(p.fixed or p.moving for p in session.landmarks if (p.fixed or p.moving) is not None))
-        model.landmarks.for_ndim(ndim).restore({"pairs": [
-            {"name": p.name, "active": p.active, "fixed": p.fixed, "moving": p.moving} for p in session.landmarks]})
+        model.landmarks.for_ndim(ndim).restore(
+            {
+                "pairs": [
+                    {"name": p.name, "active": p.active, "fixed": p.fixed, "moving": p.moving}
+                    for p in session.landmarks
+                ]
+            }
+        )
     if state.get("overlays"):
         model.overlays.restore(state["overlays"])
-    history = {"next_id": (state.get("history") or {}).get("next_id", 1), "runs": [_record_snapshot(entry) for entry in session.runs]}
+    history = {
+        "next_id": (state.get("history") or {}).get("next_id", 1),
+        "runs": [_record_snapshot(entry) for entry in session.runs],
+    }
     model.history.restore(history, transforms, (model.workspace.fixed, model.workspace.moving))
     model.notes = session.notes
     return messages

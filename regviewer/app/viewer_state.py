@@ -13,9 +13,10 @@ silhouette).
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 from psygnal import Signal
@@ -187,7 +188,9 @@ class ViewerState:
         """Take back a snapshot (unknown keys are ignored, missing ones keep their value)."""
         if "cursor_mm" in data:
             self.cursor_mm = np.asarray(data["cursor_mm"], dtype=np.float64).reshape(-1)
-        self.ranges = {plane: tuple(float(v) for v in values) for plane, values in data.get("ranges", self.ranges).items()}
+        self.ranges = {
+            plane: tuple(float(v) for v in values) for plane, values in data.get("ranges", self.ranges).items()
+        }
         for role, values in data.get("windows", {}).items():
             if role in WINDOW_ROLES:
                 self.windows[role] = WindowLevel(float(values[0]), float(values[1]))

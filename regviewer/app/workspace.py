@@ -12,7 +12,8 @@ images as files and give them back to ``restore``.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from psygnal import Signal
 
@@ -96,7 +97,9 @@ class Workspace:
                     content[role] = None  # belongs to images of another dimension
         return content
 
-    def set_content(self, replace_all: bool = False, sources: Mapping[str, str | None] | None = None, **items: Any) -> tuple[str, ...]:
+    def set_content(
+        self, replace_all: bool = False, sources: Mapping[str, str | None] | None = None, **items: Any
+    ) -> tuple[str, ...]:
         """Replace any of the roles and "transform" (items given as None are kept; ``replace_all``:
         everything not given is dropped). ``sources``: the files the items came from. Returns the
         roles that changed (also sent with ``changed``)."""
@@ -134,13 +137,22 @@ class Workspace:
         for role in ROLES:
             image = self._images[role]
             if image is not None:
-                roles[role] = {"source": self._sources[role], "name": image.name, "shape": list(image.shape),
-                               "is_label": bool(image.is_label)}
-        return {"version": SNAPSHOT_VERSION, "roles": roles, "has_transform": self._transform is not None,
-                "transform_source": self.transform_source}
+                roles[role] = {
+                    "source": self._sources[role],
+                    "name": image.name,
+                    "shape": list(image.shape),
+                    "is_label": bool(image.is_label),
+                }
+        return {
+            "version": SNAPSHOT_VERSION,
+            "roles": roles,
+            "has_transform": self._transform is not None,
+            "transform_source": self.transform_source,
+        }
 
-    def restore(self, data: Mapping[str, Any], images: Mapping[str, Image] | None = None,
-                transform: Transform | None = None) -> tuple[str, ...]:
+    def restore(
+        self, data: Mapping[str, Any], images: Mapping[str, Image] | None = None, transform: Transform | None = None
+    ) -> tuple[str, ...]:
         """Take back a snapshot with the images the caller read again (roles missing there stay empty)."""
         images = dict(images or {})
         roles = data.get("roles", {})

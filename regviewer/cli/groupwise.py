@@ -26,15 +26,22 @@ from regviewer.core.resample import resample_image
 
 def add_groupwise_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "groupwise", help="register a series of images groupwise into their mean space",
+        "groupwise",
+        help="register a series of images groupwise into their mean space",
         description="Register IMAGE... groupwise (2D or 3D, at least two) and write each image's transform (mean space -> image), "
         "its warped image, the mean image and per-image figures into OUT.",
     )
-    parser.add_argument("images", nargs="+", help="the images of the series (the first one's grid is the mean space's grid)")
+    parser.add_argument(
+        "images", nargs="+", help="the images of the series (the first one's grid is the mean space's grid)"
+    )
     parser.add_argument("-o", "--output", required=True, help="output folder")
-    parser.add_argument("--method", choices=("elastix-groupwise", "template"), default="elastix-groupwise",
-                        help="elastix-groupwise: elastix's variance-over-the-series B-spline (needs itk-elastix); "
-                        "template: each image registered to the running mean with --preset")
+    parser.add_argument(
+        "--method",
+        choices=("elastix-groupwise", "template"),
+        default="elastix-groupwise",
+        help="elastix-groupwise: elastix's variance-over-the-series B-spline (needs itk-elastix); "
+        "template: each image registered to the running mean with --preset",
+    )
     parser.add_argument("--iterations", type=int, default=250, help="elastix iterations per resolution")
     parser.add_argument("--grid-spacing", type=float, default=16.0, help="elastix final B-spline grid spacing, mm")
     parser.add_argument("--resolutions", type=int, default=3, help="elastix resolution levels")
@@ -74,18 +81,33 @@ def run_groupwise(args: argparse.Namespace) -> int:
         token.cancel()
         raise
     entries = []
-    for number, (path, image, transform, warped) in enumerate(zip(args.images, images, result.transforms, result.warped)):
+    for number, (path, image, transform, warped) in enumerate(
+        zip(args.images, images, result.transforms, result.warped)
+    ):
         folder = out / f"image_{number:02d}"
-        transform_file = write_transform(transform, folder / ("transform.tfm" if transform.is_linear else "transform.h5"))
+        transform_file = write_transform(
+            transform, folder / ("transform.tfm" if transform.is_linear else "transform.h5")
+        )
         warped_file = write_image(warped, folder / f"warped{default_extension(path)}")
         figure = out / "figures" / f"image_{number:02d}.png"
         _figure(image, warped, result.mean, figure)
-        entries.append({"image": str(path), "transform": str(transform_file.relative_to(out)), "warped": str(warped_file.relative_to(out)),
-                        "figure": str(figure.relative_to(out))})
+        entries.append(
+            {
+                "image": str(path),
+                "transform": str(transform_file.relative_to(out)),
+                "warped": str(warped_file.relative_to(out)),
+                "figure": str(figure.relative_to(out)),
+            }
+        )
     write_image(result.mean, out / "mean.nii.gz")
-    document = {"method": result.method, "status": result.status, "runtime_s": round(result.runtime_s, 3),
-                "direction": "each transform maps mean-space points (LPS mm) to that image's points (fixed -> moving)",
-                "mean": "mean.nii.gz", "images": entries}
+    document = {
+        "method": result.method,
+        "status": result.status,
+        "runtime_s": round(result.runtime_s, 3),
+        "direction": "each transform maps mean-space points (LPS mm) to that image's points (fixed -> moving)",
+        "mean": "mean.nii.gz",
+        "images": entries,
+    }
     write_text_atomic(out / "groupwise.json", json.dumps(document, indent=1))
     print(f"groupwise ({result.method}): {result.status} in {result.runtime_s:.1f} s, {len(images)} images -> {out}")
     if result.status != "completed":

@@ -33,19 +33,42 @@ def build_gui_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"regviewer {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    parser.add_argument("--info", action="store_true",
-                        help="print versions, Qt platform, OpenGL and GPU availability (for bug reports) and exit")
-    parser.add_argument("--smoke-test", action="store_true",
-                        help="open the bundled demo (or --demo 2d), paint the window once and exit: 0 when it showed "
-                        "the images, 1 with the reason otherwise (checks an installation; works with QT_QPA_PLATFORM=offscreen)")
-    parser.add_argument("--demo", nargs="?", const="3d", choices=("2d", "3d"),
-                        help="open the bundled sample pair (3d: brain with labels, the default; 2d: brain slices)")
-    parser.add_argument("fixed", nargs="?", help="fixed image (file or DICOM folder), or a session (NAME.regviewer folder or .zip) to open")
+    parser.add_argument(
+        "--info",
+        action="store_true",
+        help="print versions, Qt platform, OpenGL and GPU availability (for bug reports) and exit",
+    )
+    parser.add_argument(
+        "--smoke-test",
+        action="store_true",
+        help="open the bundled demo (or --demo 2d), paint the window once and exit: 0 when it showed "
+        "the images, 1 with the reason otherwise (checks an installation; works with QT_QPA_PLATFORM=offscreen)",
+    )
+    parser.add_argument(
+        "--demo",
+        nargs="?",
+        const="3d",
+        choices=("2d", "3d"),
+        help="open the bundled sample pair (3d: brain with labels, the default; 2d: brain slices)",
+    )
+    parser.add_argument(
+        "fixed",
+        nargs="?",
+        help="fixed image (file or DICOM folder), or a session (NAME.regviewer folder or .zip) to open",
+    )
     parser.add_argument("moving", nargs="?", help="moving image (file or DICOM folder)")
     parser.add_argument("--fixed-labels", help="fixed label map")
     parser.add_argument("--moving-labels", help="moving label map")
-    parser.add_argument("--fixed-labels-channel", metavar="N|onehot", help="fixed label map with several channels: channel N or 'onehot'")
-    parser.add_argument("--moving-labels-channel", metavar="N|onehot", help="moving label map with several channels: channel N or 'onehot'")
+    parser.add_argument(
+        "--fixed-labels-channel",
+        metavar="N|onehot",
+        help="fixed label map with several channels: channel N or 'onehot'",
+    )
+    parser.add_argument(
+        "--moving-labels-channel",
+        metavar="N|onehot",
+        help="moving label map with several channels: channel N or 'onehot'",
+    )
     parser.add_argument("--transform", help="fixed -> moving transform to show (ITK .tfm/.txt/.h5 or a field image)")
     parser.add_argument("--layout", choices=("2x2", "1x3", "1x1"), help="view layout")
     return parser
@@ -73,9 +96,16 @@ def run_gui_command(args: argparse.Namespace) -> int:
     def labels(path, channel):
         return LabelFile(path, parse_label_channel(channel)) if path and channel is not None else path
 
-    return run_gui(fixed=args.fixed, moving=args.moving, fixed_labels=labels(args.fixed_labels, args.fixed_labels_channel),
-                   moving_labels=labels(args.moving_labels, args.moving_labels_channel), transform=args.transform,
-                   demo=args.demo, layout=args.layout, system_info=lambda: format_info(collect_info()))
+    return run_gui(
+        fixed=args.fixed,
+        moving=args.moving,
+        fixed_labels=labels(args.fixed_labels, args.fixed_labels_channel),
+        moving_labels=labels(args.moving_labels, args.moving_labels_channel),
+        transform=args.transform,
+        demo=args.demo,
+        layout=args.layout,
+        system_info=lambda: format_info(collect_info()),
+    )
 
 
 def add_render_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -89,18 +119,30 @@ def add_render_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("moving", help="moving image")
     parser.add_argument("-o", "--output", required=True, help="PNG file to write")
     parser.add_argument("--transform", help="fixed -> moving transform (default: identity)")
-    parser.add_argument("--labels", nargs="+", metavar="LABELS", help="fixed label map, optionally followed by the moving one")
+    parser.add_argument(
+        "--labels", nargs="+", metavar="LABELS", help="fixed label map, optionally followed by the moving one"
+    )
     for side in ("fixed", "moving"):
-        parser.add_argument(f"--{side}-labels-channel", metavar="N|onehot",
-                            help=f"{side} label map with several channels (4D one-hot): channel N, or 'onehot' for the integer map")
+        parser.add_argument(
+            f"--{side}-labels-channel",
+            metavar="N|onehot",
+            help=f"{side} label map with several channels (4D one-hot): channel N, or 'onehot' for the integer map",
+        )
     parser.add_argument("--layout", default="2x2", choices=("2x2", "1x3", "1x1"), help="view layout (default 2x2)")
     parser.add_argument("--mode", choices=MODES, help="mode of the last view (default: checkerboard in 2x2)")
-    parser.add_argument("--plane", default="axial", choices=("axial", "coronal", "sagittal"), help="plane (default axial)")
-    parser.add_argument("--slice-mm", type=float, help="LPS position of the slice along the plane's axis (default: centre)")
+    parser.add_argument(
+        "--plane", default="axial", choices=("axial", "coronal", "sagittal"), help="plane (default axial)"
+    )
+    parser.add_argument(
+        "--slice-mm", type=float, help="LPS position of the slice along the plane's axis (default: centre)"
+    )
     parser.add_argument("--size", default="1600x1200", help="figure size in pixels, WIDTHxHEIGHT (default 1600x1200)")
-    parser.add_argument("--overlay", metavar="LIST",
-                        help="overlays to draw, comma-separated: grid, jacobian, magnitude, arrows, labels (contours, "
-                        "instead of filled labels), agreement (TP/FP/FN of fixed vs warped labels)")
+    parser.add_argument(
+        "--overlay",
+        metavar="LIST",
+        help="overlays to draw, comma-separated: grid, jacobian, magnitude, arrows, labels (contours, "
+        "instead of filled labels), agreement (TP/FP/FN of fixed vs warped labels)",
+    )
 
 
 def run_render(args: argparse.Namespace) -> int:
@@ -125,7 +167,9 @@ def run_render(args: argparse.Namespace) -> int:
     check_output_file(output)
     fixed, moving = read_image(args.fixed), read_image(args.moving)
     if fixed.ndim != moving.ndim:
-        raise InputMismatchError(f"{args.moving}: the moving image is {moving.ndim}D but the fixed image {args.fixed} is {fixed.ndim}D")
+        raise InputMismatchError(
+            f"{args.moving}: the moving image is {moving.ndim}D but the fixed image {args.fixed} is {fixed.ndim}D"
+        )
     from regviewer.core.io.label_channels import parse_label_channel, read_label_map
 
     channels = [parse_label_channel(getattr(args, f"{side}_labels_channel", None)) for side in ("fixed", "moving")]
@@ -138,8 +182,20 @@ def run_render(args: argparse.Namespace) -> int:
     if transform is not None and transform.ndim != fixed.ndim:
         raise InputMismatchError(f"{args.transform}: a {transform.ndim}D transform for {fixed.ndim}D images")
     with atomic_path(output) as temporary:
-        render_figure(fixed, moving, temporary, transform, fixed_labels, moving_labels, args.layout, args.mode,
-                      args.plane, args.slice_mm, size, overlays)
+        render_figure(
+            fixed,
+            moving,
+            temporary,
+            transform,
+            fixed_labels,
+            moving_labels,
+            args.layout,
+            args.mode,
+            args.plane,
+            args.slice_mm,
+            size,
+            overlays,
+        )
     written = output
     print(f"wrote {written}")
     return 0

@@ -62,8 +62,10 @@ def xcb_plugin() -> Path | None:
     except (ImportError, ValueError):
         return None
     for folder in (spec.submodule_search_locations or []) if spec else []:
-        for candidate in (Path(folder) / "Qt" / "plugins" / "platforms" / "libqxcb.so",
-                          Path(folder) / "plugins" / "platforms" / "libqxcb.so"):
+        for candidate in (
+            Path(folder) / "Qt" / "plugins" / "platforms" / "libqxcb.so",
+            Path(folder) / "plugins" / "platforms" / "libqxcb.so",
+        ):
             if candidate.is_file():
                 return candidate
     return None
@@ -88,8 +90,14 @@ def xcb_libraries_report(timeout_s: float = 20.0) -> str | None:
     if ldd is None:
         return "not checked (ldd is not installed)"
     try:
-        completed = subprocess.run([ldd, str(plugin)], capture_output=True, text=True, errors="replace",
-                                   timeout=timeout_s, stdin=subprocess.DEVNULL)
+        completed = subprocess.run(
+            [ldd, str(plugin)],
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout_s,
+            stdin=subprocess.DEVNULL,
+        )
     except (OSError, subprocess.SubprocessError) as error:
         return f"not checked (ldd failed: {error})"
     return describe_missing(missing_from_ldd(completed.stdout + completed.stderr))

@@ -6,9 +6,9 @@ import argparse
 import signal
 import sys
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -28,10 +28,23 @@ from regviewer.registration.pipeline import Stage, override_stages, parse_method
 from regviewer.registration.presets import builtin_presets, get_preset
 from regviewer.registration.registry import default_registry
 
-SUMMARY_KEYS = ("ncc", "mi", "mse", "ssim", "dice_mean", "hd95_mean_mm", "tre_mean_mm", "tre_max_mm", "jacobian_min", "folded_pct")
+SUMMARY_KEYS = (
+    "ncc",
+    "mi",
+    "mse",
+    "ssim",
+    "dice_mean",
+    "hd95_mean_mm",
+    "tre_mean_mm",
+    "tre_max_mm",
+    "jacobian_min",
+    "folded_pct",
+)
 
 
-def _read_optional(path: str | None, role: str, reference: Image, is_label: bool, channel: str | None = None) -> Image | None:
+def _read_optional(
+    path: str | None, role: str, reference: Image, is_label: bool, channel: str | None = None
+) -> Image | None:
     if not path:
         if channel is not None:
             raise RegViewerError(f"a {role} channel was given without the {role}")
@@ -133,10 +146,19 @@ def print_summary(document: dict, out: Path) -> None:
 def _check_outputs(args: argparse.Namespace) -> Path:
     """Before any work: no output may replace an input, and OUT must be a folder that can be written."""
     out = Path(args.output)
-    inputs = [args.fixed, args.moving, args.fixed_mask, args.moving_mask, args.fixed_labels, args.moving_labels,
-              args.fixed_landmarks, args.moving_landmarks, args.labels if args.labels and Path(args.labels).exists() else None,
-              args.init if args.init and Path(args.init).exists() else None,
-              args.preset if args.preset and Path(args.preset).exists() else None]
+    inputs = [
+        args.fixed,
+        args.moving,
+        args.fixed_mask,
+        args.moving_mask,
+        args.fixed_labels,
+        args.moving_labels,
+        args.fixed_landmarks,
+        args.moving_landmarks,
+        args.labels if args.labels and Path(args.labels).exists() else None,
+        args.init if args.init and Path(args.init).exists() else None,
+        args.preset if args.preset and Path(args.preset).exists() else None,
+    ]
     check_outputs_are_not_inputs(output_paths(out, args.moving, args.moving_labels), inputs)
     return check_output_folder(out)
 
@@ -151,23 +173,42 @@ def register(args: argparse.Namespace) -> tuple[dict, Path]:
     fixed = read_image(args.fixed)
     moving = read_image(args.moving)
     if fixed.ndim != moving.ndim:
-        raise InputMismatchError(f"{args.fixed} is {fixed.ndim}D but {args.moving} is {moving.ndim}D; register images of the same dimension")
+        raise InputMismatchError(
+            f"{args.fixed} is {fixed.ndim}D but {args.moving} is {moving.ndim}D; register images of the same dimension"
+        )
     fixed_mask = _read_optional(args.fixed_mask, "fixed mask", fixed, True)
     moving_mask = _read_optional(args.moving_mask, "moving mask", moving, True)
-    fixed_labels = _read_optional(args.fixed_labels, "fixed label map", fixed, True, getattr(args, "fixed_labels_channel", None))
-    moving_labels = _read_optional(args.moving_labels, "moving label map", moving, True, getattr(args, "moving_labels_channel", None))
+    fixed_labels = _read_optional(
+        args.fixed_labels, "fixed label map", fixed, True, getattr(args, "fixed_labels_channel", None)
+    )
+    moving_labels = _read_optional(
+        args.moving_labels, "moving label map", moving, True, getattr(args, "moving_labels_channel", None)
+    )
     fixed_points, moving_points = _landmarks(args, fixed, moving)
     initial = _initial(args.init, fixed_points, moving_points)
     if initial is not None and initial.ndim != fixed.ndim:
         raise InputMismatchError(f"{args.init}: a {initial.ndim}D transform for {fixed.ndim}D images")
     # the same Request / evaluation builder and run protocol as the window (regviewer.app.RunSession)
     workspace = Workspace()
-    workspace.set_content(fixed=fixed, moving=moving, fixed_mask=fixed_mask, moving_mask=moving_mask,
-                          fixed_labels=fixed_labels, moving_labels=moving_labels)
+    workspace.set_content(
+        fixed=fixed,
+        moving=moving,
+        fixed_mask=fixed_mask,
+        moving_mask=moving_mask,
+        fixed_labels=fixed_labels,
+        moving_labels=moving_labels,
+    )
     masks = tuple(side for side, mask in (("fixed", fixed_mask), ("moving", moving_mask)) if mask is not None)
-    plan = RunPlan(tuple(stages), mask_roles=masks, use_labels=True, start=initial if initial is not None else START_NONE,
-                   start_label=str(args.init or ""), fixed_points=fixed_points, moving_points=moving_points,
-                   score_labels=score_labels)
+    plan = RunPlan(
+        tuple(stages),
+        mask_roles=masks,
+        use_labels=True,
+        start=initial if initial is not None else START_NONE,
+        start_label=str(args.init or ""),
+        fixed_points=fixed_points,
+        moving_points=moving_points,
+        score_labels=score_labels,
+    )
     session = RunSession(workspace)
     prepared = session.prepare(plan, validate=False)
     token = CancelToken()
@@ -206,7 +247,11 @@ def print_presets() -> int:
         for parameter in method.parameters:
             unit = f" {parameter.unit}" if parameter.unit else ""
             choices = f" ({'|'.join(parameter.choices)})" if parameter.choices else ""
-            default = ",".join(str(v) for v in parameter.default) if isinstance(parameter.default, tuple) else parameter.default
+            default = (
+                ",".join(str(v) for v in parameter.default)
+                if isinstance(parameter.default, tuple)
+                else parameter.default
+            )
             print(f"      {parameter.name} = {default}{unit}{choices}")
     for name, reason in registry.errors.items():
         print(f"  (plugin {name} failed to load: {reason})")
@@ -220,8 +265,20 @@ def run_demo(args: argparse.Namespace) -> int:
     out = Path(args.output) if args.output else Path(tempfile.mkdtemp(prefix="regviewer-demo-"))
     print(f"Registering the bundled 2D brain pair ({folder}) with the 'deformable' preset")
     demo_args = argparse.Namespace(
-        fixed=str(folder / "r16slice.jpg"), moving=str(folder / "r64slice.jpg"), output=str(out), method=None,
-        preset="deformable", metric=None, param=[], fixed_mask=None, moving_mask=None, fixed_labels=None,
-        moving_labels=None, labels=None, fixed_landmarks=None, moving_landmarks=None, init=None,
+        fixed=str(folder / "r16slice.jpg"),
+        moving=str(folder / "r64slice.jpg"),
+        output=str(out),
+        method=None,
+        preset="deformable",
+        metric=None,
+        param=[],
+        fixed_mask=None,
+        moving_mask=None,
+        fixed_labels=None,
+        moving_labels=None,
+        labels=None,
+        fixed_landmarks=None,
+        moving_landmarks=None,
+        init=None,
     )
     return run_register(demo_args)

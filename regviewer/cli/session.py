@@ -12,14 +12,19 @@ import time
 
 
 def add_session_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("session", help="session files: list the runs, export a run's results",
-                                   description="Session files saved by the window (NAME.regviewer folder or .zip).")
+    parser = subparsers.add_parser(
+        "session",
+        help="session files: list the runs, export a run's results",
+        description="Session files saved by the window (NAME.regviewer folder or .zip).",
+    )
     commands = parser.add_subparsers(dest="session_command", metavar="ACTION", required=True)
     export = commands.add_parser(
-        "export", help="write a run's results in the layout of 'regviewer register -o OUT'",
+        "export",
+        help="write a run's results in the layout of 'regviewer register -o OUT'",
         description="Write run N of SESSION (default: the current run, else the last finished one) as OUT/warped.<ext>, "
-                    "OUT/transform.tfm|.h5 (fixed -> moving), OUT/transform_inverse_moving_to_fixed.tfm|.h5, "
-                    "OUT/displacement.nii.gz, OUT/jacobian.nii.gz, OUT/warped_labels.<ext>, OUT/metrics.json and OUT/report.html.")
+        "OUT/transform.tfm|.h5 (fixed -> moving), OUT/transform_inverse_moving_to_fixed.tfm|.h5, "
+        "OUT/displacement.nii.gz, OUT/jacobian.nii.gz, OUT/warped_labels.<ext>, OUT/metrics.json and OUT/report.html.",
+    )
     export.add_argument("session", metavar="SESSION", help="session (.regviewer folder or .zip)")
     export.add_argument("--run", type=int, metavar="N", help="run number as shown in the history (#N)")
     export.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
@@ -39,8 +44,13 @@ def run_session(args: argparse.Namespace) -> int:
 
     for problem in opened.problems:
         print(f"regviewer: warning: {problem.message}", file=sys.stderr)
-    result = export_run(opened.session, args.output, args.run, protect=[Path(opened.path)],
-                        progress=lambda line: print(f"regviewer: {line}", file=sys.stderr))
+    result = export_run(
+        opened.session,
+        args.output,
+        args.run,
+        protect=[Path(opened.path)],
+        progress=lambda line: print(f"regviewer: {line}", file=sys.stderr),
+    )
     print(f"wrote {len(result.files)} files to {result.folder}")
     for warning in result.document.get("warnings", []):
         print(f"warning: {warning}")
@@ -49,7 +59,9 @@ def run_session(args: argparse.Namespace) -> int:
 
 def _show(opened) -> int:
     session = opened.session
-    print(f"session {opened.path} ({session.saved_by}, saved {time.strftime('%Y-%m-%d %H:%M', time.localtime(session.saved_at or 0))})")
+    print(
+        f"session {opened.path} ({session.saved_by}, saved {time.strftime('%Y-%m-%d %H:%M', time.localtime(session.saved_at or 0))})"
+    )
     for role, ref in session.images.items():
         print(f"  {role:<14} {ref.path}")
     for problem in opened.problems:
@@ -57,6 +69,7 @@ def _show(opened) -> int:
     print(f"  landmarks: {len(session.landmarks)} pairs ({sum(pair.active for pair in session.landmarks)} active)")
     for entry in session.runs:
         mark = "*" if entry.run_id == session.current_run else " "
-        print(f" {mark}#{entry.run_id:<3} {entry.title:<32} {entry.status:<10} {entry.runtime_s:7.1f} s  {entry.message[:60]}")
+        print(
+            f" {mark}#{entry.run_id:<3} {entry.title:<32} {entry.status:<10} {entry.runtime_s:7.1f} s  {entry.message[:60]}"
+        )
     return 0
-

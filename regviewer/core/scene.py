@@ -75,7 +75,7 @@ class _ColourLayer:
     channels: tuple[_Layer, _Layer, _Layer]
 
     @classmethod
-    def of(cls, image: Image, grid: DisplayGrid, transform: Transform | None) -> "_ColourLayer":
+    def of(cls, image: Image, grid: DisplayGrid, transform: Transform | None) -> _ColourLayer:
         rgb = np.asarray(image.colour, np.float32) / 255.0
         return cls(tuple(_Layer(Image(rgb[..., c], image.geometry), grid, transform, "linear") for c in range(3)))
 
@@ -227,8 +227,12 @@ class Scene:
             if self.transform is not None:
                 point = self.transform.transform_points(point[np.newaxis])[0]
             return sample(self.moving, point)
-        image = {"fixed": self.fixed, "moving": self.moving, "fixed_labels": self.fixed_labels,
-                 "moving_labels": self.moving_labels}.get(layer)
+        image = {
+            "fixed": self.fixed,
+            "moving": self.moving,
+            "fixed_labels": self.fixed_labels,
+            "moving_labels": self.moving_labels,
+        }.get(layer)
         if image is None:
             return None
         return sample(image, np.asarray(point_mm, dtype=np.float64)[: image.ndim])

@@ -34,7 +34,9 @@ FILES_TEXT = (
 class ExportDialog(QDialog):
     """Choose the run (finished runs only) and the output folder."""
 
-    def __init__(self, runs: list[tuple[int, str]], current: int | None, folder: str, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, runs: list[tuple[int, str]], current: int | None, folder: str, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("exportDialog")
         self.setWindowTitle("Export result")
@@ -79,7 +81,9 @@ class ExportDialog(QDialog):
         return self.folder_edit.text().strip()
 
     def _browse(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Output folder for the results", self.folder() or str(Path.home()))
+        folder = QFileDialog.getExistingDirectory(
+            self, "Output folder for the results", self.folder() or str(Path.home())
+        )
         if folder:
             self.folder_edit.setText(folder)
 

@@ -28,9 +28,12 @@ def choose_label_channel(parent: QWidget | None, path: str | Path) -> str | Labe
         return str(path)
     choices = channel_choices(count)
     text, accepted = QInputDialog.getItem(
-        parent, "Label map with several channels",
+        parent,
+        "Label map with several channels",
         f"{Path(path).name} holds {count} label volumes (one per structure).\nShow them as:",
-        [text for text, _channel in choices], 0, False,
+        [text for text, _channel in choices],
+        0,
+        False,
     )
     if not accepted:
         return None

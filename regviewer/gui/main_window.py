@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import platform
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt
@@ -34,21 +34,26 @@ from regviewer.core.transforms import Transform
 from regviewer.gui import settings_values
 from regviewer.gui.actions import add_action
 from regviewer.gui.error_report import open_log_folder
-from regviewer.gui.label_channel_dialog import choose_label_channel
 from regviewer.gui.jobs import BackgroundJob
+from regviewer.gui.label_channel_dialog import choose_label_channel
 from regviewer.gui.landmarks import install_landmarks
 from regviewer.gui.overlays import install_overlays
 from regviewer.gui.panels.image_info import ImageInfoPanel
 from regviewer.gui.plugins_dialog import show_plugins_dialog
+from regviewer.gui.run.parameter_dock import install_run_dock
 from regviewer.gui.session_actions import SessionActions
 from regviewer.gui.session_host import WindowSessionHost, image_names
-from regviewer.gui.run.parameter_dock import install_run_dock
 from regviewer.gui.status_text import cursor_report
 from regviewer.gui.view_controls import ViewControls
 from regviewer.gui.views.view_grid import ViewGrid
 from regviewer.logs import log_error
 
-ROLES = {"fixed": "Fixed image", "moving": "Moving image", "fixed_labels": "Fixed labels", "moving_labels": "Moving labels"}
+ROLES = {
+    "fixed": "Fixed image",
+    "moving": "Moving image",
+    "fixed_labels": "Fixed labels",
+    "moving_labels": "Moving labels",
+}
 IMAGE_FILTER = (
     "Images (*.nii *.nii.gz *.nrrd *.nhdr *.mha *.mhd *.dcm *.png *.jpg *.jpeg *.tif *.tiff *.npz *.h5 *.hdf5);;"
     "All files (*)"
@@ -61,8 +66,10 @@ def basic_system_info() -> str:
     """Versions and platform, for bug reports (``regviewer --info`` gives the full report)."""
     from PySide6 import __version__ as pyside_version
 
-    return (f"RegViewer {__version__}\nPython {sys.version.split()[0]} ({sys.executable})\n"
-            f"Platform {platform.platform()}\nPySide6 {pyside_version}\n(run 'regviewer --info' for the full report)")
+    return (
+        f"RegViewer {__version__}\nPython {sys.version.split()[0]} ({sys.executable})\n"
+        f"Platform {platform.platform()}\nPySide6 {pyside_version}\n(run 'regviewer --info' for the full report)"
+    )
 
 
 class MainWindow(QMainWindow):
@@ -118,7 +125,9 @@ class MainWindow(QMainWindow):
         overlays = install_overlays(self, self.overlay_state)  # deformation / label overlays, docks, Overlays menu
         self.overlays, self.overlay_panel, self.overlay_dock = overlays.controller, overlays.panel, overlays.panel_dock
         self.label_table, self.label_dock = overlays.label_table, overlays.label_dock
-        self.load(fixed=fixed, moving=moving, fixed_labels=fixed_labels, moving_labels=moving_labels, transform=transform)
+        self.load(
+            fixed=fixed, moving=moving, fixed_labels=fixed_labels, moving_labels=moving_labels, transform=transform
+        )
         self.run_dock = install_run_dock(self, self.run_session, self.landmarks)
         self._arrange_docks()
         self.session_host.connect(self.sessions)
@@ -171,7 +180,9 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         menu = self.file_menu = self.menuBar().addMenu("&File")
-        self._action(menu, "Open &Fixed...", lambda: self._open_dialog("fixed"), QKeySequence.StandardKey.Open, "openFixedAction")
+        self._action(
+            menu, "Open &Fixed...", lambda: self._open_dialog("fixed"), QKeySequence.StandardKey.Open, "openFixedAction"
+        )
         self._action(menu, "Open &Moving...", lambda: self._open_dialog("moving"), "Ctrl+Shift+O", "openMovingAction")
         self._action(menu, "Open Fixed &Labels...", lambda: self._open_dialog("fixed_labels"))
         self._action(menu, "Open Moving L&abels...", lambda: self._open_dialog("moving_labels"))
@@ -231,8 +242,11 @@ class MainWindow(QMainWindow):
         """``load`` with the files read off the GUI thread: a DICOM series or a large volume can take
         seconds, and the window stays usable meanwhile (the status bar says what is being read). Requests
         run in order; each is applied, or explained in an error dialog, when its reading ends."""
-        files = [Path(str(value)).name for value in items.values()
-                 if value is not None and not isinstance(value, (Image, Transform))]
+        files = [
+            Path(str(value)).name
+            for value in items.values()
+            if value is not None and not isinstance(value, (Image, Transform))
+        ]
         if not files:
             self.load(replace_all, **items)
             return
@@ -269,8 +283,11 @@ class MainWindow(QMainWindow):
         a new moving image drops the moving labels (they belong to the image they were drawn on), and
         labels or a transform of another dimension are dropped, never misapplied."""
         scene = self.grid.scene
-        sources = {role: None if isinstance(value, (Image, Transform)) else str(value)
-                   for role, value in items.items() if value is not None}
+        sources = {
+            role: None if isinstance(value, (Image, Transform)) else str(value)
+            for role, value in items.items()
+            if value is not None
+        }
         try:
             content = self.workspace.planned(replace_all, **read)
             new_reference = content["fixed"] if content["fixed"] is not None else content["moving"]
@@ -278,8 +295,12 @@ class MainWindow(QMainWindow):
             shown = {role: content[role] for role in ("fixed", "moving", "fixed_labels", "moving_labels", "transform")}
             self.grid.set_content(**shown, reset_view=reference_changed)
         except RegViewerError as error:  # e.g. a 3D moving image beside a 2D fixed one: name the file(s) just opened
-            named = [Path(str(v)).name for v in items.values() if v is not None and not isinstance(v, (Image, Transform))]
-            message = str(error) if not named or any(name in str(error) for name in named) else f"{', '.join(named)}: {error}"
+            named = [
+                Path(str(v)).name for v in items.values() if v is not None and not isinstance(v, (Image, Transform))
+            ]
+            message = (
+                str(error) if not named or any(name in str(error) for name in named) else f"{', '.join(named)}: {error}"
+            )
             return self.show_error("Cannot open", message)
         except (OSError, ValueError, RuntimeError, MemoryError) as error:
             return self.show_error("Cannot open", f"{type(error).__name__}: {error}")
@@ -310,8 +331,13 @@ class MainWindow(QMainWindow):
         """Open a bundled sample pair: "2d" (brain slices) or "3d" (brain with labels)."""
         if which == "2d":
             return self.load(replace_all=True, fixed=paths.SAMPLE_2D_FIXED, moving=paths.SAMPLE_2D_MOVING)
-        return self.load(replace_all=True, fixed=paths.SAMPLE_3D_FIXED, moving=paths.SAMPLE_3D_MOVING,
-                         fixed_labels=paths.SAMPLE_3D_FIXED_LABELS, moving_labels=paths.SAMPLE_3D_MOVING_LABELS)
+        return self.load(
+            replace_all=True,
+            fixed=paths.SAMPLE_3D_FIXED,
+            moving=paths.SAMPLE_3D_MOVING,
+            fixed_labels=paths.SAMPLE_3D_FIXED_LABELS,
+            moving_labels=paths.SAMPLE_3D_MOVING_LABELS,
+        )
 
     def _content_changed(self) -> None:
         scene = self.grid.scene
@@ -363,13 +389,16 @@ class MainWindow(QMainWindow):
             self.load_in_background(**{role: folder})
 
     def _open_transform_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a fixed -> moving transform", self._last_folder(), TRANSFORM_FILTER)
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a fixed -> moving transform", self._last_folder(), TRANSFORM_FILTER
+        )
         if path:
             self.load_in_background(transform=path)
 
     def _screenshot_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save screenshot", str(Path(self._last_folder()) / "regviewer.png"),
-                                              "PNG images (*.png)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save screenshot", str(Path(self._last_folder()) / "regviewer.png"), "PNG images (*.png)"
+        )
         if path:
             self.save_screenshot(path)
 
@@ -398,13 +427,19 @@ class MainWindow(QMainWindow):
         self.controls.sync()
 
     def _show_system_info(self) -> None:
-        box = QMessageBox(QMessageBox.Icon.Information, "System information", "Versions and platform (copy into bug reports):",
-                          parent=self)
+        box = QMessageBox(
+            QMessageBox.Icon.Information,
+            "System information",
+            "Versions and platform (copy into bug reports):",
+            parent=self,
+        )
         box.setDetailedText(self.system_info())
         box.exec()
 
     def _about(self) -> None:
-        QMessageBox.about(self, "About RegViewer", f"RegViewer {__version__}\nA workbench for medical image registration.")
+        QMessageBox.about(
+            self, "About RegViewer", f"RegViewer {__version__}\nA workbench for medical image registration."
+        )
 
     # ---- recent files -------------------------------------------------------------------------
     def recent_files(self) -> list[tuple[str, str]]:

@@ -6,7 +6,8 @@ widget is destroyed, so a model event never reaches a deleted widget.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QObject
 

@@ -35,7 +35,9 @@ class PluginsDialog(QDialog):
         self.entries = entries
         failed = sum(1 for entry in entries if entry.error)
         plugins = sum(1 for entry in entries if not entry.built_in)
-        summary = f"{plugins} item(s) from plugins" + (f", {failed} failed to load (reason in the Status column)" if failed else "")
+        summary = f"{plugins} item(s) from plugins" + (
+            f", {failed} failed to load (reason in the Status column)" if failed else ""
+        )
         self.summary = QLabel(summary + ". Plugins are Python packages; see docs/plugins.md to write one.")
         self.summary.setWordWrap(True)
         self.show_built_in = QCheckBox("Show built-in methods")

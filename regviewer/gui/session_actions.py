@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 from PySide6.QtCore import QObject, QSettings, Qt, QTimer
 from PySide6.QtGui import QKeySequence
@@ -60,8 +61,14 @@ class SessionHost(Protocol):
 class SessionActions(QObject):
     """See the module docstring."""
 
-    def __init__(self, window: QMainWindow, host: SessionHost, menu: QMenu, settings: QSettings,
-                 store: RecoveryStore | None = None) -> None:
+    def __init__(
+        self,
+        window: QMainWindow,
+        host: SessionHost,
+        menu: QMenu,
+        settings: QSettings,
+        store: RecoveryStore | None = None,
+    ) -> None:
         super().__init__(window)
         self.window, self.host, self.settings = window, host, settings
         self.path: Path | None = None
@@ -138,7 +145,9 @@ class SessionActions(QObject):
         """File > Session Notes...: free text kept in the session (what was checked, by whom)."""
         from PySide6.QtWidgets import QInputDialog
 
-        text, ok = QInputDialog.getMultiLineText(self.window, "Session notes", "Notes saved with the session:", self.host.notes)
+        text, ok = QInputDialog.getMultiLineText(
+            self.window, "Session notes", "Notes saved with the session:", self.host.notes
+        )
         if ok and text != self.host.notes:
             self.host.notes = text
             self.mark_modified()
@@ -168,7 +177,9 @@ class SessionActions(QObject):
         """Save to ``path`` (default: the session's file); False after an error dialog."""
         target = Path(path) if path is not None else self.path
         if target is None:
-            return self.host.show_error("Cannot save the session", "the session has no file yet: use Save Session As...")
+            return self.host.show_error(
+                "Cannot save the session", "the session has no file yet: use Save Session As..."
+            )
         start = time.perf_counter()
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
@@ -249,8 +260,12 @@ class SessionActions(QObject):
     def open_dialog(self) -> bool:
         if not self._may_drop_work():
             return False
-        chosen, _ = QFileDialog.getOpenFileName(self.window, "Open session (a .regviewer folder: pick its session.json)",
-                                                self._folder(), SESSION_FILTER + ";;Session document (session.json)")
+        chosen, _ = QFileDialog.getOpenFileName(
+            self.window,
+            "Open session (a .regviewer folder: pick its session.json)",
+            self._folder(),
+            SESSION_FILTER + ";;Session document (session.json)",
+        )
         if not chosen:
             return False
         path = Path(chosen)
@@ -303,7 +318,9 @@ class SessionActions(QObject):
         """Stop the autosave; the recovery slot is removed unless ``keep_recovery`` (unsaved work)."""
         self._timer.stop()
         if keep_recovery and self.modified:
-            self.autosaver.submit(self.host.session_snapshot(), self._recovery_title(), str(self.path) if self.path else None)
+            self.autosaver.submit(
+                self.host.session_snapshot(), self._recovery_title(), str(self.path) if self.path else None
+            )
             self.autosaver.flush()
         else:
             self.autosaver.clean()
@@ -314,8 +331,9 @@ class SessionActions(QObject):
         return session_name(self.path) if self.path is not None else (self._names or "unsaved session")
 
     def _autosave_tick(self) -> None:
-        self.autosaver.run_pending(lambda: (self.host.session_snapshot(), self._recovery_title(),
-                                            str(self.path) if self.path else None))
+        self.autosaver.run_pending(
+            lambda: (self.host.session_snapshot(), self._recovery_title(), str(self.path) if self.path else None)
+        )
 
     def _autosave_failed(self, error: Exception) -> None:
         message = f"Autosave failed: {error}"
@@ -354,8 +372,11 @@ class SessionActions(QObject):
 
     # ---- export -------------------------------------------------------------------------------
     def exportable_runs(self, session: Session) -> list[tuple[int, str]]:
-        return [(entry.run_id, f"#{entry.run_id}  {entry.title}  ({entry.status})") for entry in session.runs
-                if entry.status in ("completed", "cancelled") and entry.transform is not None]
+        return [
+            (entry.run_id, f"#{entry.run_id}  {entry.title}  ({entry.status})")
+            for entry in session.runs
+            if entry.status in ("completed", "cancelled") and entry.transform is not None
+        ]
 
     def export_dialog(self, run_id: int | None = None) -> bool:
         """File > Export Result... (and the History's right-click menu, with its run)."""
@@ -364,7 +385,10 @@ class SessionActions(QObject):
         if not runs:
             return self.host.show_error("Nothing to export", "no finished run yet: run a registration first")
         current = run_id if run_id is not None else session.current_run
-        default = Path(self._folder()) / f"{session_name(self.path) if self.path else 'regviewer'}-run{current or runs[-1][0]}"
+        default = (
+            Path(self._folder())
+            / f"{session_name(self.path) if self.path else 'regviewer'}-run{current or runs[-1][0]}"
+        )
         dialog = ExportDialog(runs, current if current is not None else runs[-1][0], str(default), self.window)
         if dialog.exec() != ExportDialog.DialogCode.Accepted or not dialog.folder():
             return False
@@ -389,7 +413,9 @@ class SessionActions(QObject):
             self.last_export = work()
         except RegViewerError as error:
             return self.host.show_error("Cannot export", str(error))
-        self.window.statusBar().showMessage(f"Exported {len(self.last_export.files)} files to {self.last_export.folder}", 8000)
+        self.window.statusBar().showMessage(
+            f"Exported {len(self.last_export.files)} files to {self.last_export.folder}", 8000
+        )
         return True
 
     def _export_done(self, result: ExportResult | None, error: str | None) -> None:
@@ -399,8 +425,11 @@ class SessionActions(QObject):
             self.host.show_error("Cannot export", error)
             return
         self.last_export = result
-        QMessageBox.information(self.window, "Export finished",
-                                f"Wrote {len(result.files)} files to {result.folder}:\n" + ", ".join(result.files.values()))
+        QMessageBox.information(
+            self.window,
+            "Export finished",
+            f"Wrote {len(result.files)} files to {result.folder}:\n" + ", ".join(result.files.values()),
+        )
 
     def attach_history_menu(self, list_widget: QWidget, run_id_at: Callable[[object], int | None]) -> None:
         """A right-click menu on the History list: "Export Result..." for the run under the mouse."""
@@ -411,7 +440,9 @@ class SessionActions(QObject):
             if run_id is None:
                 return
             menu = QMenu(list_widget)
-            add_action(menu, f"Export Result of Run #{run_id}...", lambda: self.export_dialog(run_id), None, "exportRunAction")
+            add_action(
+                menu, f"Export Result of Run #{run_id}...", lambda: self.export_dialog(run_id), None, "exportRunAction"
+            )
             menu.exec(list_widget.mapToGlobal(position))
 
         list_widget.customContextMenuRequested.connect(show_menu)

@@ -26,29 +26,40 @@ from regviewer.app.session_images import ImageProblem
 
 
 def unsaved_box(parent: QWidget | None, name: str) -> QMessageBox:
-    """"Save the changes to NAME?" with Save / Discard / Cancel (Save is the default button)."""
-    box = QMessageBox(QMessageBox.Icon.Warning, "Unsaved work", f"Save the changes to {name} before closing?", parent=parent)
+    """ "Save the changes to NAME?" with Save / Discard / Cancel (Save is the default button)."""
+    box = QMessageBox(
+        QMessageBox.Icon.Warning, "Unsaved work", f"Save the changes to {name} before closing?", parent=parent
+    )
     box.setObjectName("unsavedBox")
-    box.setInformativeText("The images are not changed either way; the session keeps the run history, landmarks, "
-                           "view settings and notes. If you discard, they are lost.")
-    box.setStandardButtons(QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel)
+    box.setInformativeText(
+        "The images are not changed either way; the session keeps the run history, landmarks, "
+        "view settings and notes. If you discard, they are lost."
+    )
+    box.setStandardButtons(
+        QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel
+    )
     box.setDefaultButton(QMessageBox.StandardButton.Save)
     box.setEscapeButton(QMessageBox.StandardButton.Cancel)
     return box
 
 
 def ask_unsaved(parent: QWidget | None, name: str) -> str:
-    """"save", "discard" or "cancel"."""
+    """ "save", "discard" or "cancel"."""
     answer = unsaved_box(parent, name).exec()
     return {QMessageBox.StandardButton.Save: "save", QMessageBox.StandardButton.Discard: "discard"}.get(
-        QMessageBox.StandardButton(answer), "cancel")
+        QMessageBox.StandardButton(answer), "cancel"
+    )
 
 
 def recovery_box(parent: QWidget | None, found: Recoverable, others: int = 0) -> QMessageBox:
-    """"Recover the session from <time>?" with Recover / Discard (Later keeps it for the next start)."""
+    """ "Recover the session from <time>?" with Recover / Discard (Later keeps it for the next start)."""
     when = found.describe()
-    box = QMessageBox(QMessageBox.Icon.Question, "Recover work", f"RegViewer did not close cleanly.\n\nRecover the session from {when}?",
-                      parent=parent)
+    box = QMessageBox(
+        QMessageBox.Icon.Question,
+        "Recover work",
+        f"RegViewer did not close cleanly.\n\nRecover the session from {when}?",
+        parent=parent,
+    )
     box.setObjectName("recoveryBox")
     detail = f"It belongs to {found.session_path}. " if found.session_path else "It was never saved as a session. "
     if others:
@@ -63,7 +74,7 @@ def recovery_box(parent: QWidget | None, found: Recoverable, others: int = 0) ->
 
 
 def ask_recover(parent: QWidget | None, found: Recoverable, others: int = 0) -> str:
-    """"recover", "discard" or "later"."""
+    """ "recover", "discard" or "later"."""
     box = recovery_box(parent, found, others)
     box.exec()
     name = box.clickedButton().objectName() if box.clickedButton() is not None else "laterButton"
@@ -86,8 +97,10 @@ class MissingImagesDialog(QDialog):
         self.located: dict[str, str] = {}
         self._labels: dict[str, QLabel] = {}
         layout = QVBoxLayout(self)
-        intro = QLabel("The session opened, but these images are not the files it was saved with. "
-                       "Locate each one, or continue without it (a missing image stays empty).")
+        intro = QLabel(
+            "The session opened, but these images are not the files it was saved with. "
+            "Locate each one, or continue without it (a missing image stays empty)."
+        )
         intro.setWordWrap(True)
         layout.addWidget(intro)
         rows = QGridLayout()
@@ -110,7 +123,9 @@ class MissingImagesDialog(QDialog):
 
     def _locate(self, problem: ImageProblem) -> None:
         folder = str(problem.path.parent) if problem.path.parent.exists() else self.start_folder
-        path, _ = QFileDialog.getOpenFileName(self, f"Locate the {problem.role.replace('_', ' ')} image ({problem.path.name})", folder)
+        path, _ = QFileDialog.getOpenFileName(
+            self, f"Locate the {problem.role.replace('_', ' ')} image ({problem.path.name})", folder
+        )
         if path:
             self.set_located(problem.role, path)
 

@@ -18,7 +18,13 @@ from PySide6.QtCore import QBuffer, QIODevice
 
 from regviewer.app.session_document import Session, SessionError
 from regviewer.app.session_io import OpenedSession
-from regviewer.app.session_model import AppModel, current_transform, read_session_images, restore_model, session_from_model
+from regviewer.app.session_model import (
+    AppModel,
+    current_transform,
+    read_session_images,
+    restore_model,
+    session_from_model,
+)
 
 if TYPE_CHECKING:
     from regviewer.gui.main_window import MainWindow
@@ -30,15 +36,17 @@ SHOWN_ROLES = ("fixed", "moving", "fixed_labels", "moving_labels")
 class WindowSessionHost:
     """``SessionHost`` for the main window (see the module docstring)."""
 
-    def __init__(self, window: "MainWindow") -> None:
+    def __init__(self, window: MainWindow) -> None:
         self.window = window
         self.notes = ""
         self._watched: set[int] = set()
-        self._sessions: "SessionActions | None" = None
+        self._sessions: SessionActions | None = None
 
     def model(self) -> AppModel:
         window = self.window
-        return AppModel(window.workspace, window.viewer, window.landmark_model, window.overlay_state, window.history, self.notes)
+        return AppModel(
+            window.workspace, window.viewer, window.landmark_model, window.overlay_state, window.history, self.notes
+        )
 
     # ---- SessionHost --------------------------------------------------------------------------
     def session_snapshot(self) -> Session:
@@ -81,7 +89,7 @@ class WindowSessionHost:
         return bytes(buffer.data())
 
     # ---- events -------------------------------------------------------------------------------
-    def connect(self, sessions: "SessionActions") -> None:
+    def connect(self, sessions: SessionActions) -> None:
         """Mark the session modified on work, and feed the autosave on view changes."""
         window = self.window
         self._sessions = sessions
@@ -90,8 +98,13 @@ class WindowSessionHost:
         window.history.updated.connect(sessions.mark_modified)
         window.overlay_state.changed.connect(sessions.mark_modified)
         window.landmark_model.fit_changed.connect(sessions.mark_modified)
-        for signal in (window.viewer.cursor_changed, window.viewer.range_changed, window.viewer.window_changed,
-                       window.viewer.options_changed, window.viewer.layout_changed):
+        for signal in (
+            window.viewer.cursor_changed,
+            window.viewer.range_changed,
+            window.viewer.window_changed,
+            window.viewer.options_changed,
+            window.viewer.layout_changed,
+        ):
             signal.connect(sessions.view_changed)
         self.watch_landmarks()
 
@@ -106,7 +119,6 @@ class WindowSessionHost:
                 landmarks.changed.connect(self._sessions.mark_modified)
 
 
-def image_names(window: "MainWindow") -> str:
+def image_names(window: MainWindow) -> str:
     scene = window.grid.scene
     return " / ".join(image.name for image in (scene.fixed, scene.moving) if image is not None and image.name)
-

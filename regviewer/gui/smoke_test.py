@@ -48,8 +48,13 @@ def _wait_for_background_work(app, timeout_s: float = 60.0) -> list[str]:  # noq
         while thread.is_alive() and time.monotonic() < deadline:
             thread.join(timeout=0.05)
             app.processEvents()
-    return [thread.name for thread in threading.enumerate() if thread is not threading.main_thread() and thread.is_alive()
-            and not isinstance(thread, threading._DummyThread)]  # type: ignore[attr-defined]
+    return [
+        thread.name
+        for thread in threading.enumerate()
+        if thread is not threading.main_thread()
+        and thread.is_alive()
+        and not isinstance(thread, threading._DummyThread)
+    ]  # type: ignore[attr-defined]
 
 
 def run_smoke_test(demo: str = "3d", screenshot: str | Path | None = None) -> int:
@@ -93,17 +98,26 @@ def run_smoke_test(demo: str = "3d", screenshot: str | Path | None = None) -> in
     finally:
         QMessageBox.warning = warning  # type: ignore[method-assign]
     if not opened or errors:
-        print(f"regviewer: smoke test failed: the demo did not open: {'; '.join(errors) or 'no reason given'}",
-              file=sys.stderr)
+        print(
+            f"regviewer: smoke test failed: the demo did not open: {'; '.join(errors) or 'no reason given'}",
+            file=sys.stderr,
+        )
         return 1
     if unfinished:
-        print(f"regviewer: smoke test failed: background work still running after 60 s: {', '.join(unfinished)}",
-              file=sys.stderr)
+        print(
+            f"regviewer: smoke test failed: background work still running after 60 s: {', '.join(unfinished)}",
+            file=sys.stderr,
+        )
         return 1
     if image.isNull() or share < MIN_TISSUE_SHARE:
-        print(f"regviewer: smoke test failed: the views show no images ({share:.1%} of their pixels mid-grey, "
-              f"expected at least {MIN_TISSUE_SHARE:.0%})", file=sys.stderr)
+        print(
+            f"regviewer: smoke test failed: the views show no images ({share:.1%} of their pixels mid-grey, "
+            f"expected at least {MIN_TISSUE_SHARE:.0%})",
+            file=sys.stderr,
+        )
         return 1
-    print(f"smoke test ok: demo {demo} painted {image.width()}x{image.height()} ({share:.0%} of the views' pixels image, "
-          f"Qt platform {app.platformName()}) in {painted_s:.2f} s after the GUI modules started loading")
+    print(
+        f"smoke test ok: demo {demo} painted {image.width()}x{image.height()} ({share:.0%} of the views' pixels image, "
+        f"Qt platform {app.platformName()}) in {painted_s:.2f} s after the GUI modules started loading"
+    )
     return 0

@@ -52,22 +52,38 @@ def load_ants() -> Any:
 
 def ants_image(ants: Any, image: Image) -> Any:
     """An ANTsImage with the same voxels and LPS geometry (ANTs arrays are indexed (x, y, z))."""
-    return ants.from_numpy(np.ascontiguousarray(np.asarray(image.array, dtype=np.float32).T), origin=tuple(float(v) for v in image.origin),
-                           spacing=tuple(float(v) for v in image.spacing), direction=np.array(image.direction, dtype=np.float64))
+    return ants.from_numpy(
+        np.ascontiguousarray(np.asarray(image.array, dtype=np.float32).T),
+        origin=tuple(float(v) for v in image.origin),
+        spacing=tuple(float(v) for v in image.spacing),
+        direction=np.array(image.direction, dtype=np.float64),
+    )
 
 
-def ants_child(workdir: str, fixed: Image, moving: Image, masks: tuple, options: dict, initial_file: str | None) -> None:
+def ants_child(
+    workdir: str, fixed: Image, moving: Image, masks: tuple, options: dict, initial_file: str | None
+) -> None:
     """Child-process body: run ants.registration; write the forward transform list to result.json."""
     ants = load_ants()
     arguments = dict(options)
     if masks[0] is not None:
         arguments["mask"] = ants_image(ants, masks[0].with_array((np.asarray(masks[0].array) > 0).astype(np.float32)))
     if masks[1] is not None:
-        arguments["moving_mask"] = ants_image(ants, masks[1].with_array((np.asarray(masks[1].array) > 0).astype(np.float32)))
+        arguments["moving_mask"] = ants_image(
+            ants, masks[1].with_array((np.asarray(masks[1].array) > 0).astype(np.float32))
+        )
     if initial_file:
         arguments["initial_transform"] = [initial_file]
-    result = ants.registration(ants_image(ants, fixed), ants_image(ants, moving), outprefix=str(Path(workdir) / "ants_"), verbose=True, **arguments)
-    Path(workdir, "result.json").write_text(json.dumps({"fwdtransforms": list(result["fwdtransforms"])}), encoding="utf-8")
+    result = ants.registration(
+        ants_image(ants, fixed),
+        ants_image(ants, moving),
+        outprefix=str(Path(workdir) / "ants_"),
+        verbose=True,
+        **arguments,
+    )
+    Path(workdir, "result.json").write_text(
+        json.dumps({"fwdtransforms": list(result["fwdtransforms"])}), encoding="utf-8"
+    )
 
 
 class DiagnosticFollower:
@@ -106,7 +122,9 @@ class _AntsMethod:
     def _options(self, values: dict, has_initial: bool) -> dict:
         raise NotImplementedError
 
-    def run(self, request: Request, progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None) -> Result:
+    def run(
+        self, request: Request, progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None
+    ) -> Result:
         from regviewer.registration.classic import check_pair
 
         cancel = cancel or CancelToken()
@@ -115,7 +133,9 @@ class _AntsMethod:
         check_pair(request)
         initial = request.initial_transform
         if initial is not None and not initial.is_linear:
-            raise InputMismatchError(f"{self.label} starts only from a linear transform; run it before the deformable stage")
+            raise InputMismatchError(
+                f"{self.label} starts only from a linear transform; run it before the deformable stage"
+            )
         options = self._options(values, initial is not None)
         if child_run.uses_fork():
             load_ants()
@@ -133,17 +153,40 @@ class _AntsMethod:
                 history.extend((self.name, level, iteration, metric) for level, iteration, metric in rows)
                 if rows:
                     level, iteration, metric = rows[-1]
-                    progress(ProgressEvent(self.name, level, max(level + 1, 1), iteration, metric, f"ANTs level {level + 1}"))
+                    progress(
+                        ProgressEvent(self.name, level, max(level + 1, 1), iteration, metric, f"ANTs level {level + 1}")
+                    )
 
-            outcome = child_run.run_in_child(ants_child, (folder, request.fixed, request.moving, (request.fixed_mask, request.moving_mask), options, initial_file),
-                                             work, cancel, on_output=on_output)
+            outcome = child_run.run_in_child(
+                ants_child,
+                (
+                    folder,
+                    request.fixed,
+                    request.moving,
+                    (request.fixed_mask, request.moving_mask),
+                    options,
+                    initial_file,
+                ),
+                work,
+                cancel,
+                on_output=on_output,
+            )
             if outcome.status == "failed":
                 raise RegViewerError(f"{self.label} failed: {outcome.message}")
-            transform = self._read_result(work, request) if outcome.status == "completed" else (initial or _identity(request))
+            transform = (
+                self._read_result(work, request) if outcome.status == "completed" else (initial or _identity(request))
+            )
         message = outcome.message or f"ANTs {options['type_of_transform']} finished"
-        return Result(method=self.name, transform=transform, status=outcome.status, parameters=values,
-                      runtime_s=time.perf_counter() - started, metric_history=history, message=message,
-                      log=[f"{self.label}: {outcome.status}; {message}", transform.describe()])
+        return Result(
+            method=self.name,
+            transform=transform,
+            status=outcome.status,
+            parameters=values,
+            runtime_s=time.perf_counter() - started,
+            metric_history=history,
+            message=message,
+            log=[f"{self.label}: {outcome.status}; {message}", transform.describe()],
+        )
 
     @staticmethod
     def _read_result(work: Path, request: Request) -> Transform:
@@ -162,12 +205,63 @@ def _identity(request: Request) -> Transform:
 
 def _linear_parameters(metric: str) -> tuple[Parameter, ...]:
     return (
-        Parameter("metric", "choice", metric, "Metric", "mattes: Mattes mutual information (any modality); CC: local correlation; meansquares.", choices=METRICS),
-        Parameter("iterations", "int_list", (2100, 1200, 1200, 10), "Iterations", "Gradient steps per level, coarse to fine (ANTs' aff_iterations).", 0, 100000),
-        Parameter("shrink_factors", "int_list", (6, 4, 2, 1), "Shrink factors", "Downsampling per level (aff_shrink_factors).", 1, 32, expert=True),
-        Parameter("smoothing_sigmas", "int_list", (3, 2, 1, 0), "Smoothing", "Gaussian smoothing per level, voxels (aff_smoothing_sigmas).", 0, 16, expert=True),
-        Parameter("sampling", "int", 32, "Metric bins / radius", "Mattes bins or CC radius of the affine metric (aff_sampling).", 1, 256, expert=True),
-        Parameter("random_seed", "int", 1, "Random seed", "ANTs samples at random: a fixed seed gives the same result each run.", 0, 2**31 - 1, expert=True),
+        Parameter(
+            "metric",
+            "choice",
+            metric,
+            "Metric",
+            "mattes: Mattes mutual information (any modality); CC: local correlation; meansquares.",
+            choices=METRICS,
+        ),
+        Parameter(
+            "iterations",
+            "int_list",
+            (2100, 1200, 1200, 10),
+            "Iterations",
+            "Gradient steps per level, coarse to fine (ANTs' aff_iterations).",
+            0,
+            100000,
+        ),
+        Parameter(
+            "shrink_factors",
+            "int_list",
+            (6, 4, 2, 1),
+            "Shrink factors",
+            "Downsampling per level (aff_shrink_factors).",
+            1,
+            32,
+            expert=True,
+        ),
+        Parameter(
+            "smoothing_sigmas",
+            "int_list",
+            (3, 2, 1, 0),
+            "Smoothing",
+            "Gaussian smoothing per level, voxels (aff_smoothing_sigmas).",
+            0,
+            16,
+            expert=True,
+        ),
+        Parameter(
+            "sampling",
+            "int",
+            32,
+            "Metric bins / radius",
+            "Mattes bins or CC radius of the affine metric (aff_sampling).",
+            1,
+            256,
+            expert=True,
+        ),
+        Parameter(
+            "random_seed",
+            "int",
+            1,
+            "Random seed",
+            "ANTs samples at random: a fixed seed gives the same result each run.",
+            0,
+            2**31 - 1,
+            expert=True,
+        ),
     )
 
 
@@ -182,9 +276,15 @@ class AntsRigidMethod(_AntsMethod):
         levels = len(values["iterations"])
         if not len(values["shrink_factors"]) == len(values["smoothing_sigmas"]) == levels:
             raise InputMismatchError("give one iteration count, shrink factor and smoothing per level")
-        return {"type_of_transform": self.kind, "aff_metric": values["metric"], "aff_iterations": _level_list(values["iterations"]),
-                "aff_shrink_factors": _level_list(values["shrink_factors"]), "aff_smoothing_sigmas": _level_list(values["smoothing_sigmas"]),
-                "aff_sampling": values["sampling"], "random_seed": values["random_seed"]}
+        return {
+            "type_of_transform": self.kind,
+            "aff_metric": values["metric"],
+            "aff_iterations": _level_list(values["iterations"]),
+            "aff_shrink_factors": _level_list(values["shrink_factors"]),
+            "aff_smoothing_sigmas": _level_list(values["smoothing_sigmas"]),
+            "aff_sampling": values["sampling"],
+            "random_seed": values["random_seed"],
+        }
 
 
 class AntsAffineMethod(AntsRigidMethod):
@@ -203,21 +303,80 @@ class AntsSynMethod(_AntsMethod):
     )
     quick = False
     parameters = (
-        Parameter("metric", "choice", "mattes", "Metric", "Metric of the deformable stage (syn_metric).", choices=METRICS),
-        Parameter("affine_first", "bool", True, "Affine first", "Run ANTs' own affine stage first; turn off after an affine stage of your own."),
-        Parameter("iterations", "int_list", (40, 20, 0), "Iterations", "SyN iterations per level, coarse to fine (reg_iterations).", 0, 100000),
+        Parameter(
+            "metric", "choice", "mattes", "Metric", "Metric of the deformable stage (syn_metric).", choices=METRICS
+        ),
+        Parameter(
+            "affine_first",
+            "bool",
+            True,
+            "Affine first",
+            "Run ANTs' own affine stage first; turn off after an affine stage of your own.",
+        ),
+        Parameter(
+            "iterations",
+            "int_list",
+            (40, 20, 0),
+            "Iterations",
+            "SyN iterations per level, coarse to fine (reg_iterations).",
+            0,
+            100000,
+        ),
         Parameter("grad_step", "float", 0.2, "Gradient step", "SyN step size.", 0.001, 10.0, expert=True),
-        Parameter("flow_sigma", "float", 3.0, "Update smoothing", "Smoothing of the update field (voxels).", 0.0, 50.0, expert=True),
-        Parameter("total_sigma", "float", 0.0, "Total smoothing", "Smoothing of the total field (voxels).", 0.0, 50.0, expert=True),
-        Parameter("sampling", "int", 32, "Metric bins / radius", "Mattes bins or CC radius of the deformable metric (syn_sampling).", 1, 256, expert=True),
-        Parameter("random_seed", "int", 1, "Random seed", "A fixed seed gives the same result each run.", 0, 2**31 - 1, expert=True),
+        Parameter(
+            "flow_sigma",
+            "float",
+            3.0,
+            "Update smoothing",
+            "Smoothing of the update field (voxels).",
+            0.0,
+            50.0,
+            expert=True,
+        ),
+        Parameter(
+            "total_sigma",
+            "float",
+            0.0,
+            "Total smoothing",
+            "Smoothing of the total field (voxels).",
+            0.0,
+            50.0,
+            expert=True,
+        ),
+        Parameter(
+            "sampling",
+            "int",
+            32,
+            "Metric bins / radius",
+            "Mattes bins or CC radius of the deformable metric (syn_sampling).",
+            1,
+            256,
+            expert=True,
+        ),
+        Parameter(
+            "random_seed",
+            "int",
+            1,
+            "Random seed",
+            "A fixed seed gives the same result each run.",
+            0,
+            2**31 - 1,
+            expert=True,
+        ),
     )
 
     def _options(self, values: dict, has_initial: bool) -> dict:
         kind = "SyN" if values["affine_first"] else "SyNOnly"
-        return {"type_of_transform": kind, "syn_metric": values["metric"], "reg_iterations": _level_list(values["iterations"]),
-                "grad_step": values["grad_step"], "flow_sigma": values["flow_sigma"], "total_sigma": values["total_sigma"],
-                "syn_sampling": values["sampling"], "random_seed": values["random_seed"]}
+        return {
+            "type_of_transform": kind,
+            "syn_metric": values["metric"],
+            "reg_iterations": _level_list(values["iterations"]),
+            "grad_step": values["grad_step"],
+            "flow_sigma": values["flow_sigma"],
+            "total_sigma": values["total_sigma"],
+            "syn_sampling": values["sampling"],
+            "random_seed": values["random_seed"],
+        }
 
 
 class AntsSynQuickMethod(_AntsMethod):
@@ -225,8 +384,23 @@ class AntsSynQuickMethod(_AntsMethod):
     label = "ANTs SyN quick"
     description = "antsRegistrationSyNQuick: rigid + affine + SyN with ANTs' fast default schedule (or SyN only after a stage of your own)."
     parameters = (
-        Parameter("affine_first", "bool", True, "Affine first", "Run the quick rigid + affine stages first ([s]); off: SyN only ([so])."),
-        Parameter("random_seed", "int", 1, "Random seed", "A fixed seed gives the same result each run.", 0, 2**31 - 1, expert=True),
+        Parameter(
+            "affine_first",
+            "bool",
+            True,
+            "Affine first",
+            "Run the quick rigid + affine stages first ([s]); off: SyN only ([so]).",
+        ),
+        Parameter(
+            "random_seed",
+            "int",
+            1,
+            "Random seed",
+            "A fixed seed gives the same result each run.",
+            0,
+            2**31 - 1,
+            expert=True,
+        ),
     )
 
     def _options(self, values: dict, has_initial: bool) -> dict:

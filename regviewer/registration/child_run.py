@@ -21,9 +21,10 @@ import os
 import select
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from regviewer.core.progress import CancelToken
 

@@ -54,7 +54,9 @@ def itk_image(itk: Any, image: Image, pixel: type = np.float32) -> Any:
     result = itk.image_from_array(array)
     result.SetOrigin([float(v) for v in image.origin])
     result.SetSpacing([float(v) for v in image.spacing])
-    result.SetDirection(itk.matrix_from_array(np.array(image.direction, dtype=np.float64)))  # a writable copy: a read-only array crashes ITK
+    result.SetDirection(
+        itk.matrix_from_array(np.array(image.direction, dtype=np.float64))
+    )  # a writable copy: a read-only array crashes ITK
     return result
 
 
@@ -65,8 +67,16 @@ def write_point_file(points: np.ndarray, path: Path) -> Path:
     return path
 
 
-def elastix_child(workdir: str, fixed: Image, moving: Image, masks: tuple, parameter_map: ParameterMap,
-                  initial_file: str | None, point_files: tuple, threads: int) -> None:
+def elastix_child(
+    workdir: str,
+    fixed: Image,
+    moving: Image,
+    masks: tuple,
+    parameter_map: ParameterMap,
+    initial_file: str | None,
+    point_files: tuple,
+    threads: int,
+) -> None:
     """Child-process body: run elastix once; it writes elastix.log and TransformParameters files into ``workdir``."""
     itk = load_itk()
     parameters = itk.ParameterObject.New()
@@ -79,9 +89,13 @@ def elastix_child(workdir: str, fixed: Image, moving: Image, masks: tuple, param
     if initial_file:
         method.SetInitialTransformParameterFileName(initial_file)
     if masks[0] is not None:
-        method.SetFixedMask(itk_image(itk, masks[0].with_array((np.asarray(masks[0].array) > 0).astype(np.uint8)), np.uint8))
+        method.SetFixedMask(
+            itk_image(itk, masks[0].with_array((np.asarray(masks[0].array) > 0).astype(np.uint8)), np.uint8)
+        )
     if masks[1] is not None:
-        method.SetMovingMask(itk_image(itk, masks[1].with_array((np.asarray(masks[1].array) > 0).astype(np.uint8)), np.uint8))
+        method.SetMovingMask(
+            itk_image(itk, masks[1].with_array((np.asarray(masks[1].array) > 0).astype(np.uint8)), np.uint8)
+        )
     if point_files:
         method.SetFixedPointSetFileName(point_files[0])
         method.SetMovingPointSetFileName(point_files[1])
@@ -92,30 +106,65 @@ def elastix_child(workdir: str, fixed: Image, moving: Image, masks: tuple, param
 
 def common_parameters(metric: str, resolutions: int, iterations: int) -> tuple[Parameter, ...]:
     return (
-        Parameter("metric", "choice", metric, "Metric",
-                  "ncc: elastix's AdvancedNormalizedCorrelation (same modality); mi: AdvancedMattesMutualInformation "
-                  "(different modalities); mse: AdvancedMeanSquares (same intensities).", choices=tuple(METRICS)),
-        Parameter("resolutions", "int", resolutions, "Resolutions",
-                  "Pyramid levels (NumberOfResolutions); keep 3 or fewer on thin volumes (~32 slices).", 1, 8),
-        Parameter("iterations", "int", iterations, "Iterations", "MaximumNumberOfIterations per resolution.", 1, 100000),
+        Parameter(
+            "metric",
+            "choice",
+            metric,
+            "Metric",
+            "ncc: elastix's AdvancedNormalizedCorrelation (same modality); mi: AdvancedMattesMutualInformation "
+            "(different modalities); mse: AdvancedMeanSquares (same intensities).",
+            choices=tuple(METRICS),
+        ),
+        Parameter(
+            "resolutions",
+            "int",
+            resolutions,
+            "Resolutions",
+            "Pyramid levels (NumberOfResolutions); keep 3 or fewer on thin volumes (~32 slices).",
+            1,
+            8,
+        ),
+        Parameter(
+            "iterations", "int", iterations, "Iterations", "MaximumNumberOfIterations per resolution.", 1, 100000
+        ),
     )
 
 
 def expert_parameters(samples: int) -> tuple[Parameter, ...]:
     return (
-        Parameter("samples", "int", samples, "Samples",
-                  "NumberOfSpatialSamples: random samples per iteration; more is slower and more precise.", 64, 10**8, expert=True),
-        Parameter("points_weight", "float", 0.1, "Landmark weight",
-                  "Weight of CorrespondingPointsEuclideanDistanceMetric when landmark pairs are given.", 0.0, 1e6, expert=True),
+        Parameter(
+            "samples",
+            "int",
+            samples,
+            "Samples",
+            "NumberOfSpatialSamples: random samples per iteration; more is slower and more precise.",
+            64,
+            10**8,
+            expert=True,
+        ),
+        Parameter(
+            "points_weight",
+            "float",
+            0.1,
+            "Landmark weight",
+            "Weight of CorrespondingPointsEuclideanDistanceMetric when landmark pairs are given.",
+            0.0,
+            1e6,
+            expert=True,
+        ),
         Parameter("threads", "int", 0, "Threads", "elastix threads; 0 = all cores.", 0, 256, expert=True),
         parameter_file_parameter(),
     )
 
 
 INIT_PARAMETER = Parameter(
-    "initialization", "choice", "geometry", "Initialisation",
+    "initialization",
+    "choice",
+    "geometry",
+    "Initialisation",
     "Without an initial transform: geometry aligns the image centres, moments the centres of gravity, none starts "
-    "from identity (elastix's AutomaticTransformInitialization).", choices=("geometry", "moments", "none"),
+    "from identity (elastix's AutomaticTransformInitialization).",
+    choices=("geometry", "moments", "none"),
 )
 
 
@@ -128,17 +177,25 @@ class _ElastixMethod:
     kind = ""
     parameters: tuple[Parameter, ...] = ()
 
-    def run(self, request: Request, progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None) -> Result:
+    def run(
+        self, request: Request, progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None
+    ) -> Result:
         from regviewer.registration.classic import check_pair
 
         cancel = cancel or CancelToken()
         started = time.perf_counter()
         values = resolve_parameters(self, request.parameters)
         check_pair(request)
-        with_points = request.fixed_landmarks is not None and request.moving_landmarks is not None and len(request.fixed_landmarks) > 0
+        with_points = (
+            request.fixed_landmarks is not None
+            and request.moving_landmarks is not None
+            and len(request.fixed_landmarks) > 0
+        )
         parameter_map = build_map(self.kind, values, {p.name: p.default for p in self.parameters}, with_points)
         if request.initial_transform is not None and "AutomaticTransformInitialization" in parameter_map:
-            parameter_map["AutomaticTransformInitialization"] = ["false"]  # start exactly where the previous stage ended
+            parameter_map["AutomaticTransformInitialization"] = [
+                "false"
+            ]  # start exactly where the previous stage ended
         levels = int(parameter_map.get("NumberOfResolutions", ["1"])[0])
         iterations = int(parameter_map.get("MaximumNumberOfIterations", ["0"])[0])
         if child_run.uses_fork():
@@ -148,7 +205,11 @@ class _ElastixMethod:
             initial_file = None
             if request.initial_transform is not None:
                 try:
-                    initial_file = str(write_elastix_transform(request.initial_transform, request.fixed.geometry, work / "initial.txt")[-1])
+                    initial_file = str(
+                        write_elastix_transform(
+                            request.initial_transform, request.fixed.geometry, work / "initial.txt"
+                        )[-1]
+                    )
                 except InputMismatchError:
                     raise InputMismatchError(
                         f"{self.label} can start only from linear and B-spline transforms, not from "
@@ -156,8 +217,10 @@ class _ElastixMethod:
                     ) from None
             point_files: tuple = ()
             if with_points:
-                point_files = (str(write_point_file(request.fixed_landmarks, work / "fixed_points.txt")),
-                               str(write_point_file(request.moving_landmarks, work / "moving_points.txt")))
+                point_files = (
+                    str(write_point_file(request.fixed_landmarks, work / "fixed_points.txt")),
+                    str(write_point_file(request.moving_landmarks, work / "moving_points.txt")),
+                )
             follower = LogFollower(work / "elastix.log")
             history: list[tuple[str, int, int, float]] = []
 
@@ -166,14 +229,33 @@ class _ElastixMethod:
                 history.extend((self.name, level, iteration, metric) for level, iteration, metric in rows)
                 if rows:
                     level, iteration, metric = rows[-1]
-                    progress(ProgressEvent(self.name, level, levels, iteration, metric,
-                                           f"elastix level {level + 1}/{levels}", max_iterations=iterations))
+                    progress(
+                        ProgressEvent(
+                            self.name,
+                            level,
+                            levels,
+                            iteration,
+                            metric,
+                            f"elastix level {level + 1}/{levels}",
+                            max_iterations=iterations,
+                        )
+                    )
 
             outcome = child_run.run_in_child(
                 elastix_child,
-                (folder, request.fixed, request.moving, (request.fixed_mask, request.moving_mask), parameter_map,
-                 initial_file, point_files, int(values["threads"])),
-                work, cancel, on_poll=poll,
+                (
+                    folder,
+                    request.fixed,
+                    request.moving,
+                    (request.fixed_mask, request.moving_mask),
+                    parameter_map,
+                    initial_file,
+                    point_files,
+                    int(values["threads"]),
+                ),
+                work,
+                cancel,
+                on_poll=poll,
             )
             own = self._own_transform(work, outcome.status)
             if outcome.status == "failed":
@@ -184,8 +266,14 @@ class _ElastixMethod:
             message += "; kept the last finished resolution" if own is not None else "; kept the starting transform"
         log = [f"{self.label}: {outcome.status}; {message}", transform.describe()]
         return Result(
-            method=self.name, transform=transform, status=outcome.status, parameters=values,
-            runtime_s=time.perf_counter() - started, metric_history=history, message=message, log=log,
+            method=self.name,
+            transform=transform,
+            status=outcome.status,
+            parameters=values,
+            runtime_s=time.perf_counter() - started,
+            metric_history=history,
+            message=message,
+            log=log,
         )
 
     @staticmethod
@@ -193,7 +281,9 @@ class _ElastixMethod:
         final = work / "TransformParameters.0.txt"
         if status != "failed" and final.exists():
             return read_elastix_transform(final, follow_initial=False)
-        levels = sorted(work.glob("TransformParameters.0.R*.txt"), key=lambda p: int(p.name.split(".R")[1].split(".")[0]))
+        levels = sorted(
+            work.glob("TransformParameters.0.R*.txt"), key=lambda p: int(p.name.split(".R")[1].split(".")[0])
+        )
         if status == "completed" and not levels:
             raise RegViewerError("elastix finished without writing a transform")
         return read_elastix_transform(levels[-1], follow_initial=False) if levels and status != "failed" else None
@@ -247,9 +337,24 @@ class ElastixBSplineMethod(_ElastixMethod):
     kind = "bspline"
     parameters = (
         *common_parameters("ncc", 3, 256),
-        Parameter("grid_spacing_mm", "float", 16.0, "Grid spacing",
-                  "FinalGridSpacingInPhysicalUnits: control-point spacing at the finest level.", 1.0, 500.0, unit="mm"),
-        Parameter("bending_weight", "float", 1.0, "Bending weight",
-                  "Weight of TransformBendingEnergyPenalty (0 = none): higher keeps the deformation smoother.", 0.0, 1e6),
+        Parameter(
+            "grid_spacing_mm",
+            "float",
+            16.0,
+            "Grid spacing",
+            "FinalGridSpacingInPhysicalUnits: control-point spacing at the finest level.",
+            1.0,
+            500.0,
+            unit="mm",
+        ),
+        Parameter(
+            "bending_weight",
+            "float",
+            1.0,
+            "Bending weight",
+            "Weight of TransformBendingEnergyPenalty (0 = none): higher keeps the deformation smoother.",
+            0.0,
+            1e6,
+        ),
         *expert_parameters(2048),
     )

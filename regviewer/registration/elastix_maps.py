@@ -10,8 +10,9 @@ changes win, the file keeps everything else, the default map fills what the file
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from regviewer.core.errors import RegViewerError
 from regviewer.core.io.elastix_params import parse_parameter_text
@@ -69,11 +70,15 @@ class ParameterFileParameter(Parameter):
 
 def parameter_file_parameter() -> Parameter:
     return ParameterFileParameter(
-        "parameter_file", "choice", "none", "elastix parameter file",
+        "parameter_file",
+        "choice",
+        "none",
+        "elastix parameter file",
         "An elastix parameter file (.txt) for everything the form does not show (optimiser, sampler, "
         "pyramid ...): its entries replace elastix's default ones; the form's values that you changed from "
         "their defaults are written over it. 'none' uses elastix's default map.",
-        choices=("none",), expert=True,
+        choices=("none",),
+        expert=True,
     )
 
 
@@ -104,7 +109,9 @@ def build_map(kind: str, values: Mapping[str, Any], defaults: Mapping[str, Any],
     changed = {name for name, value in values.items() if defaults.get(name) != value}
     from_file = values.get("parameter_file", "none") != "none"
     chosen = changed if from_file else set(values)
-    parameter_map: ParameterMap = read_parameter_file(values["parameter_file"]) if from_file else {**_COMMON, "Transform": [TRANSFORMS[kind]]}
+    parameter_map: ParameterMap = (
+        read_parameter_file(values["parameter_file"]) if from_file else {**_COMMON, "Transform": [TRANSFORMS[kind]]}
+    )
     for key, value in _COMMON.items():  # what the file does not set comes from the default map
         parameter_map.setdefault(key, list(value))
 
@@ -122,7 +129,9 @@ def build_map(kind: str, values: Mapping[str, Any], defaults: Mapping[str, Any],
         if "initialization" in chosen:
             mode = values["initialization"]
             parameter_map["AutomaticTransformInitialization"] = ["false" if mode == "none" else "true"]
-            parameter_map["AutomaticTransformInitializationMethod"] = ["CenterOfGravity" if mode == "moments" else "GeometricalCenter"]
+            parameter_map["AutomaticTransformInitializationMethod"] = [
+                "CenterOfGravity" if mode == "moments" else "GeometricalCenter"
+            ]
     if kind == "bspline":
         put("grid_spacing_mm", "FinalGridSpacingInPhysicalUnits", [f"{values['grid_spacing_mm']:g}"])
         levels = int(parameter_map.get("NumberOfResolutions", ["3"])[0])
@@ -145,7 +154,9 @@ def build_map(kind: str, values: Mapping[str, Any], defaults: Mapping[str, Any],
     parameter_map["Metric"] = metrics
     for number, metric in enumerate(metrics):
         parameter_map[f"Metric{number}Weight"] = [weights.get(metric, "1")]
-    parameter_map["Registration"] = ["MultiMetricMultiResolutionRegistration" if len(metrics) > 1 else "MultiResolutionRegistration"]
+    parameter_map["Registration"] = [
+        "MultiMetricMultiResolutionRegistration" if len(metrics) > 1 else "MultiResolutionRegistration"
+    ]
     parameter_map["WriteResultImage"] = ["false"]
     parameter_map["WriteTransformParametersEachResolution"] = ["true"]
     return parameter_map

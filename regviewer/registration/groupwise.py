@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -65,7 +65,9 @@ def on_reference_grid(images: Sequence[Image]) -> list[Image]:
     return out
 
 
-def groupwise_map(ndim: int, iterations: int, grid_spacing_mm: float, resolutions: int, samples: int) -> dict[str, list[str]]:
+def groupwise_map(
+    ndim: int, iterations: int, grid_spacing_mm: float, resolutions: int, samples: int
+) -> dict[str, list[str]]:
     """elastix's groupwise parameter map (elastix manual / model zoo par0012-style)."""
     schedule = []
     for level in range(resolutions):
@@ -104,7 +106,9 @@ def stack_child(workdir: str, images: list[Image], parameter_map: dict) -> None:
     itk = load_itk()
     reference = images[0]
     ndim = reference.ndim
-    stack = itk.image_from_array(np.ascontiguousarray(np.stack([np.asarray(i.array, dtype=np.float32) for i in images])))
+    stack = itk.image_from_array(
+        np.ascontiguousarray(np.stack([np.asarray(i.array, dtype=np.float32) for i in images]))
+    )
     stack.SetOrigin([*map(float, reference.origin), 0.0])
     stack.SetSpacing([*map(float, reference.spacing), 1.0])
     direction = np.eye(ndim + 1)
@@ -129,20 +133,29 @@ def read_stack_transforms(path: Path) -> list[BSplineTransform]:
     size = [int(v) for v in entries["GridSize"]]
     ndim = len(size)
     origin, spacing = [float(v) for v in entries["GridOrigin"]], [float(v) for v in entries["GridSpacing"]]
-    direction = np.array([float(v) for v in entries["GridDirection"]]).reshape(ndim, ndim).T  # elastix: column by column
+    direction = (
+        np.array([float(v) for v in entries["GridDirection"]]).reshape(ndim, ndim).T
+    )  # elastix: column by column
     parameters = np.array([float(v) for v in entries["TransformParameters"]])
     per_image = len(parameters) // count
     transforms = []
     for number in range(count):
         bspline = sitk.BSplineTransform(ndim, 3)
         bspline.SetFixedParameters(tuple(float(v) for v in (*size, *origin, *spacing, *direction.reshape(-1))))
-        bspline.SetParameters(tuple(parameters[number * per_image:(number + 1) * per_image]))
+        bspline.SetParameters(tuple(parameters[number * per_image : (number + 1) * per_image]))
         transforms.append(BSplineTransform(bspline))
     return transforms
 
 
-def elastix_groupwise(images: Sequence[Image], iterations: int = 250, grid_spacing_mm: float = 16.0, resolutions: int = 3,
-                      samples: int = 2048, progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None) -> GroupwiseResult:
+def elastix_groupwise(
+    images: Sequence[Image],
+    iterations: int = 250,
+    grid_spacing_mm: float = 16.0,
+    resolutions: int = 3,
+    samples: int = 2048,
+    progress: ProgressCallback = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> GroupwiseResult:
     cancel = cancel or CancelToken()
     started = time.perf_counter()
     on_grid = on_reference_grid(images)
@@ -161,7 +174,9 @@ def elastix_groupwise(images: Sequence[Image], iterations: int = 250, grid_spaci
             history.extend(("elastix-groupwise", level, iteration, metric) for level, iteration, metric in rows)
             if rows:
                 level, iteration, metric = rows[-1]
-                progress(ProgressEvent("elastix-groupwise", level, resolutions, iteration, metric, max_iterations=iterations))
+                progress(
+                    ProgressEvent("elastix-groupwise", level, resolutions, iteration, metric, max_iterations=iterations)
+                )
 
         outcome = child_run.run_in_child(stack_child, (folder, on_grid, parameter_map), work, cancel, on_poll=poll)
         if outcome.status == "failed":
@@ -173,8 +188,13 @@ def elastix_groupwise(images: Sequence[Image], iterations: int = 250, grid_spaci
     return _finish("elastix-groupwise", images, on_grid[0], transforms, outcome.status, started, history)
 
 
-def template_groupwise(images: Sequence[Image], preset: str = "deformable", rounds: int = 2, progress: ProgressCallback = ignore_progress,
-                       cancel: CancelToken | None = None) -> GroupwiseResult:
+def template_groupwise(
+    images: Sequence[Image],
+    preset: str = "deformable",
+    rounds: int = 2,
+    progress: ProgressCallback = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> GroupwiseResult:
     """Register every image to the running mean with ``preset``; ``rounds`` updates of the mean."""
     from regviewer.registration.base import Request
     from regviewer.registration.pipeline import run_chain
@@ -184,7 +204,9 @@ def template_groupwise(images: Sequence[Image], preset: str = "deformable", roun
     started = time.perf_counter()
     on_grid = on_reference_grid(images)
     reference = on_grid[0]
-    mean = reference.with_array(np.mean([np.asarray(i.array, dtype=np.float64) for i in on_grid], axis=0).astype(np.float32))
+    mean = reference.with_array(
+        np.mean([np.asarray(i.array, dtype=np.float64) for i in on_grid], axis=0).astype(np.float32)
+    )
     transforms: list[Transform] = [AffineTransform.identity(reference.ndim) for _ in on_grid]
     status = "completed"
     for _ in range(rounds):
@@ -196,13 +218,29 @@ def template_groupwise(images: Sequence[Image], preset: str = "deformable", roun
             transforms[number] = result.transform
         if status != "completed":
             break
-        warped = [resample_image(image, reference.geometry, transform, "linear") for image, transform in zip(images, transforms)]
-        mean = reference.with_array(np.mean([np.asarray(w.array, dtype=np.float64) for w in warped], axis=0).astype(np.float32))
+        warped = [
+            resample_image(image, reference.geometry, transform, "linear")
+            for image, transform in zip(images, transforms)
+        ]
+        mean = reference.with_array(
+            np.mean([np.asarray(w.array, dtype=np.float64) for w in warped], axis=0).astype(np.float32)
+        )
     return _finish("template", images, reference, transforms, status, started, [])
 
 
-def _finish(method: str, images: Sequence[Image], reference: Image, transforms: list[Transform], status: str, started: float,
-            history: list) -> GroupwiseResult:
-    warped = [resample_image(image, reference.geometry, transform, "linear") for image, transform in zip(images, transforms)]
-    mean = reference.with_array(np.mean([np.asarray(w.array, dtype=np.float64) for w in warped], axis=0).astype(np.float32), name="mean")
+def _finish(
+    method: str,
+    images: Sequence[Image],
+    reference: Image,
+    transforms: list[Transform],
+    status: str,
+    started: float,
+    history: list,
+) -> GroupwiseResult:
+    warped = [
+        resample_image(image, reference.geometry, transform, "linear") for image, transform in zip(images, transforms)
+    ]
+    mean = reference.with_array(
+        np.mean([np.asarray(w.array, dtype=np.float64) for w in warped], axis=0).astype(np.float32), name="mean"
+    )
     return GroupwiseResult(method, transforms, warped, mean, status, time.perf_counter() - started, history)

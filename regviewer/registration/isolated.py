@@ -35,8 +35,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import fields
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from regviewer.core.evaluation import EvaluationData
 from regviewer.core.progress import CancelToken
@@ -103,8 +104,14 @@ class _Outbox:
             write_frame(self.stream, item)
 
 
-def _child(stages: tuple[Stage, ...], request_fields: dict, evaluation: EvaluationData | None, out: _Outbox,
-           stop: CancelToken, nice: int) -> None:
+def _child(
+    stages: tuple[Stage, ...],
+    request_fields: dict,
+    evaluation: EvaluationData | None,
+    out: _Outbox,
+    stop: CancelToken,
+    nice: int,
+) -> None:
     """The child process: run, report, score (never raises: every outcome is a message)."""
     if nice > 0 and hasattr(os, "nice"):
         try:
@@ -112,7 +119,9 @@ def _child(stages: tuple[Stage, ...], request_fields: dict, evaluation: Evaluati
         except OSError:
             pass
     request = Request(**request_fields)
-    throttle = ProgressThrottle(lambda steps: out.put(("steps", steps)), lambda preview: out.put(("preview", preview)), stop)
+    throttle = ProgressThrottle(
+        lambda steps: out.put(("steps", steps)), lambda preview: out.put(("preview", preview)), stop
+    )
     result = run_guarded(stages, request, throttle, stop)
     throttle.flush()
     out.put(("result", _fields(result)))
@@ -129,7 +138,9 @@ class IsolatedRun:
     ``on_preview(Transform)``, ``on_result(Result)``, ``on_figures(dict)`` (up to twice: quick, complete).
     """
 
-    def __init__(self, stages: Sequence[Stage], request: Request, evaluation: EvaluationData | None = None, nice: int = 0) -> None:
+    def __init__(
+        self, stages: Sequence[Stage], request: Request, evaluation: EvaluationData | None = None, nice: int = 0
+    ) -> None:
         self.stages, self.request, self.evaluation, self.nice = tuple(stages), request, evaluation, nice
         self.result: Result | None = None
         self._process: subprocess.Popen | None = None
@@ -140,8 +151,9 @@ class IsolatedRun:
         self._cancelled_at: float | None = None
 
     def _start(self) -> None:
-        self._process = subprocess.Popen(child_argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE)
+        self._process = subprocess.Popen(
+            child_argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         threading.Thread(target=self._read, name="regviewer-engine-reader", daemon=True).start()
         threading.Thread(target=self._read_errors, name="regviewer-engine-stderr", daemon=True).start()
         try:
@@ -205,7 +217,9 @@ class IsolatedRun:
             else:
                 status = self._process.returncode if self._process is not None else None
                 tail = self.stderr_tail()
-                message = f"the engine process ended without a result (exit code {status})" + (f": {tail}" if tail else "")
+                message = f"the engine process ended without a result (exit code {status})" + (
+                    f": {tail}" if tail else ""
+                )
                 self.result = failed_result(self.stages, self.request, message, runtime_s)
             on_result(self.result)
         return self.result
@@ -218,11 +232,21 @@ class IsolatedRun:
             from regviewer.core.transforms import AffineTransform
 
             transform = AffineTransform.identity(self.request.fixed.ndim)
-        message = (f"cancelled by the user; the engine had not stopped within {KILL_AFTER_S:g} s, "
-                   "so its last reported transform is kept")
+        message = (
+            f"cancelled by the user; the engine had not stopped within {KILL_AFTER_S:g} s, "
+            "so its last reported transform is kept"
+        )
         stages = [{"method": stage.method, "parameters": dict(stage.parameters)} for stage in self.stages]
-        return Result(",".join(stage.method for stage in self.stages), transform, "cancelled", {"stages": stages},
-                      runtime_s, tuple(self._history), message, (message,))
+        return Result(
+            ",".join(stage.method for stage in self.stages),
+            transform,
+            "cancelled",
+            {"stages": stages},
+            runtime_s,
+            tuple(self._history),
+            message,
+            (message,),
+        )
 
     def _relay(self, cancel, on_steps, on_preview, on_result, on_figures, abandon) -> None:  # noqa: ANN001
         while True:
@@ -230,7 +254,9 @@ class IsolatedRun:
                 self.cancel()
                 self._cancelled_at = time.perf_counter()
             cancelled_at = self._cancelled_at
-            if abandon() or (cancelled_at is not None and self.result is None and time.perf_counter() - cancelled_at > KILL_AFTER_S):
+            if abandon() or (
+                cancelled_at is not None and self.result is None and time.perf_counter() - cancelled_at > KILL_AFTER_S
+            ):
                 self.terminate()
                 return
             try:

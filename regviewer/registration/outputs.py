@@ -79,8 +79,14 @@ def transform_name(transform) -> str:
 def output_paths(out_dir: str | Path, moving_path: str | Path, labels_path: str | Path | None = None) -> list[Path]:
     """Every file ``write_result`` may write in ``out_dir`` (checked against the inputs before a run)."""
     out = Path(out_dir)
-    names = ["transform.tfm", "transform.h5", "displacement.nii.gz", f"warped{default_extension(moving_path)}",
-             "jacobian.nii.gz", "metrics.json"]
+    names = [
+        "transform.tfm",
+        "transform.h5",
+        "displacement.nii.gz",
+        f"warped{default_extension(moving_path)}",
+        "jacobian.nii.gz",
+        "metrics.json",
+    ]
     if labels_path:
         names.append(f"warped_labels{default_extension(labels_path)}")
     return [out / name for name in names]

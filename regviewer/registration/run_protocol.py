@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
-from regviewer.core.errors import RegViewerError
 from regviewer.core import metrics
+from regviewer.core.errors import RegViewerError
 from regviewer.core.evaluation import EvaluationData, before_after, quality_warnings
-from regviewer.core.resample import resample_image
 from regviewer.core.progress import CancelToken, ProgressEvent
+from regviewer.core.resample import resample_image
 from regviewer.core.transforms import AffineTransform, Transform
 from regviewer.registration.base import Request, Result
 from regviewer.registration.pipeline import Stage, run_chain
@@ -40,8 +41,14 @@ OUT_OF_MEMORY = "out of memory (try a smaller image, fewer levels or fewer sampl
 def failed_result(stages: Sequence[Stage], request: Request, message: str, runtime_s: float) -> Result:
     """The result of a run that could not finish: the starting transform and the reason."""
     start = request.initial_transform or AffineTransform.identity(request.fixed.ndim)
-    return Result(",".join(stage.method for stage in stages), start, "failed", runtime_s=runtime_s,
-                  message=message, log=(f"failed: {message}",))
+    return Result(
+        ",".join(stage.method for stage in stages),
+        start,
+        "failed",
+        runtime_s=runtime_s,
+        message=message,
+        log=(f"failed: {message}",),
+    )
 
 
 def failure_message(error: BaseException) -> str:
@@ -53,8 +60,13 @@ def failure_message(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def run_guarded(stages: Sequence[Stage], request: Request, progress: Callable[[ProgressEvent], None],
-                cancel: CancelToken, registry=None) -> Result:  # noqa: ANN001
+def run_guarded(
+    stages: Sequence[Stage],
+    request: Request,
+    progress: Callable[[ProgressEvent], None],
+    cancel: CancelToken,
+    registry=None,
+) -> Result:  # noqa: ANN001
     """``run_chain`` with every exception turned into a failed result."""
     started = time.perf_counter()
     try:
@@ -72,8 +84,14 @@ class ProgressThrottle:
     Call ``flush()`` when the run ends.
     """
 
-    def __init__(self, send_steps: Callable[[tuple], None], send_preview: Callable[[Transform], None],
-                 cancel: CancelToken | None = None, batch_s: float = BATCH_S, preview_s: float = PREVIEW_S) -> None:
+    def __init__(
+        self,
+        send_steps: Callable[[tuple], None],
+        send_preview: Callable[[Transform], None],
+        cancel: CancelToken | None = None,
+        batch_s: float = BATCH_S,
+        preview_s: float = PREVIEW_S,
+    ) -> None:
         self.send_steps, self.send_preview, self.cancel = send_steps, send_preview, cancel
         self.batch_s, self.preview_s = batch_s, preview_s
         self.latest: Transform | None = None
@@ -86,8 +104,18 @@ class ProgressThrottle:
         now = time.perf_counter()
         if event.preview is not None:
             self._preview = self.latest = event.preview
-        self._pending.append(ProgressEvent(event.stage, event.level, event.n_levels, event.iteration, event.metric,
-                                           event.message, None, event.max_iterations))
+        self._pending.append(
+            ProgressEvent(
+                event.stage,
+                event.level,
+                event.n_levels,
+                event.iteration,
+                event.metric,
+                event.message,
+                None,
+                event.max_iterations,
+            )
+        )
         if event.metric is not None:
             self.history.append((event.stage, event.level, event.iteration, event.metric))
         if event.metric is None or now - self._last_batch >= self.batch_s:
@@ -132,8 +160,10 @@ def quick_figures(transform: Transform, evaluation: EvaluationData) -> dict:
         else:
             warped = resample_image(moving_labels, fixed.geometry, step, "label").array
         values = metrics.label_metrics(fixed_labels.array, warped, spacing_zyx, evaluation.score_labels, hd95=False)
-        figures[key] = {name: (None if isinstance(value, float) and not math.isfinite(value) else value)
-                        for name, value in values.items()}
+        figures[key] = {
+            name: (None if isinstance(value, float) and not math.isfinite(value) else value)
+            for name, value in values.items()
+        }
     return figures
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
 
 from regviewer.core.errors import RegViewerError
 
@@ -64,7 +64,9 @@ def find_trainer(name: str, entry_points: list[metadata.EntryPoint] | None = Non
             try:
                 trainer = entry.load()
             except Exception as error:
-                raise RegViewerError(f"the trainer {name!r} ({entry.value}) failed to load: {type(error).__name__}: {error}") from None
+                raise RegViewerError(
+                    f"the trainer {name!r} ({entry.value}) failed to load: {type(error).__name__}: {error}"
+                ) from None
             if not callable(trainer):
                 raise RegViewerError(f"the trainer {name!r} ({entry.value}) is not callable")
             return trainer

@@ -85,8 +85,11 @@ def main() -> None:
         from regviewer import paths
         from regviewer.gui.main_window import MainWindow
 
-        window = MainWindow(fixed=paths.SAMPLE_3D_FIXED, moving=paths.SAMPLE_3D_MOVING,
-                            settings=QSettings(str(Path(folder) / "s.ini"), QSettings.Format.IniFormat))
+        window = MainWindow(
+            fixed=paths.SAMPLE_3D_FIXED,
+            moving=paths.SAMPLE_3D_MOVING,
+            settings=QSettings(str(Path(folder) / "s.ini"), QSettings.Format.IniFormat),
+        )
         window.resize(1400, 950)
         window.show()
         landmarks = window.landmark_model.for_ndim(3)
@@ -99,15 +102,19 @@ def main() -> None:
         for label, autosave in (("autosave off (peer)", False), ("autosave on", True), ("autosave off (again)", False)):
             rows.append((label, drag(window, args.seconds, autosave)))
         peer = statistics.median(rows[0][1]["steps"])
-        print(f"{'drag of 1 of 20 landmarks':<24}{'steps':>7}{'median ms':>11}{'p90 ms':>9}{'max ms':>9}{'x peer':>8}"
-              f"{'writes':>8}  autosave GUI-thread ms per snapshot (median / max)")
+        print(
+            f"{'drag of 1 of 20 landmarks':<24}{'steps':>7}{'median ms':>11}{'p90 ms':>9}{'max ms':>9}{'x peer':>8}"
+            f"{'writes':>8}  autosave GUI-thread ms per snapshot (median / max)"
+        )
         for label, result in rows:
             steps = sorted(result["steps"])
             median = statistics.median(steps)
             ticks = result["ticks"]
             tick_text = f"{1000 * statistics.median(ticks):.2f} / {1000 * max(ticks):.2f}" if ticks else "-"
-            print(f"{label:<24}{len(steps):>7}{1000 * median:>11.2f}{1000 * steps[int(0.9 * len(steps))]:>9.2f}"
-                  f"{1000 * steps[-1]:>9.2f}{median / peer:>8.2f}{result['writes']:>8}  {tick_text}")
+            print(
+                f"{label:<24}{len(steps):>7}{1000 * median:>11.2f}{1000 * steps[int(0.9 * len(steps))]:>9.2f}"
+                f"{1000 * steps[-1]:>9.2f}{median / peer:>8.2f}{result['writes']:>8}  {tick_text}"
+            )
         window.sessions.shutdown(keep_recovery=False)
         window.close()
 

@@ -43,7 +43,9 @@ def _pair(n_labels: int):
     fixed = Image.from_array(volume, name="fixed")
     fixed_labels = Image.from_array(labels, name="fixed-labels", is_label=True)
     z, y, x = np.meshgrid(*(np.linspace(0, np.pi, n) for n in volume.shape), indexing="ij")
-    displacement = np.stack([2.0 * np.sin(z) * np.sin(y), 1.5 * np.sin(x) * np.sin(z), 1.0 * np.sin(y) * np.sin(x)], axis=-1)
+    displacement = np.stack(
+        [2.0 * np.sin(z) * np.sin(y), 1.5 * np.sin(x) * np.sin(z), 1.0 * np.sin(y) * np.sin(x)], axis=-1
+    )
     field = DisplacementFieldTransform(displacement.astype(np.float64), fixed.geometry)
     moving = resample_image(fixed, fixed.geometry, field, "linear")  # a pair the field roughly undoes
     moving_labels = resample_image(fixed_labels, fixed.geometry, field, "label")
@@ -60,7 +62,9 @@ def main() -> int:
 
     started = time.perf_counter()
     transform, evaluation, n_labels = _pair(args.labels)
-    print(f"pair: {evaluation.fixed.shape} voxels, {n_labels} labels, field transform (prepared in {time.perf_counter() - started:.1f} s)")
+    print(
+        f"pair: {evaluation.fixed.shape} voxels, {n_labels} labels, field transform (prepared in {time.perf_counter() - started:.1f} s)"
+    )
     print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     timings: dict[str, list[float]] = {"quick (Dice per label)": [], "complete (all + HD95)": []}
     for _ in range(args.repeats):

@@ -16,15 +16,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from importlib import metadata  # noqa: E402
+
 from fundus import write_fundus_pair  # noqa: E402
 from plugin_helpers import PLUGINS, declared_entry_points, plugin_on_path  # noqa: E402
+
 from regviewer.core.colour import field_of_view_mask, registration_channel  # noqa: E402
 from regviewer.core.io import read_image  # noqa: E402
 from regviewer.registration.base import Request  # noqa: E402
 from regviewer.registration.pipeline import Stage, run_chain  # noqa: E402
 from regviewer.registration.presets import get_preset  # noqa: E402
 from regviewer.registration.registry import _SOURCE_TREE_BUILTINS, GROUP, build_registry  # noqa: E402
-from importlib import metadata  # noqa: E402
 
 
 def main(size: int = 384) -> None:

@@ -38,7 +38,9 @@ def atlas_pair(count: int = 116, seed: int = 0):
     z, y, x = np.indices(SHAPE, dtype=np.float32)
     centre = (np.array(SHAPE) - 1) / 2
     radius = np.array(SHAPE) * 0.42
-    inside = ((z - centre[0]) / radius[0]) ** 2 + ((y - centre[1]) / radius[1]) ** 2 + ((x - centre[2]) / radius[2]) ** 2 <= 1
+    inside = ((z - centre[0]) / radius[0]) ** 2 + ((y - centre[1]) / radius[1]) ** 2 + (
+        (x - centre[2]) / radius[2]
+    ) ** 2 <= 1
     points = np.argwhere(inside)
     seeds = points[rng.choice(len(points), count, replace=False)]
     _distance, nearest = cKDTree(seeds).query(points, workers=1)
@@ -47,9 +49,12 @@ def atlas_pair(count: int = 116, seed: int = 0):
     intensity = np.where(inside, 100.0 + 5.0 * (labels % 7), 0.0).astype(np.float32)
     geometry = Geometry(SHAPE, (1.0, 1.0, 1.0), (-98.0, -134.0, -72.0), np.eye(3))
     moved = np.roll(labels, 2, axis=2)
-    return (Image(intensity, geometry, name="fixed"), Image(np.roll(intensity, 2, axis=2), geometry, name="moving"),
-            Image(labels, geometry, name="fixed_labels", is_label=True),
-            Image(moved, geometry, name="moving_labels", is_label=True))
+    return (
+        Image(intensity, geometry, name="fixed"),
+        Image(np.roll(intensity, 2, axis=2), geometry, name="moving"),
+        Image(labels, geometry, name="fixed_labels", is_label=True),
+        Image(moved, geometry, name="moving_labels", is_label=True),
+    )
 
 
 def main() -> None:
@@ -67,8 +72,12 @@ def main() -> None:
     start = time.perf_counter()
     fixed, moving, fixed_labels, moving_labels = atlas_pair()
     built = time.perf_counter() - start
-    settings = QSettings(str(Path(os.environ.get("TMPDIR", "/tmp")) / "bench_label_table.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(fixed=fixed, moving=moving, fixed_labels=fixed_labels, moving_labels=moving_labels, settings=settings)
+    settings = QSettings(
+        str(Path(os.environ.get("TMPDIR", "/tmp")) / "bench_label_table.ini"), QSettings.Format.IniFormat
+    )
+    window = MainWindow(
+        fixed=fixed, moving=moving, fixed_labels=fixed_labels, moving_labels=moving_labels, settings=settings
+    )
     window.resize(1500, 950)
     window.show()
     panel = window.findChild(LabelTablePanel)
@@ -99,7 +108,9 @@ def main() -> None:
             app.processEvents()
             times.append((time.perf_counter() - start) * 1000)
             label = panel.label_at(int(row))
-            assert window.grid.scene.value("fixed_labels", window.grid.link.cursor_mm) == label, "the click missed its label"
+            assert window.grid.scene.value("fixed_labels", window.grid.link.cursor_mm) == label, (
+                "the click missed its label"
+            )
         return times
 
     boxes = label_stats.label_boxes
@@ -126,8 +137,10 @@ def main() -> None:
         start = time.perf_counter()
         label_centre_mm(fixed_labels, value)
         boxed.append((time.perf_counter() - start) * 1000)
-    print(f"synthetic atlas: {SHAPE[::-1]} voxels (x, y, z), 116 labels; built in {built:.1f} s; "
-          f"figures in {figures:.1f} s; load {os.getloadavg()[0]:.1f}")
+    print(
+        f"synthetic atlas: {SHAPE[::-1]} voxels (x, y, z), 116 labels; built in {built:.1f} s; "
+        f"figures in {figures:.1f} s; load {os.getloadavg()[0]:.1f}"
+    )
     print(f"{'what':<34}{'median ms':>10}{'max ms':>10}")
     print(f"{'table fill (116 rows)':<34}{fill * 1000:>10.1f}{fill * 1000:>10.1f}")
     print(f"{'row click, whole-volume scan':<34}{statistics.median(before):>10.1f}{max(before):>10.1f}")

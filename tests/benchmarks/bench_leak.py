@@ -53,8 +53,13 @@ print(json.dumps({"warm_mb": warm / 2**20, "end_mb": end / 2**20, "seconds": tim
 
 
 def run_variant(runs: int, warmup: int, keep_cycle: bool) -> dict:
-    output = subprocess.run([sys.executable, "-c", _CHILD, str(runs), str(warmup), "1" if keep_cycle else "0"],
-                            capture_output=True, text=True, check=True, cwd=ROOT)
+    output = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(runs), str(warmup), "1" if keep_cycle else "0"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
     return json.loads(output.stdout.strip().splitlines()[-1])
 
 
@@ -68,15 +73,26 @@ def main() -> int:
         started = time.perf_counter()
         result = run_variant(args.runs, args.warmup, keep)
         growth = result["end_mb"] - result["warm_mb"]
-        rows.append((label, result["warm_mb"], result["end_mb"], growth, 100 * growth / result["warm_mb"],
-                     1000 * growth / max(args.runs - args.warmup, 1), time.perf_counter() - started))
+        rows.append(
+            (
+                label,
+                result["warm_mb"],
+                result["end_mb"],
+                growth,
+                100 * growth / result["warm_mb"],
+                1000 * growth / max(args.runs - args.warmup, 1),
+                time.perf_counter() - started,
+            )
+        )
     print(f"{args.runs} B-spline registrations in one process (RSS after {args.warmup} warm-up runs -> end)")
     print(f"{'variant':<28}{'warm MB':>9}{'end MB':>9}{'growth MB':>11}{'growth %':>10}{'KB/run':>8}{'time s':>8}")
     for row in rows:
         print(f"{row[0]:<28}{row[1]:>9.1f}{row[2]:>9.1f}{row[3]:>11.2f}{row[4]:>10.2f}{row[5]:>8.1f}{row[6]:>8.1f}")
     ratio = rows[1][3] / rows[0][3] if rows[0][3] > 0 else float("inf")
-    print(f"peer growth / RegViewer growth: {ratio:.1f}x; target RegViewer growth < 1 %: "
-          f"{'met' if rows[0][4] < 1 else 'NOT met'}")
+    print(
+        f"peer growth / RegViewer growth: {ratio:.1f}x; target RegViewer growth < 1 %: "
+        f"{'met' if rows[0][4] < 1 else 'NOT met'}"
+    )
     return 0
 
 

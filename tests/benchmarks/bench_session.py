@@ -30,7 +30,11 @@ SAMPLE = ROOT / "resources" / "sample_data" / "brain3d"
 
 
 def _size(path: Path) -> int:
-    return path.stat().st_size if path.is_file() else sum(item.stat().st_size for item in path.rglob("*") if item.is_file())
+    return (
+        path.stat().st_size
+        if path.is_file()
+        else sum(item.stat().st_size for item in path.rglob("*") if item.is_file())
+    )
 
 
 def _timed(function) -> float:
@@ -48,7 +52,9 @@ def _sample_session(folder: Path):
         shutil.copy(SAMPLE / name, folder / name)
     truth = read_transform(SAMPLE / "fixed_to_moving.tfm")
     return Session(
-        images={role: image_ref(folder / f"{role}.nii.gz") for role in ("fixed", "moving", "fixed_labels", "moving_labels")},
+        images={
+            role: image_ref(folder / f"{role}.nii.gz") for role in ("fixed", "moving", "fixed_labels", "moving_labels")
+        },
         landmarks=[LandmarkPair(f"L{i}", (float(i), 0.0, 0.0), (float(i), 1.0, 0.0)) for i in range(20)],
         runs=[RunEntry(1, "affine -> bspline", "completed", {"method": "affine,bspline"}, transform=truth)],
         current_transform=truth,
@@ -56,13 +62,18 @@ def _sample_session(folder: Path):
 
 
 def _large_session(folder: Path):
+    import SimpleITK as sitk
+
     from regviewer.app.session_document import LandmarkPair, RunEntry, Session
     from regviewer.app.session_images import image_ref
     from regviewer.core.image import Geometry, Image
     from regviewer.core.io import write_image
-    from regviewer.core.transforms import AffineTransform, BSplineTransform, CompositeTransform, DisplacementFieldTransform
-
-    import SimpleITK as sitk
+    from regviewer.core.transforms import (
+        AffineTransform,
+        BSplineTransform,
+        CompositeTransform,
+        DisplacementFieldTransform,
+    )
 
     rng = np.random.default_rng(0)
     geometry = Geometry((192, 192, 192), (1.0, 1.0, 1.0), (-96.0, -96.0, -96.0))
@@ -74,13 +85,21 @@ def _large_session(folder: Path):
     bspline_sitk = sitk.BSplineTransformInitializer(geometry.empty_sitk(), [8, 8, 8])
     bspline_sitk.SetParameters(rng.normal(0, 1, bspline_sitk.GetNumberOfParameters()).tolist())
     fields = [DisplacementFieldTransform(rng.normal(0, 0.5, geometry.shape + (3,)), geometry) for _ in range(2)]
-    transforms = [rigid, affine, CompositeTransform([BSplineTransform(bspline_sitk), affine]),
-                  CompositeTransform([fields[0], affine]), CompositeTransform([fields[1], affine])]
+    transforms = [
+        rigid,
+        affine,
+        CompositeTransform([BSplineTransform(bspline_sitk), affine]),
+        CompositeTransform([fields[0], affine]),
+        CompositeTransform([fields[1], affine]),
+    ]
     titles = ["rigid", "affine", "affine -> bspline", "affine -> demons", "affine -> torch"]
     return Session(
         images={role: image_ref(folder / f"{role}.nii.gz") for role in ("fixed", "moving")},
         landmarks=[LandmarkPair(f"L{i}", (float(i), 0.0, 0.0), (float(i), 1.0, 0.0)) for i in range(20)],
-        runs=[RunEntry(i + 1, title, "completed", {"method": title}, transform=t) for i, (title, t) in enumerate(zip(titles, transforms))],
+        runs=[
+            RunEntry(i + 1, title, "completed", {"method": title}, transform=t)
+            for i, (title, t) in enumerate(zip(titles, transforms))
+        ],
         current_transform=transforms[-1],
     )
 
@@ -113,7 +132,14 @@ def measure(label: str, build) -> list[tuple[str, str, float, str]]:
                 opened = open_session(target)
 
             rows.append((label, f"open ({kind}: document, images hashed)", _timed(open_it), ""))
-            rows.append((label, f"read every run's transform ({kind})", _timed(lambda: [r.load_transform() for r in opened.session.runs]), ""))
+            rows.append(
+                (
+                    label,
+                    f"read every run's transform ({kind})",
+                    _timed(lambda: [r.load_transform() for r in opened.session.runs]),
+                    "",
+                )
+            )
     return [(a, b, c, d, c / peer) for a, b, c, d in rows]
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from fundus import write_fundus_pair
+
 from regviewer.gui.main_window import MainWindow
 
 SHOTS = Path("/tmp/shots")

@@ -111,7 +111,9 @@ def test_an_unwritable_log_folder_leaves_logging_off_without_raising(tmp_path):
     logs.log_error("still fine")  # never raises
 
 
-def test_a_bug_in_the_overlay_figures_gets_a_dialog_and_the_next_transform_works(qtbot, settings, errors, monkeypatch, log_dir):
+def test_a_bug_in_the_overlay_figures_gets_a_dialog_and_the_next_transform_works(
+    qtbot, settings, errors, monkeypatch, log_dir
+):
     from regviewer.gui.overlays import controller as overlay_controller
 
     real = overlay_controller.deformation_summary

@@ -16,8 +16,11 @@ SHOTS = Path("/tmp/shots_r7_polish")
 
 def test_open_labels_asks_for_the_channel_and_shows_the_integer_map(qtbot, settings, errors, shared_data, monkeypatch):
     folder = shared_data / "prostate_cohort" / "test"
-    window = MainWindow(fixed=folder / "fixed_images" / "case000025.nii.gz", moving=folder / "moving_images" / "case000025.nii.gz",
-                        settings=settings)
+    window = MainWindow(
+        fixed=folder / "fixed_images" / "case000025.nii.gz",
+        moving=folder / "moving_images" / "case000025.nii.gz",
+        settings=settings,
+    )
     qtbot.addWidget(window)
     window.resize(1280, 800)
     window.show()
@@ -42,7 +45,9 @@ def test_open_labels_asks_for_the_channel_and_shows_the_integer_map(qtbot, setti
     qtbot.wait(100)
     assert window.grid.scene.moving_labels is None
     monkeypatch.setattr(QInputDialog, "getItem", lambda parent, title, text, items, *a: (items[2], True))
-    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(folder / "moving_labels" / "case000025.nii.gz"), ""))
+    monkeypatch.setattr(
+        QFileDialog, "getOpenFileName", lambda *a, **k: (str(folder / "moving_labels" / "case000025.nii.gz"), "")
+    )
     window._open_dialog("moving_labels")
     qtbot.waitUntil(lambda: window.grid.scene.moving_labels is not None, timeout=10000)
     assert set(np.unique(window.grid.scene.moving_labels.array)) == {0, 1}

@@ -132,4 +132,3 @@ def test_label_centre_looks_in_the_label_box_and_finds_the_same_voxel():
     assert label_centre_mm(image, 5) is None and label_centre_mm(image, 5000) is None
     signed = Image(array.astype(np.int16) - 1, image.geometry, is_label=True)  # negative values: the full scan
     assert label_centre_mm(signed, 6) is not None
-

@@ -21,7 +21,6 @@ from regviewer.core.transforms import AffineTransform
 from regviewer.gui.main_window import MainWindow
 from regviewer.registration.base import Parameter, Result, resolve_parameters
 from regviewer.registration.registry import Registry
-
 from tests.gui.run_methods import make_registry
 
 
@@ -82,8 +81,16 @@ class WarningMethod:
         matrix[0, 0] = -1.0  # det < 0 everywhere: 100 % folded
         centre = request.fixed.index_to_physical((np.array(request.fixed.geometry.size) - 1) / 2.0)
         transform = AffineTransform(matrix, centre - matrix @ centre)
-        return Result(self.name, transform, "completed", values, 0.01, (),
-                      "done", ("warning: the mirror stage diverged (test); kept its transform",))
+        return Result(
+            self.name,
+            transform,
+            "completed",
+            values,
+            0.01,
+            (),
+            "done",
+            ("warning: the mirror stage diverged (test); kept its transform",),
+        )
 
 
 def _registry_with(*methods) -> Registry:
@@ -235,8 +242,13 @@ def test_closing_the_window_mid_run_cancels_and_waits_cleanly(tmp_path):
             app.processEvents()
         print("closed cleanly")
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240,
-                          cwd=str(Path(__file__).resolve().parents[2]))
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=str(Path(__file__).resolve().parents[2]),
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "closed cleanly" in done.stdout and "QThread: Destroyed" not in done.stderr
     assert done.stdout.count("status cancelled") == 2, done.stdout

@@ -14,7 +14,13 @@ from regviewer.plugins import PluginEntry
 SHOTS = Path("/tmp/shots")
 
 ENTRIES = [
-    PluginEntry("method", "broken-method", "regviewer-broken", "0.3.0", "broken_pkg:Method: ImportError: no module named torchvision"),
+    PluginEntry(
+        "method",
+        "broken-method",
+        "regviewer-broken",
+        "0.3.0",
+        "broken_pkg:Method: ImportError: no module named torchvision",
+    ),
     PluginEntry("method", "optical-flow-tvl1", "regviewer-tvl1", "0.1.0"),
     PluginEntry("reader", "npy", "regviewer-npy", "0.1.0"),
     PluginEntry("method", "affine", "regviewer", "0.1.0"),
@@ -23,7 +29,9 @@ ENTRIES = [
 
 def _cells(dialog: PluginsDialog) -> list[list[str]]:
     table = dialog.table
-    return [[table.item(row, column).text() for column in range(table.columnCount())] for row in range(table.rowCount())]
+    return [
+        [table.item(row, column).text() for column in range(table.columnCount())] for row in range(table.rowCount())
+    ]
 
 
 def test_lists_plugins_versions_and_failures(qtbot):

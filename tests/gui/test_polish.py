@@ -118,8 +118,12 @@ def test_screenshots_leave_out_the_selectors_and_sliders(qtbot, settings, tmp_pa
     original = grid.grab
 
     def grab(*args):
-        seen.append([(v.mode_combo.isVisible(), v.plane_combo.isVisible(), v.slider.isVisible(), v.title.text())
-                     for v in grid.shown_views()])
+        seen.append(
+            [
+                (v.mode_combo.isVisible(), v.plane_combo.isVisible(), v.slider.isVisible(), v.title.text())
+                for v in grid.shown_views()
+            ]
+        )
         return original(*args)
 
     monkeypatch.setattr(grid, "grab", grab)
@@ -207,11 +211,18 @@ def test_atlas_names_come_from_a_table_beside_the_label_file(qtbot, settings, tm
         shifted[name] = write_image(image.with_array(array), tmp_path / f"{name}.nii.gz")
     values = sorted(int(v) for v in np.unique(read_image(shifted["atlas_fixed"], is_label=True).array) if v)
     (tmp_path / "atlas_fixed.xml").write_text(
-        "<atlas><data>" + "".join(f"<label><index>{v}</index><name>Region_{v}_L</name></label>" for v in values)
-        + "</data></atlas>", encoding="utf-8")
+        "<atlas><data>"
+        + "".join(f"<label><index>{v}</index><name>Region_{v}_L</name></label>" for v in values)
+        + "</data></atlas>",
+        encoding="utf-8",
+    )
     window = _window(qtbot, settings, 1400, 900)
-    assert window.load(fixed=paths.SAMPLE_3D_FIXED, moving=paths.SAMPLE_3D_MOVING, fixed_labels=shifted["atlas_fixed"],
-                       moving_labels=shifted["atlas_moving"])
+    assert window.load(
+        fixed=paths.SAMPLE_3D_FIXED,
+        moving=paths.SAMPLE_3D_MOVING,
+        fixed_labels=shifted["atlas_fixed"],
+        moving_labels=shifted["atlas_moving"],
+    )
     qtbot.waitUntil(lambda: window.overlays.colour_table().source == "atlas_fixed.xml", timeout=3000)
     assert window.overlays.colour_table().name(values[3]) == f"Region_{values[3]}_L"
     assert window.overlays.wait_for_volume(60)
@@ -220,12 +231,15 @@ def test_atlas_names_come_from_a_table_beside_the_label_file(qtbot, settings, tm
     names = {panel.table.item(r, 1).text() for r in range(panel.table.rowCount())}
     assert all(name.startswith("Region_") for name in names)
     point = window.grid.scene.fixed_labels.index_to_physical(
-        np.argwhere(window.grid.scene.fixed_labels.array == values[3])[0][::-1].astype(float))
+        np.argwhere(window.grid.scene.fixed_labels.array == values[3])[0][::-1].astype(float)
+    )
     window.grid.set_cursor(point)
     assert f"fixed labels {values[3]} Region_{values[3]}_L" in window.status_label.text()
     # a name list without colours, with a header line, is read too
     (tmp_path / "atlas_fixed.xml").unlink()
-    (tmp_path / "atlas_fixed.csv").write_text("index,name\n" + "".join(f"{v},Area{v}\n" for v in values), encoding="utf-8")
+    (tmp_path / "atlas_fixed.csv").write_text(
+        "index,name\n" + "".join(f"{v},Area{v}\n" for v in values), encoding="utf-8"
+    )
     assert window.load(fixed_labels=shifted["atlas_fixed"])
     qtbot.waitUntil(lambda: window.overlays.colour_table().source == "atlas_fixed.csv", timeout=3000)
     assert window.overlays.colour_table().name(values[0]) == f"Area{values[0]}"

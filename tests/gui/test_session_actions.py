@@ -41,8 +41,13 @@ class Host(QMainWindow):
         self.state.notes = text
 
     def session_snapshot(self) -> Session:
-        return Session(images=dict(self.state.images), landmarks=list(self.state.landmarks), runs=list(self.state.runs),
-                       current_transform=self.state.current_transform, notes=self.state.notes)
+        return Session(
+            images=dict(self.state.images),
+            landmarks=list(self.state.landmarks),
+            runs=list(self.state.runs),
+            current_transform=self.state.current_transform,
+            notes=self.state.notes,
+        )
 
     def apply_session(self, opened: OpenedSession) -> None:
         self.state = opened.session
@@ -72,15 +77,30 @@ def host(qtbot, tmp_path: Path) -> Host:
     for name in ("fixed.nii.gz", "moving.nii.gz"):
         shutil.copy(SAMPLE / name, data / name)
     window.state.images = {"fixed": image_ref(data / "fixed.nii.gz"), "moving": image_ref(data / "moving.nii.gz")}
-    window.state.runs = [RunEntry(1, "rigid", "completed", {"method": "rigid"}, transform=AffineTransform(np.eye(3), np.array([1.0, 0.0, 0.0])))]
+    window.state.runs = [
+        RunEntry(
+            1,
+            "rigid",
+            "completed",
+            {"method": "rigid"},
+            transform=AffineTransform(np.eye(3), np.array([1.0, 0.0, 0.0])),
+        )
+    ]
     yield window
     window.sessions.shutdown(keep_recovery=False)
 
 
 def test_menu_title_and_modified_mark(host: Host, tmp_path: Path) -> None:
     names = [action.objectName() for action in host.file_menu.actions()]
-    assert names[:7] == ["newSessionAction", "openSessionAction", "", "saveSessionAction", "saveSessionAsAction",
-                         "exportResultAction", "sessionNotesAction"]
+    assert names[:7] == [
+        "newSessionAction",
+        "openSessionAction",
+        "",
+        "saveSessionAction",
+        "saveSessionAsAction",
+        "exportResultAction",
+        "sessionNotesAction",
+    ]
     host.sessions.set_image_names("fixed / moving")
     assert host.windowTitle() == "RegViewer - fixed / moving[*]" and not host.isWindowModified()
     host.add_landmark("a")
@@ -117,8 +137,10 @@ def test_unsaved_work_asks_save_discard_cancel(host: Host, tmp_path: Path, monke
     host.add_landmark("a")
     assert not host.sessions.confirm_close(ask=lambda *a: "cancel")
     asked = []
-    monkeypatch.setattr("regviewer.gui.session_actions.QFileDialog.getSaveFileName",
-                        lambda *a, **k: (str(tmp_path / "chosen"), "RegViewer session folder (*.regviewer)"))
+    monkeypatch.setattr(
+        "regviewer.gui.session_actions.QFileDialog.getSaveFileName",
+        lambda *a, **k: (str(tmp_path / "chosen"), "RegViewer session folder (*.regviewer)"),
+    )
     assert host.sessions.confirm_close(ask=lambda window, name: asked.append(name) or "save")
     assert asked == ["this session"] and (tmp_path / "chosen.regviewer" / "session.json").is_file()
 
@@ -134,7 +156,9 @@ def test_autosave_and_recovery_in_the_next_window(host: Host, tmp_path: Path, qt
     qtbot.addWidget(later)
     try:
         asked = []
-        assert later.sessions.offer_recovery(ask=lambda window, found, others: asked.append(found.describe()) or "recover")
+        assert later.sessions.offer_recovery(
+            ask=lambda window, found, others: asked.append(found.describe()) or "recover"
+        )
         assert "RegViewer - " not in asked[0] and "autosaved" in asked[0]
         assert [pair.name for pair in later.state.landmarks] == ["placed before the crash"]
         assert later.isWindowModified()  # recovered work is not saved anywhere yet
@@ -145,7 +169,9 @@ def test_autosave_and_recovery_in_the_next_window(host: Host, tmp_path: Path, qt
 
 def test_export_from_the_window(host: Host, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert host.sessions.export_result(1, tmp_path / "out")
-    assert {"warped.nii.gz", "transform.tfm", "metrics.json", "report.html"} <= {p.name for p in (tmp_path / "out").iterdir()}
+    assert {"warped.nii.gz", "transform.tfm", "metrics.json", "report.html"} <= {
+        p.name for p in (tmp_path / "out").iterdir()
+    }
     assert not host.sessions.export_result(5, tmp_path / "other")
     assert host.errors[-1] == "the session has no run #5 (runs: #1)" and not (tmp_path / "other").exists()
 

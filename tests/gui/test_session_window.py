@@ -45,17 +45,34 @@ def _window(qtbot, tmp_path: Path, **items) -> MainWindow:
 
 def _add_run(window: MainWindow, transform) -> RunRecord:  # noqa: ANN001
     history = window.history
-    record = RunRecord(history.new_id(), "affine -> bspline", None, (Stage("affine", {"iterations": (40,)}),), "identity", None,
-                       "no mask", dict(window.workspace.sources), images=(window.workspace.fixed, window.workspace.moving))
+    record = RunRecord(
+        history.new_id(),
+        "affine -> bspline",
+        None,
+        (Stage("affine", {"iterations": (40,)}),),
+        "identity",
+        None,
+        "no mask",
+        dict(window.workspace.sources),
+        images=(window.workspace.fixed, window.workspace.moving),
+    )
     history.add(record)
-    history.set_result(record.run_id, Result("affine,bspline", transform, "completed", runtime_s=2.0, message="converged"))
+    history.set_result(
+        record.run_id, Result("affine,bspline", transform, "completed", runtime_s=2.0, message="converged")
+    )
     history.set_figures(record.run_id, {"before": {"ncc": 0.5}, "after": {"ncc": 0.9}})
     return record
 
 
 def test_save_then_open_in_a_fresh_window(qtbot, tmp_path: Path, data: Path) -> None:
-    window = _window(qtbot, tmp_path, fixed=data / "fixed.nii.gz", moving=data / "moving.nii.gz",
-                     fixed_labels=data / "fixed_labels.nii.gz", moving_labels=data / "moving_labels.nii.gz")
+    window = _window(
+        qtbot,
+        tmp_path,
+        fixed=data / "fixed.nii.gz",
+        moving=data / "moving.nii.gz",
+        fixed_labels=data / "fixed_labels.nii.gz",
+        moving_labels=data / "moving_labels.nii.gz",
+    )
     truth = read_transform(SAMPLE / "fixed_to_moving.tfm")
     _add_run(window, truth)
     window.set_transform(truth)
@@ -73,8 +90,12 @@ def test_save_then_open_in_a_fresh_window(qtbot, tmp_path: Path, data: Path) -> 
     assert fresh.open_session(tmp_path / "study.regviewer"), fresh.errors
     for role in ("fixed", "moving", "fixed_labels", "moving_labels"):
         np.testing.assert_array_equal(fresh.workspace.image(role).array, window.workspace.image(role).array)
-    np.testing.assert_allclose(fresh.workspace.transform.transform_points(POINTS), truth.transform_points(POINTS), atol=1e-9)
-    np.testing.assert_allclose(fresh.grid.scene.transform.transform_points(POINTS), truth.transform_points(POINTS), atol=1e-9)
+    np.testing.assert_allclose(
+        fresh.workspace.transform.transform_points(POINTS), truth.transform_points(POINTS), atol=1e-9
+    )
+    np.testing.assert_allclose(
+        fresh.grid.scene.transform.transform_points(POINTS), truth.transform_points(POINTS), atol=1e-9
+    )
     assert fresh.landmark_model.snapshot() == window.landmark_model.snapshot()
     assert [(r.run_id, r.title, r.status) for r in fresh.history] == [(1, "affine -> bspline", "completed")]
     assert fresh.history.get(1).figures["after"]["ncc"] == 0.9
@@ -89,8 +110,13 @@ def test_save_then_open_in_a_fresh_window(qtbot, tmp_path: Path, data: Path) -> 
 
 def test_missing_image_is_reported_and_the_rest_opens(qtbot, tmp_path: Path, data: Path, monkeypatch) -> None:
     shown: list[str] = []
-    window = _window(qtbot, tmp_path, fixed=data / "fixed.nii.gz", moving=data / "moving.nii.gz",
-                     moving_labels=data / "moving_labels.nii.gz")
+    window = _window(
+        qtbot,
+        tmp_path,
+        fixed=data / "fixed.nii.gz",
+        moving=data / "moving.nii.gz",
+        moving_labels=data / "moving_labels.nii.gz",
+    )
     window.landmark_model.for_ndim(3).add_pair((1.0, 2.0, 3.0), (1.0, 2.0, 3.0))
     assert window.save_session(tmp_path / "study.regviewer.zip")
     (data / "moving_labels.nii.gz").unlink()
@@ -98,7 +124,11 @@ def test_missing_image_is_reported_and_the_rest_opens(qtbot, tmp_path: Path, dat
     monkeypatch.setattr(fresh, "show_error", lambda title, message: shown.append(message) or False)
     assert fresh.open_session(tmp_path / "study.regviewer.zip")
     assert len(shown) == 1 and "moving labels image not found at" in shown[0]
-    assert fresh.workspace.moving_labels is None and fresh.workspace.fixed is not None and fresh.workspace.moving is not None
+    assert (
+        fresh.workspace.moving_labels is None
+        and fresh.workspace.fixed is not None
+        and fresh.workspace.moving is not None
+    )
     assert len(fresh.landmark_model.for_ndim(3)) == 1
     fresh.sessions.shutdown(keep_recovery=False)
     window.sessions.shutdown(keep_recovery=False)
@@ -146,8 +176,12 @@ CHILD = textwrap.dedent("""
 
 def test_recovery_after_sigkill(qtbot, tmp_path: Path, data: Path) -> None:
     env = dict(os.environ, REGVIEWER_RECOVERY_DIR=str(tmp_path / "recovery"), QT_QPA_PLATFORM="offscreen")
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(data), str(tmp_path / "child.ini")], env=env,
-                             stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(data), str(tmp_path / "child.ini")],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert child.stdout.readline().strip() == "placed"
         time.sleep(10)  # the landmarks were placed 10 s before the kill
@@ -166,13 +200,27 @@ def test_recovery_after_sigkill(qtbot, tmp_path: Path, data: Path) -> None:
 
 
 def test_export_writes_the_cli_layout(qtbot, tmp_path: Path, data: Path) -> None:
-    window = _window(qtbot, tmp_path, fixed=data / "fixed.nii.gz", moving=data / "moving.nii.gz",
-                     fixed_labels=data / "fixed_labels.nii.gz", moving_labels=data / "moving_labels.nii.gz")
+    window = _window(
+        qtbot,
+        tmp_path,
+        fixed=data / "fixed.nii.gz",
+        moving=data / "moving.nii.gz",
+        fixed_labels=data / "fixed_labels.nii.gz",
+        moving_labels=data / "moving_labels.nii.gz",
+    )
     record = _add_run(window, read_transform(SAMPLE / "fixed_to_moving.tfm"))
     assert window.sessions.export_result(record.run_id, tmp_path / "out"), window.errors
     names = {path.name for path in (tmp_path / "out").iterdir()}
-    assert names == {"warped.nii.gz", "transform.h5", "transform_inverse_moving_to_fixed.h5", "displacement.nii.gz",
-                     "jacobian.nii.gz", "warped_labels.nii.gz", "metrics.json", "report.html"}
+    assert names == {
+        "warped.nii.gz",
+        "transform.h5",
+        "transform_inverse_moving_to_fixed.h5",
+        "displacement.nii.gz",
+        "jacobian.nii.gz",
+        "warped_labels.nii.gz",
+        "metrics.json",
+        "report.html",
+    }
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["after"]["dice_mean"] > metrics["before"]["dice_mean"]
     assert "data:image/png;base64," in (tmp_path / "out" / "report.html").read_text()  # the view grid

@@ -83,8 +83,9 @@ def _child(commands: list[str], ndim: int, log: str) -> None:
         os._exit(code)
 
 
-def run_greedy(commands: list[str], ndim: int, work: Path, name: str, levels: int, progress: ProgressCallback,
-               cancel: CancelToken) -> tuple[str, list[tuple[str, int, int, float]]]:
+def run_greedy(
+    commands: list[str], ndim: int, work: Path, name: str, levels: int, progress: ProgressCallback, cancel: CancelToken
+) -> tuple[str, list[tuple[str, int, int, float]]]:
     """Run Greedy commands in a child; return ("completed" | "cancelled", metric history)."""
     method = "fork" if sys.platform.startswith("linux") else "spawn"
     log = work / "greedy.log"
@@ -151,7 +152,9 @@ class _GreedyMethod:
     def _result(self, request: Request, work: Path) -> Transform:
         raise NotImplementedError
 
-    def run(self, request: Request, progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None) -> Result:
+    def run(
+        self, request: Request, progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None
+    ) -> Result:
         cancel = cancel or CancelToken()
         started = time.perf_counter()
         values = resolve_parameters(self, request.parameters)
@@ -160,20 +163,45 @@ class _GreedyMethod:
         with tempfile.TemporaryDirectory(prefix="regviewer-greedy-") as folder:
             work = Path(folder)
             commands = self._commands(request, values, work, _write_images(request, work))
-            status, history = run_greedy(commands, request.fixed.ndim, work, self.name, len(values["iterations"]), progress, cancel)
+            status, history = run_greedy(
+                commands, request.fixed.ndim, work, self.name, len(values["iterations"]), progress, cancel
+            )
             if status == "completed":
                 transform = self._result(request, work)
             else:
                 transform = request.initial_transform or AffineTransform.identity(request.fixed.ndim)
         message = "cancelled by the user" if status == "cancelled" else "Greedy finished"
-        return Result(method=self.name, transform=transform, status=status, parameters=values, runtime_s=time.perf_counter() - started,
-                      metric_history=history, message=message, log=[f"{self.label}: {status}", transform.describe()])
+        return Result(
+            method=self.name,
+            transform=transform,
+            status=status,
+            parameters=values,
+            runtime_s=time.perf_counter() - started,
+            metric_history=history,
+            message=message,
+            log=[f"{self.label}: {status}", transform.describe()],
+        )
 
 
 def _common(iterations: tuple[int, ...]) -> tuple[Parameter, ...]:
     return (
-        Parameter("metric", "choice", "ncc", "Metric", "ncc: local correlation (radius 2 voxels); ssd; mi / nmi for different modalities.", choices=tuple(METRICS)),
-        Parameter("iterations", "int_list", iterations, "Iterations", "Iterations per level, coarse to fine (Greedy's -n).", 0, 100000),
+        Parameter(
+            "metric",
+            "choice",
+            "ncc",
+            "Metric",
+            "ncc: local correlation (radius 2 voxels); ssd; mi / nmi for different modalities.",
+            choices=tuple(METRICS),
+        ),
+        Parameter(
+            "iterations",
+            "int_list",
+            iterations,
+            "Iterations",
+            "Iterations per level, coarse to fine (Greedy's -n).",
+            0,
+            100000,
+        ),
         Parameter("threads", "int", 0, "Threads", "0 = Greedy's default (all cores).", 0, 256, expert=True),
     )
 
@@ -185,8 +213,20 @@ def _threads(values: dict) -> str:
 class GreedyAffineMethod(_GreedyMethod):
     name = "greedy-affine"
     label = "Greedy affine"
-    description = "Greedy (picsl-greedy) rigid or affine registration (-a), image centres aligned first. GPL-3.0 plugin."
-    parameters = (*_common((100, 50, 10)), Parameter("kind", "choice", "affine", "Transform", "rigid, similarity or affine (Greedy's -dof).", choices=("rigid", "similarity", "affine")))
+    description = (
+        "Greedy (picsl-greedy) rigid or affine registration (-a), image centres aligned first. GPL-3.0 plugin."
+    )
+    parameters = (
+        *_common((100, 50, 10)),
+        Parameter(
+            "kind",
+            "choice",
+            "affine",
+            "Transform",
+            "rigid, similarity or affine (Greedy's -dof).",
+            choices=("rigid", "similarity", "affine"),
+        ),
+    )
 
     def _commands(self, request: Request, values: dict, work: Path, images: list[str]) -> list[str]:
         ndim = request.fixed.ndim
@@ -197,7 +237,9 @@ class GreedyAffineMethod(_GreedyMethod):
             write_matrix(_linear(request.initial_transform), work / "initial.mat")
             start = f" -ia {work / 'initial.mat'}"
         dof = {"rigid": 6, "similarity": 7, "affine": 12}[values["kind"]]  # Greedy's numbering, in 2D too
-        return [f"-d {ndim} -i {images[0]} {images[1]} -a -dof {dof} -o {work / 'affine.mat'}{start} -n {_levels(values)} -m {_metric(values, ndim)}{_threads(values)}"]
+        return [
+            f"-d {ndim} -i {images[0]} {images[1]} -a -dof {dof} -o {work / 'affine.mat'}{start} -n {_levels(values)} -m {_metric(values, ndim)}{_threads(values)}"
+        ]
 
     def _result(self, request: Request, work: Path) -> Transform:
         return matrix_to_lps(np.loadtxt(work / "affine.mat"))
@@ -209,8 +251,24 @@ class GreedyDeformableMethod(_GreedyMethod):
     description = "Greedy's diffeomorphic greedy flow, started from the previous (linear) stage. GPL-3.0 plugin."
     parameters = (
         *_common((100, 50, 10)),
-        Parameter("sigma_update", "float", 2.0, "Update smoothing", "Gaussian smoothing of the update (voxels, -s first value).", 0.0, 50.0),
-        Parameter("sigma_total", "float", 0.5, "Total smoothing", "Gaussian smoothing of the total warp (voxels, -s second value).", 0.0, 50.0),
+        Parameter(
+            "sigma_update",
+            "float",
+            2.0,
+            "Update smoothing",
+            "Gaussian smoothing of the update (voxels, -s first value).",
+            0.0,
+            50.0,
+        ),
+        Parameter(
+            "sigma_total",
+            "float",
+            0.5,
+            "Total smoothing",
+            "Gaussian smoothing of the total warp (voxels, -s second value).",
+            0.0,
+            50.0,
+        ),
     )
 
     def _commands(self, request: Request, values: dict, work: Path, images: list[str]) -> list[str]:
@@ -218,11 +276,15 @@ class GreedyDeformableMethod(_GreedyMethod):
         start = ""
         if request.initial_transform is not None:
             if not request.initial_transform.is_linear:
-                raise InputMismatchError("greedy-deformable starts only from a linear transform (run an affine stage first)")
+                raise InputMismatchError(
+                    "greedy-deformable starts only from a linear transform (run an affine stage first)"
+                )
             write_matrix(_linear(request.initial_transform), work / "initial.mat")
             start = f" -it {work / 'initial.mat'}"
-        return [f"-d {ndim} -i {images[0]} {images[1]}{start} -o {work / 'warp.nii.gz'} -n {_levels(values)} -m {_metric(values, ndim)} "
-                f"-s {values['sigma_update']:g}vox {values['sigma_total']:g}vox{_threads(values)}"]
+        return [
+            f"-d {ndim} -i {images[0]} {images[1]}{start} -o {work / 'warp.nii.gz'} -n {_levels(values)} -m {_metric(values, ndim)} "
+            f"-s {values['sigma_update']:g}vox {values['sigma_total']:g}vox{_threads(values)}"
+        ]
 
     def _result(self, request: Request, work: Path) -> Transform:
         warp = read_displacement_field(work / "warp.nii.gz")

@@ -29,7 +29,9 @@ def read_npy(path: Path, is_label: bool = False, channel: int | None = None) -> 
             raise InvalidImageError(f"channel {channel} does not exist in an array of shape {array.shape}")
         array = array[..., channel]
     if array.ndim not in (2, 3):
-        raise InvalidImageError(f"a .npy image must be 2D or 3D, got shape {array.shape} (use channel=k for the last axis)")
+        raise InvalidImageError(
+            f"a .npy image must be 2D or 3D, got shape {array.shape} (use channel=k for the last axis)"
+        )
     if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         raise InvalidImageError(f"a .npy image must hold numbers, got {array.dtype}")
     ndim = array.ndim
@@ -37,7 +39,9 @@ def read_npy(path: Path, is_label: bool = False, channel: int | None = None) -> 
     sidecar = _sidecar(path)
     if sidecar.is_file():
         geometry.update(json.loads(sidecar.read_text(encoding="utf-8")))
-    grid = Geometry(array.shape, geometry["spacing"], geometry["origin"], np.reshape(geometry["direction"], (ndim, ndim)))
+    grid = Geometry(
+        array.shape, geometry["spacing"], geometry["origin"], np.reshape(geometry["direction"], (ndim, ndim))
+    )
     return Image(np.ascontiguousarray(array), grid, name=path.name, is_label=is_label)
 
 
@@ -45,8 +49,12 @@ def write_npy(image: Image, path: Path) -> None:
     """Write the array to ``path`` and its geometry beside it (``NAME.npy.json``), each file atomically."""
     with atomic_path(path) as temporary, open(temporary, "wb") as handle:
         np.save(handle, image.array, allow_pickle=False)
-    geometry = {"spacing": image.spacing.tolist(), "origin": image.origin.tolist(), "direction": image.direction.ravel().tolist(),
-                "frame": "LPS mm, ITK (x, y, z) order"}
+    geometry = {
+        "spacing": image.spacing.tolist(),
+        "origin": image.origin.tolist(),
+        "direction": image.direction.ravel().tolist(),
+        "frame": "LPS mm, ITK (x, y, z) order",
+    }
     write_text_atomic(_sidecar(path), json.dumps(geometry, indent=1))
 
 

@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 
 
 class ModelParameter(Parameter):
-    """"bundled" or the path of a model file written by ``regviewer train`` (a .pt file)."""
+    """ "bundled" or the path of a model file written by ``regviewer train`` (a .pt file)."""
 
     def validate(self, value: Any) -> Any:
         text = str(value)
@@ -40,14 +40,45 @@ class STNAffineMethod:
         "then a few optimisation steps refine it. Fast, no initialisation needed; follow it with a deformable stage."
     )
     parameters = (
-        ModelParameter("model", "choice", "bundled", "Model", "'bundled' (2D, trained on synthetic pairs) or a .pt file "
-                       "written by 'regviewer train' with trainer = \"stn-affine\".", choices=("bundled",)),
-        Parameter("refine_iterations", "int", 100, "Refinement steps",
-                  "Optimisation steps after the prediction (normalised cross-correlation); 0 keeps the network's answer.", 0, 2000),
-        Parameter("refine_size", "int", 192, "Refinement grid", "Pixels per side of the grid the refinement works on.", 32, 1024,
-                  unit="px", expert=True),
-        Parameter("learning_rate", "float", 0.002, "Refinement step", "Adam step size (normalised coordinates).", 1e-5, 0.1,
-                  expert=True),
+        ModelParameter(
+            "model",
+            "choice",
+            "bundled",
+            "Model",
+            "'bundled' (2D, trained on synthetic pairs) or a .pt file "
+            "written by 'regviewer train' with trainer = \"stn-affine\".",
+            choices=("bundled",),
+        ),
+        Parameter(
+            "refine_iterations",
+            "int",
+            100,
+            "Refinement steps",
+            "Optimisation steps after the prediction (normalised cross-correlation); 0 keeps the network's answer.",
+            0,
+            2000,
+        ),
+        Parameter(
+            "refine_size",
+            "int",
+            192,
+            "Refinement grid",
+            "Pixels per side of the grid the refinement works on.",
+            32,
+            1024,
+            unit="px",
+            expert=True,
+        ),
+        Parameter(
+            "learning_rate",
+            "float",
+            0.002,
+            "Refinement step",
+            "Adam step size (normalised coordinates).",
+            1e-5,
+            0.1,
+            expert=True,
+        ),
     )
 
     def run(self, request: Request, progress=ignore_progress, cancel: CancelToken | None = None) -> Result:

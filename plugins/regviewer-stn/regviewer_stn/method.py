@@ -16,7 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from regviewer.api import CancelToken, CompositeTransform, ProgressEvent, Request, Result, ignore_progress, resolve_parameters
+from regviewer.api import (
+    CancelToken,
+    CompositeTransform,
+    ProgressEvent,
+    Request,
+    Result,
+    ignore_progress,
+    resolve_parameters,
+)
 from regviewer_stn.grids import on_grid, square_grid, theta_to_transform
 
 BUNDLED = Path(__file__).resolve().parent / "weights" / "stn2d.pt"
@@ -83,9 +91,15 @@ def _run(method, request: Request, progress, cancel: CancelToken | None) -> Resu
             value = loss.item()
             history.append((method.name, 1, iteration, value))
             preview = transform_of(theta) if iteration % 10 == 9 or iteration == count - 1 else None
-            progress(ProgressEvent(method.name, 1, 2, iteration, value, f"refinement {iteration + 1}/{count}", preview, count))
+            progress(
+                ProgressEvent(
+                    method.name, 1, 2, iteration, value, f"refinement {iteration + 1}/{count}", preview, count
+                )
+            )
         else:
             message = f"network prediction refined by {count} steps (1 - NCC = {history[-1][3]:.4f})"
     elif cancel is not None and cancel.cancelled:
         status, message = "cancelled", "cancelled after the network prediction"
-    return Result(method.name, transform_of(theta), status, values, time.perf_counter() - started, tuple(history), message)
+    return Result(
+        method.name, transform_of(theta), status, values, time.perf_counter() - started, tuple(history), message
+    )

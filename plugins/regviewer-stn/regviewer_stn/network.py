@@ -36,9 +36,12 @@ class STNConfig:
         return {"size": self.size, "channels": list(self.channels), "hidden": self.hidden}
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "STNConfig":
-        config = cls(int(values.get("size", 64)), tuple(int(c) for c in values.get("channels", (16, 32, 64, 64))),
-                     int(values.get("hidden", 128)))
+    def from_dict(cls, values: dict[str, Any]) -> STNConfig:
+        config = cls(
+            int(values.get("size", 64)),
+            tuple(int(c) for c in values.get("channels", (16, 32, 64, 64))),
+            int(values.get("hidden", 128)),
+        )
         if config.size < 16 or config.size % (2 ** len(config.channels)) != 0:
             raise RegViewerError(f"[model] size {config.size} must be >= 16 and divisible by 2^{len(config.channels)}")
         return config
@@ -53,11 +56,17 @@ class AffineSTN(nn.Module):
         layers: list[nn.Module] = []
         previous = 2
         for channels in config.channels:
-            layers += [nn.Conv2d(previous, channels, 3, stride=2, padding=1), nn.GroupNorm(4, channels), nn.LeakyReLU(0.2)]
+            layers += [
+                nn.Conv2d(previous, channels, 3, stride=2, padding=1),
+                nn.GroupNorm(4, channels),
+                nn.LeakyReLU(0.2),
+            ]
             previous = channels
         self.features = nn.Sequential(*layers)
         cells = (config.size // 2 ** len(config.channels)) ** 2
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(previous * cells, config.hidden), nn.LeakyReLU(0.2), nn.Linear(config.hidden, 6))
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(previous * cells, config.hidden), nn.LeakyReLU(0.2), nn.Linear(config.hidden, 6)
+        )
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
         self.register_buffer("identity", torch.tensor(IDENTITY).view(1, 2, 3))
@@ -82,19 +91,30 @@ def ncc_loss(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None)
         return (x - (x * weights).sum(dim=(1, 2, 3), keepdim=True) / total.view(-1, 1, 1, 1)) * weights
 
     ca, cb = centred(a), centred(b)
-    correlation = (ca * cb).sum(dim=(1, 2, 3)) / ((ca * ca).sum(dim=(1, 2, 3)) * (cb * cb).sum(dim=(1, 2, 3))).clamp_min(1e-8).sqrt()
+    correlation = (ca * cb).sum(dim=(1, 2, 3)) / (
+        (ca * ca).sum(dim=(1, 2, 3)) * (cb * cb).sum(dim=(1, 2, 3))
+    ).clamp_min(1e-8).sqrt()
     return (1.0 - correlation).mean()
 
 
 def grid_error(theta: torch.Tensor, truth: torch.Tensor, size: int = 16) -> torch.Tensor:
     """Mean squared distance (normalised units) between the grids of two affines: the supervised term."""
     shape = [theta.shape[0], 1, size, size]
-    return ((F.affine_grid(theta, shape, align_corners=False) - F.affine_grid(truth, shape, align_corners=False)) ** 2).sum(-1).mean()
+    return (
+        ((F.affine_grid(theta, shape, align_corners=False) - F.affine_grid(truth, shape, align_corners=False)) ** 2)
+        .sum(-1)
+        .mean()
+    )
 
 
 def model_payload(network: AffineSTN, training: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"format": FORMAT, "version": VERSION, "model": network.config.to_dict(),
-            "state_dict": {k: v.detach().cpu() for k, v in network.state_dict().items()}, "training": training or {}}
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "model": network.config.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in network.state_dict().items()},
+        "training": training or {},
+    }
 
 
 def save_model(network: AffineSTN, path: Path, training: dict[str, Any] | None = None) -> Path:
@@ -113,7 +133,9 @@ def load_model(path: str | Path) -> tuple[AffineSTN, dict[str, Any]]:
     except Exception as error:
         raise RegViewerError(f"{Path(path).name}: not a loadable STN model ({type(error).__name__}: {error})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise RegViewerError(f"{Path(path).name}: not an STN affine model (format {payload.get('format') if isinstance(payload, dict) else '?'})")
+        raise RegViewerError(
+            f"{Path(path).name}: not an STN affine model (format {payload.get('format') if isinstance(payload, dict) else '?'})"
+        )
     network = AffineSTN(STNConfig.from_dict(payload["model"]))
     network.load_state_dict(payload["state_dict"])
     network.eval()

@@ -43,13 +43,16 @@ def random_images(batch: int, size: int, generator: torch.Generator) -> torch.Te
     levels = torch.randint(3, 8, (batch, 1, 1, 1), generator=generator).float()
     flat = torch.floor(image * levels) / levels
     values = torch.rand(batch, 1, 9, generator=generator)
-    mapped = torch.gather(values.expand(-1, 1, -1), 2, (flat * levels).long().clamp(0, 8).view(batch, 1, -1)).view_as(image)
+    mapped = torch.gather(values.expand(-1, 1, -1), 2, (flat * levels).long().clamp(0, 8).view(batch, 1, -1)).view_as(
+        image
+    )
     mix = torch.rand(batch, 1, 1, 1, generator=generator)
     return (mix * mapped + (1 - mix) * image).clamp(0, 1)
 
 
 def random_affines(batch: int, settings: SynthSettings, generator: torch.Generator) -> torch.Tensor:
     """[B, 2, 3] random fixed -> moving affines (rotation, anisotropic scaling, shear, translation)."""
+
     def uniform(limit: float, shape=(batch,)) -> torch.Tensor:
         return (torch.rand(shape, generator=generator) * 2 - 1) * limit
 

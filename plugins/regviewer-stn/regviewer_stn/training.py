@@ -26,15 +26,34 @@ import io
 import json
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from regviewer.api import RegViewerError, TrainOptions, atomic_path, read_image, write_text_atomic
 from regviewer_stn.synthetic import SynthSettings
 
-SKIMAGE_SAMPLES = ("camera", "moon", "coins", "text", "page", "clock", "brick", "grass", "gravel", "astronaut", "chelsea",
-                   "coffee", "hubble_deep_field", "immunohistochemistry", "microaneurysms", "retina", "rocket", "horse")
+SKIMAGE_SAMPLES = (
+    "camera",
+    "moon",
+    "coins",
+    "text",
+    "page",
+    "clock",
+    "brick",
+    "grass",
+    "gravel",
+    "astronaut",
+    "chelsea",
+    "coffee",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "microaneurysms",
+    "retina",
+    "rocket",
+    "horse",
+)
 LOG_COLUMNS = ("step", "loss", "similarity", "supervised", "seconds_per_step")
 
 
@@ -82,13 +101,22 @@ def read_config(path: Path) -> STNTrainConfig:
     except OSError as error:
         raise RegViewerError(f"cannot read {path}: {error.strerror or error}") from None
     except ValueError as error:
-        raise RegViewerError(f"{path.name}: not valid {'JSON' if path.suffix.lower() == '.json' else 'TOML'}: {error}") from None
+        raise RegViewerError(
+            f"{path.name}: not valid {'JSON' if path.suffix.lower() == '.json' else 'TOML'}: {error}"
+        ) from None
     from regviewer_stn.network import STNConfig
 
     STNConfig.from_dict(raw.get("model", {}))  # checks the architecture now, not after loading data
     data = dict(raw.get("data", {}))
-    settings = _typed(Settings, {**raw.get("training", {}), **raw.get("loss", {}),
-                                 **({"synth_fraction": data["synth_fraction"]} if "synth_fraction" in data else {})}, "training/loss")
+    settings = _typed(
+        Settings,
+        {
+            **raw.get("training", {}),
+            **raw.get("loss", {}),
+            **({"synth_fraction": data["synth_fraction"]} if "synth_fraction" in data else {}),
+        },
+        "training/loss",
+    )
     images = tuple((path.parent / image).resolve() for image in data.get("images", []))
     for image in images:
         if not image.is_file():
@@ -96,21 +124,37 @@ def read_config(path: Path) -> STNTrainConfig:
     samples = tuple(str(name) for name in data.get("skimage", []))
     unknown = [name for name in samples if name not in SKIMAGE_SAMPLES]
     if unknown:
-        raise RegViewerError(f"[data] skimage: unknown sample(s) {', '.join(unknown)}; known: {', '.join(SKIMAGE_SAMPLES)}")
+        raise RegViewerError(
+            f"[data] skimage: unknown sample(s) {', '.join(unknown)}; known: {', '.join(SKIMAGE_SAMPLES)}"
+        )
     if not images and not samples and settings.synth_fraction < 1:
         settings = Settings(**{**asdict(settings), "synth_fraction": 1.0})
     if settings.steps < 1 or settings.batch_size < 1 or settings.learning_rate <= 0:
         raise RegViewerError("[training] steps and batch_size must be >= 1 and learning_rate > 0")
-    return STNTrainConfig(raw.get("model", {}), _typed(SynthSettings, raw.get("synth", {}), "synth"), settings, images, samples,
-                          (path.parent / str(raw.get("output", {}).get("dir", "runs/stn"))).resolve(), raw)
+    return STNTrainConfig(
+        raw.get("model", {}),
+        _typed(SynthSettings, raw.get("synth", {}), "synth"),
+        settings,
+        images,
+        samples,
+        (path.parent / str(raw.get("output", {}).get("dir", "runs/stn"))).resolve(),
+        raw,
+    )
 
 
 def train_from_options(options: TrainOptions, report: Callable[[str], None]) -> int:
     """The ``regviewer.trainers`` entry point: train, return 0 (or 130 when interrupted)."""
     config = read_config(options.config)
     if options.steps is not None:
-        config = STNTrainConfig(config.model, config.synth, Settings(**{**asdict(config.settings), "steps": options.steps}),
-                                config.images, config.skimage, config.output_dir, config.raw)
+        config = STNTrainConfig(
+            config.model,
+            config.synth,
+            Settings(**{**asdict(config.settings), "steps": options.steps}),
+            config.images,
+            config.skimage,
+            config.output_dir,
+            config.raw,
+        )
     output = options.output or config.output_dir
     return train(config, Path(output), resume=options.resume, device=options.device, report=report)
 
@@ -135,8 +179,13 @@ def _save(payload: dict[str, Any], path: Path) -> None:
         torch.save(payload, temporary)
 
 
-def train(config: STNTrainConfig, output: Path, resume: bool = False, device: str = "cpu",
-          report: Callable[[str], None] = print) -> int:
+def train(
+    config: STNTrainConfig,
+    output: Path,
+    resume: bool = False,
+    device: str = "cpu",
+    report: Callable[[str], None] = print,
+) -> int:
     """The training loop (see the module notes)."""
     import torch
 
@@ -147,7 +196,9 @@ def train(config: STNTrainConfig, output: Path, resume: bool = False, device: st
     settings = config.settings
     if settings.threads:
         torch.set_num_threads(settings.threads)
-    target = torch.device("cpu" if device == "auto" and not torch.cuda.is_available() else ("cuda" if device == "auto" else device))
+    target = torch.device(
+        "cpu" if device == "auto" and not torch.cuda.is_available() else ("cuda" if device == "auto" else device)
+    )
     architecture = STNConfig.from_dict(config.model)
     network = AffineSTN(architecture).to(target)
     optimiser = torch.optim.Adam(network.parameters(), lr=settings.learning_rate)
@@ -172,16 +223,26 @@ def train(config: STNTrainConfig, output: Path, resume: bool = False, device: st
     training_info = {"config": json.loads(json.dumps(config.raw, default=str)), "synth": asdict(config.synth)}
 
     def save_checkpoint() -> None:
-        _save({"model": model_payload(network, training_info), "optimiser": optimiser.state_dict(), "step": step,
-               "generator": generator.get_state(), "log": [[row[c] for c in LOG_COLUMNS] for row in rows]}, checkpoint)
+        _save(
+            {
+                "model": model_payload(network, training_info),
+                "optimiser": optimiser.state_dict(),
+                "step": step,
+                "generator": generator.get_state(),
+                "log": [[row[c] for c in LOG_COLUMNS] for row in rows],
+            },
+            checkpoint,
+        )
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(LOG_COLUMNS)
         writer.writerows([[row[c] for c in LOG_COLUMNS] for row in rows])
         write_text_atomic(log_path, buffer.getvalue())
 
-    report(f"training stn-affine ({architecture.size}x{architecture.size}, {sum(p.numel() for p in network.parameters())} weights) "
-           f"for {settings.steps} steps on {target}")
+    report(
+        f"training stn-affine ({architecture.size}x{architecture.size}, {sum(p.numel() for p in network.parameters())} weights) "
+        f"for {settings.steps} steps on {target}"
+    )
     interrupted, started = False, time.perf_counter()
     network.train()
     try:
@@ -203,10 +264,19 @@ def train(config: STNTrainConfig, output: Path, resume: bool = False, device: st
             optimiser.step()
             step += 1
             if step % settings.log_every == 0 or step == settings.steps:
-                rows.append({"step": step, "loss": loss.item(), "similarity": similarity.item(), "supervised": supervised.item(),
-                             "seconds_per_step": time.perf_counter() - tick})
-                report(f"step {step}/{settings.steps}: loss {loss.item():.4f} (1-NCC {similarity.item():.4f}, "
-                       f"grid {supervised.item():.5f}), {time.perf_counter() - started:.0f} s")
+                rows.append(
+                    {
+                        "step": step,
+                        "loss": loss.item(),
+                        "similarity": similarity.item(),
+                        "supervised": supervised.item(),
+                        "seconds_per_step": time.perf_counter() - tick,
+                    }
+                )
+                report(
+                    f"step {step}/{settings.steps}: loss {loss.item():.4f} (1-NCC {similarity.item():.4f}, "
+                    f"grid {supervised.item():.5f}), {time.perf_counter() - started:.0f} s"
+                )
             if step % settings.checkpoint_every == 0:
                 save_checkpoint()
     except KeyboardInterrupt:

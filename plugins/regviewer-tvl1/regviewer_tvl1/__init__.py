@@ -55,21 +55,66 @@ class OpticalFlowTVL1Method:
         "follows sharp motion; same modality. Run an affine stage first when the images are far apart."
     )
     parameters = (
-        Parameter("attachment", "float", 15.0, "Data attachment",
-                  "Weight of the image match (lambda): higher follows the images more closely, lower gives a smoother field.",
-                  0.1, 1000.0),
-        Parameter("levels", "int", 10, "Pyramid levels",
-                  "Most resolution levels, coarse to fine (each halves the image; the coarsest stays >= 16 voxels). "
-                  "1: full resolution only.", 1, 12),
-        Parameter("warps", "int", 5, "Warps per level", "How many times the moving image is re-warped and the flow refined per level.",
-                  1, 100),
-        Parameter("tightness", "float", 0.3, "Tightness",
-                  "Coupling between the data and smoothness steps (theta); small values are usual.", 0.01, 10.0, expert=True),
-        Parameter("iterations", "int", 10, "Iterations per warp", "Fixed-point iterations of each warp.", 1, 500, expert=True),
-        Parameter("smoothing_mm", "float", 0.0, "Final smoothing", "Gaussian smoothing of the final field (0: none).",
-                  0.0, 50.0, unit="mm", expert=True),
-        Parameter("median_prefilter", "bool", False, "Median prefilter",
-                  "Median-filter the flow before each warp (removes isolated outliers; slower).", expert=True),
+        Parameter(
+            "attachment",
+            "float",
+            15.0,
+            "Data attachment",
+            "Weight of the image match (lambda): higher follows the images more closely, lower gives a smoother field.",
+            0.1,
+            1000.0,
+        ),
+        Parameter(
+            "levels",
+            "int",
+            10,
+            "Pyramid levels",
+            "Most resolution levels, coarse to fine (each halves the image; the coarsest stays >= 16 voxels). "
+            "1: full resolution only.",
+            1,
+            12,
+        ),
+        Parameter(
+            "warps",
+            "int",
+            5,
+            "Warps per level",
+            "How many times the moving image is re-warped and the flow refined per level.",
+            1,
+            100,
+        ),
+        Parameter(
+            "tightness",
+            "float",
+            0.3,
+            "Tightness",
+            "Coupling between the data and smoothness steps (theta); small values are usual.",
+            0.01,
+            10.0,
+            expert=True,
+        ),
+        Parameter(
+            "iterations", "int", 10, "Iterations per warp", "Fixed-point iterations of each warp.", 1, 500, expert=True
+        ),
+        Parameter(
+            "smoothing_mm",
+            "float",
+            0.0,
+            "Final smoothing",
+            "Gaussian smoothing of the final field (0: none).",
+            0.0,
+            50.0,
+            unit="mm",
+            expert=True,
+        ),
+        Parameter(
+            "median_prefilter",
+            "bool",
+            False,
+            "Median prefilter",
+            "Median-filter the flow before each warp (removes isolated outliers; slower).",
+            expert=True,
+        ),
     )
 
     def run(self, request: Request, progress=ignore_progress, cancel: CancelToken | None = None) -> Result:
@@ -87,7 +132,9 @@ class OpticalFlowTVL1Method:
             for index, axis in enumerate(active):
                 full[axis] = flow[index].reshape(full_shape)
             field = flow_to_field(full, fixed)
-            return field if request.initial_transform is None else CompositeTransform([field, request.initial_transform])
+            return (
+                field if request.initial_transform is None else CompositeTransform([field, request.initial_transform])
+            )
 
         solver = level_solver()
         levels = list(zip(pyramid(fixed_n, values["levels"]), pyramid(moving_n, values["levels"])))
@@ -101,19 +148,44 @@ class OpticalFlowTVL1Method:
                     status, message = "cancelled", f"cancelled at level {level + 1}/{len(levels)}, warp {iteration + 1}"
                     break
                 if solver is not None:
-                    flow = solver(fixed_level, moving_level, flow, values["attachment"], values["tightness"], 1,
-                                  values["iterations"], 1e-4, values["median_prefilter"])
+                    flow = solver(
+                        fixed_level,
+                        moving_level,
+                        flow,
+                        values["attachment"],
+                        values["tightness"],
+                        1,
+                        values["iterations"],
+                        1e-4,
+                        values["median_prefilter"],
+                    )
                 else:  # no level solver in this scikit-image: one public call does every level
-                    flow = optical_flow_tvl1(fixed_n, moving_n, attachment=values["attachment"], tightness=values["tightness"],
-                                             num_warp=values["warps"], num_iter=values["iterations"],
-                                             prefilter=values["median_prefilter"], dtype=np.float32)
+                    flow = optical_flow_tvl1(
+                        fixed_n,
+                        moving_n,
+                        attachment=values["attachment"],
+                        tightness=values["tightness"],
+                        num_warp=values["warps"],
+                        num_iter=values["iterations"],
+                        prefilter=values["median_prefilter"],
+                        dtype=np.float32,
+                    )
                 metric = float(np.mean(np.abs(warp(moving_level, flow) - fixed_level)))
                 history.append((self.name, level, iteration, metric))
                 last_of_level = iteration == warps - 1
-                progress(ProgressEvent(self.name, level, len(levels), iteration, metric,
-                                       f"level {level + 1}/{len(levels)} ({'x'.join(map(str, fixed_level.shape))}), "
-                                       f"warp {iteration + 1}/{warps}",
-                                       transform_of(expand_flow(flow, fixed_n.shape)) if last_of_level else None, warps))
+                progress(
+                    ProgressEvent(
+                        self.name,
+                        level,
+                        len(levels),
+                        iteration,
+                        metric,
+                        f"level {level + 1}/{len(levels)} ({'x'.join(map(str, fixed_level.shape))}), "
+                        f"warp {iteration + 1}/{warps}",
+                        transform_of(expand_flow(flow, fixed_n.shape)) if last_of_level else None,
+                        warps,
+                    )
+                )
             if status == "cancelled" or solver is None:
                 break
         flow = expand_flow(flow, fixed_n.shape)
@@ -121,5 +193,12 @@ class OpticalFlowTVL1Method:
             flow = smooth_flow(flow, values["smoothing_mm"] / fixed.spacing[::-1][active])
         transform = transform_of(flow)
         largest = float(np.abs(flow).max()) if flow.size else 0.0
-        return Result(self.name, transform, status, values, time.perf_counter() - started, tuple(history),
-                      message or f"TV-L1 flow over {len(levels)} level(s), largest component {largest:.2f} voxels")
+        return Result(
+            self.name,
+            transform,
+            status,
+            values,
+            time.perf_counter() - started,
+            tuple(history),
+            message or f"TV-L1 flow over {len(levels)} level(s), largest component {largest:.2f} voxels",
+        )

@@ -40,7 +40,9 @@ def expand_flow(flow: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if flow.shape[1:] == tuple(shape):
         return flow
     scale = np.array(shape, float) / np.array(flow.shape[1:], float)
-    return np.stack([resize(flow[axis], shape, order=1, preserve_range=True) * scale[axis] for axis in range(len(shape))]).astype(np.float32)
+    return np.stack(
+        [resize(flow[axis], shape, order=1, preserve_range=True) * scale[axis] for axis in range(len(shape))]
+    ).astype(np.float32)
 
 
 def warp(array: np.ndarray, flow: np.ndarray) -> np.ndarray:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import IO, Iterator
+from collections.abc import Iterator
+from typing import IO
 
 from regviewer.core.io.atomic import atomic_path
 

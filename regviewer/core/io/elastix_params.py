@@ -12,8 +12,9 @@ variant), chained to any depth. Only SimpleITK and numpy are used: no ITK Python
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
@@ -21,7 +22,14 @@ import SimpleITK as sitk
 from regviewer.core.errors import ImageReadError, InputMismatchError
 from regviewer.core.image import Geometry
 from regviewer.core.io.atomic import write_text_atomic
-from regviewer.core.transforms import AffineTransform, BSplineTransform, CompositeTransform, Transform, simplify, transform_from_sitk
+from regviewer.core.transforms import (
+    AffineTransform,
+    BSplineTransform,
+    CompositeTransform,
+    Transform,
+    simplify,
+    transform_from_sitk,
+)
 
 _ENTRY = re.compile(r"^\s*\(\s*([A-Za-z_][\w]*)\s*(.*?)\s*\)\s*$")
 _TOKEN = re.compile(r'"([^"]*)"|(\S+)')
@@ -140,14 +148,22 @@ def _one_transform(entries: dict[str, list[Any]], path: Path) -> Transform:
 
 
 def _bspline(entries: dict[str, list[Any]], ndim: int, params: np.ndarray, path: Path) -> Transform:
-    order = int(_numbers(entries, "BSplineTransformSplineOrder", path, 1)[0]) if "BSplineTransformSplineOrder" in entries else 3
+    order = (
+        int(_numbers(entries, "BSplineTransformSplineOrder", path, 1)[0])
+        if "BSplineTransformSplineOrder" in entries
+        else 3
+    )
     if order != 3 or _text(entries, "UseCyclicTransform", "false").lower() == "true":
         raise ImageReadError(f"{path}: only cubic, non-cyclic elastix B-splines are supported")
     size = _numbers(entries, "GridSize", path, ndim).astype(int)
     spacing = _numbers(entries, "GridSpacing", path, ndim)
     origin = _numbers(entries, "GridOrigin", path, ndim)
     # elastix lists direction matrices column by column (Fortran order); ITK's fixed parameters row by row
-    direction = _numbers(entries, "GridDirection", path, ndim * ndim).reshape(ndim, ndim).T if "GridDirection" in entries else np.eye(ndim)
+    direction = (
+        _numbers(entries, "GridDirection", path, ndim * ndim).reshape(ndim, ndim).T
+        if "GridDirection" in entries
+        else np.eye(ndim)
+    )
     index = _numbers(entries, "GridIndex", path, ndim) if "GridIndex" in entries else np.zeros(ndim)
     # ITK's BSplineTransform grid starts at index 0: move a non-zero start index into the origin.
     origin = origin + direction @ (index * spacing)
@@ -192,13 +208,14 @@ def read_elastix_transform(path: str | Path, follow_initial: bool = True) -> Tra
         current_transform = _one_transform(entries, current)
         next_path = _initial_path(entries, current) if follow_initial else None
         if next_path is not None and combine != "Compose":
-            raise ImageReadError(f"{current}: HowToCombineTransforms {combine!r} is not supported (only \"Compose\")")
+            raise ImageReadError(f'{current}: HowToCombineTransforms {combine!r} is not supported (only "Compose")')
         chain.insert(0, current_transform)  # initial transforms are applied first
         current = next_path
     return simplify(CompositeTransform(chain)) if len(chain) > 1 else chain[0]
 
 
 # ---- writing ----------------------------------------------------------------------------------
+
 
 def _format(value: Any) -> str:
     if isinstance(value, str):
@@ -297,7 +314,11 @@ def write_elastix_transform(transform: Transform, geometry: Geometry, path: str 
     written: list[Path] = []
     previous = NO_INITIAL
     for number, entries in enumerate(entries_list):
-        target = path if number == len(entries_list) - 1 else path.with_name(f"{path.stem}.part{number}{path.suffix or '.txt'}")
+        target = (
+            path
+            if number == len(entries_list) - 1
+            else path.with_name(f"{path.stem}.part{number}{path.suffix or '.txt'}")
+        )
         content = {**entries, "InitialTransformParameterFileName": previous, **grid_entries(geometry)}
         header = "// elastix TransformParameters written by RegViewer: fixed -> moving, LPS mm (ITK physical space)\n"
         write_text_atomic(target, header + format_parameter_text(content))

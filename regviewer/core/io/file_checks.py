@@ -43,7 +43,13 @@ def check_regular_file(path: Path, allow_folder: bool = False) -> None:
         return
     if stat.S_ISDIR(mode):
         raise ImageReadError(f"{path}: is a folder, not a file")
-    kind = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device or special file"
+    kind = (
+        "a FIFO (named pipe)"
+        if stat.S_ISFIFO(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "a device or special file"
+    )
     raise ImageReadError(f"{path}: not a regular file ({kind}); RegViewer reads regular files only")
 
 

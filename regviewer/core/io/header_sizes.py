@@ -19,16 +19,57 @@ from regviewer.core.io.file_checks import DataClaim
 
 _NRRD_TYPE_BYTES = {
     **dict.fromkeys(("signed char", "int8", "int8_t", "char", "uchar", "unsigned char", "uint8", "uint8_t"), 1),
-    **dict.fromkeys(("short", "short int", "signed short", "signed short int", "int16", "int16_t", "ushort",
-                     "unsigned short", "unsigned short int", "uint16", "uint16_t"), 2),
-    **dict.fromkeys(("int", "signed int", "int32", "int32_t", "uint", "unsigned int", "uint32", "uint32_t", "float"), 4),
-    **dict.fromkeys(("longlong", "long long", "long long int", "signed long long", "signed long long int", "int64",
-                     "int64_t", "ulonglong", "unsigned long long", "unsigned long long int", "uint64", "uint64_t",
-                     "double"), 8),
+    **dict.fromkeys(
+        (
+            "short",
+            "short int",
+            "signed short",
+            "signed short int",
+            "int16",
+            "int16_t",
+            "ushort",
+            "unsigned short",
+            "unsigned short int",
+            "uint16",
+            "uint16_t",
+        ),
+        2,
+    ),
+    **dict.fromkeys(
+        ("int", "signed int", "int32", "int32_t", "uint", "unsigned int", "uint32", "uint32_t", "float"), 4
+    ),
+    **dict.fromkeys(
+        (
+            "longlong",
+            "long long",
+            "long long int",
+            "signed long long",
+            "signed long long int",
+            "int64",
+            "int64_t",
+            "ulonglong",
+            "unsigned long long",
+            "unsigned long long int",
+            "uint64",
+            "uint64_t",
+            "double",
+        ),
+        8,
+    ),
 }
 _MET_TYPE_BYTES = {
-    "MET_CHAR": 1, "MET_UCHAR": 1, "MET_SHORT": 2, "MET_USHORT": 2, "MET_INT": 4, "MET_UINT": 4,
-    "MET_LONG": 4, "MET_ULONG": 4, "MET_LONG_LONG": 8, "MET_ULONG_LONG": 8, "MET_FLOAT": 4, "MET_DOUBLE": 8,
+    "MET_CHAR": 1,
+    "MET_UCHAR": 1,
+    "MET_SHORT": 2,
+    "MET_USHORT": 2,
+    "MET_INT": 4,
+    "MET_UINT": 4,
+    "MET_LONG": 4,
+    "MET_ULONG": 4,
+    "MET_LONG_LONG": 8,
+    "MET_ULONG_LONG": 8,
+    "MET_FLOAT": 4,
+    "MET_DOUBLE": 8,
 }
 
 
@@ -100,7 +141,9 @@ def nrrd_claim(path: Path) -> DataClaim | None:
         stored, offset = target.stat().st_size, 0
     else:
         stored = max(path.stat().st_size - offset, 0)
-    kind = {"raw": "raw", "gzip": "deflate", "gz": "deflate", "ascii": "text", "text": "text", "txt": "text"}.get(encoding, "other")
+    kind = {"raw": "raw", "gzip": "deflate", "gz": "deflate", "ascii": "text", "text": "text", "txt": "text"}.get(
+        encoding, "other"
+    )
     if kind == "raw" and "line skip" not in fields and "byte skip" not in fields:
         return DataClaim(shape, item_bytes, stored, "raw")
     return DataClaim(shape, item_bytes, stored, kind if kind != "raw" else "other")
@@ -176,7 +219,9 @@ def picture_claim(path: Path) -> DataClaim | None:
                 width, height = picture.size
                 frames = int(getattr(picture, "n_frames", 1) or 1)
                 bands = len(picture.getbands())
-                bits = {"1": 1, "L": 8, "P": 8, "RGB": 8, "RGBA": 8, "I;16": 16, "I;16B": 16, "I": 32, "F": 32}.get(picture.mode, 8)
+                bits = {"1": 1, "L": 8, "P": 8, "RGB": 8, "RGBA": 8, "I;16": 16, "I;16B": 16, "I": 32, "F": 32}.get(
+                    picture.mode, 8
+                )
     except Exception:  # noqa: BLE001 (Pillow cannot read it: ITK will say what is wrong)
         return None
     shape = (width, height) if frames == 1 else (width, height, frames)
@@ -210,7 +255,9 @@ def npz_claim(path: Path, key: str) -> DataClaim | None:
             info = archive.getinfo(f"{key}.npy")
             with archive.open(info) as member:
                 version = np.lib.format.read_magic(member)
-                reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                reader = (
+                    np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                )
                 shape, _, dtype = reader(member)
                 header_bytes = member.tell()
     except KeyError:

@@ -15,8 +15,16 @@ import numpy as np
 from regviewer.core.errors import ImageReadError, InvalidImageError
 
 _BYTES_PER_ELEMENT = {
-    "MET_CHAR": 1, "MET_UCHAR": 1, "MET_SHORT": 2, "MET_USHORT": 2, "MET_INT": 4, "MET_UINT": 4,
-    "MET_LONG_LONG": 8, "MET_ULONG_LONG": 8, "MET_FLOAT": 4, "MET_DOUBLE": 8,
+    "MET_CHAR": 1,
+    "MET_UCHAR": 1,
+    "MET_SHORT": 2,
+    "MET_USHORT": 2,
+    "MET_INT": 4,
+    "MET_UINT": 4,
+    "MET_LONG_LONG": 8,
+    "MET_ULONG_LONG": 8,
+    "MET_FLOAT": 4,
+    "MET_DOUBLE": 8,
 }
 _DATA_FILE = b"ElementDataFile"
 
@@ -35,15 +43,21 @@ def _check_metaimage_dimensions(fields: dict[str, str]) -> None:
     try:
         ndims = int(fields.get("NDims", ""))
     except ValueError:
-        raise ImageReadError(f"NDims = {fields.get('NDims', '(missing)')} in the header is not a number of dimensions") from None
+        raise ImageReadError(
+            f"NDims = {fields.get('NDims', '(missing)')} in the header is not a number of dimensions"
+        ) from None
     if not 1 <= ndims <= 5:
-        raise ImageReadError(f"NDims = {ndims} in the header: RegViewer reads 2D and 3D images (1..5 dimensions in a file)")
+        raise ImageReadError(
+            f"NDims = {ndims} in the header: RegViewer reads 2D and 3D images (1..5 dimensions in a file)"
+        )
     try:
         sizes = [int(v) for v in fields.get("DimSize", "").split()]
     except ValueError:
         sizes = []
     if len(sizes) != ndims or any(n <= 0 for n in sizes):
-        raise ImageReadError(f"DimSize = {fields.get('DimSize', '(missing)')} in the header does not give {ndims} positive sizes")
+        raise ImageReadError(
+            f"DimSize = {fields.get('DimSize', '(missing)')} in the header does not give {ndims} positive sizes"
+        )
     for key in ("ElementSpacing", "Offset", "Origin", "Position"):
         if key in fields and len(fields[key].split()) < ndims:
             raise ImageReadError(f"{key} = {fields[key]} in the header has fewer than {ndims} values")
@@ -82,7 +96,9 @@ def check_metaimage_header(path: Path) -> None:
             try:
                 values = np.array([float(v) for v in fields[key].split()])
                 n = int(round(np.sqrt(values.size)))
-                if n * n == values.size and (not np.all(np.isfinite(values)) or abs(np.linalg.det(values.reshape(n, n))) < 1e-6):
+                if n * n == values.size and (
+                    not np.all(np.isfinite(values)) or abs(np.linalg.det(values.reshape(n, n))) < 1e-6
+                ):
                     raise InvalidImageError(f"the direction matrix ({key} = {fields[key]}) is singular or not finite")
             except ValueError:
                 pass
@@ -128,7 +144,9 @@ def check_nrrd_header(path: Path) -> None:
             except ValueError:
                 continue
             if np.isnan(value) and spatial:
-                raise InvalidImageError(f"spacing of axis {axis} is not a number in the NRRD header (spacings: {fields['spacings']})")
+                raise InvalidImageError(
+                    f"spacing of axis {axis} is not a number in the NRRD header (spacings: {fields['spacings']})"
+                )
             if value <= 0:
                 raise InvalidImageError(f"zero or negative spacings in the NRRD header ({fields['spacings']})")
     origin = fields.get("space origin", "")
@@ -148,4 +166,6 @@ def check_nrrd_header(path: Path) -> None:
         if any(not any(v) for v in vectors):
             raise InvalidImageError(f"zero-length space direction in the NRRD header ({directions})")
         if abs(np.linalg.det(np.array(vectors))) < 1e-12 * max(1.0, float(np.abs(vectors).max()) ** len(vectors)):
-            raise InvalidImageError(f"the space directions {directions} are linearly dependent (a singular grid) in the NRRD header")
+            raise InvalidImageError(
+                f"the space directions {directions} are linearly dependent (a singular grid) in the NRRD header"
+            )

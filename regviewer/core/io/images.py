@@ -31,8 +31,9 @@ from pathlib import Path
 
 from regviewer.core.errors import ImageReadError, RegViewerError
 from regviewer.core.image import Image
-from regviewer.core.io.atomic import atomic_path
 from regviewer.core.io._common import ImageWriteError, check_finite, one_line, short_reason, to_label_array
+from regviewer.core.io.atomic import atomic_path
+from regviewer.core.io.file_checks import check_regular_file
 from regviewer.core.io.formats import (
     FAMILY_BY_EXTENSION,
     SUPPORTED_IMAGE_EXTENSIONS,
@@ -44,9 +45,8 @@ from regviewer.core.io.formats import (
 from regviewer.core.io.itk_formats import read_with_itk, write_with_itk
 from regviewer.core.io.nifti import read_nifti, write_nifti
 from regviewer.core.io.npz import INTENSITY_KEY, LABEL_KEY, read_npz, write_npz
-from regviewer.core.io.pre_read import check_before_reading
-from regviewer.core.io.file_checks import check_regular_file
 from regviewer.core.io.plugins import read_with_plugin, reader_for, write_with_plugin, writer_for
+from regviewer.core.io.pre_read import check_before_reading
 
 __all__ = [
     "SUPPORTED_IMAGE_EXTENSIONS",
@@ -135,7 +135,9 @@ def write_image(image: Image, path: str | os.PathLike[str]) -> Path:
         return write_with_plugin(plugin, image, path)
     family = FAMILY_BY_EXTENSION.get(extension_of(path))
     if family is None or family == "dicom":
-        reason = "writing DICOM is not supported" if family == "dicom" else f"unsupported extension '{extension_of(path)}'"
+        reason = (
+            "writing DICOM is not supported" if family == "dicom" else f"unsupported extension '{extension_of(path)}'"
+        )
         raise ImageWriteError(f"{path}: {reason}; write one of: {', '.join(WRITABLE_IMAGE_EXTENSIONS)}")
     with atomic_path(path) as temporary:  # complete under its final name, or not there at all
         try:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 
@@ -31,7 +30,7 @@ from regviewer.core.io.formats import image_format_family
 from regviewer.core.io.images import read_image
 
 ONEHOT = "onehot"
-LabelChannel = Union[int, str, None]  # a channel index, "onehot", or None (a plain 2D / 3D label map)
+LabelChannel = int | str | None  # a channel index, "onehot", or None (a plain 2D / 3D label map)
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ class LabelFile:
         return self.path
 
     def describe(self) -> str:
-        """"case.nii.gz (integer map from one-hot)" / "case.nii.gz (channel 1)" / "case.nii.gz"."""
+        """ "case.nii.gz (integer map from one-hot)" / "case.nii.gz (channel 1)" / "case.nii.gz"."""
         name = Path(self.path).name
         if self.channel == ONEHOT:
             return f"{name} (integer map from one-hot)"

@@ -16,8 +16,8 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from regviewer.core.errors import ImageWriteError, RegViewerError
 
@@ -65,7 +65,9 @@ def check_outputs_are_not_inputs(
                         f"{output}: this output would be written inside the input folder {source}; choose another output"
                     )
             elif same_file(output, source):
-                shown = "" if output.name == source.name and _normalised(output) == _normalised(source) else f" ({source})"
+                shown = (
+                    "" if output.name == source.name and _normalised(output) == _normalised(source) else f" ({source})"
+                )
                 raise OutputConflictError(
                     f"{output}: this output is the input file{shown} and would overwrite it; choose another output"
                 )

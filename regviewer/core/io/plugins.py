@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
 
 from regviewer.core.errors import ImageReadError, ImageWriteError, RegViewerError
 from regviewer.core.image import Image

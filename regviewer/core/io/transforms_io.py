@@ -106,7 +106,9 @@ def _check_itk_hdf5(path: Path) -> None:
         with h5py.File(path, "r") as handle:
             if "TransformGroup" not in handle:
                 names = ", ".join(list(handle.keys())[:5]) or "nothing"
-                raise ImageReadError(f"{path}: an HDF5 file without an ITK transform (no TransformGroup; it holds {names})")
+                raise ImageReadError(
+                    f"{path}: an HDF5 file without an ITK transform (no TransformGroup; it holds {names})"
+                )
     except OSError:
         raise ImageReadError(f"{path}: not an HDF5 file (ITK .h5 transforms are HDF5)") from None
 
@@ -118,7 +120,9 @@ def write_displacement_field(field: DisplacementFieldTransform, path: str | Path
         raise InputMismatchError(f"{path}: displacement fields are written as {', '.join(FIELD_EXTENSIONS)}")
     image = sitk.Cast(field.to_sitk_image(), sitk.sitkVectorFloat32)
     with atomic_path(path) as temporary:
-        sitk.WriteImage(image, str(temporary), useCompression=True, compressionLevel=1)  # fast; float fields barely compress
+        sitk.WriteImage(
+            image, str(temporary), useCompression=True, compressionLevel=1
+        )  # fast; float fields barely compress
     return path
 
 

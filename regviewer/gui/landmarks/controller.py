@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from regviewer.app.landmark_set import Landmarks, LandmarkSet
 from regviewer.core.errors import RegViewerError
 from regviewer.core.landmark_fit import FIT_KINDS, fit, leave_one_out, minimum_pairs, pair_errors
-from regviewer.app.landmark_set import Landmarks, LandmarkSet
 from regviewer.core.tps import ThinPlateSplineTransform
 from regviewer.core.transforms import Transform
 
@@ -110,7 +110,9 @@ class LandmarkController(QObject):
         self.placing = on
         self.grid.set_tool(self.tool if on else None)
         self.modeChanged.emit(on)
-        self.message.emit("Landmark mode: click in Fixed, then in Moving; drag markers to move them" if on else "Landmark mode off")
+        self.message.emit(
+            "Landmark mode: click in Fixed, then in Moving; drag markers to move them" if on else "Landmark mode off"
+        )
 
     # ---- transforms and errors ----------------------------------------------------------------
     def transform(self) -> Transform | None:

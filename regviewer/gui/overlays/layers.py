@@ -77,8 +77,18 @@ class SliceOverlay:
 
     def refresh(self, view, slice_changed: bool) -> None:
         state = self.state(view)
-        key = None if state is None else (self.controller.scene.version, view.mode, view.plane, state[2],
-                                         self.controller.settings.params(self.kind), self.extra_key(view))
+        key = (
+            None
+            if state is None
+            else (
+                self.controller.scene.version,
+                view.mode,
+                view.plane,
+                state[2],
+                self.controller.settings.params(self.kind),
+                self.extra_key(view),
+            )
+        )
         if key == self._drawn_key:
             return
         self._drawn_key = key
@@ -169,7 +179,8 @@ class JacobianOverlay(_ImageOverlay):
         self.show_rgba(jacobian_rgba(det, limit, settings.options["jacobian"].opacity), grid, axes)
         folded = int(np.count_nonzero(det <= 0))
         self.legend.set_colour_bar(
-            "Jacobian det (log scale)", lookup_table(DIFFERENCE_MAP),
+            "Jacobian det (log scale)",
+            lookup_table(DIFFERENCE_MAP),
             [(0.0, f"{1 / limit:.3g} shrinks"), (0.5, "1 kept"), (1.0, f"{limit:.3g} grows")],
             [(FOLD_COLOUR, f"fold (det<=0): {folded} px")],
         )
@@ -188,8 +199,9 @@ class MagnitudeOverlay(_ImageOverlay):
         magnitude = np.linalg.norm(displacement, axis=-1)
         top = self.controller.magnitude_top_mm(magnitude)
         self.show_rgba(magnitude_rgba(magnitude, top, settings.options["magnitude"].opacity), grid, axes)
-        self.legend.set_colour_bar("|displacement| (mm)", lookup_table("viridis"),
-                                   [(0.0, "0"), (0.5, f"{top / 2:.3g}"), (1.0, f"{top:.3g}")])
+        self.legend.set_colour_bar(
+            "|displacement| (mm)", lookup_table("viridis"), [(0.0, "0"), (0.5, f"{top / 2:.3g}"), (1.0, f"{top:.3g}")]
+        )
 
 
 class ArrowOverlay(_CurveOverlay):
@@ -250,7 +262,7 @@ class ContourOverlay(SliceOverlay):
             curve.setPen(pg.mkPen(table.colour(value) + (alpha,), width=settings.contour_width))
             curve.setData(x, y, connect="pairs")
             curve.show()
-        for curve in self.curves[len(outlines):]:
+        for curve in self.curves[len(outlines) :]:
             curve.hide()
         self.drawn_labels = list(outlines)
 
@@ -274,9 +286,10 @@ class AgreementOverlay(_ImageOverlay):
         self.show_rgba(table[classes], grid, axes)
         counts = np.bincount(classes.ravel(), minlength=4)
         name = "all labels" if label is None else self.controller.colour_table().name(label)
-        self.legend.set_swatches(f"Agreement: {name}", [
-            (AGREEMENT_COLOURS[value], f"{AGREEMENT_NAMES[value]}: {counts[value]}") for value in AGREEMENT_COLOURS
-        ])
+        self.legend.set_swatches(
+            f"Agreement: {name}",
+            [(AGREEMENT_COLOURS[value], f"{AGREEMENT_NAMES[value]}: {counts[value]}") for value in AGREEMENT_COLOURS],
+        )
 
 
 OVERLAY_CLASSES = (GridOverlay, JacobianOverlay, MagnitudeOverlay, ArrowOverlay, ContourOverlay, AgreementOverlay)
@@ -288,4 +301,3 @@ def install_on_view(controller, view, view_index: int) -> list[SliceOverlay]:
     for overlay in overlays:
         view.add_overlay(overlay)
     return overlays
-

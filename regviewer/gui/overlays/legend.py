@@ -36,7 +36,7 @@ class LegendColumn(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
         self.hide()
 
-    def add(self, legend: "ViewLegend") -> None:
+    def add(self, legend: ViewLegend) -> None:
         self._layout.insertWidget(self._layout.count() - 1, legend)
         self.legends.append(legend)
         self.update_visibility()
@@ -76,8 +76,13 @@ class ViewLegend(QWidget):
         super().setVisible(visible)
         self.column.update_visibility()
 
-    def set_colour_bar(self, title: str, lut: np.ndarray, ticks: list[tuple[float, str]],
-                       extra: list[tuple[tuple[int, int, int], str]] | None = None) -> None:
+    def set_colour_bar(
+        self,
+        title: str,
+        lut: np.ndarray,
+        ticks: list[tuple[float, str]],
+        extra: list[tuple[tuple[int, int, int], str]] | None = None,
+    ) -> None:
         self._title, self._lut, self._ticks, self._swatches = title, np.asarray(lut), ticks, list(extra or [])
         self._resize()
 
@@ -124,8 +129,11 @@ class ViewLegend(QWidget):
             for position, text in self._ticks:
                 tick_y = bar.top() + BAR_HEIGHT * (1 - position)
                 painter.drawLine(int(bar.right()), int(tick_y), int(bar.right()) + 3, int(tick_y))
-                painter.drawText(QRectF(bar.right() + 6, tick_y - 7, rect.width() - bar.right() - 7, 14),
-                                 Qt.AlignmentFlag.AlignVCenter, text)
+                painter.drawText(
+                    QRectF(bar.right() + 6, tick_y - 7, rect.width() - bar.right() - 7, 14),
+                    Qt.AlignmentFlag.AlignVCenter,
+                    text,
+                )
             y += BAR_HEIGHT + 10
         for colour, text in self._swatches:
             painter.setPen(Qt.PenStyle.NoPen)

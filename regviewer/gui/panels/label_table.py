@@ -29,9 +29,15 @@ from regviewer.gui.jobs import BackgroundJob
 from regviewer.gui.panels.table_export import copy_table, install_copy_and_save, save_dialog
 
 COLUMNS = ("Label", "Name", "Dice\npre", "Dice\npost", "HD95\npre", "HD95\npost", "Voxels")  # two lines: narrow
-TOOLTIPS = ("label value", "name from the colour table", "Dice with the identity transform",
-            "Dice with the current transform", "HD95 (mm) with the identity transform",
-            "HD95 (mm) with the current transform", "voxels of the label in the fixed label map")
+TOOLTIPS = (
+    "label value",
+    "name from the colour table",
+    "Dice with the identity transform",
+    "Dice with the current transform",
+    "HD95 (mm) with the identity transform",
+    "HD95 (mm) with the current transform",
+    "voxels of the label in the fixed label map",
+)
 
 
 class _NumberItem(QTableWidgetItem):
@@ -143,8 +149,15 @@ class LabelTablePanel(QWidget):
             voxels = QTableWidgetItem()
             voxels.setData(Qt.ItemDataRole.DisplayRole, score.fixed_voxels)
             voxels.setFlags(Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled)
-            cells = (label, name, _NumberItem(score.dice_before), _NumberItem(score.dice_after),
-                     _NumberItem(score.hd95_before_mm), _NumberItem(score.hd95_after_mm), voxels)
+            cells = (
+                label,
+                name,
+                _NumberItem(score.dice_before),
+                _NumberItem(score.dice_after),
+                _NumberItem(score.hd95_before_mm),
+                _NumberItem(score.hd95_after_mm),
+                voxels,
+            )
             for column, cell in enumerate(cells):
                 self.table.setItem(row, column, cell)
         self.table.setSortingEnabled(sorting)
@@ -159,10 +172,17 @@ class LabelTablePanel(QWidget):
         for column in range(self.table.columnCount()):
             if column == 1:
                 continue
-            header = max(metrics.horizontalAdvance(line) for line in self.table.horizontalHeaderItem(column).text().split("\n"))
-            cells = [metrics.horizontalAdvance(self.table.item(row, column).text()) for row in range(self.table.rowCount())
-                     if self.table.item(row, column) is not None]
-            self.table.setColumnWidth(column, max([header + 24] + [width + 12 for width in cells]))  # 24: the sort arrow
+            header = max(
+                metrics.horizontalAdvance(line) for line in self.table.horizontalHeaderItem(column).text().split("\n")
+            )
+            cells = [
+                metrics.horizontalAdvance(self.table.item(row, column).text())
+                for row in range(self.table.rowCount())
+                if self.table.item(row, column) is not None
+            ]
+            self.table.setColumnWidth(
+                column, max([header + 24] + [width + 12 for width in cells])
+            )  # 24: the sort arrow
 
     def _warm_label_boxes(self) -> None:
         """Find every label's bounding box off the GUI thread now, so that the first row click is as fast as the rest."""

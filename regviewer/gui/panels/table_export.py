@@ -41,8 +41,10 @@ def _cell(table: QTableWidget, row: int, column: int) -> str:
 def table_rows(table: QTableWidget, selected_only: bool = False) -> list[list[str]]:
     """Header and rows of the visible columns, in the order shown (``selected_only``: the selected rows)."""
     columns = [c for c in range(table.columnCount()) if not table.isColumnHidden(c)]
-    header = [table.horizontalHeaderItem(c).text().replace("\n", " ") if table.horizontalHeaderItem(c) else str(c)
-              for c in columns]
+    header = [
+        table.horizontalHeaderItem(c).text().replace("\n", " ") if table.horizontalHeaderItem(c) else str(c)
+        for c in columns
+    ]
     rows = range(table.rowCount())
     if selected_only:
         rows = sorted({index.row() for index in table.selectionModel().selectedRows()})
@@ -78,7 +80,9 @@ class _CopyKey(QObject):
         self.table = table
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802
-        if event.type() in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress) and event.matches(QKeySequence.StandardKey.Copy):
+        if event.type() in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress) and event.matches(
+            QKeySequence.StandardKey.Copy
+        ):
             event.accept()
             if event.type() == QEvent.Type.KeyPress:
                 copy_table(self.table)
@@ -88,7 +92,9 @@ class _CopyKey(QObject):
 
 def save_dialog(table: QTableWidget, parent, suggested_name: str) -> Path | None:
     """Ask for a CSV file and save the table there; a failure gives a one-line dialog."""
-    path, _ = QFileDialog.getSaveFileName(parent, "Save the table as CSV", suggested_name, "CSV files (*.csv);;All files (*)")
+    path, _ = QFileDialog.getSaveFileName(
+        parent, "Save the table as CSV", suggested_name, "CSV files (*.csv);;All files (*)"
+    )
     if not path:
         return None
     if not path.lower().endswith(".csv") and "." not in Path(path).name:
@@ -108,8 +114,11 @@ def install_copy_and_save(table: QTableWidget, parent, suggested_name: str) -> N
 
     def menu_at(position) -> None:
         menu = QMenu(table)
-        for text, slot in (("Copy", lambda: copy_table(table)), ("Copy Table", lambda: copy_table(table, selected_only=False)),
-                           ("Save as CSV...", lambda: save_dialog(table, parent, suggested_name))):
+        for text, slot in (
+            ("Copy", lambda: copy_table(table)),
+            ("Copy Table", lambda: copy_table(table, selected_only=False)),
+            ("Save as CSV...", lambda: save_dialog(table, parent, suggested_name)),
+        ):
             action = QAction(text, menu)
             action.triggered.connect(lambda _checked=False, s=slot: s())
             menu.addAction(action)

@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from regviewer.gui.model_link import subscribe
 from regviewer.app.run_history import FIGURES, RunHistory, RunRecord  # noqa: F401  (RunRecord: the records shown)
+from regviewer.gui.model_link import subscribe
 
 STATUS_COLOURS = {"completed": "#2e7d32", "cancelled": "#c77700", "failed": "#c62828", "running": "#1565c0"}
 WARNING_COLOUR = "#b26a00"  # a finished run with warnings: not shown like a plain success
@@ -47,7 +47,9 @@ class HistoryPanel(QWidget):
         self.list.itemSelectionChanged.connect(self._selection_changed)
         self.compare_button = QPushButton("Compare")
         self.compare_button.setObjectName("compareButton")
-        self.compare_button.setToolTip("Select two runs (Ctrl+click): the Warped view shows the first, the fourth view the second")
+        self.compare_button.setToolTip(
+            "Select two runs (Ctrl+click): the Warped view shows the first, the fourth view the second"
+        )
         self.start_button = QPushButton("Use as start")
         self.start_button.setObjectName("useAsStartButton")
         self.start_button.setToolTip("Start the next run from this run's transform (chaining)")
@@ -149,16 +151,17 @@ class HistoryPanel(QWidget):
 
 def side_by_side(first: RunRecord, second: RunRecord) -> str:
     """Two runs in columns: status, warnings, figures (before / after) and parameters."""
+
     def short(value) -> str:  # noqa: ANN001
         return "-" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
 
     width = 20
-    name_a, name_b = f"#{first.run_id} {first.title}"[:width - 1], f"#{second.run_id} {second.title}"[:width - 1]
+    name_a, name_b = f"#{first.run_id} {first.title}"[: width - 1], f"#{second.run_id} {second.title}"[: width - 1]
     lines = [f"{'':<13}{name_a:>{width}}{name_b:>{width}}"]
     status = lambda r: f"{r.status} {r.result.runtime_s:.1f} s" if r.result is not None else r.status  # noqa: E731
     lines.append(f"{'Status':<13}{status(first):>{width}}{status(second):>{width}}")
     lines.append(f"{'Warnings':<13}{len(first.warnings):>{width}}{len(second.warnings):>{width}}")
-    lines.append(f"{'Start':<13}{first.start_label[:width - 1]:>{width}}{second.start_label[:width - 1]:>{width}}")
+    lines.append(f"{'Start':<13}{first.start_label[: width - 1]:>{width}}{second.start_label[: width - 1]:>{width}}")
     for key, label, _digits in FIGURES:
         values = []
         for record in (first, second):

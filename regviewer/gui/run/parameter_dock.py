@@ -42,10 +42,6 @@ from regviewer.app.run_history import RunRecord
 from regviewer.app.run_session import RunPlan, RunSession
 from regviewer.core.errors import RegViewerError
 from regviewer.core.landmark_fit import FIT_KINDS
-from regviewer.registration.base import resolve_parameters
-from regviewer.registration.pipeline import Stage, validate_stages
-from regviewer.registration.presets import Preset, builtin_presets
-from regviewer.registration.registry import Registry, default_registry
 from regviewer.gui.hint_text import description_html
 from regviewer.gui.run.compare import RunComparison
 from regviewer.gui.run.history import HistoryPanel
@@ -54,6 +50,10 @@ from regviewer.gui.run.progress_panel import ProgressPanel
 from regviewer.gui.run.record_command import record_command
 from regviewer.gui.run.run_inputs import RunInputs, landmark_pairs
 from regviewer.gui.run.worker import RunController, RunJob
+from regviewer.registration.base import resolve_parameters
+from regviewer.registration.pipeline import Stage, validate_stages
+from regviewer.registration.presets import Preset, builtin_presets
+from regviewer.registration.registry import Registry, default_registry
 
 SINGLE_METHOD = ""  # presetCombo data of the "Single method" entry
 
@@ -188,7 +188,9 @@ class RunDock(QDockWidget):
         self.method_combo.clear()
         for name, method in registry.methods.items():
             self.method_combo.addItem(f"{method.label} ({name})", name)
-            self.method_combo.setItemData(self.method_combo.count() - 1, method.description, Qt.ItemDataRole.ToolTipRole)
+            self.method_combo.setItemData(
+                self.method_combo.count() - 1, method.description, Qt.ItemDataRole.ToolTipRole
+            )
         for name, reason in registry.errors.items():
             self.method_combo.addItem(f"{name} (failed to load)", None)
             index = self.method_combo.count() - 1
@@ -198,7 +200,9 @@ class RunDock(QDockWidget):
         for name, preset in self.presets.items():
             if all(stage.method in registry.methods for stage in preset.stages):
                 self.preset_combo.addItem(preset.label, name)
-                self.preset_combo.setItemData(self.preset_combo.count() - 1, preset.description, Qt.ItemDataRole.ToolTipRole)
+                self.preset_combo.setItemData(
+                    self.preset_combo.count() - 1, preset.description, Qt.ItemDataRole.ToolTipRole
+                )
         self.preset_combo.insertSeparator(self.preset_combo.count())
         self.preset_combo.addItem("Single method", SINGLE_METHOD)
         self.preset_combo.setCurrentIndex(0)
@@ -310,8 +314,11 @@ class RunDock(QDockWidget):
             self.progress.status_label.setText("Ready" if ready else "Open a fixed and a moving image to register them")
 
     def _rebuild_start_choices(self) -> None:
-        runs = [(record.run_id, record.title) for record in self.session.history
-                if record.result is not None and record.status != "failed" and self._shown(record)]
+        runs = [
+            (record.run_id, record.title)
+            for record in self.session.history
+            if record.result is not None and record.status != "failed" and self._shown(record)
+        ]
         self.inputs.rebuild_start_choices(self.grid.scene, self.landmarks is not None, runs)
 
     # ---- running ------------------------------------------------------------------------------
@@ -334,14 +341,23 @@ class RunDock(QDockWidget):
         if warning:
             self.progress.status_label.setText(warning)
         title = self.presets[self.preset_name].label if self.preset_name else self.registry.get(stages[0].method).label
-        plan = RunPlan(stages, title, self.preset_name, self.inputs.mask_roles(), self.inputs.use_labels(),
-                       self.inputs.start_choice(), fixed_points=fixed_points, moving_points=moving_points,
-                       mask_label=self.mask_combo.currentText())
+        plan = RunPlan(
+            stages,
+            title,
+            self.preset_name,
+            self.inputs.mask_roles(),
+            self.inputs.use_labels(),
+            self.inputs.start_choice(),
+            fixed_points=fixed_points,
+            moving_points=moving_points,
+            mask_label=self.mask_combo.currentText(),
+        )
         try:
             prepared = self.session.prepare(plan, validate=False)
         except RegViewerError as error:
-            self.window_.show_error("Cannot start from the landmarks" if "landmark" in str(error) else "Cannot register",
-                                    str(error))
+            self.window_.show_error(
+                "Cannot start from the landmarks" if "landmark" in str(error) else "Cannot register", str(error)
+            )
             return None
         record = prepared.record
         self.comparison.stop()
@@ -350,8 +366,9 @@ class RunDock(QDockWidget):
         self.session.history.new_id()
         self.session.history.add(record)
         self.progress.begin(f"Running {title}...")
-        self.controller.start(RunJob(record.run_id, stages, prepared.request, prepared.evaluation, self.registry,
-                                     self.inputs.isolated()))
+        self.controller.start(
+            RunJob(record.run_id, stages, prepared.request, prepared.evaluation, self.registry, self.inputs.isolated())
+        )
         return record
 
     def cancel(self) -> None:
@@ -375,7 +392,12 @@ class RunDock(QDockWidget):
 
     def _apply_preview(self) -> None:
         transform, self._pending_preview = self._pending_preview, None
-        if transform is not None and self.current is not None and self.current.result is None and self._shown(self.current):
+        if (
+            transform is not None
+            and self.current is not None
+            and self.current.result is None
+            and self._shown(self.current)
+        ):
             self.grid.set_transform(transform, preview=True)
 
     def _shown(self, record: RunRecord) -> bool:
@@ -396,7 +418,9 @@ class RunDock(QDockWidget):
         if self._closing:
             return
         if not self._shown(record):
-            self.progress.status_label.setText(f"Run #{run_id} {result.status}: other images are open now, so it is kept in the history only")
+            self.progress.status_label.setText(
+                f"Run #{run_id} {result.status}: other images are open now, so it is kept in the history only"
+            )
             if result.status == "failed":
                 self.window_.show_error("Registration failed", f"{record.title}: {result.message}")
         elif result.status == "failed":
@@ -425,7 +449,9 @@ class RunDock(QDockWidget):
             return  # another run is going, or a newer one ended: the panel speaks of that one
         lines = record.summary().splitlines()
         pending = "  (image metrics and HD95 follow...)" if record.figures_pending else ""
-        self.progress.status_label.setText(f"{record.status.capitalize()}: {lines[1] if len(lines) > 1 else ''}{pending}")
+        self.progress.status_label.setText(
+            f"{record.status.capitalize()}: {lines[1] if len(lines) > 1 else ''}{pending}"
+        )
         self.progress.show_warnings(record.warnings)
 
     def _on_ready(self) -> None:
@@ -453,8 +479,12 @@ class RunDock(QDockWidget):
         if not (self._shown(first) and self._shown(second)):
             self.progress.status_label.setText("Both runs must have registered the images open now")
             return
-        self.comparison.start(first.result.transform, f"Run #{first.run_id}: {first.title}",
-                              second.result.transform, f"Run #{second.run_id}: {second.title}")
+        self.comparison.start(
+            first.result.transform,
+            f"Run #{first.run_id}: {first.title}",
+            second.result.transform,
+            f"Run #{second.run_id}: {second.title}",
+        )
 
     def use_as_start(self, record: RunRecord) -> None:
         """Start the next run from this run's transform."""

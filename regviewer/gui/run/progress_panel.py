@@ -144,7 +144,9 @@ class ProgressPanel(QWidget):
         """Show a run's warnings under the status line (hidden when there are none)."""
         warnings = list(warnings)
         self.warnings_label.setText("\n".join(f"Warning: {short_warning(warning)}" for warning in warnings))
-        self.warnings_label.setToolTip("\n\n".join(warnings) + ("\n\n(also in the run's History details)" if warnings else ""))
+        self.warnings_label.setToolTip(
+            "\n\n".join(warnings) + ("\n\n(also in the run's History details)" if warnings else "")
+        )
         self.warnings_label.setVisible(bool(warnings))
 
     # ---- progress -----------------------------------------------------------------------------

@@ -30,19 +30,18 @@ from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, S
 from regviewer.core.evaluation import EvaluationData
 from regviewer.core.progress import CancelToken, ProgressEvent
 from regviewer.core.transforms import AffineTransform, Transform
-from regviewer.registration import isolated
+from regviewer.registration import isolated, run_protocol
 from regviewer.registration.base import Request, Result
 from regviewer.registration.isolated import IsolatedRun
 from regviewer.registration.pipeline import Stage
 from regviewer.registration.registry import Registry
 from regviewer.registration.run_protocol import BATCH_S, PREVIEW_S, ProgressThrottle, figures_in_steps, run_guarded
-from regviewer.registration import run_protocol
 
 __all__ = ["BATCH_S", "PREVIEW_S", "ProgressStep", "RunController", "RunJob", "RunWorker", "failed_result", "run_job"]
 
 CANCEL_GRACE_S = 0.5  # after Cancel, how long the engine's own result is awaited before a stand-in is sent
 WORKER_NICE = 10  # Linux: the engine's threads yield to the GUI thread when the cores are busy
-_LIVE: dict[QThread, "RunWorker"] = {}  # threads (and their workers) that may still run: never destroyed while running
+_LIVE: dict[QThread, RunWorker] = {}  # threads (and their workers) that may still run: never destroyed while running
 
 
 def _forget_finished_threads() -> None:
@@ -106,7 +105,11 @@ def lower_thread_priority(nice: int) -> None:
     if nice <= 0 or not hasattr(os, "setpriority") or not os.path.isdir("/proc/self/task"):
         return
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), max(nice, os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+        os.setpriority(
+            os.PRIO_PROCESS,
+            threading.get_native_id(),
+            max(nice, os.getpriority(os.PRIO_PROCESS, threading.get_native_id())),
+        )
     except OSError:
         pass  # not allowed here: run at the normal priority
 
@@ -120,7 +123,7 @@ class _StageTracker:
 
     def __call__(self, stage_name: str) -> int:
         method = stage_name.split(":", 1)[0]
-        if self.methods[self.index] != method and method in self.methods[self.index + 1:]:
+        if self.methods[self.index] != method and method in self.methods[self.index + 1 :]:
             self.index = self.methods.index(method, self.index + 1)
         return self.index
 
@@ -150,9 +153,20 @@ class RunWorker(QObject):
     def _on_steps(self, events: tuple[ProgressEvent, ...]) -> None:
         steps = []
         for event in events:
-            steps.append(ProgressStep(self.job.run_id, self._tracker(event.stage), len(self.job.stages), event.stage,
-                                      event.level, event.n_levels, event.iteration, event.max_iterations,
-                                      event.metric, event.message))
+            steps.append(
+                ProgressStep(
+                    self.job.run_id,
+                    self._tracker(event.stage),
+                    len(self.job.stages),
+                    event.stage,
+                    event.level,
+                    event.n_levels,
+                    event.iteration,
+                    event.max_iterations,
+                    event.metric,
+                    event.message,
+                )
+            )
             if event.metric is not None:
                 self._history.append((event.stage, event.level, event.iteration, event.metric))
         if steps:
@@ -176,12 +190,21 @@ class RunWorker(QObject):
     def stand_in(self) -> Result:
         """A "cancelled" result from the newest transform the engine reported (for an engine slow to stop)."""
         start = self.job.request.initial_transform or AffineTransform.identity(self.job.request.fixed.ndim)
-        message = ("cancelled by the user; the engine had not stopped within "
-                   f"{CANCEL_GRACE_S:g} s, so its last reported transform is kept")
+        message = (
+            "cancelled by the user; the engine had not stopped within "
+            f"{CANCEL_GRACE_S:g} s, so its last reported transform is kept"
+        )
         stages = [{"method": stage.method, "parameters": dict(stage.parameters)} for stage in self.job.stages]
-        self._stand_in = Result(",".join(stage.method for stage in self.job.stages), self._latest or start, "cancelled",
-                                {"stages": stages}, time.perf_counter() - self._started, tuple(self._history),
-                                message, (message,))
+        self._stand_in = Result(
+            ",".join(stage.method for stage in self.job.stages),
+            self._latest or start,
+            "cancelled",
+            {"stages": stages},
+            time.perf_counter() - self._started,
+            tuple(self._history),
+            message,
+            (message,),
+        )
         return self._stand_in
 
     @Slot()
@@ -192,8 +215,13 @@ class RunWorker(QObject):
             else:
                 self._run_here()
         except Exception as error:  # noqa: BLE001  (starting or talking to the child failed: a failed run, never a hang)
-            self.deliver(failed_result(self.job, f"the engine process failed: {type(error).__name__}: {error}",
-                                       time.perf_counter() - self._started))
+            self.deliver(
+                failed_result(
+                    self.job,
+                    f"the engine process failed: {type(error).__name__}: {error}",
+                    time.perf_counter() - self._started,
+                )
+            )
         finally:
             self.done.emit()
 
@@ -211,15 +239,27 @@ class RunWorker(QObject):
         runner = IsolatedRun(self.job.stages, self.job.request, self.job.evaluation, WORKER_NICE)
 
         def figures(values: dict) -> None:  # the child's figures (quick, then complete), relayed as they come
-            if self.delivered is not None and self.delivered is not self._stand_in and self.delivered.status != "failed":
+            if (
+                self.delivered is not None
+                and self.delivered is not self._stand_in
+                and self.delivered.status != "failed"
+            ):
                 self.evaluated.emit((self.job.run_id, values))
 
-        runner.run(self.cancel, self._on_steps, self._on_preview, self.deliver, figures,
-                   abandon=lambda: self.abandoned or (self.delivered is not None and self.delivered is self._stand_in))
+        runner.run(
+            self.cancel,
+            self._on_steps,
+            self._on_preview,
+            self.deliver,
+            figures,
+            abandon=lambda: self.abandoned or (self.delivered is not None and self.delivered is self._stand_in),
+        )
         if self.delivered is None and self.abandoned:  # the window closes: the newest transform, cancelled
             self.deliver(self.stand_in())
         elif self.delivered is None:  # nothing came back at all (cannot normally happen): say so
-            self.deliver(failed_result(self.job, "the engine process gave no result", time.perf_counter() - self._started))
+            self.deliver(
+                failed_result(self.job, "the engine process gave no result", time.perf_counter() - self._started)
+            )
         if self.delivered is self._stand_in:
             self._evaluate(self.delivered)
 

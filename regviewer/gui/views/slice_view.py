@@ -14,11 +14,11 @@ selectors and slider for screenshots and figures.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import pyqtgraph as pg
-from contextlib import contextmanager
-from typing import Iterator
-
 from PySide6.QtCore import QRectF, Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
@@ -52,7 +52,7 @@ def _fit_to_current(combo: QComboBox) -> None:
 class _SliceViewBox(pg.ViewBox):
     """A ViewBox whose mouse gestures drive the view (see the module docstring)."""
 
-    def __init__(self, view: "SliceView") -> None:
+    def __init__(self, view: SliceView) -> None:
         super().__init__(lockAspect=True, enableMenu=False, invertY=True)
         self._view = view
         self._window_start: tuple[float, float] | None = None
@@ -121,8 +121,9 @@ class SliceView(QWidget):
     planeChanged = Signal(str)
     windowDragged = Signal()  # the user changed the window / level with the mouse
 
-    def __init__(self, scene: Scene, link: ViewLink, mode: str = "fixed", plane: str = "axial",
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, scene: Scene, link: ViewLink, mode: str = "fixed", plane: str = "axial", parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.scene, self.link = scene, link
         self.mode, self.plane = mode, plane
@@ -178,14 +179,21 @@ class SliceView(QWidget):
             item.setZValue(10 + item.zValue())
             self.view_box.addItem(item, ignoreBounds=True)
         self.view_box.sigRangeChangedManually.connect(self._range_changed_by_user)
-        self.view_box.sigResized.connect(lambda _box: self._apply_linked_range(self.plane, self.link.ranges.get(self.plane)))
+        self.view_box.sigResized.connect(
+            lambda _box: self._apply_linked_range(self.plane, self.link.ranges.get(self.plane))
+        )
 
         self.window_readout = WindowReadout(self.graphics)
         self.legends = LegendColumn()
         self.difference_legend = ViewLegend(self.legends)
-        self.difference_legend.set_colour_bar("fixed - warped", lookup_table(DIFFERENCE_MAP),
-                                              [(0.0, "-1 warped brighter"), (0.5, "0 equal"), (1.0, "+1 fixed brighter")])
-        self.difference_legend.setToolTip("Difference of the two images after their window / level (each scaled to 0..1)")
+        self.difference_legend.set_colour_bar(
+            "fixed - warped",
+            lookup_table(DIFFERENCE_MAP),
+            [(0.0, "-1 warped brighter"), (0.5, "0 equal"), (1.0, "+1 fixed brighter")],
+        )
+        self.difference_legend.setToolTip(
+            "Difference of the two images after their window / level (each scaled to 0..1)"
+        )
         self.difference_legend.hide()
         middle = QHBoxLayout()
         middle.setContentsMargins(0, 0, 0, 0)
@@ -234,8 +242,11 @@ class SliceView(QWidget):
     def figure_mode(self) -> Iterator[None]:
         """Selectors, slider and readout hidden, the mode in the title: the view as a figure shows it."""
         self._figure = True
-        hidden = [w for w in (self.mode_combo, self.plane_combo, self.slider, self.slice_label, self.window_readout)
-                  if w.isVisibleTo(self)]
+        hidden = [
+            w
+            for w in (self.mode_combo, self.plane_combo, self.slider, self.slice_label, self.window_readout)
+            if w.isVisibleTo(self)
+        ]
         for widget in hidden:
             widget.hide()
         self.title.setText(self._title(with_mode=True))
@@ -296,9 +307,16 @@ class SliceView(QWidget):
         grid = self._grid()
         index = grid.slice_index(axes, self.scene.space.to_display(self.link.cursor_mm)) if grid else None
         self._update_slider(axes, grid, index)
-        key = (self.scene.version, self.mode, self.plane, index, self._flicker_on_fixed,
-               tuple(self.link.windows.values()), self.link.options,
-               round(self.swipe_line.value(), 3) if self.mode == "swipe" else None)
+        key = (
+            self.scene.version,
+            self.mode,
+            self.plane,
+            index,
+            self._flicker_on_fixed,
+            tuple(self.link.windows.values()),
+            self.link.options,
+            round(self.swipe_line.value(), 3) if self.mode == "swipe" else None,
+        )
         slice_changed = force or key != self._drawn_key
         if slice_changed:
             self._drawn_key = key
@@ -435,8 +453,13 @@ class SliceView(QWidget):
         q = self.scene.space.to_display(self.link.cursor_mm)
         index = grid.slice_index(axes, q)
         if index is None:
-            index = int(np.clip(np.round((q[axes.normal] - grid.offset[axes.normal]) / grid.spacing[axes.normal]),
-                                0, grid.geometry.size[axes.normal] - 1))
+            index = int(
+                np.clip(
+                    np.round((q[axes.normal] - grid.offset[axes.normal]) / grid.spacing[axes.normal]),
+                    0,
+                    grid.geometry.size[axes.normal] - 1,
+                )
+            )
             steps = 0
         self._go_to_slice(axes, grid, index + steps)
 
@@ -461,7 +484,7 @@ class SliceView(QWidget):
         self.windowDragged.emit()
 
     def change_tile(self, steps: int) -> None:
-        tile = self.link.options.tile_mm * (1.25 ** steps)
+        tile = self.link.options.tile_mm * (1.25**steps)
         self.link.set_options(tile_mm=float(np.clip(tile, 1.0, 500.0)))
 
     def fit(self) -> None:
@@ -475,8 +498,14 @@ class SliceView(QWidget):
 
     def keyPressEvent(self, event) -> None:  # noqa: N802
         key = event.key()
-        steps = {Qt.Key.Key_Up: 1, Qt.Key.Key_Right: 1, Qt.Key.Key_Down: -1, Qt.Key.Key_Left: -1,
-                 Qt.Key.Key_PageUp: 10, Qt.Key.Key_PageDown: -10}.get(key)
+        steps = {
+            Qt.Key.Key_Up: 1,
+            Qt.Key.Key_Right: 1,
+            Qt.Key.Key_Down: -1,
+            Qt.Key.Key_Left: -1,
+            Qt.Key.Key_PageUp: 10,
+            Qt.Key.Key_PageDown: -10,
+        }.get(key)
         if steps is not None:
             self.step_slice(steps)
         elif key == Qt.Key.Key_Home:

@@ -46,7 +46,9 @@ class WindowReadout(QLabel):
     def __init__(self, parent: QWidget) -> None:
         super().__init__(parent)
         self.setObjectName("windowReadout")
-        self.setStyleSheet("background: rgba(0, 0, 0, 170); color: rgb(255, 230, 120); padding: 2px 5px; border-radius: 3px;")
+        self.setStyleSheet(
+            "background: rgba(0, 0, 0, 170); color: rgb(255, 230, 120); padding: 2px 5px; border-radius: 3px;"
+        )
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -56,7 +58,9 @@ class WindowReadout(QLabel):
 
     def show_window(self, which: str, window: WindowLevel) -> None:
         low, high = window.level - window.window / 2, window.level + window.window / 2
-        self.setText(f"{which}: W {_number(window.window)}  L {_number(window.level)}  ({_number(low)} .. {_number(high)})")
+        self.setText(
+            f"{which}: W {_number(window.window)}  L {_number(window.level)}  ({_number(low)} .. {_number(high)})"
+        )
         self.adjustSize()
         self.move(6, 6)
         self.show()
