@@ -17,8 +17,9 @@ from regviewer.app.session_io import open_session, save_session
 from regviewer.core.errors import RegViewerError
 from regviewer.core.image import Geometry
 from regviewer.core.transforms import AffineTransform, CompositeTransform, DisplacementFieldTransform
+from regviewer.paths import SAMPLE_DATA
 
-SAMPLE = Path(__file__).resolve().parents[1] / "resources" / "sample_data" / "brain3d"
+SAMPLE = SAMPLE_DATA / "brain3d"
 
 
 def _affine(shift: float) -> AffineTransform:

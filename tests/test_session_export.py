@@ -17,8 +17,9 @@ from regviewer.cli.main import main
 from regviewer.core.io import read_image
 from regviewer.core.io.transforms_io import read_transform
 from regviewer.core.transforms import AffineTransform
+from regviewer.paths import SAMPLE_DATA
 
-SAMPLE = Path(__file__).resolve().parents[1] / "resources" / "sample_data" / "brain3d"
+SAMPLE = SAMPLE_DATA / "brain3d"
 CLI_LAYOUT = {
     "warped.nii.gz",
     "transform.h5",

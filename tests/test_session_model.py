@@ -15,10 +15,11 @@ from regviewer.core.io import read_image
 from regviewer.core.io.transforms_io import read_transform
 from regviewer.core.landmarks import LandmarkPair
 from regviewer.core.transforms import AffineTransform
+from regviewer.paths import SAMPLE_DATA
 from regviewer.registration.base import Result
 from regviewer.registration.pipeline import Stage
 
-SAMPLE = Path(__file__).resolve().parents[1] / "resources" / "sample_data" / "brain3d"
+SAMPLE = SAMPLE_DATA / "brain3d"
 
 
 def _model() -> AppModel:

@@ -124,7 +124,15 @@ class SessionActions(QObject):
         self.recent_menu.setEnabled(bool(self.recent_sessions()))
 
     def _folder(self) -> str:
-        return str(self.settings.value("lastSessionFolder", self.settings.value("lastFolder", str(Path.home()))))
+        """Where the session dialogs start: the last session folder, else the last image folder, but never
+        inside the installed package (the bundled sample data), which may be read-only and is replaced
+        on every update."""
+        from regviewer.paths import RESOURCES
+
+        folder = str(self.settings.value("lastSessionFolder", self.settings.value("lastFolder", str(Path.home()))))
+        if Path(folder).resolve().is_relative_to(Path(RESOURCES).resolve()):
+            return str(Path.home())
+        return folder
 
     # ---- state --------------------------------------------------------------------------------
     def mark_modified(self, *_args: object) -> None:

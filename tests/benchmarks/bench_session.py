@@ -26,7 +26,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-SAMPLE = ROOT / "resources" / "sample_data" / "brain3d"
+from regviewer.paths import SAMPLE_DATA  # noqa: E402 (after the path insert)
+
+SAMPLE = SAMPLE_DATA / "brain3d"
 
 
 def _size(path: Path) -> int:

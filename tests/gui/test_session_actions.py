@@ -16,8 +16,9 @@ from regviewer.app.session_images import image_ref
 from regviewer.app.session_io import OpenedSession
 from regviewer.core.transforms import AffineTransform
 from regviewer.gui.session_actions import SessionActions
+from regviewer.paths import SAMPLE_DATA
 
-SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "sample_data" / "brain3d"
+SAMPLE = SAMPLE_DATA / "brain3d"
 
 
 class Host(QMainWindow):

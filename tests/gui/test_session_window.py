@@ -20,10 +20,11 @@ from regviewer.app.recovery import RecoveryStore
 from regviewer.app.run_history import RunRecord
 from regviewer.core.io.transforms_io import read_transform
 from regviewer.gui.main_window import MainWindow
+from regviewer.paths import SAMPLE_DATA
 from regviewer.registration.base import Result
 from regviewer.registration.pipeline import Stage
 
-SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "sample_data" / "brain3d"
+SAMPLE = SAMPLE_DATA / "brain3d"
 POINTS = np.array([[0.0, 0.0, 0.0], [20.0, -10.0, 5.0]])
 
 
@@ -224,4 +225,14 @@ def test_export_writes_the_cli_layout(qtbot, tmp_path: Path, data: Path) -> None
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["after"]["dice_mean"] > metrics["before"]["dice_mean"]
     assert "data:image/png;base64," in (tmp_path / "out" / "report.html").read_text()  # the view grid
+    window.sessions.shutdown(keep_recovery=False)
+
+
+def test_session_dialogs_never_start_inside_the_bundled_sample_data(qtbot, tmp_path: Path, data: Path) -> None:
+    """Opening the demo remembers its folder (inside the installed package); a session is not saved there."""
+    window = _window(qtbot, tmp_path)
+    window.sessions.settings.setValue("lastFolder", str(SAMPLE))
+    assert window.sessions._folder() == str(Path.home())
+    window.sessions.settings.setValue("lastFolder", str(data))
+    assert window.sessions._folder() == str(data)
     window.sessions.shutdown(keep_recovery=False)
