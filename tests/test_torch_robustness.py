@@ -16,9 +16,9 @@ def test_levels_shrink_per_axis_in_mm_and_keep_thin_axes():
     assert ops.level_shape_axes(shape, factors) == (32, 65, 65)
     # At 8x (4 mm) the slice axis would drop to 24 voxels at most, never to 8.
     assert ops.level_shape_axes(shape, ops.axis_shrinks(shape, spacing, 8))[0] == 24
-    # A small isotropic volume (prostate MR 41 x 59 x 44) keeps >= 24 voxels per axis.
+    # A small isotropic volume (prostate MR 41 x 59 x 44) keeps its resolution (as before per-axis levels).
     small = ops.level_shape_axes((41, 59, 44), ops.axis_shrinks((41, 59, 44), (0.4,) * 3, 4))
-    assert small == (24, 24, 24)  # 4x would leave 11 to 15 voxels
+    assert small == (41, 59, 44)  # 4x would leave 11 to 15 voxels: such a volume is not shrunk
     # Large isotropic brains are unaffected: the plain pyramid.
     assert ops.level_shape_axes((160, 192, 224), ops.axis_shrinks((160, 192, 224), (1.0,) * 3, 4)) == ops.level_shape((160, 192, 224), 4)
 
@@ -70,7 +70,7 @@ def test_a_result_worse_than_the_start_is_replaced_by_the_start_with_a_warning()
     assert state.values["final"] < state.values["start"]
     # Now pretend the dense stage wrecked the result: a large random field.
     optimiser.state.field_mm = 6.0 * torch.randn(1, 3, *state.field_mm.shape[2:], generator=torch.Generator().manual_seed(1))
-    optimiser._keep_the_best(state.affine)
+    optimiser._keep_the_best(optimiser.start_affine(), state.affine)
     assert optimiser.state.field_mm is None
     assert any("ended worse than" in warning for warning in optimiser.state.warnings)
 

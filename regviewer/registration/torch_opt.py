@@ -108,7 +108,7 @@ class TorchDeformableMethod:
         status = "cancelled" if state.cancelled else "completed"
         log.append(f"{self.label}: {status}; affine {state.seconds.get('affine', 0):.2f} s, dense {state.seconds.get('dense', 0):.2f} s")
         if state.values:
-            log.append("similarity at the finest level (lower is better): " + ", ".join(f"{name} {value:.4f}" for name, value in state.values.items()))
+            log.append("data terms at the finest level (lower is better): " + ", ".join(f"{name} {value:.4f}" for name, value in state.values.items()))
         log.extend(f"warning: {warning}" for warning in state.warnings)
         log.append(transform.describe())
         message = "cancelled by the user" if state.cancelled else f"{levels} dense levels done"

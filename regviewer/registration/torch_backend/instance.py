@@ -254,15 +254,12 @@ class InstanceOptimiser:
             parameter = parameter.detach().requires_grad_(True)
             optimiser = torch.optim.Adam([parameter], lr=settings.learning_rate)
             budget = settings.iterations[level]
-            best_value, best = math.inf, None  # the best iterate of this level by its objective
             for iteration in range(budget):
                 if self.cancelled():
                     self.state.cancelled = True
                     return
                 optimiser.zero_grad(set_to_none=True)
                 value = dense.loss_and_gradient(parameter)
-                if value < best_value:
-                    best_value, best = value, parameter.detach().clone()
                 optimiser.step()
                 self.state.history.append(("dense", level, iteration, value))
                 preview = None
@@ -270,8 +267,6 @@ class InstanceOptimiser:
                     self.state.field_mm = dense.displacement_mm(parameter.detach())
                     preview = self.current_transform
                 self.report("dense", level, len(levels), iteration, value, preview)
-            if best is not None:
-                parameter = best
             self.state.field_mm = dense.displacement_mm(parameter.detach())
 
     def _level_labels(self, fixed_shape: tuple[int, ...], moving_shape: tuple[int, ...]) -> tuple[Tensor, Tensor] | None:
@@ -320,7 +315,9 @@ class InstanceOptimiser:
 
     def run(self) -> State:
         started = time.perf_counter()
-        if self.settings.affine and self.settings.affine_iterations > 0:
+        affine_stage = self.settings.affine and self.settings.affine_iterations > 0
+        start = self.start_affine() if affine_stage else self.state.affine  # what the run starts from
+        if affine_stage:
             self.run_affine()
         self.state.seconds["affine"] = time.perf_counter() - started
         affine_only = self.state.affine
@@ -328,31 +325,47 @@ class InstanceOptimiser:
             self.run_dense()
         self.state.seconds["dense"] = time.perf_counter() - started - self.state.seconds["affine"]
         if not self.state.cancelled:
-            self._keep_the_best(affine_only)
+            self._keep_the_best(start, affine_only)
         return self.state
 
     @torch.no_grad()
     def similarity_of(self, affine: AffineTransform, field_mm: Tensor | None, shrink: int) -> float:
-        """The similarity (lower is better) of ``x -> A(x + u(x))`` at the pyramid level ``shrink``."""
+        """The data terms (lower is better) of ``x -> A(x + u(x))`` at the pyramid level ``shrink``.
+
+        The image similarity plus, when they are on, the weighted label (Dice) and landmark terms:
+        what the dense stage optimises, without its regulariser.
+        """
         fixed, moving, mask = self._level_images(shrink)
         matrix = self._fixed_to_moving(torch.tensor(affine.homogeneous, dtype=torch.float64, device=self.device)).float()
         reverse = torch.eye(self.ndim, device=self.device).flip(0)
         points = ops.identity_grid(fixed.shape[2:], self.device, torch.float32)
+        scale = torch.tensor(frames.mm_to_normalised_scale(self.problem.fixed_geometry), dtype=torch.float32, device=self.device)
+        field_normalised = None
         if field_mm is not None:
-            scale = torch.tensor(frames.mm_to_normalised_scale(self.problem.fixed_geometry), dtype=torch.float32, device=self.device)
-            points = points + ops.resize(field_mm * scale.view(1, -1, *([1] * self.ndim)), fixed.shape[2:]).movedim(1, -1)
+            field_normalised = field_mm * scale.view(1, -1, *([1] * self.ndim))
+            points = points + ops.resize(field_normalised, fixed.shape[2:]).movedim(1, -1)
         grid = points @ (reverse @ matrix[: self.ndim, : self.ndim]).T + reverse @ matrix[: self.ndim, self.ndim]
-        return float(self._similarity(fixed, ops.sample_xyz(moving, grid), mask, self._statistics(fixed)))
+        value = self._similarity(fixed, ops.sample_xyz(moving, grid), mask, self._statistics(fixed))
+        settings = self.settings
+        labels = self._level_labels(tuple(fixed.shape[2:]), tuple(moving.shape[2:])) if settings.label_weight > 0 else None
+        if labels is not None:
+            value = value + settings.label_weight * ops.dice_loss(labels[0], ops.sample_xyz(labels[1], grid))
+        landmarks = self._level_points() if settings.landmark_weight > 0 else None
+        if landmarks is not None:
+            if field_normalised is None:
+                field_normalised = torch.zeros(1, self.ndim, *([2] * self.ndim), device=self.device)
+            value = value + settings.landmark_weight * self._landmark_loss(field_normalised, matrix, landmarks)
+        return float(value)
 
-    def _keep_the_best(self, affine_only: AffineTransform) -> None:
-        """Compare start, affine and final by the similarity at the finest level; keep the best and say so when it is not the final.
+    def _keep_the_best(self, start: AffineTransform, affine_only: AffineTransform) -> None:
+        """Compare start, affine and final by the data terms at the finest level; keep the best and say so when it is not the final.
 
         Why: an optimiser can end worse than it started (a multi-modal pair under LNCC, a bad
         local minimum); the user must never get a silently worse result.
         """
         shrink = min(self.settings.shrink_factors or self.settings.affine_shrink_factors or (1,))
         final = (self.state.affine, self.state.field_mm)
-        candidates = {"start": (self.start_affine(), None), "affine": (affine_only, None), "final": final}
+        candidates = {"start": (start, None), "affine": (affine_only, None), "final": final}
         if self.state.field_mm is None:
             candidates.pop("affine")
         values = {name: self.similarity_of(affine, field_mm, shrink) for name, (affine, field_mm) in candidates.items()}
@@ -363,7 +376,7 @@ class InstanceOptimiser:
             return
         what = "the starting transform" if best == "start" else "the affine stage's result"
         self.state.warnings.append(
-            f"the registration ended worse than {what} by the similarity measure ({values['final']:.4f} > {values[best]:.4f}, lower is better); kept {what}"
+            f"the registration ended worse than {what} by the similarity (and label / landmark terms) ({values['final']:.4f} > {values[best]:.4f}, lower is better); kept {what}"
         )
         self.state.affine, self.state.field_mm = candidates[best]
 

@@ -173,9 +173,15 @@ def axis_shrinks(shape: Sequence[int], spacing: Sequence[float], shrink: float, 
     The level's voxels are about ``shrink`` times the finest spacing along every axis (an axis
     already coarser than that is not shrunk: thin slices of anisotropic MR stay whole), and no axis
     drops below ``min_voxels`` voxels (or its own size when smaller), so that small or thin volumes
-    keep usable coarse levels instead of degenerating to a few voxels.
+    keep usable coarse levels instead of degenerating to a few voxels; the shrink itself is at most
+    the size of the finest axes divided by ``min_voxels``.
     """
-    target = float(shrink) * float(min(spacing))
+    finest = float(min(spacing))
+    # Small volumes (a 41-voxel prostate MR) are not shrunk more than their fine axes allow: an LNCC
+    # window and an affine fitted on a level of a dozen voxels degenerate and the run diverges.
+    fine_axes = [int(n) for n, h in zip(shape, spacing) if n > 1 and h <= 1.5 * finest]
+    shrink = min(float(shrink), float(max(1, min(fine_axes, default=min_voxels) // min_voxels)))
+    target = shrink * finest
     factors = []
     for n, h in zip(shape, spacing):
         if n <= 1:
