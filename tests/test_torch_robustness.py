@@ -86,8 +86,10 @@ def test_the_kept_result_is_never_worse_than_the_start_by_the_measure(similarity
 
 
 @pytest.mark.slow
-def test_multimodal_torch_preset_improves_the_prostate_mr_to_ultrasound_gland_dice(shared_data):
-    """Prostate test pair 25 (MR 44 x 59 x 41 -> ultrasound 64 x 64 x 60): image-only MI, gland Dice up, no folds.
+def test_torch_preset_improves_the_prostate_mr_to_ultrasound_gland_dice(shared_data):
+    """Prostate test pair 25 (MR 44 x 59 x 41 -> ultrasound 64 x 64 x 60): `deformable-torch`, image only, gland Dice up, no folds.
+
+    With 24-voxel coarse levels this pair fell to Dice 0.005; small volumes now keep their resolution.
 
     Both images are taken to cover the same field of view (their headers put both at one origin with
     0.4 mm voxels, where the glands do not even overlap), as tests/benchmarks/bench_torch.py does.
@@ -118,7 +120,7 @@ def test_multimodal_torch_preset_improves_the_prostate_mr_to_ultrasound_gland_di
         warped = resample_image(moving_gland, fixed.geometry, transform, "label").array
         return dice_per_label(np.asarray(fixed_gland.array) > 0, warped > 0, [1])[1]
 
-    result = run_chain(get_preset("multimodal-deformable-torch").stages, Request(fixed, moving))
+    result = run_chain(get_preset("deformable-torch").stages, Request(fixed, moving))
     field = to_displacement_field(result.transform, fixed.geometry)
     folds = jacobian_stats(jacobian_determinant(field.displacement, fixed.geometry))["folded_count"]
     before, after = dice(None), dice(result.transform)
