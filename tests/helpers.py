@@ -53,7 +53,9 @@ def smooth_random_field(geometry, max_mm: float, coarse_mm: float = 16.0, seed: 
     from regviewer.core.transforms import DisplacementFieldTransform
 
     rng = np.random.default_rng(seed)
-    coarse_shape = tuple(max(3, int(np.ceil(n * s / coarse_mm)) + 1) for n, s in zip(geometry.shape, geometry.spacing[::-1]))
+    coarse_shape = tuple(
+        max(3, int(np.ceil(n * s / coarse_mm)) + 1) for n, s in zip(geometry.shape, geometry.spacing[::-1])
+    )
     components = []
     for _ in range(geometry.ndim):
         coarse = gaussian_filter(rng.standard_normal(coarse_shape), 1.0, mode="reflect")

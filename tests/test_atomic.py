@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from regviewer.core.errors import ImageWriteError
 from regviewer.core.io.atomic import atomic_path, split_extension, temporary_sibling, write_text_atomic
-from pathlib import Path
 
 
 def test_temporary_keeps_the_extension_and_folder(tmp_path):

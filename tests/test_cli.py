@@ -9,8 +9,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-
 from helpers import about_centre, moving_for, rotation
+
 from regviewer.cli import main
 from regviewer.core.image import Image
 from regviewer.core.io import read_image, write_image
@@ -51,14 +51,36 @@ def test_register_writes_stable_outputs_and_metrics(pair3d, tmp_path, capsys):
     paths, truth = pair3d
     before = {name: _digest(p) for name, p in paths.items()}
     out = tmp_path / "out"
-    code = main([
-        "register", str(paths["fixed"]), str(paths["moving"]), "-o", str(out), "--method", "rigid,affine",
-        "--metric", "mse", "--fixed-labels", str(paths["fixed_labels"]), "--moving-labels", str(paths["moving_labels"]),
-        "--fixed-landmarks", str(paths["fixed_points"]), "--moving-landmarks", str(paths["moving_points"]),
-    ])
+    code = main(
+        [
+            "register",
+            str(paths["fixed"]),
+            str(paths["moving"]),
+            "-o",
+            str(out),
+            "--method",
+            "rigid,affine",
+            "--metric",
+            "mse",
+            "--fixed-labels",
+            str(paths["fixed_labels"]),
+            "--moving-labels",
+            str(paths["moving_labels"]),
+            "--fixed-landmarks",
+            str(paths["fixed_points"]),
+            "--moving-landmarks",
+            str(paths["moving_points"]),
+        ]
+    )
     assert code == 0
-    assert {p.name for p in out.iterdir()} == {"warped.nii.gz", "transform.tfm", "displacement.nii.gz", "jacobian.nii.gz",
-                                               "warped_labels.nii.gz", "metrics.json"}
+    assert {p.name for p in out.iterdir()} == {
+        "warped.nii.gz",
+        "transform.tfm",
+        "displacement.nii.gz",
+        "jacobian.nii.gz",
+        "warped_labels.nii.gz",
+        "metrics.json",
+    }
     document = json.loads((out / "metrics.json").read_text())
     assert document["method"] == "rigid,affine" and document["status"] == "completed" and document["runtime_s"] > 0
     for key in ("ncc", "mi", "mse", "ssim", "dice_mean", "dice", "hd95_mean_mm", "tre_mean_mm", "tre_max_mm"):
@@ -78,8 +100,21 @@ def test_register_writes_stable_outputs_and_metrics(pair3d, tmp_path, capsys):
 def test_bspline_result_is_h5_composite(pair3d, tmp_path):
     paths, _ = pair3d
     out = tmp_path / "out"
-    code = main(["register", str(paths["fixed"]), str(paths["moving"]), "-o", str(out), "--method", "affine,bspline",
-                 "--param", "iterations=20", "--param", "mesh_spacing_mm=20"])
+    code = main(
+        [
+            "register",
+            str(paths["fixed"]),
+            str(paths["moving"]),
+            "-o",
+            str(out),
+            "--method",
+            "affine,bspline",
+            "--param",
+            "iterations=20",
+            "--param",
+            "mesh_spacing_mm=20",
+        ]
+    )
     assert code == 0
     assert (out / "transform.h5").exists() and not (out / "transform.tfm").exists()
     document = json.loads((out / "metrics.json").read_text())
@@ -149,11 +184,38 @@ def test_error_dimension_mismatch_and_masks(pair3d, shared_data, tmp_path, capsy
     mask_b[-5:, -5:, -5:] = 1
     a = write_image(far.with_array(mask_a, is_label=True), tmp_path / "mask_a.nii.gz")
     b = write_image(far.with_array(mask_b, is_label=True), tmp_path / "mask_b.nii.gz")
-    assert main(["register", str(paths["fixed"]), str(paths["moving"]), "-o", str(tmp_path / "o"),
-                 "--fixed-mask", str(a), "--moving-mask", str(b)]) == 2
+    assert (
+        main(
+            [
+                "register",
+                str(paths["fixed"]),
+                str(paths["moving"]),
+                "-o",
+                str(tmp_path / "o"),
+                "--fixed-mask",
+                str(a),
+                "--moving-mask",
+                str(b),
+            ]
+        )
+        == 2
+    )
     assert "do not overlap" in _error_line(capsys)
     empty = write_image(far.with_array(np.zeros(fixed.shape, np.uint8), is_label=True), tmp_path / "empty.nii.gz")
-    assert main(["register", str(paths["fixed"]), str(paths["moving"]), "-o", str(tmp_path / "o"), "--fixed-mask", str(empty)]) == 2
+    assert (
+        main(
+            [
+                "register",
+                str(paths["fixed"]),
+                str(paths["moving"]),
+                "-o",
+                str(tmp_path / "o"),
+                "--fixed-mask",
+                str(empty),
+            ]
+        )
+        == 2
+    )
     assert "empty" in _error_line(capsys)
 
 
@@ -177,7 +239,16 @@ def test_error_bad_method_parameter_and_landmarks(pair3d, tmp_path, capsys):
 
 def test_debug_shows_traceback_and_subprocess_exit_code(pair3d, tmp_path):
     paths, _ = pair3d
-    command = [sys.executable, "-m", "regviewer", "register", str(tmp_path / "missing.nii.gz"), str(paths["moving"]), "-o", str(tmp_path / "o")]
+    command = [
+        sys.executable,
+        "-m",
+        "regviewer",
+        "register",
+        str(tmp_path / "missing.nii.gz"),
+        str(paths["moving"]),
+        "-o",
+        str(tmp_path / "o"),
+    ]
     plain = subprocess.run(command, capture_output=True, text=True)
     assert plain.returncode == 2 and "Traceback" not in plain.stderr
     assert len(plain.stderr.strip().splitlines()) == 1

@@ -25,7 +25,9 @@ def _full(method: str, **changes) -> Stage:
 
 def _preset_stages(name: str) -> tuple[Stage, ...]:
     registry = default_registry()
-    return tuple(Stage(s.method, resolve_parameters(registry.get(s.method), s.parameters)) for s in get_preset(name).stages)
+    return tuple(
+        Stage(s.method, resolve_parameters(registry.get(s.method), s.parameters)) for s in get_preset(name).stages
+    )
 
 
 def _spec(stages, preset=None, **more) -> RunSpec:
@@ -34,7 +36,15 @@ def _spec(stages, preset=None, **more) -> RunSpec:
 
 def test_an_unchanged_preset_is_named():
     argv = command_arguments(_spec(_preset_stages("deformable"), "deformable"))
-    assert argv == ["register", "/data/fixed image.nii.gz", "/data/moving.nii.gz", "-o", "/out/run-1", "--preset", "deformable"]
+    assert argv == [
+        "register",
+        "/data/fixed image.nii.gz",
+        "/data/moving.nii.gz",
+        "-o",
+        "/out/run-1",
+        "--preset",
+        "deformable",
+    ]
     assert shell_line(argv).startswith("regviewer register '/data/fixed image.nii.gz' /data/moving.nii.gz")
 
 
@@ -43,7 +53,12 @@ def test_a_method_with_changed_values_gets_params():
     argv = command_arguments(_spec([stage], fixed_mask="/data/mask.nii.gz", init="/tmp/init.tfm"))
     params = [argv[i + 1] for i, word in enumerate(argv) if word == "--param"]
     assert argv[5:7] == ["--method", "rigid"]
-    assert sorted(params) == ["iterations=50", "sampling_percentage=12.5", "shrink_factors=2,1", "smoothing_sigmas=1.0,0.0"]
+    assert sorted(params) == [
+        "iterations=50",
+        "sampling_percentage=12.5",
+        "shrink_factors=2,1",
+        "smoothing_sigmas=1.0,0.0",
+    ]
     assert argv[-4:] == ["--fixed-mask", "/data/mask.nii.gz", "--init", "/tmp/init.tfm"]
 
 
@@ -65,8 +80,9 @@ def test_a_change_to_one_stage_of_a_chain_needs_a_preset_file(tmp_path):
     assert argv[5:] == ["--preset", spec.chain_file]
     reread = get_preset(spec.chain_file).stages
     registry = default_registry()
-    assert [resolve_parameters(registry.get(s.method), s.parameters) for s in reread] == \
-        [resolve_parameters(registry.get(s.method), s.parameters) for s in stages]
+    assert [resolve_parameters(registry.get(s.method), s.parameters) for s in reread] == [
+        resolve_parameters(registry.get(s.method), s.parameters) for s in stages
+    ]
     assert json.loads((tmp_path / "chain.json").read_text())["stages"][1]["parameters"]["iterations"] == 17
 
 

@@ -9,7 +9,6 @@ from regviewer.core.image import Image
 from regviewer.core.resample import resample_image
 from regviewer.core.transforms import AffineTransform
 from regviewer.gui.main_window import MainWindow
-
 from tests.helpers import rotation
 
 
@@ -20,8 +19,9 @@ def _pair():
     fixed = Image.from_array(blob * 100, spacing=(1.0, 0.8, 2.5), origin=(-18.0, -16.0, -30.0), name="fixed")
     z, y, x = np.mgrid[0:30, 0:32, 0:30].astype(np.float32)
     blob = np.exp(-(((x - 15) / 7) ** 2 + ((y - 16) / 8) ** 2 + ((z - 15) / 7) ** 2))
-    moving = Image.from_array(blob * 200, spacing=(1.3, 1.1, 2.0), origin=(-20.0, -15.0, -28.0),
-                              direction=rotation((0, 0, 10)), name="moving")
+    moving = Image.from_array(
+        blob * 200, spacing=(1.3, 1.1, 2.0), origin=(-20.0, -15.0, -28.0), direction=rotation((0, 0, 10)), name="moving"
+    )
     return fixed, moving
 
 

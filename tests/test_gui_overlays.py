@@ -100,7 +100,9 @@ def test_sample_pair_overlays_statistics_and_label_table(qtbot, settings, tmp_pa
     assert float(table.item(row, 3).text()) == pytest.approx(dice, abs=2e-3)
     assert table.item(row, 1).text() == "Left-Hippocampus"
     table.sortItems(3)
-    column = [float(table.item(r, 3).text()) for r in range(table.rowCount()) if table.item(r, 3).text() not in ("-", "inf")]
+    column = [
+        float(table.item(r, 3).text()) for r in range(table.rowCount()) if table.item(r, 3).text() not in ("-", "inf")
+    ]
     assert column == sorted(column)
     row = next(r for r in range(table.rowCount()) if window.label_table.label_at(r) == 17)
     window.label_dock.raise_()
@@ -182,8 +184,14 @@ def test_previews_never_start_whole_volume_statistics(qtbot, settings):
 
 def test_exports_write_what_the_views_show(qtbot, settings, tmp_path, errors):
     truth = read_transform(paths.SAMPLE_3D_TRUTH)
-    window = _window(qtbot, settings, fixed=paths.SAMPLE_3D_FIXED, moving=paths.SAMPLE_3D_MOVING,
-                     moving_labels=paths.SAMPLE_3D_MOVING_LABELS, transform=truth)
+    window = _window(
+        qtbot,
+        settings,
+        fixed=paths.SAMPLE_3D_FIXED,
+        moving=paths.SAMPLE_3D_MOVING,
+        moving_labels=paths.SAMPLE_3D_MOVING_LABELS,
+        transform=truth,
+    )
     fixed = window.grid.scene.fixed
     assert export_jacobian(window, tmp_path / "jacobian.nii.gz")
     assert export_displacement(window, tmp_path / "displacement.nii.gz")
@@ -249,12 +257,22 @@ def test_2d_pair_with_every_overlay(qtbot, settings, tmp_path):
 def test_export_menu_asks_for_a_file_and_the_label_interpolation(qtbot, settings, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QFileDialog, QInputDialog
 
-    window = _window(qtbot, settings, fixed=paths.SAMPLE_3D_FIXED, moving=paths.SAMPLE_3D_MOVING,
-                     moving_labels=paths.SAMPLE_3D_MOVING_LABELS, transform=AffineTransform(np.eye(3), (2.0, 0.0, 0.0)))
+    window = _window(
+        qtbot,
+        settings,
+        fixed=paths.SAMPLE_3D_FIXED,
+        moving=paths.SAMPLE_3D_MOVING,
+        moving_labels=paths.SAMPLE_3D_MOVING_LABELS,
+        transform=AffineTransform(np.eye(3), (2.0, 0.0, 0.0)),
+    )
     target = tmp_path / "smooth_labels.nii.gz"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
     monkeypatch.setattr(QInputDialog, "getItem", lambda *a, **k: ("per-label linear", True))
-    action = next(a for a in window.findChildren(type(window.menuBar().actions()[0])) if a.objectName() == "exportWarpedLabelsAction")
+    action = next(
+        a
+        for a in window.findChildren(type(window.menuBar().actions()[0]))
+        if a.objectName() == "exportWarpedLabelsAction"
+    )
     action.trigger()
     written = read_image(target, is_label=True)
     assert written.geometry.same_as(window.grid.scene.fixed.geometry)

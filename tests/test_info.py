@@ -23,8 +23,14 @@ def test_versions_of_regviewer_python_and_packages(info):
     assert info["regviewer"] == __version__
     assert info["python"].startswith(platform.python_version())
     assert info["platform"] == platform.platform()
-    for label, distribution in (("numpy", "numpy"), ("SimpleITK", "SimpleITK"), ("nibabel", "nibabel"),
-                                ("pyqtgraph", "pyqtgraph"), ("vtk", "vtk"), ("torch", "torch")):
+    for label, distribution in (
+        ("numpy", "numpy"),
+        ("SimpleITK", "SimpleITK"),
+        ("nibabel", "nibabel"),
+        ("pyqtgraph", "pyqtgraph"),
+        ("vtk", "vtk"),
+        ("torch", "torch"),
+    ):
         assert info[f"{label} (installed)"] == metadata.version(distribution)
     assert info["PySide6 (installed)"][0].isdigit()
 
@@ -75,7 +81,9 @@ def test_a_hung_probe_is_reported_after_the_timeout():
 def test_info_prints_when_qt_cannot_open_a_display():
     """Headless Linux (no DISPLAY, no Wayland, no QT_QPA_PLATFORM): Qt aborts, the report still prints."""
     environment = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY")}
-    done = subprocess.run([sys.executable, "-m", "regviewer.cli.info"], capture_output=True, text=True, env=environment, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "regviewer.cli.info"], capture_output=True, text=True, env=environment, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     lines = {key: value.strip() for key, value in (line.split(":", 1) for line in done.stdout.splitlines())}
     assert lines["regviewer"] == __version__

@@ -114,7 +114,14 @@ def test_round_trip_labels_keep_integer_values(tmp_path: Path, extension: str) -
 
 @pytest.mark.parametrize(
     ("extension", "dtype", "ndim"),
-    [(".png", np.uint8, 2), (".png", np.uint16, 2), (".tif", np.float32, 2), (".tiff", np.int16, 3), (".npz", np.float64, 3), (".npz", np.float32, 2)],
+    [
+        (".png", np.uint8, 2),
+        (".png", np.uint16, 2),
+        (".tif", np.float32, 2),
+        (".tiff", np.int16, 3),
+        (".npz", np.float64, 3),
+        (".npz", np.float32, 2),
+    ],
 )
 def test_round_trip_pictures_and_npz(tmp_path: Path, extension: str, dtype, ndim: int) -> None:
     rng = np.random.default_rng(5)
@@ -157,7 +164,9 @@ def test_geometry_dropped_by_pictures_is_reported(tmp_path: Path, caplog) -> Non
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("improper", [False, True])
 @pytest.mark.parametrize("xform", ["sform", "qform"])
-def test_nifti_oblique_voxels_agree_with_nibabel_and_sitk(tmp_path: Path, seed: int, improper: bool, xform: str) -> None:
+def test_nifti_oblique_voxels_agree_with_nibabel_and_sitk(
+    tmp_path: Path, seed: int, improper: bool, xform: str
+) -> None:
     rng = np.random.default_rng(seed)
     affine = ras_affine_of(random_rotation(rng, 3, improper), rng.uniform(0.3, 3.0, 3), rng.uniform(-100, 100, 3))
     data = rng.random((7, 5, 4)).astype(np.float32)  # (i, j, k)
@@ -325,7 +334,11 @@ def test_real_prostate_nifti_and_4d_labels(shared_data: Path) -> None:
     assert image.shape == (41, 59, 44) and image.array.dtype == np.uint8
     np.testing.assert_allclose(image.spacing, [0.4] * 3, atol=1e-6)
     indices = corner_indices(image.shape)
-    np.testing.assert_allclose(image.index_to_physical(indices), sitk_positions(case / "fixed_images" / "case000025.nii.gz", indices), atol=1e-5)
+    np.testing.assert_allclose(
+        image.index_to_physical(indices),
+        sitk_positions(case / "fixed_images" / "case000025.nii.gz", indices),
+        atol=1e-5,
+    )
 
     label_path = case / "fixed_labels" / "case000025.nii.gz"
     with pytest.raises(InvalidImageError) as error:
@@ -377,6 +390,7 @@ def test_dicom_file_without_extension_is_recognised(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def retina_png(tmp_path_factory) -> tuple[Path, np.ndarray]:
     import skimage.data as skimage_data  # a hard dependency of RegViewer
+
     rgb = skimage_data.retina()[600:700, 600:728]  # a real fundus photo, cropped
     path = tmp_path_factory.mktemp("colour") / "retina.png"
     sitk.WriteImage(sitk.GetImageFromArray(np.ascontiguousarray(rgb), isVector=True), str(path))
@@ -428,7 +442,9 @@ def test_unsupported_extension_lists_supported(tmp_path: Path) -> None:
     assert_one_line_error(error, path, "unsupported", ".nii.gz", ".mha", ".npz", "DICOM folder")
 
 
-@pytest.mark.parametrize("name", ["fake.nii.gz", "fake.nii", "fake.mha", "fake.nrrd", "fake.png", "fake.npz", "fake.dcm"])
+@pytest.mark.parametrize(
+    "name", ["fake.nii.gz", "fake.nii", "fake.mha", "fake.nrrd", "fake.png", "fake.npz", "fake.dcm"]
+)
 def test_text_file_with_image_extension(tmp_path: Path, name: str) -> None:
     path = tmp_path / name
     path.write_text("this is not an image\n" * 30)

@@ -41,20 +41,34 @@ def test_a_child_run_gives_the_in_process_result_progress_and_figures(pair, monk
         fixed, moving = pair
         stages = [Stage("rigid", {"iterations": 80})]
         collected = Collected()
-        result = collected.run(IsolatedRun(stages, Request(fixed, moving), EvaluationData(fixed, moving)), CancelToken())
+        result = collected.run(
+            IsolatedRun(stages, Request(fixed, moving), EvaluationData(fixed, moving)), CancelToken()
+        )
         local = run_chain(stages, Request(fixed, moving))
     finally:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
     assert result.status == "completed" and collected.results == [result]
-    assert np.allclose(result.transform.matrix, local.transform.matrix) and np.allclose(result.transform.translation, local.transform.translation)
+    assert np.allclose(result.transform.matrix, local.transform.matrix) and np.allclose(
+        result.transform.translation, local.transform.translation
+    )
     metrics = [(e.level, e.iteration) for e in collected.steps if e.metric is not None]
     assert metrics == sorted(metrics) and len(metrics) == len(result.metric_history)
     assert collected.figures[0]["after"]["ncc"] > collected.figures[0]["before"]["ncc"]
 
 
 def _slow_bspline():
-    return [Stage("bspline", {"iterations": 1000, "mesh_spacing_mm": 6.0, "samples": (200000,), "shrink_factors": (1,),
-                              "smoothing_sigmas": (0.0,)})]
+    return [
+        Stage(
+            "bspline",
+            {
+                "iterations": 1000,
+                "mesh_spacing_mm": 6.0,
+                "samples": (200000,),
+                "shrink_factors": (1,),
+                "smoothing_sigmas": (0.0,),
+            },
+        )
+    ]
 
 
 def test_cancel_stops_the_child_and_keeps_its_last_transform(pair):

@@ -104,8 +104,10 @@ def test_read_slicer_and_itksnap_colour_tables_and_reject_junk(tmp_path):
     table = read_colour_table(slicer)
     assert table.name(1) == "liver" and table.colour(2) == (144, 238, 144)
     snap = tmp_path / "labels.txt"
-    snap.write_text('# ITK-SnAP Label Description File\n    0     0    0    0        0  0  0    "Clear Label"\n'
-                    '    1   255    0    0        1  1  1    "Left ventricle"\n')
+    snap.write_text(
+        '# ITK-SnAP Label Description File\n    0     0    0    0        0  0  0    "Clear Label"\n'
+        '    1   255    0    0        1  1  1    "Left ventricle"\n'
+    )
     table = read_colour_table(snap)
     assert table.name(1) == "Left ventricle" and table.colour(1) == (255, 0, 0)
     junk = tmp_path / "junk.txt"

@@ -18,13 +18,20 @@ from regviewer.core.io.landmark_formats import (
     write_pairs,
     write_point_set,
 )
-from regviewer.core.landmark_fit import LandmarkFitError, fit, fit_affine, fit_rigid, fit_similarity, leave_one_out, pair_errors
+from regviewer.core.landmark_fit import (
+    LandmarkFitError,
+    fit,
+    fit_affine,
+    fit_rigid,
+    fit_similarity,
+    leave_one_out,
+    pair_errors,
+)
 from regviewer.core.landmarks import LandmarkPair, LandmarkSet
 from regviewer.core.slice_warp import map_slice_points
 from regviewer.core.tps import ThinPlateSplineTransform
 from regviewer.core.transforms import AffineTransform, to_displacement_field
 from regviewer.registration.registry import default_registry
-
 from tests.helpers import rotation
 
 RNG = np.random.default_rng(7)
@@ -85,7 +92,9 @@ def test_fits_recover_known_transforms_exactly(ndim):
         np.testing.assert_allclose(found.matrix, truth.matrix, atol=1e-9)
         np.testing.assert_allclose(found.translation, truth.translation, atol=1e-8)
     # rigid ignores a scale it cannot represent: the residual is then not zero
-    assert pair_errors(fit_rigid(fixed, similar.transform_points(fixed)), fixed, similar.transform_points(fixed)).max() > 1
+    assert (
+        pair_errors(fit_rigid(fixed, similar.transform_points(fixed)), fixed, similar.transform_points(fixed)).max() > 1
+    )
 
 
 @pytest.mark.parametrize("ndim", [2, 3])
@@ -115,7 +124,9 @@ def test_tps_saves_as_affine_plus_field_and_warps_slices_fast(tmp_path):
     through_itk = np.array([sitk_transform.TransformPoint(tuple(p)) for p in points[::97]])
     np.testing.assert_allclose(through_itk, tps.transform_points(points[::97]), atol=0.05)
     far = np.array([500.0, -300.0])  # outside the sampled grid: the affine part still applies
-    np.testing.assert_allclose(sitk_transform.TransformPoint(tuple(far)), tps.affine_part().transform_points(far), atol=1e-6)
+    np.testing.assert_allclose(
+        sitk_transform.TransformPoint(tuple(far)), tps.affine_part().transform_points(far), atol=1e-6
+    )
     from regviewer.core.io.transforms_io import read_transform, write_transform
 
     with pytest.raises(RegViewerError, match="h5"):
@@ -178,7 +189,14 @@ def test_registry_methods_fit_landmarks_on_top_of_an_initial_transform(name):
     fixed = RNG.uniform(0, 30, (8, 3))
     truth = AffineTransform(rotation((0, 0, 12)), (3.0, -2.0, 1.0))
     initial = AffineTransform(np.eye(3), (1.0, 0.0, 0.0))
-    request = Request(image, image, {}, fixed_landmarks=fixed, moving_landmarks=truth.transform_points(fixed), initial_transform=initial)
+    request = Request(
+        image,
+        image,
+        {},
+        fixed_landmarks=fixed,
+        moving_landmarks=truth.transform_points(fixed),
+        initial_transform=initial,
+    )
     result = default_registry().get(name).run(request)
     np.testing.assert_allclose(result.transform.transform_points(fixed), truth.transform_points(fixed), atol=1e-6)
     with pytest.raises(RegViewerError, match="needs fixed and moving landmarks"):
@@ -187,7 +205,9 @@ def test_registry_methods_fit_landmarks_on_top_of_an_initial_transform(name):
 
 # ---- formats ------------------------------------------------------------------------------------
 def _points(ndim, count=5):
-    return PointSet([f"L{i}" for i in range(count)], RNG.uniform(-100, 100, (count, ndim)), [i != 2 for i in range(count)])
+    return PointSet(
+        [f"L{i}" for i in range(count)], RNG.uniform(-100, 100, (count, ndim)), [i != 2 for i in range(count)]
+    )
 
 
 @pytest.mark.parametrize("to", ["csv", "fcsv", "mrk.json", "elastix", "ants"])
@@ -209,7 +229,10 @@ def test_point_list_round_trip_of_every_format(tmp_path, to, ndim):
 @pytest.mark.parametrize("to", ["csv", "bigwarp"])
 @pytest.mark.parametrize("ndim", [2, 3])
 def test_pair_files_round_trip_with_unplaced_points(tmp_path, to, ndim):
-    pairs = [LandmarkPair(f"P{i}", i != 1, tuple(RNG.uniform(-50, 50, ndim)), tuple(RNG.uniform(-50, 50, ndim))) for i in range(4)]
+    pairs = [
+        LandmarkPair(f"P{i}", i != 1, tuple(RNG.uniform(-50, 50, ndim)), tuple(RNG.uniform(-50, 50, ndim)))
+        for i in range(4)
+    ]
     pairs.append(LandmarkPair("half", True, tuple(RNG.uniform(-50, 50, ndim)), None))
     path = write_pairs(tmp_path / "pairs.csv", pairs, ndim, to)
     assert detect_format(path) == to
@@ -224,7 +247,9 @@ def test_pair_files_round_trip_with_unplaced_points(tmp_path, to, ndim):
 
 def test_bigwarp_column_order_is_moving_then_fixed(tmp_path):
     path = tmp_path / "bw.csv"
-    path.write_text('"Pt-0","true","1.0","2.0","3.0","10.0","20.0","30.0"\n"Pt-1","false","4","5","6","Infinity","Infinity","Infinity"\n')
+    path.write_text(
+        '"Pt-0","true","1.0","2.0","3.0","10.0","20.0","30.0"\n"Pt-1","false","4","5","6","Infinity","Infinity","Infinity"\n'
+    )
     pairs = read_landmark_file(path)
     assert pairs[0].moving == (1.0, 2.0, 3.0) and pairs[0].fixed == (10.0, 20.0, 30.0)
     assert pairs[1].fixed is None and not pairs[1].active
@@ -232,13 +257,17 @@ def test_bigwarp_column_order_is_moving_then_fixed(tmp_path):
 
 def test_slicer_ras_files_equal_their_lps_twins(tmp_path):
     lps = tmp_path / "lps.fcsv"
-    lps.write_text("# Markups fiducial file version = 4.11\n# CoordinateSystem = LPS\n"
-                   "# columns = id,x,y,z,ow,ox,oy,oz,vis,sel,lock,label,desc,associatedNodeID\n"
-                   "1,10.5,-20.25,30,0,0,0,1,1,1,0,A,,\n2,-1,2,-3,0,0,0,1,1,0,0,B,,\n")
+    lps.write_text(
+        "# Markups fiducial file version = 4.11\n# CoordinateSystem = LPS\n"
+        "# columns = id,x,y,z,ow,ox,oy,oz,vis,sel,lock,label,desc,associatedNodeID\n"
+        "1,10.5,-20.25,30,0,0,0,1,1,1,0,A,,\n2,-1,2,-3,0,0,0,1,1,0,0,B,,\n"
+    )
     ras = tmp_path / "ras.fcsv"
-    ras.write_text("# Markups fiducial file version = 4.11\n# CoordinateSystem = RAS\n"
-                   "# columns = id,x,y,z,ow,ox,oy,oz,vis,sel,lock,label,desc,associatedNodeID\n"
-                   "1,-10.5,20.25,30,0,0,0,1,1,1,0,A,,\n2,1,-2,-3,0,0,0,1,1,0,0,B,,\n")
+    ras.write_text(
+        "# Markups fiducial file version = 4.11\n# CoordinateSystem = RAS\n"
+        "# columns = id,x,y,z,ow,ox,oy,oz,vis,sel,lock,label,desc,associatedNodeID\n"
+        "1,-10.5,20.25,30,0,0,0,1,1,1,0,A,,\n2,1,-2,-3,0,0,0,1,1,0,0,B,,\n"
+    )
     old = tmp_path / "old.fcsv"  # Slicer 4.6: numeric code, 0 = RAS
     old.write_text(ras.read_text().replace("CoordinateSystem = RAS", "CoordinateSystem = 0"))
     older = tmp_path / "older.fcsv"  # no CoordinateSystem line at all: RAS
@@ -247,8 +276,18 @@ def test_slicer_ras_files_equal_their_lps_twins(tmp_path):
     assert reference.names == ["A", "B"] and reference.active == [True, False]
     for twin in (ras, old, older):
         np.testing.assert_allclose(read_point_set(twin).points, reference.points, atol=1e-12)
-    document = {"markups": [{"type": "Fiducial", "coordinateSystem": "RAS",
-                             "controlPoints": [{"label": "A", "position": [-10.5, 20.25, 30]}, {"label": "B", "position": [1, -2, -3]}]}]}
+    document = {
+        "markups": [
+            {
+                "type": "Fiducial",
+                "coordinateSystem": "RAS",
+                "controlPoints": [
+                    {"label": "A", "position": [-10.5, 20.25, 30]},
+                    {"label": "B", "position": [1, -2, -3]},
+                ],
+            }
+        ]
+    }
     (tmp_path / "ras.mrk.json").write_text(json.dumps(document))
     np.testing.assert_allclose(read_point_set(tmp_path / "ras.mrk.json").points, reference.points, atol=1e-12)
 
@@ -264,9 +303,14 @@ def test_elastix_index_points_and_transformix_output(tmp_path):
         "Point\t0\t; InputIndex = [ 1 2 3 ]\t; InputPoint = [ 1.000000 2.000000 3.000000 ]\t; OutputIndexFixed = [ 1 2 3 ]\t"
         "; OutputPoint = [ 1.500000 2.250000 2.750000 ]\t; Deformation = [ 0.5 0.25 -0.25 ]\n"
         "Point\t1\t; InputIndex = [ 4 5 6 ]\t; InputPoint = [ 4.0 5.0 6.0 ]\t; OutputIndexFixed = [ 4 5 6 ]\t"
-        "; OutputPoint = [ 4.0 5.0 7.0 ]\t; Deformation = [ 0 0 1 ]\n")
+        "; OutputPoint = [ 4.0 5.0 7.0 ]\t; Deformation = [ 0 0 1 ]\n"
+    )
     pairs = read_landmark_file(tmp_path / "outputpoints.txt")
-    assert pairs[0].fixed == (1.0, 2.0, 3.0) and pairs[0].moving == (1.5, 2.25, 2.75) and pairs[1].moving == (4.0, 5.0, 7.0)
+    assert (
+        pairs[0].fixed == (1.0, 2.0, 3.0)
+        and pairs[0].moving == (1.5, 2.25, 2.75)
+        and pairs[1].moving == (4.0, 5.0, 7.0)
+    )
     np.testing.assert_allclose(read_point_set(tmp_path / "outputpoints.txt", "moving").points[1], [4, 5, 7])
 
 
@@ -297,17 +341,40 @@ def test_bad_landmark_files_give_one_line_errors(tmp_path):
 
 # ---- CLI ----------------------------------------------------------------------------------------
 def test_cli_convert_between_formats(tmp_path, capsys):
-    source = write_pairs(tmp_path / "pairs.csv", [LandmarkPair("a", True, (1.0, 2.0, 3.0), (4.0, 5.0, 6.0)),
-                                                  LandmarkPair("b", False, (7.0, 8.0, 9.0), (1.5, 2.5, 3.5))], 3)
+    source = write_pairs(
+        tmp_path / "pairs.csv",
+        [
+            LandmarkPair("a", True, (1.0, 2.0, 3.0), (4.0, 5.0, 6.0)),
+            LandmarkPair("b", False, (7.0, 8.0, 9.0), (1.5, 2.5, 3.5)),
+        ],
+        3,
+    )
     assert main(["landmarks", "convert", str(source), str(tmp_path / "bw.csv"), "--to", "bigwarp"]) == 0
-    assert main(["landmarks", "convert", str(tmp_path / "bw.csv"), str(tmp_path / "fixed.fcsv"), "--side", "fixed"]) == 0
+    assert (
+        main(["landmarks", "convert", str(tmp_path / "bw.csv"), str(tmp_path / "fixed.fcsv"), "--side", "fixed"]) == 0
+    )
     assert main(["landmarks", "convert", str(tmp_path / "fixed.fcsv"), str(tmp_path / "fixed.txt")]) == 0
     np.testing.assert_allclose(read_point_set(tmp_path / "fixed.txt").points, [[1, 2, 3], [7, 8, 9]])
-    assert main(["landmarks", "convert", str(tmp_path / "fixed.fcsv"), str(tmp_path / "again.csv"), "--to", "bigwarp",
-                 "--moving", str(source)]) == 0
+    assert (
+        main(
+            [
+                "landmarks",
+                "convert",
+                str(tmp_path / "fixed.fcsv"),
+                str(tmp_path / "again.csv"),
+                "--to",
+                "bigwarp",
+                "--moving",
+                str(source),
+            ]
+        )
+        == 0
+    )
     again = read_landmark_file(tmp_path / "again.csv")
     assert [p.name for p in again] == ["a", "b"] and again[1].moving == (1.5, 2.5, 3.5) and not again[1].active
-    assert main(["landmarks", "convert", str(tmp_path / "fixed.fcsv"), str(tmp_path / "bw2.csv"), "--to", "bigwarp"]) == 2
+    assert (
+        main(["landmarks", "convert", str(tmp_path / "fixed.fcsv"), str(tmp_path / "bw2.csv"), "--to", "bigwarp"]) == 2
+    )
     assert "needs pairs" in capsys.readouterr().err
     assert main(["landmarks", "convert", str(tmp_path / "bw.csv"), str(tmp_path / "x.fcsv")]) == 2
     assert "--side" in capsys.readouterr().err
@@ -321,34 +388,121 @@ def test_cli_landmark_registration_and_tre_in_metrics(tmp_path):
     moving_path = write_image(Image.from_array(np.roll(array, (3, -2), axis=(0, 1))), tmp_path / "moving.nii.gz")
     points = RNG.uniform(5, 35, (6, 2))
     truth = AffineTransform(np.eye(2), (-2.0, 3.0))
-    fixed_file = write_point_set(tmp_path / "f.fcsv", PointSet([f"p{i}" for i in range(6)], np.hstack([points, np.zeros((6, 1))])))
-    moving_file = write_point_set(tmp_path / "m.txt", PointSet([f"p{i}" for i in range(6)], truth.transform_points(points)))
+    fixed_file = write_point_set(
+        tmp_path / "f.fcsv", PointSet([f"p{i}" for i in range(6)], np.hstack([points, np.zeros((6, 1))]))
+    )
+    moving_file = write_point_set(
+        tmp_path / "m.txt", PointSet([f"p{i}" for i in range(6)], truth.transform_points(points))
+    )
     out = tmp_path / "out"
-    assert main(["register", str(fixed_path), str(moving_path), "-o", str(out), "--method", "landmark-rigid",
-                 "--fixed-landmarks", str(fixed_file), "--moving-landmarks", str(moving_file)]) == 0
+    assert (
+        main(
+            [
+                "register",
+                str(fixed_path),
+                str(moving_path),
+                "-o",
+                str(out),
+                "--method",
+                "landmark-rigid",
+                "--fixed-landmarks",
+                str(fixed_file),
+                "--moving-landmarks",
+                str(moving_file),
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["before"]["tre_mean_mm"] > 3 and metrics["after"]["tre_mean_mm"] < 1e-6
     out = tmp_path / "tps"
-    assert main(["register", str(fixed_path), str(moving_path), "-o", str(out), "--method", "landmark-tps",
-                 "--fixed-landmarks", str(fixed_file), "--moving-landmarks", str(moving_file)]) == 0
-    assert (out / "transform.h5").exists() and json.loads((out / "metrics.json").read_text())["after"]["tre_mean_mm"] < 1e-3
+    assert (
+        main(
+            [
+                "register",
+                str(fixed_path),
+                str(moving_path),
+                "-o",
+                str(out),
+                "--method",
+                "landmark-tps",
+                "--fixed-landmarks",
+                str(fixed_file),
+                "--moving-landmarks",
+                str(moving_file),
+            ]
+        )
+        == 0
+    )
+    assert (out / "transform.h5").exists() and json.loads((out / "metrics.json").read_text())["after"][
+        "tre_mean_mm"
+    ] < 1e-3
     warped = read_image(out / "warped.nii.gz").array
     assert np.abs(warped - array)[5:-5, 5:-5].max() < 0.5  # the TPS of a pure shift is that shift
     out = tmp_path / "init"
-    assert main(["register", str(fixed_path), str(moving_path), "-o", str(out), "--method", "rigid", "--param", "iterations=5",
-                 "--fixed-landmarks", str(fixed_file), "--moving-landmarks", str(moving_file), "--init", "landmarks"]) == 0
+    assert (
+        main(
+            [
+                "register",
+                str(fixed_path),
+                str(moving_path),
+                "-o",
+                str(out),
+                "--method",
+                "rigid",
+                "--param",
+                "iterations=5",
+                "--fixed-landmarks",
+                str(fixed_file),
+                "--moving-landmarks",
+                str(moving_file),
+                "--init",
+                "landmarks",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["after"]["tre_mean_mm"] < 0.5 < metrics["before"]["tre_mean_mm"]
-    pairs_file = write_pairs(tmp_path / "pairs.csv", [LandmarkPair(f"p{i}", True, tuple(p), tuple(truth.transform_points(p)))
-                                                      for i, p in enumerate(points)], 2, "bigwarp")
-    shuffled = write_point_set(tmp_path / "shuffled.csv", PointSet([f"p{i}" for i in range(6)][::-1], truth.transform_points(points)[::-1]))
-    for extra in (["--fixed-landmarks", str(pairs_file)],  # one BigWarp pair file
-                  ["--fixed-landmarks", str(fixed_file), "--moving-landmarks", str(shuffled), "--pair-landmarks-by", "label"]):
+    pairs_file = write_pairs(
+        tmp_path / "pairs.csv",
+        [LandmarkPair(f"p{i}", True, tuple(p), tuple(truth.transform_points(p))) for i, p in enumerate(points)],
+        2,
+        "bigwarp",
+    )
+    shuffled = write_point_set(
+        tmp_path / "shuffled.csv", PointSet([f"p{i}" for i in range(6)][::-1], truth.transform_points(points)[::-1])
+    )
+    for extra in (
+        ["--fixed-landmarks", str(pairs_file)],  # one BigWarp pair file
+        ["--fixed-landmarks", str(fixed_file), "--moving-landmarks", str(shuffled), "--pair-landmarks-by", "label"],
+    ):
         out = tmp_path / f"pairs{len(extra)}"
-        assert main(["register", str(fixed_path), str(moving_path), "-o", str(out), "--method", "landmark-affine"] + extra) == 0
+        assert (
+            main(["register", str(fixed_path), str(moving_path), "-o", str(out), "--method", "landmark-affine"] + extra)
+            == 0
+        )
         assert json.loads((out / "metrics.json").read_text())["after"]["tre_max_mm"] < 1e-6
-    assert main(["register", str(fixed_path), str(moving_path), "-o", str(tmp_path / "x"), "--method", "landmark-affine",
-                 "--fixed-landmarks", str(fixed_file), "--moving-landmarks", str(moving_file), "--param", "regularisation=1"]) == 2
+    assert (
+        main(
+            [
+                "register",
+                str(fixed_path),
+                str(moving_path),
+                "-o",
+                str(tmp_path / "x"),
+                "--method",
+                "landmark-affine",
+                "--fixed-landmarks",
+                str(fixed_file),
+                "--moving-landmarks",
+                str(moving_file),
+                "--param",
+                "regularisation=1",
+            ]
+        )
+        == 2
+    )
 
 
 # ---- real data: the brain2d landmark curves ---------------------------------------------------
@@ -359,7 +513,9 @@ def _curve_samples(image: Image, label: int, count: int) -> np.ndarray:
     axis = np.linalg.svd(centred, full_matrices=False)[2][0]
     position = centred @ (axis if axis[1] >= 0 else -axis)
     edges = np.quantile(position, np.linspace(0, 1, count + 1))
-    return np.array([points[(position >= low) & (position <= high)].mean(axis=0) for low, high in zip(edges[:-1], edges[1:])])
+    return np.array(
+        [points[(position >= low) & (position <= high)].mean(axis=0) for low, high in zip(edges[:-1], edges[1:])]
+    )
 
 
 def test_landmark_tps_reduces_tre_on_held_out_points_of_the_brain2d_curves(shared_data):
@@ -370,7 +526,9 @@ def test_landmark_tps_reduces_tre_on_held_out_points_of_the_brain2d_curves(share
     moving = np.vstack([_curve_samples(r85, label, 16) for label in (1, 2)])
     used = np.arange(len(fixed)) % 2 == 0  # every other point fits, the others are held out
     before = pair_errors(None, fixed[~used], moving[~used]).mean()
-    after = {kind: pair_errors(fit(kind, fixed[used], moving[used]), fixed[~used], moving[~used]).mean()
-             for kind in ("rigid", "affine", "tps")}
+    after = {
+        kind: pair_errors(fit(kind, fixed[used], moving[used]), fixed[~used], moving[~used]).mean()
+        for kind in ("rigid", "affine", "tps")
+    }
     print(f"held-out TRE: identity {before:.2f} mm, " + ", ".join(f"{k} {v:.2f} mm" for k, v in after.items()))
     assert after["tps"] < 0.2 * before and after["tps"] < after["affine"] < before

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
+from helpers import about_centre, rotation, smooth_random_field
 from skimage.filters import threshold_multiotsu
 
-from helpers import about_centre, rotation, smooth_random_field
 from regviewer.core.errors import RegViewerError
 from regviewer.core.image import Geometry, Image
 from regviewer.core.io import read_image
@@ -61,7 +61,9 @@ def test_model_grid_holds_the_fixed_extent_isotropically():
     corners = np.array(np.meshgrid(*[[0, n - 1] for n in fixed.size], indexing="ij")).reshape(3, -1).T
     inside = grid.physical_to_index(fixed.index_to_physical(corners))
     assert inside.min() >= -1e-6 and np.all(inside.max(axis=0) <= np.array(grid.size) - 1 + 1e-6)
-    assert np.isclose((inside.max(axis=0) - np.array(grid.size) + 1 + inside.min(axis=0)).max(), 0.0, atol=1e-6)  # centred
+    assert np.isclose(
+        (inside.max(axis=0) - np.array(grid.size) + 1 + inside.min(axis=0)).max(), 0.0, atol=1e-6
+    )  # centred
     with pytest.raises(RegViewerError, match="2D images"):
         model_grid(fixed, (32, 32))
 
@@ -126,7 +128,9 @@ def test_state_dict_needs_its_description(tmp_path):
     (tmp_path / "bare.json").write_text(json.dumps({"model": model.config.to_dict(), "shape": [32, 32]}))
     loaded = load_model(tmp_path / "bare.pt")
     assert loaded.kind == "state dict" and loaded.shape == (32, 32)
-    (tmp_path / "bare.json").write_text(json.dumps({"model": {**model.config.to_dict(), "encoder": [4, 4, 4]}, "shape": [32, 32]}))
+    (tmp_path / "bare.json").write_text(
+        json.dumps({"model": {**model.config.to_dict(), "encoder": [4, 4, 4]}, "shape": [32, 32]})
+    )
     with pytest.raises(RegViewerError, match="do not fit"):
         load_model(tmp_path / "bare.pt")
 
@@ -234,16 +238,26 @@ def test_bundled_2d_model_improves_dice_on_held_out_pairs(shared_data, r16, movi
     result = get_method("network").run(Request(r16, moving, {"model": "brain2d"}, initial_transform=affine))
     before = _mean_dice(fixed_labels, moving_labels, affine, [1, 2, 3])
     after = _mean_dice(fixed_labels, moving_labels, result.transform, [1, 2, 3])
-    print(f"2D {moving_name} -> r16: tissue Dice affine {before:.3f} -> affine + network {after:.3f} ({result.runtime_s:.2f} s)")
+    print(
+        f"2D {moving_name} -> r16: tissue Dice affine {before:.3f} -> affine + network {after:.3f} ({result.runtime_s:.2f} s)"
+    )
     assert after > before + 0.05
 
 
 def test_bundled_2d_model_recovers_a_known_warp_of_a_held_out_slice(r16):
-    truth = CompositeTransform([smooth_random_field(r16.geometry, 5.0, coarse_mm=24, seed=21), about_centre(r16, rotation(2.5), (2.0, -3.0))])
+    truth = CompositeTransform(
+        [smooth_random_field(r16.geometry, 5.0, coarse_mm=24, seed=21), about_centre(r16, rotation(2.5), (2.0, -3.0))]
+    )
     labels = _tissue_classes(r16)
-    moving, moving_labels = resample_image(r16, r16.geometry, truth.inverse()), resample_image(labels, r16.geometry, truth.inverse(), "label")
+    moving, moving_labels = (
+        resample_image(r16, r16.geometry, truth.inverse()),
+        resample_image(labels, r16.geometry, truth.inverse(), "label"),
+    )
     result = get_method("network").run(Request(r16, moving, {"model": "brain2d"}))
-    before, after = _mean_dice(labels, moving_labels, None, [1, 2, 3]), _mean_dice(labels, moving_labels, result.transform, [1, 2, 3])
+    before, after = (
+        _mean_dice(labels, moving_labels, None, [1, 2, 3]),
+        _mean_dice(labels, moving_labels, result.transform, [1, 2, 3]),
+    )
     print(f"2D known warp of r16: tissue Dice {before:.3f} -> network {after:.3f}")
     assert after > before + 0.07
 
@@ -263,7 +277,10 @@ def test_bundled_3d_model_improves_dice_on_a_held_out_deformation(shared_data):
     labels = np.load(shared_data / "brain3d" / "labels.npz")["labels"].astype(int).tolist()
     image, segmentation = _half_resolution(read_image(npz)), _half_resolution(read_image(npz, is_label=True))
     truth = CompositeTransform(
-        [smooth_random_field(image.geometry, 4.0, seed=11), about_centre(image, rotation((3.0, -2.0, 3.0)) @ np.diag([1.03, 0.97, 1.02]), (3.0, -2.0, 2.0))]
+        [
+            smooth_random_field(image.geometry, 4.0, seed=11),
+            about_centre(image, rotation((3.0, -2.0, 3.0)) @ np.diag([1.03, 0.97, 1.02]), (3.0, -2.0, 2.0)),
+        ]
     )
     moving = resample_image(image, image.geometry, truth.inverse())
     moving_labels = resample_image(segmentation, image.geometry, truth.inverse(), "label")

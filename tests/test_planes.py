@@ -9,7 +9,6 @@ from regviewer.core.planes import DisplaySpace
 from regviewer.core.resample import resample_image
 from regviewer.core.scene import Scene
 from regviewer.core.transforms import AffineTransform, CompositeTransform
-
 from tests.helpers import rotation, smooth_random_field
 
 LIA = np.array([[1.0, 0, 0], [0, 0, -1], [0, -1, 0]])  # FreeSurfer's conformed orientation, in LPS

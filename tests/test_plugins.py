@@ -6,8 +6,8 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
-
 from helpers import foreground_points, max_error_mm, moving_for
+
 from regviewer.core.io import read_image
 from regviewer.core.transforms import AffineTransform
 from regviewer.registration.base import Request
@@ -21,7 +21,13 @@ PUBLIC = ("regviewer.core", "regviewer.registration.base")
 def test_plugin_imports_only_the_public_api():
     for path in PLUGIN.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+            modules = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module]
+                if isinstance(node, ast.ImportFrom) and node.module
+                else []
+            )
             for module in modules:
                 if module.startswith("regviewer"):
                     assert module.startswith(PUBLIC), f"{path.name} imports {module}"
@@ -39,6 +45,8 @@ def test_plugin_registers_and_recovers_a_translation(shared_data, monkeypatch):
     result = run_chain([Stage("phase-correlation")], Request(fixed, moving), registry=registry)
     error = max_error_mm(result.transform, truth, foreground_points(fixed))
     assert error < 0.3, error
-    chained = run_chain([Stage("phase-correlation"), Stage("rigid", {"metric": "mse"})], Request(fixed, moving), registry=registry)
+    chained = run_chain(
+        [Stage("phase-correlation"), Stage("rigid", {"metric": "mse"})], Request(fixed, moving), registry=registry
+    )
     assert max_error_mm(chained.transform, truth, foreground_points(fixed)) < 0.3
     sys.modules.pop("regviewer_phase_correlation", None)

@@ -2,14 +2,14 @@
 
 import numpy as np
 import pytest
+from helpers import about_centre, foreground_points, max_error_mm, moving_for, rotation
 from scipy.ndimage import distance_transform_edt
 
-from helpers import about_centre, foreground_points, max_error_mm, moving_for, rotation
 from regviewer.core.io import read_image
 from regviewer.core.metrics import dice_per_label, ncc
 from regviewer.core.progress import CancelToken
 from regviewer.core.resample import resample_image
-from regviewer.core.transforms import AffineTransform, CompositeTransform, BSplineTransform
+from regviewer.core.transforms import AffineTransform, BSplineTransform, CompositeTransform
 from regviewer.registration.base import Request
 from regviewer.registration.pipeline import Stage, run_chain
 from regviewer.registration.presets import get_preset
@@ -45,7 +45,10 @@ def test_bspline_improves_inter_subject_ncc(shared_data, r16):
     request = Request(r16, r64)
     affine = run_chain([Stage("affine")], request)
     deformable = run_chain(get_preset("deformable").stages, request)
-    scores = [ncc(r16.array, resample_image(r64, r16.geometry, t).array) for t in (None, affine.transform, deformable.transform)]
+    scores = [
+        ncc(r16.array, resample_image(r64, r16.geometry, t).array)
+        for t in (None, affine.transform, deformable.transform)
+    ]
     print("NCC identity / affine / B-spline:", np.round(scores, 4))
     assert scores[2] > scores[1] + 0.003 and scores[1] > scores[0] + 0.2
     assert isinstance(deformable.transform, CompositeTransform)
@@ -69,7 +72,9 @@ def test_bspline_brings_landmark_curves_together(shared_data, r16):
     before, after = [], []
     for label in (1, 2):
         distances = [
-            _mean_curve_distance(curves16.array == label, resample_image(curves85, r16.geometry, t, "label").array == label)
+            _mean_curve_distance(
+                curves16.array == label, resample_image(curves85, r16.geometry, t, "label").array == label
+            )
             for t in (None, result.transform)
         ]
         print(f"curve {label}: mean distance {distances[0]:.2f} -> {distances[1]:.2f} mm")
@@ -121,7 +126,9 @@ def test_progress_in_order_and_cancel_keeps_last_transform(r16):
     assert isinstance(result.transform, AffineTransform)
     # the last transform is kept: closer to the truth than the start
     points = foreground_points(r16)
-    start = get_method("affine").run(Request(r16, moving, {"metric": "mse", "iterations": 1, "shrink_factors": (4,), "smoothing_sigmas": (2,)}))
+    start = get_method("affine").run(
+        Request(r16, moving, {"metric": "mse", "iterations": 1, "shrink_factors": (4,), "smoothing_sigmas": (2,)})
+    )
     assert max_error_mm(result.transform, truth, points) < max_error_mm(AffineTransform.identity(2), truth, points)
     assert start.status == "completed"
 

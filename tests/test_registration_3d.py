@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from helpers import about_centre, foreground_points, max_error_mm, moving_for, rotation, smooth_random_field
+
 from regviewer.core.image import Image
 from regviewer.core.io import read_image
 from regviewer.core.metrics import dice_per_label
@@ -56,7 +56,10 @@ def test_recovers_known_affine_3d(brain):
 def test_deformable_raises_dice_over_30_labels(brain, preset):
     image, segmentation, labels = brain
     truth = CompositeTransform(
-        [smooth_random_field(image.geometry, 4.0, seed=3), about_centre(image, rotation((3.0, -2.0, 4.0)) @ np.diag([1.03, 0.97, 1.02]), (3.0, -2.0, 2.0))]
+        [
+            smooth_random_field(image.geometry, 4.0, seed=3),
+            about_centre(image, rotation((3.0, -2.0, 4.0)) @ np.diag([1.03, 0.97, 1.02]), (3.0, -2.0, 2.0)),
+        ]
     )
     moving = resample_image(image, image.geometry, truth.inverse())
     moving_labels = resample_image(segmentation, image.geometry, truth.inverse(), "label")

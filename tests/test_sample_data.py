@@ -89,7 +89,10 @@ def test_true_transform_brings_moving_onto_fixed(pair_3d):
     registered = resample_image(moving, fixed.geometry, truth).array.astype(float)
     before, after = ncc(fixed.array.astype(float), unregistered), ncc(fixed.array.astype(float), registered)
     assert before < 0.92 and after > 0.99, (before, after)
-    dice_before, dice_after = _mean_dice(fixed_labels, moving_labels, None), _mean_dice(fixed_labels, moving_labels, truth)
+    dice_before, dice_after = (
+        _mean_dice(fixed_labels, moving_labels, None),
+        _mean_dice(fixed_labels, moving_labels, truth),
+    )
     assert dice_before < 0.35 and dice_after > 0.7, (dice_before, dice_after)
 
 
@@ -97,7 +100,10 @@ def test_affine_registration_raises_dice_on_the_3d_pair(pair_3d):
     fixed, moving, fixed_labels, moving_labels = pair_3d
     result = run_chain([Stage("affine", {"metric": "mse"})], Request(fixed, moving))
     assert result.status == "completed"
-    before, after = _mean_dice(fixed_labels, moving_labels, None), _mean_dice(fixed_labels, moving_labels, result.transform)
+    before, after = (
+        _mean_dice(fixed_labels, moving_labels, None),
+        _mean_dice(fixed_labels, moving_labels, result.transform),
+    )
     print(f"sample 3D pair, affine: Dice {before:.3f} -> {after:.3f} in {result.runtime_s:.1f} s")
     assert after > before + 0.25 and after > 0.6
 

@@ -14,8 +14,8 @@ from regviewer.core.slice_deformation import (
     FALSE_NEGATIVE,
     FALSE_POSITIVE,
     TRUE_POSITIVE,
-    arrows,
     _rowwise_isolines,
+    arrows,
     grid_lines,
     isolines,
     label_agreement,
@@ -32,13 +32,14 @@ from regviewer.core.transforms import (
     DisplacementFieldTransform,
     to_displacement_field,
 )
-
 from tests.helpers import rotation
 
 GEOMETRY = Geometry((18, 22, 20), (2.0, 1.5, 2.5), (-20.0, -16.0, -22.0), np.eye(3))
 
 
-def bspline(geometry: Geometry, amplitude: float = 3.0, direction: np.ndarray | None = None, seed: int = 3) -> BSplineTransform:
+def bspline(
+    geometry: Geometry, amplitude: float = 3.0, direction: np.ndarray | None = None, seed: int = 3
+) -> BSplineTransform:
     """A smooth random B-spline over ``geometry`` (control grid direction optional: oblique = no fast path)."""
     image = sitk.Image([int(n) for n in geometry.size], sitk.sitkFloat32)
     geometry.apply_to_sitk(image)
@@ -68,11 +69,15 @@ def test_vectorised_mapping_equals_itk_for_bsplines_fields_and_chains():
     np.testing.assert_allclose(map_points(field, inside), field.transform_points(inside), atol=1e-9)
     flat = Geometry((30, 26), (1.0, 1.5), (-10.0, -12.0), rotation(10))
     points_2d = rng.uniform(-20, 30, (300, 2))
-    np.testing.assert_allclose(map_points(bspline(flat), points_2d), bspline(flat).transform_points(points_2d), atol=1e-9)
+    np.testing.assert_allclose(
+        map_points(bspline(flat), points_2d), bspline(flat).transform_points(points_2d), atol=1e-9
+    )
 
 
 def test_inverse_points_undo_a_smooth_transform():
-    transform = CompositeTransform([bspline(GEOMETRY, 1.5), AffineTransform(rotation((4, -3, 5)) * 1.02, (5.0, -4.0, 3.0))])
+    transform = CompositeTransform(
+        [bspline(GEOMETRY, 1.5), AffineTransform(rotation((4, -3, 5)) * 1.02, (5.0, -4.0, 3.0))]
+    )
     fixed_points = np.random.default_rng(1).uniform(-15, 15, (400, 3))
     found, converged = inverse_points(transform, transform.transform_points(fixed_points))
     assert converged.all()
@@ -111,7 +116,9 @@ def test_slice_jacobian_equals_the_volume_jacobian_for_a_smooth_bspline(oblique)
     for plane in ("axial", "coronal", "sagittal"):
         axes = space.axes(plane)
         for index in (0, 7, grid.geometry.size[axes.normal] - 1):
-            np.testing.assert_allclose(slice_jacobian(transform, grid, axes, index), grid.take(volume, axes, index), atol=1e-6)
+            np.testing.assert_allclose(
+                slice_jacobian(transform, grid, axes, index), grid.take(volume, axes, index), atol=1e-6
+            )
 
 
 def folding_field(geometry: Geometry, centre_index=(10, 11, 9), strength: float = 3.0) -> DisplacementFieldTransform:

@@ -8,17 +8,18 @@ from regviewer.core.image import Image
 from regviewer.core.resample import SliceResampler, slice_geometry
 from regviewer.core.slice_warp import warp_slice
 from regviewer.core.transforms import AffineTransform, BSplineTransform, CompositeTransform
-
 from tests.helpers import rotation, smooth_random_field
 
 
 def _images(ndim):
     rng = np.random.default_rng(4)
     shape = (20, 22, 24) if ndim == 3 else (40, 44)
-    fixed = Image.from_array(rng.random(shape).astype(np.float32), spacing=(1.1, 0.9, 1.5)[:ndim],
-                             origin=(-3.0, 2.0, 1.0)[:ndim])
-    moving = Image.from_array(rng.random(shape).astype(np.float32) * 100, spacing=(1.0, 1.2, 1.4)[:ndim],
-                              origin=(-1.0, 0.0, 3.0)[:ndim])
+    fixed = Image.from_array(
+        rng.random(shape).astype(np.float32), spacing=(1.1, 0.9, 1.5)[:ndim], origin=(-3.0, 2.0, 1.0)[:ndim]
+    )
+    moving = Image.from_array(
+        rng.random(shape).astype(np.float32) * 100, spacing=(1.0, 1.2, 1.4)[:ndim], origin=(-1.0, 0.0, 3.0)[:ndim]
+    )
     bspline = sitk.BSplineTransformInitializer(fixed.to_sitk(), [4] * ndim, 3)
     bspline.SetParameters(tuple(rng.normal(0, 2.0, len(bspline.GetParameters()))))
     return fixed, moving, BSplineTransform(bspline)
@@ -50,5 +51,7 @@ def test_labels_use_nearest_and_unaligned_bspline_falls_back():
     grid = slice_geometry(fixed.geometry, 0, 10)
     warped = warp_slice(labels, bspline, grid, label=True)
     assert set(np.unique(warped)) <= {0, 7}
-    tilted = Image(fixed.array, fixed.geometry.__class__(fixed.shape, fixed.spacing, fixed.origin, rotation((0, 0, 20))))
+    tilted = Image(
+        fixed.array, fixed.geometry.__class__(fixed.shape, fixed.spacing, fixed.origin, rotation((0, 0, 20)))
+    )
     assert warp_slice(moving, bspline, slice_geometry(tilted.geometry, 0, 3)) is None

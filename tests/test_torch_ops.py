@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import torch
+from helpers import rotation
 from scipy.ndimage import gaussian_filter
 
-from helpers import rotation
 from regviewer.core.errors import RegViewerError
 from regviewer.core.image import Image
 from regviewer.core.resample import resample_image
@@ -128,8 +128,13 @@ def test_box_sum_matches_scipy_in_2d_3d_with_channels_and_thin_axes(shape):
     x = torch.rand(*shape, dtype=torch.float64)
     window = 5
     ndim = len(shape) - 2
-    expected = np.stack([uniform_filter(x[0, c].numpy(), size=[window if n > 1 else 1 for n in shape[2:]], mode="constant")
-                         * window ** sum(n > 1 for n in shape[2:]) for c in range(shape[1])])
+    expected = np.stack(
+        [
+            uniform_filter(x[0, c].numpy(), size=[window if n > 1 else 1 for n in shape[2:]], mode="constant")
+            * window ** sum(n > 1 for n in shape[2:])
+            for c in range(shape[1])
+        ]
+    )
     assert ndim in (2, 3)
     np.testing.assert_allclose(ops.box_sum(x, window)[0].numpy(), expected, atol=1e-9)
 
@@ -170,7 +175,9 @@ def test_displacement_to_transform_follows_spacing_and_direction():
 
 
 def test_frames_round_trip_points():
-    image = Image.from_array(np.zeros((7, 8, 9)), spacing=(0.5, 1.5, 2.0), origin=(-4.0, 2.0, 9.0), direction=rotation((5.0, 10.0, -20.0)))
+    image = Image.from_array(
+        np.zeros((7, 8, 9)), spacing=(0.5, 1.5, 2.0), origin=(-4.0, 2.0, 9.0), direction=rotation((5.0, 10.0, -20.0))
+    )
     corner = image.index_to_physical(np.array([8.0, 7.0, 6.0]))  # last voxel: normalised (1, 1, 1)
     assert np.allclose(frames.points_to_normalised(corner[None], image.geometry), 1.0)
     assert np.allclose(frames.points_to_normalised(image.origin[None], image.geometry), -1.0)

@@ -1,4 +1,4 @@
-""""Deformable (torch)" on real data: recovery of a known deformation, progress, cancel, memory budget."""
+""" "Deformable (torch)" on real data: recovery of a known deformation, progress, cancel, memory budget."""
 
 import subprocess
 import sys
@@ -6,8 +6,8 @@ import sys
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from helpers import about_centre, moving_for, rotation, smooth_random_field
+
 from regviewer.core.deformation import jacobian_determinant, jacobian_stats
 from regviewer.core.errors import RegViewerError
 from regviewer.core.image import Image
@@ -20,7 +20,13 @@ from regviewer.registration.base import Request
 from regviewer.registration.registry import get_method
 from regviewer.registration.torch_opt import MemoryBudgetError, TorchDeformableMethod
 
-QUICK = {"affine_iterations": 40, "affine_shrink_factors": "4", "shrink_factors": "4,2", "iterations": "40,15", "field_shrink": 2}
+QUICK = {
+    "affine_iterations": 40,
+    "affine_shrink_factors": "4",
+    "shrink_factors": "4,2",
+    "iterations": "40,15",
+    "field_shrink": 2,
+}
 
 
 def _at_2mm(image: Image) -> Image:
@@ -60,7 +66,9 @@ def test_recovers_known_smooth_deformation_of_brain3d(brain_pair):
     after = _dice(fixed_labels, moving_labels, result.transform, labels)
     field = to_displacement_field(result.transform, fixed.geometry)
     determinant = jacobian_stats(jacobian_determinant(field.displacement, fixed.geometry))
-    print(f"Dice over {len(labels)} labels: {before:.3f} -> {after:.3f}; Jacobian {determinant}; {result.runtime_s:.1f} s")
+    print(
+        f"Dice over {len(labels)} labels: {before:.3f} -> {after:.3f}; Jacobian {determinant}; {result.runtime_s:.1f} s"
+    )
     print("\n".join(result.log))
     assert result.status == "completed"
     assert after > before + 0.2 and after > 0.85
@@ -103,8 +111,21 @@ def test_runs_through_the_registry_with_an_initial_transform_and_landmarks(share
     moving_points = truth.transform_points(fixed_points)
     initial = about_centre(fixed, rotation(3.0), (2.0, -1.0))  # close to the truth, not equal
     method = get_method("torch-deformable")
-    parameters = {"affine": False, "shrink_factors": "2,1", "iterations": "30,10", "landmark_weight": 1.0, "field_shrink": 2}
-    request = Request(fixed, moving, parameters, fixed_landmarks=fixed_points, moving_landmarks=moving_points, initial_transform=initial)
+    parameters = {
+        "affine": False,
+        "shrink_factors": "2,1",
+        "iterations": "30,10",
+        "landmark_weight": 1.0,
+        "field_shrink": 2,
+    }
+    request = Request(
+        fixed,
+        moving,
+        parameters,
+        fixed_landmarks=fixed_points,
+        moving_landmarks=moving_points,
+        initial_transform=initial,
+    )
     result = method.run(request, lambda event: None, CancelToken())
     assert isinstance(result.transform, CompositeTransform) and result.transform.transforms[-1] is initial
     error_before = np.linalg.norm(initial.transform_points(fixed_points) - moving_points, axis=1).mean()
@@ -137,7 +158,10 @@ def test_registry_start_does_not_import_torch():
         "registry = default_registry(); assert 'torch-deformable' in registry.names(), registry.errors;"
         "print('torch' in sys.modules)"
     )
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+        == "False"
+    )
 
 
 def test_label_term_pulls_labels_together_when_the_images_say_nothing():
@@ -154,8 +178,9 @@ def test_label_term_pulls_labels_together_when_the_images_say_nothing():
     method = get_method("torch-deformable")
     scores = {}
     for weight in (0.0, 1.0):
-        result = method.run(Request(flat, flat, {"label_weight": weight}, fixed_labels=fixed_labels,
-                                    moving_labels=moving_labels))
+        result = method.run(
+            Request(flat, flat, {"label_weight": weight}, fixed_labels=fixed_labels, moving_labels=moving_labels)
+        )
         warped = resample_image(moving_labels, fixed_labels.geometry, result.transform, "label")
         scores[weight] = dice_per_label(fixed_labels.array, warped.array)[1]
     assert scores[1.0] > scores[0.0] + 0.1 and scores[1.0] > 0.85

@@ -20,7 +20,9 @@ def test_levels_shrink_per_axis_in_mm_and_keep_thin_axes():
     small = ops.level_shape_axes((41, 59, 44), ops.axis_shrinks((41, 59, 44), (0.4,) * 3, 4))
     assert small == (41, 59, 44)  # 4x would leave 11 to 15 voxels: such a volume is not shrunk
     # Large isotropic brains are unaffected: the plain pyramid.
-    assert ops.level_shape_axes((160, 192, 224), ops.axis_shrinks((160, 192, 224), (1.0,) * 3, 4)) == ops.level_shape((160, 192, 224), 4)
+    assert ops.level_shape_axes((160, 192, 224), ops.axis_shrinks((160, 192, 224), (1.0,) * 3, 4)) == ops.level_shape(
+        (160, 192, 224), 4
+    )
 
 
 def test_per_axis_downsampling_smooths_only_the_shrunk_axes():
@@ -35,12 +37,15 @@ def test_per_axis_downsampling_smooths_only_the_shrunk_axes():
 
 
 def _optimiser(settings: instance.Settings | None = None) -> instance.InstanceOptimiser:
-    import torch
 
     rng = np.random.default_rng(0)
     z, y, x = np.mgrid[0:20, 0:28, 0:28].astype(np.float32)
-    blob = np.exp(-((z - 10) ** 2 + (y - 14) ** 2 + (x - 13) ** 2) / 30.0) + 0.05 * rng.random((20, 28, 28), dtype=np.float32)
-    moved = np.exp(-((z - 10) ** 2 + (y - 14) ** 2 + (x - 15) ** 2) / 30.0) + 0.05 * rng.random((20, 28, 28), dtype=np.float32)
+    blob = np.exp(-((z - 10) ** 2 + (y - 14) ** 2 + (x - 13) ** 2) / 30.0) + 0.05 * rng.random(
+        (20, 28, 28), dtype=np.float32
+    )
+    moved = np.exp(-((z - 10) ** 2 + (y - 14) ** 2 + (x - 15) ** 2) / 30.0) + 0.05 * rng.random(
+        (20, 28, 28), dtype=np.float32
+    )
     geometry = Geometry((20, 28, 28), np.array([1.0, 1.0, 2.0]), np.zeros(3), np.eye(3))
     problem = instance.Problem(
         fixed=ops.image_to_tensor(Image(blob, geometry)),
@@ -49,7 +54,9 @@ def _optimiser(settings: instance.Settings | None = None) -> instance.InstanceOp
         moving_geometry=geometry,
         initial_matrix=np.eye(4),
     )
-    settings = settings or instance.Settings(shrink_factors=(2, 1), iterations=(20, 10), affine_shrink_factors=(2,), affine_iterations=20)
+    settings = settings or instance.Settings(
+        shrink_factors=(2, 1), iterations=(20, 10), affine_shrink_factors=(2,), affine_iterations=20
+    )
     return instance.InstanceOptimiser(problem, settings, lambda *args: None, lambda: False)
 
 
@@ -69,7 +76,9 @@ def test_a_result_worse_than_the_start_is_replaced_by_the_start_with_a_warning()
     assert not state.warnings, state.warnings  # a plain shift: the run improves and says nothing
     assert state.values["final"] < state.values["start"]
     # Now pretend the dense stage wrecked the result: a large random field.
-    optimiser.state.field_mm = 6.0 * torch.randn(1, 3, *state.field_mm.shape[2:], generator=torch.Generator().manual_seed(1))
+    optimiser.state.field_mm = 6.0 * torch.randn(
+        1, 3, *state.field_mm.shape[2:], generator=torch.Generator().manual_seed(1)
+    )
     optimiser._keep_the_best(optimiser.start_affine(), state.affine)
     assert optimiser.state.field_mm is None
     assert any("ended worse than" in warning for warning in optimiser.state.warnings)
@@ -77,8 +86,14 @@ def test_a_result_worse_than_the_start_is_replaced_by_the_start_with_a_warning()
 
 @pytest.mark.parametrize("similarity", ["lncc", "nmi"])
 def test_the_kept_result_is_never_worse_than_the_start_by_the_measure(similarity):
-    settings = instance.Settings(similarity=similarity, shrink_factors=(2, 1), iterations=(15, 5), learning_rate=50.0,
-                                 affine_shrink_factors=(2,), affine_iterations=10)
+    settings = instance.Settings(
+        similarity=similarity,
+        shrink_factors=(2, 1),
+        iterations=(15, 5),
+        learning_rate=50.0,
+        affine_shrink_factors=(2,),
+        affine_iterations=10,
+    )
     state = _optimiser(settings).run()  # an absurd step: the iterates jump around
     assert state.values
     kept = min(state.values.values()) if state.warnings else state.values["final"]
@@ -107,7 +122,9 @@ def test_torch_preset_improves_the_prostate_mr_to_ultrasound_gland_dice(shared_d
 
     def on_extent(image, reference):
         ratio = (np.array(reference.geometry.size) - 1) / (np.array(image.geometry.size) - 1)
-        geometry = Geometry(image.shape, reference.geometry.spacing * ratio, reference.geometry.origin, reference.geometry.direction)
+        geometry = Geometry(
+            image.shape, reference.geometry.spacing * ratio, reference.geometry.origin, reference.geometry.direction
+        )
         return Image(image.array, geometry, is_label=image.is_label)
 
     name = "case000025.nii.gz"

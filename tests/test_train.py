@@ -44,7 +44,9 @@ dir = "run"
 """
 
 
-def _config(folder: Path, shared_data: Path | None = None, steps: int = 4, extra: str = "", name: str = "tiny.toml") -> Path:
+def _config(
+    folder: Path, shared_data: Path | None = None, steps: int = 4, extra: str = "", name: str = "tiny.toml"
+) -> Path:
     images = f'"{shared_data / "brain2d" / "r27slice.jpg"}"' if shared_data else ""
     path = folder / name
     path.write_text(TINY.format(images=images, steps=steps, extra=extra), encoding="utf-8")
@@ -52,7 +54,11 @@ def _config(folder: Path, shared_data: Path | None = None, steps: int = 4, extra
 
 
 def _train(config: Path, output: Path | None = None, resume: bool = False, steps: int | None = None) -> int:
-    return run_train(argparse.Namespace(config=str(config), output=str(output) if output else None, resume=resume, steps=steps, device="cpu"))
+    return run_train(
+        argparse.Namespace(
+            config=str(config), output=str(output) if output else None, resume=resume, steps=steps, device="cpu"
+        )
+    )
 
 
 def _log_steps(folder: Path) -> list[int]:
@@ -110,7 +116,7 @@ def test_existing_run_needs_resume(tmp_path):
         (("steps = 1", "steps = 0"), "must be >= 1"),
         (("log_every = 1", "log_every = 1\ncrop = [64, 64]"), "crop must give"),
         (("images = []", 'images = ["missing.nii.gz"]'), "image not found"),
-        (("[data]", "[data]\npairs = \"random\""), "pairs must be one of"),
+        (("[data]", '[data]\npairs = "random"'), "pairs must be one of"),
     ],
 )
 def test_bad_configurations_are_explained(tmp_path, change, message):
@@ -123,7 +129,9 @@ def test_bad_configurations_are_explained(tmp_path, change, message):
 
 
 def test_json_configuration_and_unreadable_files(tmp_path):
-    (tmp_path / "c.json").write_text('{"model": {"shape": [16, 16], "encoder": [4, 4], "decoder": [4]}, "training": {"steps": 1}}')
+    (tmp_path / "c.json").write_text(
+        '{"model": {"shape": [16, 16], "encoder": [4, 4], "decoder": [4]}, "training": {"steps": 1}}'
+    )
     config = read_config(tmp_path / "c.json")
     assert config.shape == (16, 16) and config.model.encoder == (4, 4)
     (tmp_path / "broken.toml").write_text("[model\nshape = ")

@@ -42,7 +42,9 @@ def test_affine_matches_sitk_and_inverse(affine3d):
     sitk_transform = affine3d.to_sitk()
     expected = np.array([sitk_transform.TransformPoint(tuple(p)) for p in points])
     np.testing.assert_allclose(affine3d.transform_points(points), expected, atol=1e-9)
-    np.testing.assert_allclose(affine3d.inverse().transform_points(affine3d.transform_points(points)), points, atol=1e-9)
+    np.testing.assert_allclose(
+        affine3d.inverse().transform_points(affine3d.transform_points(points)), points, atol=1e-9
+    )
 
 
 def test_linear_sitk_transforms_convert_exactly():
@@ -76,7 +78,9 @@ def test_linear_chain_simplifies_to_one_affine(affine3d):
     converted = transform_from_sitk(sitk_chain)
     assert isinstance(converted, AffineTransform)
     point = np.array([5.0, -7.0, 12.0])
-    np.testing.assert_allclose(converted.transform_points(point), other.transform_points(affine3d.transform_points(point)))
+    np.testing.assert_allclose(
+        converted.transform_points(point), other.transform_points(affine3d.transform_points(point))
+    )
 
 
 def test_newton_inverse_of_composite_points(affine3d):

@@ -6,7 +6,12 @@ import SimpleITK as sitk
 
 from regviewer.core.errors import ImageReadError, InputMismatchError
 from regviewer.core.image import Geometry
-from regviewer.core.io.transforms_io import read_displacement_field, read_transform, write_displacement_field, write_transform
+from regviewer.core.io.transforms_io import (
+    read_displacement_field,
+    read_transform,
+    write_displacement_field,
+    write_transform,
+)
 from regviewer.core.transforms import AffineTransform, BSplineTransform, CompositeTransform, to_displacement_field
 
 POINTS = np.random.default_rng(0).uniform(5, 55, (25, 3))

@@ -32,10 +32,18 @@ def build_gui_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"regviewer {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    parser.add_argument("--info", action="store_true",
-                        help="print versions, Qt platform, OpenGL and GPU availability (for bug reports) and exit")
-    parser.add_argument("--demo", nargs="?", const="3d", choices=("2d", "3d"),
-                        help="open the bundled sample pair (3d: brain with labels, the default; 2d: brain slices)")
+    parser.add_argument(
+        "--info",
+        action="store_true",
+        help="print versions, Qt platform, OpenGL and GPU availability (for bug reports) and exit",
+    )
+    parser.add_argument(
+        "--demo",
+        nargs="?",
+        const="3d",
+        choices=("2d", "3d"),
+        help="open the bundled sample pair (3d: brain with labels, the default; 2d: brain slices)",
+    )
     parser.add_argument("fixed", nargs="?", help="fixed image (file or DICOM folder)")
     parser.add_argument("moving", nargs="?", help="moving image (file or DICOM folder)")
     parser.add_argument("--fixed-labels", help="fixed label map")
@@ -52,8 +60,15 @@ def run_gui_command(args: argparse.Namespace) -> int:
         return run_info()
     from regviewer.gui.app import run_gui
 
-    return run_gui(fixed=args.fixed, moving=args.moving, fixed_labels=args.fixed_labels,
-                   moving_labels=args.moving_labels, transform=args.transform, demo=args.demo, layout=args.layout)
+    return run_gui(
+        fixed=args.fixed,
+        moving=args.moving,
+        fixed_labels=args.fixed_labels,
+        moving_labels=args.moving_labels,
+        transform=args.transform,
+        demo=args.demo,
+        layout=args.layout,
+    )
 
 
 def add_render_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -67,15 +82,24 @@ def add_render_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("moving", help="moving image")
     parser.add_argument("-o", "--output", required=True, help="PNG file to write")
     parser.add_argument("--transform", help="fixed -> moving transform (default: identity)")
-    parser.add_argument("--labels", nargs="+", metavar="LABELS", help="fixed label map, optionally followed by the moving one")
+    parser.add_argument(
+        "--labels", nargs="+", metavar="LABELS", help="fixed label map, optionally followed by the moving one"
+    )
     parser.add_argument("--layout", default="2x2", choices=("2x2", "1x3", "1x1"), help="view layout (default 2x2)")
     parser.add_argument("--mode", choices=MODES, help="mode of the last view (default: checkerboard in 2x2)")
-    parser.add_argument("--plane", default="axial", choices=("axial", "coronal", "sagittal"), help="plane (default axial)")
-    parser.add_argument("--slice-mm", type=float, help="LPS position of the slice along the plane's axis (default: centre)")
+    parser.add_argument(
+        "--plane", default="axial", choices=("axial", "coronal", "sagittal"), help="plane (default axial)"
+    )
+    parser.add_argument(
+        "--slice-mm", type=float, help="LPS position of the slice along the plane's axis (default: centre)"
+    )
     parser.add_argument("--size", default="1600x1200", help="figure size in pixels, WIDTHxHEIGHT (default 1600x1200)")
-    parser.add_argument("--overlay", metavar="LIST",
-                        help="overlays to draw, comma-separated: grid, jacobian, magnitude, arrows, labels (contours, "
-                        "instead of filled labels), agreement (TP/FP/FN of fixed vs warped labels)")
+    parser.add_argument(
+        "--overlay",
+        metavar="LIST",
+        help="overlays to draw, comma-separated: grid, jacobian, magnitude, arrows, labels (contours, "
+        "instead of filled labels), agreement (TP/FP/FN of fixed vs warped labels)",
+    )
 
 
 def run_render(args: argparse.Namespace) -> int:
@@ -97,7 +121,19 @@ def run_render(args: argparse.Namespace) -> int:
     fixed_labels = read_image(labels[0], is_label=True) if labels else None
     moving_labels = read_image(labels[1], is_label=True) if len(labels) == 2 else None
     transform = read_transform(Path(args.transform)) if args.transform else None
-    written = render_figure(fixed, moving, output, transform, fixed_labels, moving_labels, args.layout, args.mode,
-                            args.plane, args.slice_mm, size, overlays)
+    written = render_figure(
+        fixed,
+        moving,
+        output,
+        transform,
+        fixed_labels,
+        moving_labels,
+        args.layout,
+        args.mode,
+        args.plane,
+        args.slice_mm,
+        size,
+        overlays,
+    )
     print(f"wrote {written}")
     return 0

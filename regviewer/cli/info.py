@@ -15,9 +15,9 @@ import platform
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
 
 from regviewer import __version__
 
@@ -76,7 +76,9 @@ def _read_back_red(window: object) -> str:
     pixels = vtkUnsignedCharArray()
     window.GetPixelData(8, 8, 8, 8, 0, pixels, 0)  # type: ignore[attr-defined]
     rgb = tuple(int(v) for v in pixels.GetTuple(0))
-    return "ok (1 frame rendered and read back)" if rgb == (255, 0, 0) else f"rendered, but read back {rgb} instead of red"
+    return (
+        "ok (1 frame rendered and read back)" if rgb == (255, 0, 0) else f"rendered, but read back {rgb} instead of red"
+    )
 
 
 def vtk_probe() -> dict[str, str]:
@@ -171,16 +173,24 @@ def _child_environment(environment: dict[str, str] | None) -> dict[str, str]:
     return environment
 
 
-def run_child_probes(names: tuple[str, ...] = tuple(CHILD_PROBES), timeout_s: float = PROBE_TIMEOUT_S,
-                     environment: dict[str, str] | None = None) -> dict[str, dict[str, str]]:
+def run_child_probes(
+    names: tuple[str, ...] = tuple(CHILD_PROBES),
+    timeout_s: float = PROBE_TIMEOUT_S,
+    environment: dict[str, str] | None = None,
+) -> dict[str, dict[str, str]]:
     """Run the named child probes at once; ``{name: its key -> value lines}``, never raising."""
     environment = _child_environment(environment)
     running: dict[str, subprocess.Popen[str] | str] = {}
     for name in names:
         try:
             running[name] = subprocess.Popen(
-                CHILD_PROBES[name], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
-                env=environment, stdin=subprocess.DEVNULL,
+                CHILD_PROBES[name],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                errors="replace",
+                env=environment,
+                stdin=subprocess.DEVNULL,
             )
         except Exception as error:
             running[name] = _unavailable(error)

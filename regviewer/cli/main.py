@@ -6,8 +6,8 @@ import argparse
 import logging
 import sys
 import traceback
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Iterator, Sequence
 
 from regviewer import __version__
 
@@ -24,22 +24,47 @@ def _add_register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("fixed", help="fixed image (file, or a DICOM folder)")
     parser.add_argument("moving", help="moving image (file, or a DICOM folder)")
     parser.add_argument("-o", "--output", required=True, help="output folder")
-    parser.add_argument("--method", help="method or chain, e.g. affine or rigid,affine,bspline (default: the preset's, else affine)")
+    parser.add_argument(
+        "--method", help="method or chain, e.g. affine or rigid,affine,bspline (default: the preset's, else affine)"
+    )
     parser.add_argument("--preset", help="named preset (see 'regviewer presets') or a preset .json file")
-    parser.add_argument("--metric", choices=("mse", "ncc", "mi", "ants_ncc"), help="metric for every stage that has one")
-    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                        help="set a parameter on every stage that has it, e.g. --param iterations=50 --param shrink_factors=4,2")
+    parser.add_argument(
+        "--metric", choices=("mse", "ncc", "mi", "ants_ncc"), help="metric for every stage that has one"
+    )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a parameter on every stage that has it, e.g. --param iterations=50 --param shrink_factors=4,2",
+    )
     parser.add_argument("--fixed-mask", help="binary mask restricting the metric in the fixed image")
     parser.add_argument("--moving-mask", help="binary mask restricting the metric in the moving image")
     parser.add_argument("--fixed-labels", help="fixed label map (for Dice / HD95)")
     parser.add_argument("--moving-labels", help="moving label map (warped and scored)")
-    parser.add_argument("--labels", help="comma-separated label values to score, or a text file with one per line (default: all in the fixed labels)")
-    parser.add_argument("--fixed-landmarks", help="fixed landmarks (csv LPS mm, Slicer .fcsv/.mrk.json, elastix, ANTs csv), "
-                        "or one pair file (our pair csv, BigWarp csv): TRE before / after in metrics.json")
-    parser.add_argument("--moving-landmarks", help="moving landmarks, paired with the fixed ones by row (or --pair-landmarks-by label)")
-    parser.add_argument("--pair-landmarks-by", choices=("order", "label"), default="order", help="pair the two landmark files by row order or by name")
-    parser.add_argument("--init", help="initial fixed -> moving transform (ITK .tfm/.txt/.h5 or a displacement field image), "
-                        "or 'landmarks' (affine fit to the landmarks; also landmarks-rigid, landmarks-similarity)")
+    parser.add_argument(
+        "--labels",
+        help="comma-separated label values to score, or a text file with one per line (default: all in the fixed labels)",
+    )
+    parser.add_argument(
+        "--fixed-landmarks",
+        help="fixed landmarks (csv LPS mm, Slicer .fcsv/.mrk.json, elastix, ANTs csv), "
+        "or one pair file (our pair csv, BigWarp csv): TRE before / after in metrics.json",
+    )
+    parser.add_argument(
+        "--moving-landmarks", help="moving landmarks, paired with the fixed ones by row (or --pair-landmarks-by label)"
+    )
+    parser.add_argument(
+        "--pair-landmarks-by",
+        choices=("order", "label"),
+        default="order",
+        help="pair the two landmark files by row order or by name",
+    )
+    parser.add_argument(
+        "--init",
+        help="initial fixed -> moving transform (ITK .tfm/.txt/.h5 or a displacement field image), "
+        "or 'landmarks' (affine fit to the landmarks; also landmarks-rigid, landmarks-similarity)",
+    )
 
 
 def _add_presets(subparsers: argparse._SubParsersAction) -> None:
@@ -154,12 +179,18 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, debug: 
         print("regviewer: interrupted", file=sys.stderr)
         return EXIT_CANCELLED
     except MemoryError:
-        print("regviewer: error: out of memory (try a smaller image, fewer levels or a lower sampling percentage)", file=sys.stderr)
+        print(
+            "regviewer: error: out of memory (try a smaller image, fewer levels or a lower sampling percentage)",
+            file=sys.stderr,
+        )
         return EXIT_INTERNAL
     except Exception as error:  # a bug: say so in one line, full traceback only with --debug
         if debug:
             traceback.print_exc()
-        print(f"regviewer: internal error: {type(error).__name__}: {error} (run with --debug for details)", file=sys.stderr)
+        print(
+            f"regviewer: internal error: {type(error).__name__}: {error} (run with --debug for details)",
+            file=sys.stderr,
+        )
         return EXIT_INTERNAL
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE

@@ -6,9 +6,9 @@ import argparse
 import signal
 import sys
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -25,7 +25,18 @@ from regviewer.registration.pipeline import Stage, override_stages, parse_method
 from regviewer.registration.presets import builtin_presets, get_preset
 from regviewer.registration.registry import default_registry
 
-SUMMARY_KEYS = ("ncc", "mi", "mse", "ssim", "dice_mean", "hd95_mean_mm", "tre_mean_mm", "tre_max_mm", "jacobian_min", "folded_pct")
+SUMMARY_KEYS = (
+    "ncc",
+    "mi",
+    "mse",
+    "ssim",
+    "dice_mean",
+    "hd95_mean_mm",
+    "tre_mean_mm",
+    "tre_max_mm",
+    "jacobian_min",
+    "folded_pct",
+)
 
 
 def _read_optional(path: str | None, role: str, reference: Image, is_label: bool) -> Image | None:
@@ -122,7 +133,9 @@ def register(args: argparse.Namespace) -> tuple[dict, Path]:
     fixed = read_image(args.fixed)
     moving = read_image(args.moving)
     if fixed.ndim != moving.ndim:
-        raise InputMismatchError(f"{args.fixed} is {fixed.ndim}D but {args.moving} is {moving.ndim}D; register images of the same dimension")
+        raise InputMismatchError(
+            f"{args.fixed} is {fixed.ndim}D but {args.moving} is {moving.ndim}D; register images of the same dimension"
+        )
     fixed_mask = _read_optional(args.fixed_mask, "fixed mask", fixed, True)
     moving_mask = _read_optional(args.moving_mask, "moving mask", moving, True)
     fixed_labels = _read_optional(args.fixed_labels, "fixed label map", fixed, True)
@@ -131,14 +144,17 @@ def register(args: argparse.Namespace) -> tuple[dict, Path]:
     initial = _initial(args.init, fixed_points, moving_points)
     if initial is not None and initial.ndim != fixed.ndim:
         raise InputMismatchError(f"{args.init}: a {initial.ndim}D transform for {fixed.ndim}D images")
-    request = Request(fixed, moving, {}, fixed_mask, moving_mask, fixed_points, moving_points, initial,
-                      fixed_labels, moving_labels)
+    request = Request(
+        fixed, moving, {}, fixed_mask, moving_mask, fixed_points, moving_points, initial, fixed_labels, moving_labels
+    )
     token = CancelToken()
     bar = TerminalProgress()
     with _cancel_on_interrupt(token):
         result = run_chain(stages, request, bar, token)
     bar.finish_line()
-    data = EvaluationData(fixed, moving, fixed_mask, fixed_labels, moving_labels, fixed_points, moving_points, score_labels)
+    data = EvaluationData(
+        fixed, moving, fixed_mask, fixed_labels, moving_labels, fixed_points, moving_points, score_labels
+    )
     out = Path(args.output)
     document = write_result(result, data, out, args.moving, args.moving_labels)
     return document, out
@@ -164,7 +180,11 @@ def print_presets() -> int:
         for parameter in method.parameters:
             unit = f" {parameter.unit}" if parameter.unit else ""
             choices = f" ({'|'.join(parameter.choices)})" if parameter.choices else ""
-            default = ",".join(str(v) for v in parameter.default) if isinstance(parameter.default, tuple) else parameter.default
+            default = (
+                ",".join(str(v) for v in parameter.default)
+                if isinstance(parameter.default, tuple)
+                else parameter.default
+            )
             print(f"      {parameter.name} = {default}{unit}{choices}")
     for name, reason in registry.errors.items():
         print(f"  (plugin {name} failed to load: {reason})")
@@ -178,8 +198,20 @@ def run_demo(args: argparse.Namespace) -> int:
     out = Path(args.output) if args.output else Path(tempfile.mkdtemp(prefix="regviewer-demo-"))
     print(f"Registering the bundled 2D brain pair ({folder}) with the 'deformable' preset")
     demo_args = argparse.Namespace(
-        fixed=str(folder / "r16slice.jpg"), moving=str(folder / "r64slice.jpg"), output=str(out), method=None,
-        preset="deformable", metric=None, param=[], fixed_mask=None, moving_mask=None, fixed_labels=None,
-        moving_labels=None, labels=None, fixed_landmarks=None, moving_landmarks=None, init=None,
+        fixed=str(folder / "r16slice.jpg"),
+        moving=str(folder / "r64slice.jpg"),
+        output=str(out),
+        method=None,
+        preset="deformable",
+        metric=None,
+        param=[],
+        fixed_mask=None,
+        moving_mask=None,
+        fixed_labels=None,
+        moving_labels=None,
+        labels=None,
+        fixed_landmarks=None,
+        moving_landmarks=None,
+        init=None,
     )
     return run_register(demo_args)

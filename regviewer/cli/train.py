@@ -19,7 +19,9 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", help="output folder (default: [output] dir of the configuration)")
     parser.add_argument("--resume", action="store_true", help="continue the run saved in the output folder")
     parser.add_argument("--steps", type=int, help="override [training] steps (total, including resumed steps)")
-    parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda", "mps"), help="where to train (default: cpu)")
+    parser.add_argument(
+        "--device", default="cpu", choices=("auto", "cpu", "cuda", "mps"), help="where to train (default: cpu)"
+    )
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -40,6 +42,11 @@ def run_train(args: argparse.Namespace) -> int:
         if args.steps < 1:
             raise RegViewerError("--steps must be at least 1")
         config = replace(config, optim=replace(config.optim, steps=args.steps))
-    outcome = train(config, Path(args.output) if args.output else None, resume=args.resume,
-                    report=lambda line: print(line, flush=True), device=args.device)
+    outcome = train(
+        config,
+        Path(args.output) if args.output else None,
+        resume=args.resume,
+        report=lambda line: print(line, flush=True),
+        device=args.device,
+    )
     return 130 if outcome.interrupted else 0

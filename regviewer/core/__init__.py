@@ -4,7 +4,7 @@ Conventions (see ../shared/docs/CONVENTIONS.md): physical points are LPS millime
 (x, y, z); arrays are numpy (z, y, x); a transform maps FIXED points to MOVING points.
 """
 
-from regviewer.core.errors import RegViewerError, ImageReadError, InvalidImageError, InputMismatchError
+from regviewer.core.errors import ImageReadError, InputMismatchError, InvalidImageError, RegViewerError
 from regviewer.core.image import Geometry, Image
 
 __all__ = ["RegViewerError", "ImageReadError", "InvalidImageError", "InputMismatchError", "Geometry", "Image"]

@@ -60,7 +60,11 @@ def _parse_line(line: str) -> tuple[int, str, tuple[int, int, int]] | None:
         return None
     if '"' in text:  # ITK-SNAP: IDX R G B A VIS MSH "LABEL"
         parts = shlex.split(text)
-        return int(parts[0]), parts[7] if len(parts) > 7 else f"Label {parts[0]}", tuple(int(float(v)) for v in parts[1:4])
+        return (
+            int(parts[0]),
+            parts[7] if len(parts) > 7 else f"Label {parts[0]}",
+            tuple(int(float(v)) for v in parts[1:4]),
+        )
     parts = text.split()
     return int(parts[0]), parts[1], tuple(int(float(v)) for v in parts[2:5])
 

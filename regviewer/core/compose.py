@@ -32,10 +32,10 @@ class WindowLevel:
         return self.level + self.window / 2
 
     @classmethod
-    def from_range(cls, low: float, high: float) -> "WindowLevel":
+    def from_range(cls, low: float, high: float) -> WindowLevel:
         return cls(max(float(high - low), 1e-6), float(low + high) / 2)
 
-    def adjusted(self, d_window: float, d_level: float) -> "WindowLevel":
+    def adjusted(self, d_window: float, d_level: float) -> WindowLevel:
         return WindowLevel(max(self.window + d_window, 1e-6), self.level + d_level)
 
 
@@ -50,8 +50,13 @@ WINDOW_PRESETS: dict[str, WindowLevel | None] = {
 }
 
 
-def auto_window(array: np.ndarray, low_percent: float = 0.5, high_percent: float = 99.5,
-                nonzero: bool = False, max_samples: int = 200_000) -> WindowLevel:
+def auto_window(
+    array: np.ndarray,
+    low_percent: float = 0.5,
+    high_percent: float = 99.5,
+    nonzero: bool = False,
+    max_samples: int = 200_000,
+) -> WindowLevel:
     """Window from intensity percentiles (on a subsample for speed); ``nonzero`` ignores background."""
     values = np.asarray(array).reshape(-1)
     if values.size > max_samples:

@@ -7,15 +7,22 @@ numbers under the same names (see CONVENTIONS.md, "Metrics").
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from regviewer.core import deformation, metrics
 from regviewer.core.image import Image
 from regviewer.core.resample import resample_image
-from regviewer.core.transforms import AffineTransform, DisplacementFieldTransform, Transform, simplify, to_displacement_field
+from regviewer.core.transforms import (
+    AffineTransform,
+    DisplacementFieldTransform,
+    Transform,
+    simplify,
+    to_displacement_field,
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,7 +68,9 @@ def displacement_field(transform: Transform, data: EvaluationData) -> Displaceme
     return to_displacement_field(transform, data.fixed.geometry)
 
 
-def jacobian_figures(transform: Transform, data: EvaluationData, field: DisplacementFieldTransform | None = None) -> dict[str, Any]:
+def jacobian_figures(
+    transform: Transform, data: EvaluationData, field: DisplacementFieldTransform | None = None
+) -> dict[str, Any]:
     """Jacobian determinant statistics of the fixed -> moving map over the fixed grid (or fixed mask)."""
     linear = simplify(transform)
     mask = None if data.fixed_mask is None else np.asarray(data.fixed_mask.array) > 0
@@ -98,13 +107,21 @@ def evaluate(
         if warped_labels is None:
             warped_labels = resample_image(data.moving_labels, data.fixed.geometry, grid_transform, "label")
         spacing_zyx = tuple(data.fixed.spacing[::-1])
-        result.update(metrics.label_metrics(data.fixed_labels.array, warped_labels.array, spacing_zyx, data.score_labels))
+        result.update(
+            metrics.label_metrics(data.fixed_labels.array, warped_labels.array, spacing_zyx, data.score_labels)
+        )
     if data.fixed_landmarks is not None and data.moving_landmarks is not None:
         moving_points = np.asarray(data.moving_landmarks, dtype=np.float64)
         carried = moving_points if transform is None else transform.inverse_transform_points(moving_points)
         distances = metrics.tre(data.fixed_landmarks, carried)
         summary = metrics.tre_summary(distances)
-        result.update({"tre_mean_mm": summary["tre_mean_mm"], "tre_max_mm": summary["tre_max_mm"], "tre_median_mm": summary["tre_median_mm"]})
+        result.update(
+            {
+                "tre_mean_mm": summary["tre_mean_mm"],
+                "tre_max_mm": summary["tre_max_mm"],
+                "tre_median_mm": summary["tre_median_mm"],
+            }
+        )
     return _clean(result)
 
 
@@ -138,10 +155,16 @@ def quality_warnings(before: dict[str, Any], after: dict[str, Any]) -> list[str]
             f"the deformation folds in {folded:.3g}% of the fixed grid (Jacobian determinant <= 0): check the result; "
             "the images may differ too much for this method (try fewer iterations, a coarser mesh, or a multi-modal preset)"
         )
-    for key, label in (("dice_mean", "the mean Dice"), ("ncc", "the correlation (NCC)"), ("tre_mean_mm", "the landmark error (TRE)")):
+    for key, label in (
+        ("dice_mean", "the mean Dice"),
+        ("ncc", "the correlation (NCC)"),
+        ("tre_mean_mm", "the landmark error (TRE)"),
+    ):
         if before.get(key) is None or after.get(key) is None:
             continue
         worse = after[key] > before[key] + 1e-6 if key == "tre_mean_mm" else after[key] < before[key] - 1e-6
         if worse:
-            warnings.append(f"{label} is worse after registration ({before[key]:.4g} -> {after[key]:.4g}): check the result")
+            warnings.append(
+                f"{label} is worse after registration ({before[key]:.4g} -> {after[key]:.4g}): check the result"
+            )
     return warnings

@@ -25,8 +25,9 @@ from regviewer.core.transforms import (
     Transform,
 )
 
-
-_PADDED: "weakref.WeakKeyDictionary[BSplineTransform, tuple[tuple[np.ndarray, ...], np.ndarray]]" = weakref.WeakKeyDictionary()
+_PADDED: weakref.WeakKeyDictionary[BSplineTransform, tuple[tuple[np.ndarray, ...], np.ndarray]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _padded_coefficients(transform: BSplineTransform) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
@@ -61,8 +62,12 @@ def bspline_displacement(transform: BSplineTransform, points: np.ndarray) -> np.
     strides = np.cumprod(np.concatenate([[1], shape_zyx[::-1][:-1]]))  # flat stride of x, y[, z]
     base = start @ strides
     if ndim == 3:
-        weight = (weights[2][:, :, None, None] * weights[1][:, None, :, None] * weights[0][:, None, None, :]).reshape(-1, 64)
-        block = (offsets[:, None, None] * strides[2] + offsets[None, :, None] * strides[1] + offsets[None, None, :]).ravel()
+        weight = (weights[2][:, :, None, None] * weights[1][:, None, :, None] * weights[0][:, None, None, :]).reshape(
+            -1, 64
+        )
+        block = (
+            offsets[:, None, None] * strides[2] + offsets[None, :, None] * strides[1] + offsets[None, None, :]
+        ).ravel()
     else:
         weight = (weights[1][:, :, None] * weights[0][:, None, :]).reshape(-1, 16)
         block = (offsets[:, None] * strides[1] + offsets[None, :]).ravel()
@@ -109,8 +114,9 @@ def linear_guess(transform: Transform, targets_mm: np.ndarray) -> np.ndarray:
     return (np.asarray(targets_mm, dtype=np.float64) - shift) @ solve.T
 
 
-def inverse_points(transform: Transform | None, targets_mm: np.ndarray, iterations: int = 30,
-                   tolerance_mm: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+def inverse_points(
+    transform: Transform | None, targets_mm: np.ndarray, iterations: int = 30, tolerance_mm: float = 1e-3
+) -> tuple[np.ndarray, np.ndarray]:
     """Moving -> fixed for an array of points: solve T(x) = y for every y.
 
     A quasi-Newton iteration ``x <- x - A^-1 (T(x) - y)`` with A the linear part of the chain:

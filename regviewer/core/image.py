@@ -13,8 +13,8 @@ Conventions (../shared/docs/CONVENTIONS.md):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -117,7 +117,7 @@ class Geometry:
         points = self.index_to_physical(corners)
         return points.min(axis=0), points.max(axis=0)
 
-    def same_as(self, other: "Geometry", tolerance: float = 1e-5) -> bool:
+    def same_as(self, other: Geometry, tolerance: float = 1e-5) -> bool:
         """True when both grids sample the same physical points."""
         return (
             self.shape == other.shape
@@ -138,7 +138,7 @@ class Geometry:
         image.SetDirection(tuple(float(v) for v in self.direction.reshape(-1)))
 
     @classmethod
-    def from_sitk(cls, image: sitk.Image) -> "Geometry":
+    def from_sitk(cls, image: sitk.Image) -> Geometry:
         ndim = image.GetDimension()
         return cls(
             shape=tuple(reversed(image.GetSize())),
@@ -186,7 +186,7 @@ class Image:
         direction: np.ndarray | None = None,
         name: str = "",
         is_label: bool = False,
-    ) -> "Image":
+    ) -> Image:
         """Build an image from a (z, y, x) / (y, x) array; geometry arguments are (x, y, z) ordered."""
         array = np.asarray(array)
         ndim = array.ndim
@@ -199,9 +199,11 @@ class Image:
         return cls(array, geometry, name=name, is_label=is_label)
 
     @classmethod
-    def from_sitk(cls, image: sitk.Image, name: str = "", is_label: bool = False) -> "Image":
+    def from_sitk(cls, image: sitk.Image, name: str = "", is_label: bool = False) -> Image:
         if image.GetNumberOfComponentsPerPixel() != 1:
-            raise InvalidImageError(f"{name or 'image'}: expected a scalar image, got {image.GetNumberOfComponentsPerPixel()} components")
+            raise InvalidImageError(
+                f"{name or 'image'}: expected a scalar image, got {image.GetNumberOfComponentsPerPixel()} components"
+            )
         return cls(sitk.GetArrayFromImage(image), Geometry.from_sitk(image), name=name, is_label=is_label)
 
     def to_sitk(self) -> sitk.Image:
@@ -211,7 +213,7 @@ class Image:
         self.geometry.apply_to_sitk(image)
         return image
 
-    def with_array(self, array: np.ndarray, name: str | None = None, is_label: bool | None = None) -> "Image":
+    def with_array(self, array: np.ndarray, name: str | None = None, is_label: bool | None = None) -> Image:
         """Same geometry, other voxel values."""
         return Image(
             array,

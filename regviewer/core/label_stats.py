@@ -49,7 +49,9 @@ class DeformationSummary:
     field: DisplacementFieldTransform | None
 
 
-def deformation_summary(transform: Transform | None, geometry: Geometry, mask: np.ndarray | None = None) -> DeformationSummary:
+def deformation_summary(
+    transform: Transform | None, geometry: Geometry, mask: np.ndarray | None = None
+) -> DeformationSummary:
     """Jacobian map, statistics and folds of a fixed -> moving transform on the fixed grid."""
     linear = None if transform is None else simplify(transform)
     field_transform = None
@@ -59,11 +61,18 @@ def deformation_summary(transform: Transform | None, geometry: Geometry, mask: n
     else:
         field_transform = to_displacement_field(transform, geometry)
         det = deformation.jacobian_determinant(field_transform.displacement, geometry)
-    return DeformationSummary(det, geometry, deformation.jacobian_stats(det, mask),
-                              deformation.fold_regions(det, geometry, mask), field_transform)
+    return DeformationSummary(
+        det,
+        geometry,
+        deformation.jacobian_stats(det, mask),
+        deformation.fold_regions(det, geometry, mask),
+        field_transform,
+    )
 
 
-def warp_labels(moving_labels: Image, geometry: Geometry, transform: Transform | None, method: str = "nearest") -> Image:
+def warp_labels(
+    moving_labels: Image, geometry: Geometry, transform: Transform | None, method: str = "nearest"
+) -> Image:
     """Moving labels resampled onto a fixed grid without inventing label values.
 
     "nearest": nearest neighbour. "per-label linear": every label's mask is resampled linearly and
@@ -127,7 +136,9 @@ def label_scores(
     geometry = fixed_labels.geometry
     if before is None:
         before = resample_image(moving_labels, geometry, None, "label")
-    after = resample_image(moving_labels, geometry, grid_transform if grid_transform is not None else transform, "label")
+    after = resample_image(
+        moving_labels, geometry, grid_transform if grid_transform is not None else transform, "label"
+    )
     spacing_zyx = tuple(geometry.spacing[::-1])
     wanted = labels if labels is not None else [v for v in np.unique(fixed_labels.array).tolist() if v != 0]
     dice_before = metrics.dice_per_label(fixed_labels.array, before.array, wanted)
@@ -137,12 +148,26 @@ def label_scores(
     counts = np.bincount(fixed_labels.array.ravel().astype(np.int64)) if fixed_labels.array.min() >= 0 else None
     table = table or table_for(wanted)
     rows = [
-        LabelScore(int(v), table.name(v), dice_before[v], dice_after[v], hd_before[v], hd_after[v],
-                   int(counts[v]) if counts is not None and v < len(counts) else int(np.count_nonzero(fixed_labels.array == v)))
+        LabelScore(
+            int(v),
+            table.name(v),
+            dice_before[v],
+            dice_after[v],
+            hd_before[v],
+            hd_after[v],
+            int(counts[v])
+            if counts is not None and v < len(counts)
+            else int(np.count_nonzero(fixed_labels.array == v)),
+        )
         for v in wanted
     ]
-    scores = LabelScores(rows, metrics.finite_mean(dice_before), metrics.finite_mean(dice_after),
-                         metrics.finite_mean(hd_before), metrics.finite_mean(hd_after))
+    scores = LabelScores(
+        rows,
+        metrics.finite_mean(dice_before),
+        metrics.finite_mean(dice_after),
+        metrics.finite_mean(hd_before),
+        metrics.finite_mean(hd_after),
+    )
     return scores, before, after
 
 

@@ -41,19 +41,25 @@ def _check(kind: str, fixed: np.ndarray, moving: np.ndarray) -> tuple[np.ndarray
     fixed = np.atleast_2d(np.asarray(fixed, dtype=np.float64))
     moving = np.atleast_2d(np.asarray(moving, dtype=np.float64))
     if fixed.shape != moving.shape or fixed.shape[-1] not in (2, 3):
-        raise LandmarkFitError(f"landmark pairs must be two (N, 2|3) arrays of the same shape, got {fixed.shape} and {moving.shape}")
+        raise LandmarkFitError(
+            f"landmark pairs must be two (N, 2|3) arrays of the same shape, got {fixed.shape} and {moving.shape}"
+        )
     if not (np.all(np.isfinite(fixed)) and np.all(np.isfinite(moving))):
         raise LandmarkFitError("landmark coordinates contain NaN or Inf")
     ndim = fixed.shape[1]
     needed = minimum_pairs(kind, ndim)
     if len(fixed) < needed:
-        raise LandmarkFitError(f"a {kind} landmark fit in {ndim}D needs at least {needed} complete active pairs, got {len(fixed)}")
+        raise LandmarkFitError(
+            f"a {kind} landmark fit in {ndim}D needs at least {needed} complete active pairs, got {len(fixed)}"
+        )
     spread = np.linalg.svd(fixed - fixed.mean(axis=0), compute_uv=False)
     rank = int(np.sum(spread > 1e-6 * max(spread[0], 1e-12))) if spread[0] > 1e-9 else 0
     required_rank = ndim - 1 if kind in ("rigid", "similarity") else ndim
     if rank < required_rank:
         shape = {0: "all at one place", 1: "on one line", 2: "in one plane"}[rank]
-        raise LandmarkFitError(f"the fixed landmarks are {shape}: a {kind} fit in {ndim}D is undetermined; spread them out")
+        raise LandmarkFitError(
+            f"the fixed landmarks are {shape}: a {kind} fit in {ndim}D is undetermined; spread them out"
+        )
     return fixed, moving
 
 
@@ -85,13 +91,17 @@ def fit_affine(fixed: np.ndarray, moving: np.ndarray) -> AffineTransform:
     return AffineTransform(solution[:ndim].T, solution[ndim])
 
 
-def fit_tps(fixed: np.ndarray, moving: np.ndarray, regularisation: float = 0.0, domain: Geometry | None = None) -> ThinPlateSplineTransform:
+def fit_tps(
+    fixed: np.ndarray, moving: np.ndarray, regularisation: float = 0.0, domain: Geometry | None = None
+) -> ThinPlateSplineTransform:
     """Thin-plate spline through the pairs (see core/tps.py)."""
     fixed, moving = _check("tps", fixed, moving)
     return ThinPlateSplineTransform(fixed, moving, regularisation, domain)
 
 
-def fit(kind: str, fixed: np.ndarray, moving: np.ndarray, regularisation: float = 0.0, domain: Geometry | None = None) -> Transform:
+def fit(
+    kind: str, fixed: np.ndarray, moving: np.ndarray, regularisation: float = 0.0, domain: Geometry | None = None
+) -> Transform:
     """Fit one of FIT_KINDS (fixed -> moving)."""
     if kind == "rigid":
         return fit_rigid(fixed, moving)
@@ -125,5 +135,5 @@ def leave_one_out(kind: str, fixed: np.ndarray, moving: np.ndarray, regularisati
             transform = fit(kind, fixed[keep], moving[keep], regularisation)
         except InputMismatchError:
             continue
-        errors[index] = pair_errors(transform, fixed[index:index + 1], moving[index:index + 1])[0]
+        errors[index] = pair_errors(transform, fixed[index : index + 1], moving[index : index + 1])[0]
     return errors

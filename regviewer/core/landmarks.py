@@ -13,8 +13,8 @@ Errors of pairs under a transform and the fits are in ``landmark_fit.py``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Callable, Hashable, Iterable, Sequence
 
 import numpy as np
 
@@ -106,7 +106,7 @@ class LandmarkSet:
         return None
 
     def new_name(self) -> str:
-        """"L<n>" with the smallest n not used yet."""
+        """ "L<n>" with the smallest n not used yet."""
         used = {pair.name for pair in self._pairs}
         number = len(self._pairs) + 1
         while f"L{number}" in used:
@@ -132,15 +132,20 @@ class LandmarkSet:
         name = name.strip()
         if not name:
             raise InputMismatchError("a landmark name cannot be empty")
-        self._apply(f"rename {self._pairs[index].name} to {name}", self._with(index, replace(self._pairs[index], name=name)))
+        self._apply(
+            f"rename {self._pairs[index].name} to {name}", self._with(index, replace(self._pairs[index], name=name))
+        )
 
     def set_active(self, index: int, active: bool) -> None:
         pair = self._pairs[index]
-        self._apply(f"{'activate' if active else 'deactivate'} {pair.name}", self._with(index, replace(pair, active=bool(active))))
+        self._apply(
+            f"{'activate' if active else 'deactivate'} {pair.name}",
+            self._with(index, replace(pair, active=bool(active))),
+        )
 
     def delete(self, index: int) -> None:
         pair = self._pairs[index]
-        self._apply(f"delete {pair.name}", self._pairs[:index] + self._pairs[index + 1:])
+        self._apply(f"delete {pair.name}", self._pairs[:index] + self._pairs[index + 1 :])
 
     def move_row(self, index: int, new_index: int) -> None:
         """Reorder: the pair at ``index`` goes to ``new_index``."""
@@ -187,11 +192,16 @@ class LandmarkSet:
 
     # ---- internals ----------------------------------------------------------------------------
     def _checked(self, pair: LandmarkPair) -> LandmarkPair:
-        return replace(pair, fixed=as_point(pair.fixed, self.ndim), moving=as_point(pair.moving, self.ndim),
-                       name=str(pair.name), active=bool(pair.active))
+        return replace(
+            pair,
+            fixed=as_point(pair.fixed, self.ndim),
+            moving=as_point(pair.moving, self.ndim),
+            name=str(pair.name),
+            active=bool(pair.active),
+        )
 
     def _with(self, index: int, pair: LandmarkPair) -> tuple[LandmarkPair, ...]:
-        return self._pairs[:index] + (pair,) + self._pairs[index + 1:]
+        return self._pairs[:index] + (pair,) + self._pairs[index + 1 :]
 
     def _apply(self, text: str, after: tuple[LandmarkPair, ...], merge_key: Hashable | None = None) -> None:
         if after == self._pairs:

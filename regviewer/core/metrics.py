@@ -12,7 +12,7 @@ dicts / arrays of them) for JSON; undefined values are NaN, unbounded ones inf, 
 from __future__ import annotations
 
 import math
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 from scipy import ndimage

@@ -143,7 +143,7 @@ class DisplaySpace:
         q[axes.col], q[axes.row] = scene_x, scene_y
         return self.to_physical(q)
 
-    def grid_for(self, geometry: Geometry) -> "DisplayGrid":
+    def grid_for(self, geometry: Geometry) -> DisplayGrid:
         """The display grid that shows an image with this geometry."""
         return DisplayGrid.covering(self, lift_geometry(geometry))
 
@@ -164,7 +164,7 @@ class DisplayGrid:
     resampled: bool
 
     @classmethod
-    def covering(cls, space: DisplaySpace, geometry: Geometry) -> "DisplayGrid":
+    def covering(cls, space: DisplaySpace, geometry: Geometry) -> DisplayGrid:
         if np.allclose(geometry.direction, space.direction, atol=1e-4):
             return cls(geometry, space.to_display(geometry.origin), resampled=False)
         # Another orientation: a display-aligned grid over the image's bounding box, with the

@@ -8,8 +8,9 @@ result marked "cancelled"; it never raises at the caller.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class ProgressEvent:
     level: int
     n_levels: int
     iteration: int
-    metric: Optional[float] = None
+    metric: float | None = None
     message: str = ""
     preview: Any = None
     max_iterations: int = 0

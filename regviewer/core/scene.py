@@ -199,8 +199,12 @@ class Scene:
             if self.transform is not None:
                 point = self.transform.transform_points(point[np.newaxis])[0]
             return sample(self.moving, point)
-        image = {"fixed": self.fixed, "moving": self.moving, "fixed_labels": self.fixed_labels,
-                 "moving_labels": self.moving_labels}.get(layer)
+        image = {
+            "fixed": self.fixed,
+            "moving": self.moving,
+            "fixed_labels": self.fixed_labels,
+            "moving_labels": self.moving_labels,
+        }.get(layer)
         if image is None:
             return None
         return sample(image, np.asarray(point_mm, dtype=np.float64)[: image.ndim])

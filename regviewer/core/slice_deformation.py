@@ -25,7 +25,7 @@ without inverting anything where it is not needed:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from skimage.measure import find_contours
@@ -65,13 +65,21 @@ def slice_points(grid: DisplayGrid, axes: PlaneAxes, index: int) -> np.ndarray:
     return orient_vectors(grid, axes, grid.slice_geometry(axes, index).voxel_centres_mm())
 
 
-def mapped_slice(transform: Transform | None, grid: DisplayGrid, axes: PlaneAxes, index: int, ndim: int = 3) -> np.ndarray:
+def mapped_slice(
+    transform: Transform | None, grid: DisplayGrid, axes: PlaneAxes, index: int, ndim: int = 3
+) -> np.ndarray:
     """Moving-space points T(x) (rows, cols, 3) of every voxel centre x of a displayed slice."""
     return orient_vectors(grid, axes, map_slice(transform, grid.slice_geometry(axes, index), ndim))
 
 
-def slice_jacobian(transform: Transform | None, grid: DisplayGrid, axes: PlaneAxes, index: int,
-                   ndim: int = 3, mapped_at: Callable[[int], np.ndarray] | None = None) -> np.ndarray:
+def slice_jacobian(
+    transform: Transform | None,
+    grid: DisplayGrid,
+    axes: PlaneAxes,
+    index: int,
+    ndim: int = 3,
+    mapped_at: Callable[[int], np.ndarray] | None = None,
+) -> np.ndarray:
     """det(dT/dx) at the voxel centres of a displayed slice, (rows, cols); see the module docstring.
 
     ``mapped_at(k)``: T on slice k in (z, y, x, 3) form, for callers that cache it (stepping through
@@ -85,8 +93,10 @@ def slice_jacobian(transform: Transform | None, grid: DisplayGrid, axes: PlaneAx
     if isinstance(linear, AffineTransform):
         return np.full(shape_2d, float(np.linalg.det(linear.matrix)))
     if mapped_at is None:
+
         def mapped_at(k: int) -> np.ndarray:
             return map_slice(transform, grid.slice_geometry(axes, k), ndim)
+
     here = mapped_at(index)
     derivatives = []  # d T / d index_k, (z, y, x, 3) each, for k = x, y[, z]
     for k in range(ndim):
@@ -149,7 +159,9 @@ def _rowwise_isolines(values: np.ndarray, spacing_mm: float) -> list[np.ndarray]
     return [line for line in lines if len(line) > 1]
 
 
-def isolines(values: np.ndarray, spacing_mm: float, valid: np.ndarray | None = None, across_rows: bool = True) -> list[np.ndarray]:
+def isolines(
+    values: np.ndarray, spacing_mm: float, valid: np.ndarray | None = None, across_rows: bool = True
+) -> list[np.ndarray]:
     """Polylines (n, 2) in (row, col) pixel coordinates where ``values`` crosses k * spacing_mm.
 
     Grid lines of smooth maps cross each row (``across_rows``; else each column) once: they are
@@ -172,8 +184,9 @@ def isolines(values: np.ndarray, spacing_mm: float, valid: np.ndarray | None = N
     return lines
 
 
-def grid_lines(coordinates_q: np.ndarray, axes: PlaneAxes, spacing_mm: float,
-               valid: np.ndarray | None = None) -> list[np.ndarray]:
+def grid_lines(
+    coordinates_q: np.ndarray, axes: PlaneAxes, spacing_mm: float, valid: np.ndarray | None = None
+) -> list[np.ndarray]:
     """A deformed regular grid: iso-lines of the in-plane display coordinates of a point map.
 
     Args:
@@ -184,8 +197,9 @@ def grid_lines(coordinates_q: np.ndarray, axes: PlaneAxes, spacing_mm: float,
         valid: optional (rows, cols) mask of trustworthy points (e.g. inverse converged).
     """
     # Lines of constant horizontal coordinate run top to bottom (cross every row once), and the others across.
-    return (isolines(coordinates_q[..., axes.col], spacing_mm, valid, across_rows=True)
-            + isolines(coordinates_q[..., axes.row], spacing_mm, valid, across_rows=False))
+    return isolines(coordinates_q[..., axes.col], spacing_mm, valid, across_rows=True) + isolines(
+        coordinates_q[..., axes.row], spacing_mm, valid, across_rows=False
+    )
 
 
 def to_scene(grid: DisplayGrid, axes: PlaneAxes, rows_cols: np.ndarray) -> np.ndarray:
@@ -229,8 +243,10 @@ def label_contours(labels: np.ndarray, values=None) -> dict[int, np.ndarray]:
     rows2, cols2 = np.nonzero(padded[:-1, :] != padded[1:, :])
     y = rows2 - 0.5
     horizontal = np.stack([np.stack([y, cols2 - 1.5], -1), np.stack([y, cols2 - 0.5], -1)], axis=1)
-    for side_a, side_b, edges in ((padded[rows, cols], padded[rows, cols + 1], vertical),
-                                  (padded[rows2, cols2], padded[rows2 + 1, cols2], horizontal)):
+    for side_a, side_b, edges in (
+        (padded[rows, cols], padded[rows, cols + 1], vertical),
+        (padded[rows2, cols2], padded[rows2 + 1, cols2], horizontal),
+    ):
         for side in (side_a, side_b):
             keep = side != 0
             owners.append(side[keep])
@@ -283,7 +299,9 @@ def label_agreement(fixed_labels: np.ndarray, warped_labels: np.ndarray, label: 
     return classes
 
 
-def arrows(grid: DisplayGrid, axes: PlaneAxes, displacement_q: np.ndarray, every_px: int) -> tuple[np.ndarray, np.ndarray]:
+def arrows(
+    grid: DisplayGrid, axes: PlaneAxes, displacement_q: np.ndarray, every_px: int
+) -> tuple[np.ndarray, np.ndarray]:
     """A decimated quiver: (n, 2) scene start points and (n, 2) in-plane displacements (display mm).
 
     ``displacement_q``: (rows, cols, 3) displacement T(x) - x in display coordinates; one arrow every

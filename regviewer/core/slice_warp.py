@@ -66,7 +66,7 @@ class _ControlGrid:
     size: np.ndarray
 
 
-_CONTROL_GRIDS: "weakref.WeakKeyDictionary[BSplineTransform, _ControlGrid]" = weakref.WeakKeyDictionary()
+_CONTROL_GRIDS: weakref.WeakKeyDictionary[BSplineTransform, _ControlGrid] = weakref.WeakKeyDictionary()
 
 
 def control_grid(transform: BSplineTransform) -> _ControlGrid:
@@ -115,13 +115,13 @@ def _contract(coefficients: np.ndarray, weights: list[np.ndarray]) -> np.ndarray
     labels = "abc"[:ndim]
     for axis in order:
         numpy_axis = ndim - 1 - axis
-        output = labels[:numpy_axis] + "n" + labels[numpy_axis + 1:]
+        output = labels[:numpy_axis] + "n" + labels[numpy_axis + 1 :]
         # einsum without BLAS: small products, and no thread contention with other work.
         result = np.einsum(f"n{labels[numpy_axis]},{labels}->{output}", weights[axis], result, optimize=False)
     return result
 
 
-_CENTRES: "OrderedDict[tuple, np.ndarray]" = OrderedDict()
+_CENTRES: OrderedDict[tuple, np.ndarray] = OrderedDict()
 
 
 def _voxel_centres(grid: Geometry) -> np.ndarray:
@@ -147,8 +147,9 @@ def map_slice_points(transform: Transform | None, grid: Geometry) -> np.ndarray 
     return _map_points(transform, _voxel_centres(grid), grid)
 
 
-def _map_points(transform: Transform | None, points: np.ndarray, grid: Geometry | None,
-                lattice_stride: int | None = None) -> np.ndarray | None:
+def _map_points(
+    transform: Transform | None, points: np.ndarray, grid: Geometry | None, lattice_stride: int | None = None
+) -> np.ndarray | None:
     """T(points) through the fast steps, or None. ``grid``: the grid whose voxel centres ``points`` are
     (needed by the separable B-spline step; None for other lattices)."""
     if transform is None:
@@ -231,8 +232,9 @@ def _within(index: np.ndarray, low: float, high: np.ndarray) -> np.ndarray:
     return inside
 
 
-def sample(moving: Image, points: np.ndarray, order: int = 1, default: float = 0.0,
-           values: np.ndarray | None = None) -> np.ndarray:
+def sample(
+    moving: Image, points: np.ndarray, order: int = 1, default: float = 0.0, values: np.ndarray | None = None
+) -> np.ndarray:
     """Moving intensities at physical points (linear, or nearest with ``order=0``); ``default`` outside."""
     index = moving.physical_to_index(points)
     size = np.array(moving.geometry.size)
@@ -243,8 +245,9 @@ def sample(moving: Image, points: np.ndarray, order: int = 1, default: float = 0
     return np.where(inside, result, np.asarray(default, dtype=result.dtype))
 
 
-def warp_slice(moving: Image, transform: Transform | None, grid: Geometry, label: bool = False,
-               values: np.ndarray | None = None) -> np.ndarray | None:
+def warp_slice(
+    moving: Image, transform: Transform | None, grid: Geometry, label: bool = False, values: np.ndarray | None = None
+) -> np.ndarray | None:
     """``moving(T(x))`` on a (one-slice) grid with the fast path, or None when it does not apply."""
     stride = _preview_stride(transform)
     if stride > 1 and not label and int(np.prod(grid.shape)) >= _PREVIEW_MIN_POINTS:
@@ -268,8 +271,9 @@ def _preview_stride(transform: Transform | None) -> int:
     return max(int(getattr(step, "display_stride", 1)) for step in chain)
 
 
-def _warp_preview(moving: Image, transform: Transform, grid: Geometry, stride: int,
-                  values: np.ndarray | None) -> np.ndarray | None:
+def _warp_preview(
+    moving: Image, transform: Transform, grid: Geometry, stride: int, values: np.ndarray | None
+) -> np.ndarray | None:
     """A live preview of a large slice: moving(T(x)) sampled on every 2nd voxel (and the last) along each
     axis and interpolated linearly in between (4 times fewer samples; slightly soft until the final,
     exact transform replaces the preview). The transform itself is evaluated every ``stride`` voxels."""

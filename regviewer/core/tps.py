@@ -34,17 +34,26 @@ class ThinPlateSplineTransform(Transform):
 
     vectorised = True
 
-    def __init__(self, fixed_points: np.ndarray, moving_points: np.ndarray, regularisation: float = 0.0,
-                 domain: Geometry | None = None) -> None:
+    def __init__(
+        self,
+        fixed_points: np.ndarray,
+        moving_points: np.ndarray,
+        regularisation: float = 0.0,
+        domain: Geometry | None = None,
+    ) -> None:
         fixed = np.atleast_2d(np.asarray(fixed_points, dtype=np.float64))
         moving = np.atleast_2d(np.asarray(moving_points, dtype=np.float64))
         if fixed.shape != moving.shape or fixed.shape[1] not in (2, 3):
-            raise InputMismatchError(f"a thin-plate spline needs paired (N, 2|3) points, got {fixed.shape} and {moving.shape}")
+            raise InputMismatchError(
+                f"a thin-plate spline needs paired (N, 2|3) points, got {fixed.shape} and {moving.shape}"
+            )
         if regularisation < 0 or not np.isfinite(regularisation):
             raise InputMismatchError(f"TPS regularisation must be >= 0, got {regularisation}")
         self.ndim = fixed.shape[1]
         if len(fixed) < self.ndim + 1:
-            raise InputMismatchError(f"a {self.ndim}D thin-plate spline needs at least {self.ndim + 1} landmark pairs, got {len(fixed)}")
+            raise InputMismatchError(
+                f"a {self.ndim}D thin-plate spline needs at least {self.ndim + 1} landmark pairs, got {len(fixed)}"
+            )
         if domain is not None and domain.ndim != self.ndim:
             raise InputMismatchError(f"a {self.ndim}D thin-plate spline cannot use a {domain.ndim}D domain")
         self.fixed_points, self.moving_points = fixed, moving
@@ -99,7 +108,7 @@ class ThinPlateSplineTransform(Transform):
             raise InputMismatchError("cannot fit a thin-plate spline: the landmark system is singular")
         self._weights = solution[:count]
         self._affine_bias = solution[count]
-        self._affine_matrix = solution[count + 1:]  # rows: normalised input axes
+        self._affine_matrix = solution[count + 1 :]  # rows: normalised input axes
 
     # ---- evaluation ---------------------------------------------------------------------------
     def transform_points(self, points_mm: np.ndarray) -> np.ndarray:
@@ -118,7 +127,7 @@ class ThinPlateSplineTransform(Transform):
         nodes = self._nodes.astype(kernel_dtype)
         weights = self._weights.astype(kernel_dtype)
         for start in range(0, len(points), _CHUNK_POINTS):
-            block = self._normalise(points[start:start + _CHUNK_POINTS])
+            block = self._normalise(points[start : start + _CHUNK_POINTS])
             low = block.astype(kernel_dtype, copy=False)
             # numpy without BLAS: these thin products are 3-4x slower through BLAS whenever other work
             # holds its threads (measured here); squared distances by broadcasting, per axis
@@ -128,7 +137,9 @@ class ThinPlateSplineTransform(Transform):
                 squared += difference * difference
             kernel = self._kernel(squared)
             weighted = np.einsum("pn,ne->pe", kernel, weights)
-            out[start:start + len(block)] = self._affine_bias + np.einsum("pd,de->pe", block, self._affine_matrix) + weighted
+            out[start : start + len(block)] = (
+                self._affine_bias + np.einsum("pd,de->pe", block, self._affine_matrix) + weighted
+            )
         return out
 
     def affine_part(self) -> AffineTransform:
@@ -142,7 +153,7 @@ class ThinPlateSplineTransform(Transform):
         return float(np.trace(self._weights.T @ kernel @ self._weights))
 
     # ---- inverse ------------------------------------------------------------------------------
-    def inverse(self) -> "ThinPlateSplineTransform":
+    def inverse(self) -> ThinPlateSplineTransform:
         """The moving -> fixed spline fitted to the same pairs (exact at the landmarks, approximate between)."""
         if self._inverse is None:
             self._inverse = ThinPlateSplineTransform(self.moving_points, self.fixed_points, self.regularisation)

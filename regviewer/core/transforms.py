@@ -12,7 +12,7 @@ Every transform converts to and from SimpleITK, so that resampling and file I/O 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -53,10 +53,12 @@ class Transform(ABC):
         """A new SimpleITK transform with the same mapping (fixed -> moving)."""
 
     @abstractmethod
-    def inverse(self) -> "Transform":
+    def inverse(self) -> Transform:
         """The moving -> fixed map (exact for linear transforms, numerical for deformable ones)."""
 
-    def inverse_transform_points(self, points_mm: np.ndarray, iterations: int = 20, tolerance_mm: float = 1e-4) -> np.ndarray:
+    def inverse_transform_points(
+        self, points_mm: np.ndarray, iterations: int = 20, tolerance_mm: float = 1e-4
+    ) -> np.ndarray:
         """Moving -> fixed for points: solve T(x) = y by Newton iterations with a numerical Jacobian.
 
         Exact transforms override this. Starting from the inverse of the local linear part makes
@@ -100,16 +102,18 @@ class AffineTransform(Transform):
             raise InputMismatchError(f"affine matrix must be 2x2 or 3x3, got {matrix.shape}")
         self.ndim = matrix.shape[0]
         self.matrix = matrix
-        self.translation = np.zeros(self.ndim) if translation is None else np.array(translation, dtype=np.float64).reshape(self.ndim)
+        self.translation = (
+            np.zeros(self.ndim) if translation is None else np.array(translation, dtype=np.float64).reshape(self.ndim)
+        )
         self.matrix.setflags(write=False)
         self.translation.setflags(write=False)
 
     @classmethod
-    def identity(cls, ndim: int) -> "AffineTransform":
+    def identity(cls, ndim: int) -> AffineTransform:
         return cls(np.eye(ndim))
 
     @classmethod
-    def from_homogeneous(cls, matrix: np.ndarray) -> "AffineTransform":
+    def from_homogeneous(cls, matrix: np.ndarray) -> AffineTransform:
         matrix = np.asarray(matrix, dtype=np.float64)
         ndim = matrix.shape[0] - 1
         return cls(matrix[:ndim, :ndim], matrix[:ndim, ndim])
@@ -130,14 +134,16 @@ class AffineTransform(Transform):
         out = points @ self.matrix.T + self.translation
         return out[0] if single else out
 
-    def inverse(self) -> "AffineTransform":
+    def inverse(self) -> AffineTransform:
         inverse_matrix = np.linalg.inv(self.matrix)
         return AffineTransform(inverse_matrix, -inverse_matrix @ self.translation)
 
-    def inverse_transform_points(self, points_mm: np.ndarray, iterations: int = 0, tolerance_mm: float = 0.0) -> np.ndarray:
+    def inverse_transform_points(
+        self, points_mm: np.ndarray, iterations: int = 0, tolerance_mm: float = 0.0
+    ) -> np.ndarray:
         return self.inverse().transform_points(points_mm)
 
-    def compose(self, then: "AffineTransform") -> "AffineTransform":
+    def compose(self, then: AffineTransform) -> AffineTransform:
         """The affine that applies ``self`` first and ``then`` second."""
         return AffineTransform.from_homogeneous(then.homogeneous @ self.homogeneous)
 
@@ -192,7 +198,7 @@ class BSplineTransform(Transform):
         size = np.maximum(np.ceil(size_mm / spacing).astype(int) + 1, 2)
         return Geometry(tuple(reversed(size.tolist())), spacing, self._transform.GetTransformDomainOrigin(), direction)
 
-    def inverse(self) -> "Transform":
+    def inverse(self) -> Transform:
         return to_displacement_field(self, self.domain_geometry()).inverse()
 
     def mesh_size(self) -> tuple[int, ...]:
@@ -220,7 +226,7 @@ class DisplacementFieldTransform(Transform):
         self.geometry = geometry
 
     @classmethod
-    def from_sitk_image(cls, field: sitk.Image) -> "DisplacementFieldTransform":
+    def from_sitk_image(cls, field: sitk.Image) -> DisplacementFieldTransform:
         return cls(sitk.GetArrayFromImage(field).astype(np.float64), Geometry.from_sitk(field))
 
     def to_sitk_image(self) -> sitk.Image:
@@ -244,7 +250,7 @@ class DisplacementFieldTransform(Transform):
     def to_sitk(self) -> sitk.Transform:
         return sitk.DisplacementFieldTransform(self.to_sitk_image())
 
-    def inverse(self) -> "DisplacementFieldTransform":
+    def inverse(self) -> DisplacementFieldTransform:
         """Numerical inverse on the same grid (ITK's fixed-point InvertDisplacementField)."""
         inverted = sitk.InvertDisplacementField(
             self.to_sitk_image(),
@@ -257,7 +263,9 @@ class DisplacementFieldTransform(Transform):
 
     def describe(self) -> str:
         magnitude = np.linalg.norm(self.displacement, axis=-1)
-        return f"displacement field: grid {'x'.join(str(n) for n in self.geometry.size)}, max |u| {magnitude.max():.2f} mm"
+        return (
+            f"displacement field: grid {'x'.join(str(n) for n in self.geometry.size)}, max |u| {magnitude.max():.2f} mm"
+        )
 
 
 class CompositeTransform(Transform):
@@ -295,10 +303,12 @@ class CompositeTransform(Transform):
             composite.AddTransform(transform.to_sitk())
         return composite
 
-    def inverse(self) -> "CompositeTransform":
+    def inverse(self) -> CompositeTransform:
         return CompositeTransform([t.inverse() for t in reversed(self.transforms)])
 
-    def inverse_transform_points(self, points_mm: np.ndarray, iterations: int = 20, tolerance_mm: float = 1e-4) -> np.ndarray:
+    def inverse_transform_points(
+        self, points_mm: np.ndarray, iterations: int = 20, tolerance_mm: float = 1e-4
+    ) -> np.ndarray:
         points = np.asarray(points_mm, dtype=np.float64)
         for transform in reversed(self.transforms):
             points = transform.inverse_transform_points(points, iterations, tolerance_mm)

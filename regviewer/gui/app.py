@@ -12,11 +12,15 @@ from regviewer.core.errors import RegViewerError
 def display_problem() -> str | None:
     """Why Qt could not open a window here, or None (Qt aborts the process instead of raising)."""
     platform = os.environ.get("QT_QPA_PLATFORM", "")
-    if sys.platform.startswith("linux") and not platform and not (
-        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    if (
+        sys.platform.startswith("linux")
+        and not platform
+        and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     ):
-        return ("no display found (DISPLAY and WAYLAND_DISPLAY are unset); run RegViewer on a desktop, or set "
-                "QT_QPA_PLATFORM=offscreen for a headless check; 'regviewer --info' reports more")
+        return (
+            "no display found (DISPLAY and WAYLAND_DISPLAY are unset); run RegViewer on a desktop, or set "
+            "QT_QPA_PLATFORM=offscreen for a headless check; 'regviewer --info' reports more"
+        )
     return None
 
 
@@ -52,8 +56,9 @@ def run_gui(
     if demo:
         window.open_sample(demo)
     else:
-        window.load(fixed=fixed, moving=moving, fixed_labels=fixed_labels, moving_labels=moving_labels,
-                    transform=transform)
+        window.load(
+            fixed=fixed, moving=moving, fixed_labels=fixed_labels, moving_labels=moving_labels, transform=transform
+        )
     if layout:
         window.set_layout(layout)
     window.show()

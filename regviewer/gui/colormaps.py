@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import colorsys
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pyqtgraph as pg
@@ -12,7 +12,7 @@ GREY_MAPS = ("grey", "inverted grey", "hot", "viridis", "inferno", "plasma")
 DIFFERENCE_MAP = "CET-D1"  # blue - white - red
 
 
-@lru_cache(maxsize=None)
+@cache
 def lookup_table(name: str) -> np.ndarray:
     """A 256 x 3 uint8 table for a colour map name (see GREY_MAPS, DIFFERENCE_MAP)."""
     ramp = np.linspace(0, 255, 256).astype(np.uint8)
@@ -31,8 +31,9 @@ def label_colours(count: int) -> np.ndarray:
     """``count`` distinct RGB colours (uint8), evenly spread hues at two brightnesses."""
     hues = (np.arange(count) * 0.618033988749895) % 1.0
     values = np.where(np.arange(count) % 2 == 0, 1.0, 0.75)
-    return np.array([[round(c * 255) for c in colorsys.hsv_to_rgb(h, 0.85, v)] for h, v in zip(hues, values)],
-                    dtype=np.uint8).reshape(count, 3)
+    return np.array(
+        [[round(c * 255) for c in colorsys.hsv_to_rgb(h, 0.85, v)] for h, v in zip(hues, values)], dtype=np.uint8
+    ).reshape(count, 3)
 
 
 class LabelPalette:

@@ -30,7 +30,12 @@ from regviewer.gui.status_text import cursor_report
 from regviewer.gui.view_controls import ViewControls
 from regviewer.gui.views.view_grid import ViewGrid
 
-ROLES = {"fixed": "Fixed image", "moving": "Moving image", "fixed_labels": "Fixed labels", "moving_labels": "Moving labels"}
+ROLES = {
+    "fixed": "Fixed image",
+    "moving": "Moving image",
+    "fixed_labels": "Fixed labels",
+    "moving_labels": "Moving labels",
+}
 IMAGE_FILTER = (
     "Images (*.nii *.nii.gz *.nrrd *.nhdr *.mha *.mhd *.dcm *.png *.jpg *.jpeg *.tif *.tiff *.npz *.h5 *.hdf5);;"
     "All files (*)"
@@ -78,7 +83,9 @@ class MainWindow(QMainWindow):
         self._build_menus()
         install_landmarks(self)
         install_overlays(self)  # deformation / label overlays, their docks and the Overlays menu
-        self.load(fixed=fixed, moving=moving, fixed_labels=fixed_labels, moving_labels=moving_labels, transform=transform)
+        self.load(
+            fixed=fixed, moving=moving, fixed_labels=fixed_labels, moving_labels=moving_labels, transform=transform
+        )
         install_run_dock(self)
         self._arrange_docks()
 
@@ -106,7 +113,9 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         menu = self.menuBar().addMenu("&File")
-        self._action(menu, "Open &Fixed...", lambda: self._open_dialog("fixed"), QKeySequence.StandardKey.Open, "openFixedAction")
+        self._action(
+            menu, "Open &Fixed...", lambda: self._open_dialog("fixed"), QKeySequence.StandardKey.Open, "openFixedAction"
+        )
         self._action(menu, "Open &Moving...", lambda: self._open_dialog("moving"), "Ctrl+Shift+O", "openMovingAction")
         self._action(menu, "Open Fixed &Labels...", lambda: self._open_dialog("fixed_labels"))
         self._action(menu, "Open Moving L&abels...", lambda: self._open_dialog("moving_labels"))
@@ -164,8 +173,11 @@ class MainWindow(QMainWindow):
         """``load`` with the files read off the GUI thread: a DICOM series or a large volume can take
         seconds, and the window stays usable meanwhile (the status bar says what is being read). Requests
         run in order; each is applied, or explained in an error dialog, when its reading ends."""
-        files = [Path(str(value)).name for value in items.values()
-                 if value is not None and not isinstance(value, (Image, Transform))]
+        files = [
+            Path(str(value)).name
+            for value in items.values()
+            if value is not None and not isinstance(value, (Image, Transform))
+        ]
         if not files:
             self.load(replace_all, **items)
             return
@@ -200,8 +212,13 @@ class MainWindow(QMainWindow):
     def _apply_items(self, replace_all: bool, items: dict, read: dict) -> bool:
         """Show what ``_read_items`` read for ``items`` (see ``load``)."""
         scene = self.grid.scene
-        content = dict(fixed=scene.fixed, moving=scene.moving, fixed_labels=scene.fixed_labels,
-                       moving_labels=scene.moving_labels, transform=scene.transform)
+        content = dict(
+            fixed=scene.fixed,
+            moving=scene.moving,
+            fixed_labels=scene.fixed_labels,
+            moving_labels=scene.moving_labels,
+            transform=scene.transform,
+        )
         if replace_all:
             content = dict.fromkeys(content)
         content.update({role: value for role, value in read.items() if value is not None})
@@ -209,8 +226,12 @@ class MainWindow(QMainWindow):
             new_reference = content["fixed"] if content["fixed"] is not None else content["moving"]
             for role in ("fixed_labels", "moving_labels", "transform"):
                 kept = content[role]
-                if items.get(role) is None and kept is not None and new_reference is not None \
-                        and kept.ndim != new_reference.ndim:
+                if (
+                    items.get(role) is None
+                    and kept is not None
+                    and new_reference is not None
+                    and kept.ndim != new_reference.ndim
+                ):
                     content[role] = None  # belongs to images of another dimension
             reference_changed = new_reference is not (scene.fixed if scene.fixed is not None else scene.moving)
             self.grid.set_content(**content, reset_view=reference_changed)
@@ -220,8 +241,13 @@ class MainWindow(QMainWindow):
             return self.show_error("Cannot open", f"{type(error).__name__}: {error}")
         if replace_all:
             self.source_paths = {}
-        self.source_paths.update({role: None if isinstance(value, Image) else str(value)
-                                  for role, value in items.items() if value is not None and role != "transform"})
+        self.source_paths.update(
+            {
+                role: None if isinstance(value, Image) else str(value)
+                for role, value in items.items()
+                if value is not None and role != "transform"
+            }
+        )
         for role, value in items.items():
             if value is not None and role != "transform" and not isinstance(value, Image):
                 self._remember(role, str(value))
@@ -247,8 +273,13 @@ class MainWindow(QMainWindow):
         """Open a bundled sample pair: "2d" (brain slices) or "3d" (brain with labels)."""
         if which == "2d":
             return self.load(replace_all=True, fixed=paths.SAMPLE_2D_FIXED, moving=paths.SAMPLE_2D_MOVING)
-        return self.load(replace_all=True, fixed=paths.SAMPLE_3D_FIXED, moving=paths.SAMPLE_3D_MOVING,
-                         fixed_labels=paths.SAMPLE_3D_FIXED_LABELS, moving_labels=paths.SAMPLE_3D_MOVING_LABELS)
+        return self.load(
+            replace_all=True,
+            fixed=paths.SAMPLE_3D_FIXED,
+            moving=paths.SAMPLE_3D_MOVING,
+            fixed_labels=paths.SAMPLE_3D_FIXED_LABELS,
+            moving_labels=paths.SAMPLE_3D_MOVING_LABELS,
+        )
 
     def _content_changed(self) -> None:
         scene = self.grid.scene
@@ -281,13 +312,16 @@ class MainWindow(QMainWindow):
             self.load_in_background(**{role: folder})
 
     def _open_transform_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a fixed -> moving transform", self._last_folder(), TRANSFORM_FILTER)
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a fixed -> moving transform", self._last_folder(), TRANSFORM_FILTER
+        )
         if path:
             self.load_in_background(transform=path)
 
     def _screenshot_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save screenshot", str(Path(self._last_folder()) / "regviewer.png"),
-                                              "PNG images (*.png)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save screenshot", str(Path(self._last_folder()) / "regviewer.png"), "PNG images (*.png)"
+        )
         if path:
             self.save_screenshot(path)
 
@@ -309,13 +343,19 @@ class MainWindow(QMainWindow):
     def _show_system_info(self) -> None:
         from regviewer.cli.info import collect_info, format_info
 
-        box = QMessageBox(QMessageBox.Icon.Information, "System information", "Versions and platform (copy into bug reports):",
-                          parent=self)
+        box = QMessageBox(
+            QMessageBox.Icon.Information,
+            "System information",
+            "Versions and platform (copy into bug reports):",
+            parent=self,
+        )
         box.setDetailedText(format_info(collect_info()))
         box.exec()
 
     def _about(self) -> None:
-        QMessageBox.about(self, "About RegViewer", f"RegViewer {__version__}\nA workbench for medical image registration.")
+        QMessageBox.about(
+            self, "About RegViewer", f"RegViewer {__version__}\nA workbench for medical image registration."
+        )
 
     # ---- recent files -------------------------------------------------------------------------
     def recent_files(self) -> list[tuple[str, str]]:
@@ -334,7 +374,9 @@ class MainWindow(QMainWindow):
     def _rebuild_recent_menu(self) -> None:
         self.recent_menu.clear()
         for role, path in self.recent_files():
-            self._action(self.recent_menu, f"{ROLES[role]}: {path}", lambda r=role, p=path: self.load_in_background(**{r: p}))
+            self._action(
+                self.recent_menu, f"{ROLES[role]}: {path}", lambda r=role, p=path: self.load_in_background(**{r: p})
+            )
         self.recent_menu.setEnabled(bool(self.recent_files()))
 
     def _last_folder(self) -> str:

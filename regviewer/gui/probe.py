@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 GL_VENDOR, GL_RENDERER, GL_VERSION = 0x1F00, 0x1F01, 0x1F02
 
@@ -50,7 +50,9 @@ def opengl_info() -> dict[str, str]:
     try:
         functions = context.functions()
         fmt = context.format()
-        info["opengl"] = f"available (context {fmt.majorVersion()}.{fmt.minorVersion()}, {'OpenGL ES' if context.isOpenGLES() else 'desktop OpenGL'})"
+        info["opengl"] = (
+            f"available (context {fmt.majorVersion()}.{fmt.minorVersion()}, {'OpenGL ES' if context.isOpenGLES() else 'desktop OpenGL'})"
+        )
         _guarded(info, "opengl vendor", lambda: _gl_string(functions, GL_VENDOR))
         _guarded(info, "opengl renderer", lambda: _gl_string(functions, GL_RENDERER))
         _guarded(info, "opengl version", lambda: _gl_string(functions, GL_VERSION))

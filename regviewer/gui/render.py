@@ -10,7 +10,7 @@ import gc
 import os
 from pathlib import Path
 
-from regviewer.core.errors import InputMismatchError, ImageWriteError
+from regviewer.core.errors import ImageWriteError, InputMismatchError
 from regviewer.core.image import Image
 from regviewer.core.transforms import Transform
 
@@ -19,7 +19,7 @@ PLANE_AXIS = {"sagittal": 0, "coronal": 1, "axial": 2}
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """"1600x1200" -> (1600, 1200)."""
+    """ "1600x1200" -> (1600, 1200)."""
     try:
         width, height = (int(part) for part in text.lower().split("x"))
     except ValueError:
@@ -62,7 +62,9 @@ def render_figure(
         grid.resize(*size)
         grid.set_content(fixed, moving, fixed_labels, moving_labels, transform)
         if plane not in grid.scene.space.planes:
-            raise InputMismatchError(f"plane {plane!r} is not available for these images (choose {', '.join(grid.scene.space.planes)})")
+            raise InputMismatchError(
+                f"plane {plane!r} is not available for these images (choose {', '.join(grid.scene.space.planes)})"
+            )
         grid.set_layout(layout)
         shown = grid.shown_views()
         if mode is not None:

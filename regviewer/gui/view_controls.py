@@ -41,20 +41,29 @@ class ViewControls(QToolBar):
         link = grid.link
         self.layout_combo = _combo("layoutCombo", [(LAYOUT_TITLES[n], n) for n in LAYOUTS], "View layout")
         self.layout_combo.activated.connect(lambda i: grid.set_layout(self.layout_combo.itemData(i)))
-        self.plane_combo = _combo("planeAllCombo", [(p.capitalize(), p) for p in ("axial", "coronal", "sagittal")],
-                                  "Plane of every view (each view also has its own selector)")
+        self.plane_combo = _combo(
+            "planeAllCombo",
+            [(p.capitalize(), p) for p in ("axial", "coronal", "sagittal")],
+            "Plane of every view (each view also has its own selector)",
+        )
         self.plane_combo.activated.connect(lambda i: grid.set_plane(self.plane_combo.itemData(i)))
-        self.window_combo = _combo("windowPresetCombo", [(n, n) for n in WINDOW_PRESETS],
-                                   "Window / level preset (right-drag in a view adjusts it)")
+        self.window_combo = _combo(
+            "windowPresetCombo",
+            [(n, n) for n in WINDOW_PRESETS],
+            "Window / level preset (right-drag in a view adjusts it)",
+        )
         self.window_combo.activated.connect(lambda i: grid.reset_windows(self.window_combo.itemData(i)))
         self.link_windows = QCheckBox("Link W/L")
         self.link_windows.setObjectName("linkWindowsCheck")
         self.link_windows.setToolTip("Use one window / level for the fixed and the moving image")
         self.link_windows.toggled.connect(self._link_windows)
-        self.tile_slider = _slider("tileSlider", 2, 100, int(link.options.tile_mm),
-                                   "Checkerboard tile size in mm (Shift + wheel in the view)")
+        self.tile_slider = _slider(
+            "tileSlider", 2, 100, int(link.options.tile_mm), "Checkerboard tile size in mm (Shift + wheel in the view)"
+        )
         self.tile_slider.valueChanged.connect(lambda v: link.set_options(tile_mm=float(v)))
-        self.alpha_slider = _slider("alphaSlider", 0, 100, int(link.options.alpha * 100), "Blend: weight of the fixed image")
+        self.alpha_slider = _slider(
+            "alphaSlider", 0, 100, int(link.options.alpha * 100), "Blend: weight of the fixed image"
+        )
         self.alpha_slider.valueChanged.connect(lambda v: link.set_options(alpha=v / 100.0))
         self.flicker_spin = QDoubleSpinBox()
         self.flicker_spin.setObjectName("flickerSpin")
@@ -71,14 +80,23 @@ class ViewControls(QToolBar):
         self.labels_check.setObjectName("showLabelsCheck")
         self.labels_check.setChecked(link.options.show_labels)
         self.labels_check.toggled.connect(lambda on: link.set_options(show_labels=on))
-        self.label_opacity = _slider("labelOpacitySlider", 0, 100, int(link.options.label_opacity * 100), "Label opacity")
+        self.label_opacity = _slider(
+            "labelOpacitySlider", 0, 100, int(link.options.label_opacity * 100), "Label opacity"
+        )
         self.label_opacity.valueChanged.connect(lambda v: link.set_options(label_opacity=v / 100.0))
         link.optionsChanged.connect(self._show_options)
         for text, widget in (
-            ("Layout", self.layout_combo), ("Plane", self.plane_combo), ("W/L", self.window_combo),
-            (None, self.link_windows), ("Tile", self.tile_slider), ("Blend", self.alpha_slider),
-            ("Flicker", self.flicker_spin), ("Fixed", self.fixed_map), ("Moving", self.moving_map),
-            (None, self.labels_check), (None, self.label_opacity),
+            ("Layout", self.layout_combo),
+            ("Plane", self.plane_combo),
+            ("W/L", self.window_combo),
+            (None, self.link_windows),
+            ("Tile", self.tile_slider),
+            ("Blend", self.alpha_slider),
+            ("Flicker", self.flicker_spin),
+            ("Fixed", self.fixed_map),
+            ("Moving", self.moving_map),
+            (None, self.labels_check),
+            (None, self.label_opacity),
         ):
             if text:
                 self.addWidget(QLabel(f" {text} "))

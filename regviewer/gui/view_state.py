@@ -9,9 +9,9 @@ applying a change never echo it back (no ping-pong between linked views).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Iterator
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal

@@ -11,9 +11,10 @@ initial transform, so a result can be used directly to resample or as the start 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -103,7 +104,9 @@ class Parameter:
             if str(value) not in self.choices:
                 raise ParameterError(f"{self.name}: {value!r} is not one of {', '.join(self.choices)}")
             return str(value)
-        items = [item for item in value.replace(";", ",").split(",") if item.strip()] if isinstance(value, str) else value
+        items = (
+            [item for item in value.replace(";", ",").split(",") if item.strip()] if isinstance(value, str) else value
+        )
         if not isinstance(items, Sequence) or isinstance(items, str) or len(items) == 0:
             raise ParameterError(f"{self.name}: expected a list of numbers, got {value!r}")
         return tuple(self._number(item, self.kind == "int_list") for item in items)
@@ -118,7 +121,7 @@ class Method(Protocol):
     description: str
     parameters: tuple[Parameter, ...]
 
-    def run(self, request: "Request", progress: ProgressCallback, cancel: CancelToken) -> "Result": ...
+    def run(self, request: Request, progress: ProgressCallback, cancel: CancelToken) -> Result: ...
 
 
 def resolve_parameters(method: Method, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -167,7 +170,7 @@ class Request:
     def __post_init__(self) -> None:
         object.__setattr__(self, "parameters", _frozen(self.parameters))
 
-    def replace(self, **changes: Any) -> "Request":
+    def replace(self, **changes: Any) -> Request:
         values = {name: getattr(self, name) for name in self.__dataclass_fields__}
         values.update(changes)
         return Request(**values)

@@ -28,7 +28,9 @@ def check_pair(request: Request) -> None:
             "register images of the same dimension"
         )
     if request.initial_transform is not None and request.initial_transform.ndim != request.fixed.ndim:
-        raise InputMismatchError(f"the initial transform is {request.initial_transform.ndim}D, the images {request.fixed.ndim}D")
+        raise InputMismatchError(
+            f"the initial transform is {request.initial_transform.ndim}D, the images {request.fixed.ndim}D"
+        )
 
 
 def fixed_centre(request: Request) -> tuple[float, ...]:
@@ -57,7 +59,9 @@ class _SitkMethod:
     def _set_optimizer(self, method: sitk.ImageRegistrationMethod, parameters: dict) -> None:
         raise NotImplementedError
 
-    def _set_initial(self, method: sitk.ImageRegistrationMethod, request: Request, transform: sitk.Transform, parameters: dict) -> None:
+    def _set_initial(
+        self, method: sitk.ImageRegistrationMethod, request: Request, transform: sitk.Transform, parameters: dict
+    ) -> None:
         method.SetInitialTransform(transform, inPlace=True)
 
     def _set_sampling(self, method: sitk.ImageRegistrationMethod, request: Request, parameters: dict) -> None:
@@ -67,7 +71,9 @@ class _SitkMethod:
         """Most iterations one level can report (for progress bars)."""
         return parameters["iterations"]
 
-    def run(self, request: Request, progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None) -> Result:
+    def run(
+        self, request: Request, progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None
+    ) -> Result:
         cancel = cancel or CancelToken()
         started = time.perf_counter()
         parameters = self._resolve_automatic(request, resolve_parameters(self, request.parameters))
@@ -86,7 +92,15 @@ class _SitkMethod:
 
         try:
             record = sitk_driver.execute(
-                method, request, self.name, len(parameters["shrink_factors"]), self._iteration_budget(parameters), progress, cancel, current, self.preview_every
+                method,
+                request,
+                self.name,
+                len(parameters["shrink_factors"]),
+                self._iteration_budget(parameters),
+                progress,
+                cancel,
+                current,
+                self.preview_every,
             )
         except RuntimeError as error:  # ITK exceptions: too few samples, all points outside ...
             raise RegViewerError(f"{self.label} registration failed: {_itk_reason(error)}") from None
@@ -122,7 +136,9 @@ class _SitkMethod:
 
 def _itk_reason(error: RuntimeError) -> str:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    detail = next((line for line in reversed(lines) if not line.startswith(("itk::", "sitk::"))), lines[-1] if lines else "")
+    detail = next(
+        (line for line in reversed(lines) if not line.startswith(("itk::", "sitk::"))), lines[-1] if lines else ""
+    )
     if "Too many samples" in str(error) or "All samples map outside" in str(error):
         return "the images do not overlap enough after initialisation (check the inputs, masks or initial transform)"
     return detail[:200]
@@ -137,15 +153,37 @@ LINEAR_INIT_HELP = (
 def linear_parameters(metric: str = "mi") -> tuple[Parameter, ...]:
     return (
         sitk_driver.metric_parameter(metric),
-        Parameter("initialization", "choice", "geometry", "Initialisation", LINEAR_INIT_HELP, choices=("geometry", "moments", "none")),
+        Parameter(
+            "initialization",
+            "choice",
+            "geometry",
+            "Initialisation",
+            LINEAR_INIT_HELP,
+            choices=("geometry", "moments", "none"),
+        ),
         *sitk_driver.pyramid_parameters((4, 2, 1), (2.0, 1.0, 0.0)),
         Parameter("iterations", "int", 200, "Iterations", "Maximum optimiser iterations per level.", 1, 10000),
         sitk_driver.sampling_parameter(10.0),
-        Parameter("max_samples", "int", 50000, "Maximum samples", "Upper bound on metric samples per level, whatever the percentage (large volumes).", 100, 10**9, expert=True),
         Parameter(
-            "learning_rate", "float", 0.0, "Step",
+            "max_samples",
+            "int",
+            50000,
+            "Maximum samples",
+            "Upper bound on metric samples per level, whatever the percentage (large volumes).",
+            100,
+            10**9,
+            expert=True,
+        ),
+        Parameter(
+            "learning_rate",
+            "float",
+            0.0,
+            "Step",
             "Initial step of the regular-step gradient descent, in mm of physical shift; 0 = one voxel of the fixed image.",
-            0.0, 100, unit="mm", expert=True,
+            0.0,
+            100,
+            unit="mm",
+            expert=True,
         ),
     )
 
@@ -242,33 +280,56 @@ class BSplineMethod(_SitkMethod):
     parameters = (
         sitk_driver.metric_parameter("ncc"),
         Parameter(
-            "mesh_spacing_mm", "float", 24.0, "Control-point spacing",
+            "mesh_spacing_mm",
+            "float",
+            24.0,
+            "Control-point spacing",
             "Final distance between B-spline control points (coarser levels use 2x, 4x ...): smaller follows "
-            "finer deformations but is slower and less regular.", 2.0, 500.0, unit="mm",
+            "finer deformations but is slower and less regular.",
+            2.0,
+            500.0,
+            unit="mm",
         ),
         *sitk_driver.pyramid_parameters((4, 2, 1), (2.0, 1.0, 0.0)),
         Parameter(
-            "iterations", "int", 7, "Iterations",
+            "iterations",
+            "int",
+            7,
+            "Iterations",
             "L-BFGS iterations per level (SimpleITK runs this budget twice per level, as a restart). Few on purpose: SimpleITK's B-spline has no smoothness penalty, "
             "and the iteration cap is what keeps the deformation regular (more iterations raise Dice on "
-            "easy pairs but drive the Jacobian towards folding).", 1, 1000,
+            "easy pairs but drive the Jacobian towards folding).",
+            1,
+            1000,
         ),
         Parameter(
-            "samples", "int_list", (4000, 6000, 8000), "Samples per level",
+            "samples",
+            "int_list",
+            (4000, 6000, 8000),
+            "Samples per level",
             "Random metric samples per level inside the fixed mask (or the automatic foreground mask). The "
-            "cost of an iteration grows with samples x control points, not with image size.", 100, 10_000_000, expert=True,
+            "cost of an iteration grows with samples x control points, not with image size.",
+            100,
+            10_000_000,
+            expert=True,
         ),
         Parameter(
-            "auto_mask", "bool", True, "Foreground mask",
+            "auto_mask",
+            "bool",
+            True,
+            "Foreground mask",
             "Without a fixed mask, sample the metric only where the fixed image is above 2 % of its "
-            "intensity range (dilated by 3 mm), not in empty background.", expert=True,
+            "intensity range (dilated by 3 mm), not in empty background.",
+            expert=True,
         ),
     )
 
     def _levels(self, parameters: dict) -> int:
         levels = len(parameters["shrink_factors"])
         if len(parameters["samples"]) not in (1, levels):
-            raise InputMismatchError(f"{len(parameters['samples'])} sample counts for {levels} levels: give one per level (or one for all)")
+            raise InputMismatchError(
+                f"{len(parameters['samples'])} sample counts for {levels} levels: give one per level (or one for all)"
+            )
         return levels
 
     def _initial_sitk_transform(self, request: Request, parameters: dict) -> sitk.Transform:
@@ -279,7 +340,9 @@ class BSplineMethod(_SitkMethod):
         mesh = [max(1, int(np.ceil(e / coarsest_mm - 0.25))) for e in extent_mm]
         return sitk.BSplineTransformInitializer(geometry.empty_sitk(sitk.sitkFloat32), mesh, order=3)
 
-    def _set_initial(self, method: sitk.ImageRegistrationMethod, request: Request, transform: sitk.Transform, parameters: dict) -> None:
+    def _set_initial(
+        self, method: sitk.ImageRegistrationMethod, request: Request, transform: sitk.Transform, parameters: dict
+    ) -> None:
         levels = self._levels(parameters)
         method.SetInitialTransformAsBSpline(transform, inPlace=True, scaleFactors=[2**level for level in range(levels)])
 
@@ -291,7 +354,9 @@ class BSplineMethod(_SitkMethod):
             method.SetMetricFixedMask(sitk_driver.mask_image(mask, "fixed"))
         mask_fraction = float(np.mean(np.asarray(mask.array) > 0)) if mask is not None else 1.0
         counts = tuple(parameters["samples"]) * (levels if len(parameters["samples"]) == 1 else 1)
-        fractions = sitk_driver.fractions_for_counts(counts, tuple(parameters["shrink_factors"]), request.fixed.geometry.size, mask_fraction)
+        fractions = sitk_driver.fractions_for_counts(
+            counts, tuple(parameters["shrink_factors"]), request.fixed.geometry.size, mask_fraction
+        )
         method.SetMetricSamplingStrategy(method.RANDOM)
         method.SetMetricSamplingPercentagePerLevel(fractions, sitk_driver.SEED)
 

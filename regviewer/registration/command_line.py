@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -78,7 +79,9 @@ def _resolved(stages: Sequence[Stage], registry: Registry) -> list[dict[str, Any
     return [resolve_parameters(registry.get(stage.method), stage.parameters) for stage in stages]
 
 
-def _overrides_for(base: Sequence[Stage], stages: Sequence[Stage], target: list[dict[str, Any]], registry: Registry) -> dict[str, Any] | None:
+def _overrides_for(
+    base: Sequence[Stage], stages: Sequence[Stage], target: list[dict[str, Any]], registry: Registry
+) -> dict[str, Any] | None:
     """``--param`` values turning ``base`` into ``stages`` (resolved: ``target``); None when ``--param`` cannot."""
     if [stage.method for stage in base] != [stage.method for stage in stages]:
         return None
@@ -126,7 +129,15 @@ def command_arguments(spec: RunSpec, registry: Registry | None = None) -> list[s
     argv = ["register", spec.fixed, spec.moving, "-o", spec.output, *choice]
     for name, value in (overrides or {}).items():
         argv += ["--param", f"{name}={format_value(value)}"]
-    for option in ("fixed_mask", "moving_mask", "fixed_labels", "moving_labels", "fixed_landmarks", "moving_landmarks", "init"):
+    for option in (
+        "fixed_mask",
+        "moving_mask",
+        "fixed_labels",
+        "moving_labels",
+        "fixed_landmarks",
+        "moving_landmarks",
+        "init",
+    ):
         value = getattr(spec, option)
         if value:
             argv += [f"--{option.replace('_', '-')}", str(value)]
@@ -138,12 +149,17 @@ def needs_chain_file(spec: RunSpec, registry: Registry | None = None) -> bool:
     registry = registry or default_registry()
     target = _resolved(spec.stages, registry)
     presets = builtin_presets()
-    if spec.preset in presets and _overrides_for(presets[spec.preset].stages, spec.stages, target, registry) is not None:
+    if (
+        spec.preset in presets
+        and _overrides_for(presets[spec.preset].stages, spec.stages, target, registry) is not None
+    ):
         return False
     return _overrides_for([Stage(stage.method) for stage in spec.stages], spec.stages, target, registry) is None
 
 
-def write_chain_file(stages: Sequence[Stage], path: str | Path, label: str = "", registry: Registry | None = None) -> Path:
+def write_chain_file(
+    stages: Sequence[Stage], path: str | Path, label: str = "", registry: Registry | None = None
+) -> Path:
     """A preset file with every stage's full parameter values (read back by ``--preset PATH``)."""
     registry = registry or default_registry()
     path = Path(path)
@@ -151,9 +167,15 @@ def write_chain_file(stages: Sequence[Stage], path: str | Path, label: str = "",
     document = {
         "label": label or " -> ".join(stage.method for stage in stages),
         "description": "Written by RegViewer to reproduce a run.",
-        "stages": [{"method": stage.method, "parameters": {name: list(value) if isinstance(value, tuple) else value
-                                                           for name, value in values.items()}}
-                   for stage, values in zip(stages, _resolved(stages, registry))],
+        "stages": [
+            {
+                "method": stage.method,
+                "parameters": {
+                    name: list(value) if isinstance(value, tuple) else value for name, value in values.items()
+                },
+            }
+            for stage, values in zip(stages, _resolved(stages, registry))
+        ],
     }
     path.write_text(json.dumps(document, indent=1), encoding="utf-8")
     return path

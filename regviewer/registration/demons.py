@@ -36,20 +36,57 @@ class DemonsMethod:
     parameters = (
         *sitk_driver.pyramid_parameters((4, 2, 1), (2.0, 1.0, 0.0)),
         Parameter(
-            "iterations", "int_list", (60, 40, 5), "Iterations per level",
-            "Demons iterations at each level; the full-resolution level needs only a few.", 0, 10000,
+            "iterations",
+            "int_list",
+            (60, 40, 5),
+            "Iterations per level",
+            "Demons iterations at each level; the full-resolution level needs only a few.",
+            0,
+            10000,
         ),
         Parameter(
-            "field_sigma", "float", 2.0, "Field smoothing",
+            "field_sigma",
+            "float",
+            2.0,
+            "Field smoothing",
             "Gaussian smoothing of the displacement field after each iteration (the regularisation), in voxels of each level.",
-            0.0, 10.0, unit="voxels",
+            0.0,
+            10.0,
+            unit="voxels",
         ),
-        Parameter("max_step", "float", 0.5, "Maximum step", "Largest update per iteration, in voxels of the level.", 0.01, 5.0, unit="voxels", expert=True),
-        Parameter("variant", "choice", "symmetric", "Variant", "symmetric: fast symmetric forces (default); diffeomorphic: exponential updates, invertible by construction.", choices=("symmetric", "diffeomorphic"), expert=True),
-        Parameter("histogram_matching", "bool", True, "Match histograms", "Match the moving histogram to the fixed one before registering.", expert=True),
+        Parameter(
+            "max_step",
+            "float",
+            0.5,
+            "Maximum step",
+            "Largest update per iteration, in voxels of the level.",
+            0.01,
+            5.0,
+            unit="voxels",
+            expert=True,
+        ),
+        Parameter(
+            "variant",
+            "choice",
+            "symmetric",
+            "Variant",
+            "symmetric: fast symmetric forces (default); diffeomorphic: exponential updates, invertible by construction.",
+            choices=("symmetric", "diffeomorphic"),
+            expert=True,
+        ),
+        Parameter(
+            "histogram_matching",
+            "bool",
+            True,
+            "Match histograms",
+            "Match the moving histogram to the fixed one before registering.",
+            expert=True,
+        ),
     )
 
-    def run(self, request: Request, progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None) -> Result:
+    def run(
+        self, request: Request, progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None
+    ) -> Result:
         cancel = cancel or CancelToken()
         started = time.perf_counter()
         parameters = resolve_parameters(self, request.parameters)
@@ -61,10 +98,16 @@ class DemonsMethod:
                 f"{len(shrinks)} shrink factors, {len(sigmas)} smoothing sigmas and {len(iterations)} iteration counts: give one per level"
             )
         fixed = sitk_driver.float_image(request.fixed)
-        initial_sitk = request.initial_transform.to_sitk() if request.initial_transform is not None else sitk.Transform(fixed.GetDimension(), sitk.sitkIdentity)
+        initial_sitk = (
+            request.initial_transform.to_sitk()
+            if request.initial_transform is not None
+            else sitk.Transform(fixed.GetDimension(), sitk.sitkIdentity)
+        )
         moving = sitk.Resample(sitk_driver.float_image(request.moving), fixed, initial_sitk, sitk.sitkLinear, 0.0)
         if parameters["histogram_matching"]:
-            moving = sitk.HistogramMatching(moving, fixed, numberOfHistogramLevels=256, numberOfMatchPoints=7, thresholdAtMeanIntensity=True)
+            moving = sitk.HistogramMatching(
+                moving, fixed, numberOfHistogramLevels=256, numberOfMatchPoints=7, thresholdAtMeanIntensity=True
+            )
 
         record = sitk_driver.RunRecord()
         history = record.history
@@ -87,16 +130,28 @@ class DemonsMethod:
                     raise sitk_driver.EngineAborted()
                 value = float(demons.GetMetric())
                 history.append((self.name, level, state["iteration"], value))
-                progress(ProgressEvent(self.name, level, n_levels, state["iteration"], value, max_iterations=level_iterations))
+                progress(
+                    ProgressEvent(
+                        self.name, level, n_levels, state["iteration"], value, max_iterations=level_iterations
+                    )
+                )
                 state["iteration"] += 1
 
             demons.AddCommand(sitk.sitkIterationEvent, on_iteration)
-            progress(ProgressEvent(self.name, level, n_levels, 0, None, f"demons: level {level + 1}/{n_levels}, shrink {shrink}"))
+            progress(
+                ProgressEvent(
+                    self.name, level, n_levels, 0, None, f"demons: level {level + 1}/{n_levels}, shrink {shrink}"
+                )
+            )
             outcome: dict = {}
             try:
-                sitk_driver.run_cancellable(lambda: outcome.update(field=demons.Execute(fixed_level, moving_level, initial_field)), record)
+                sitk_driver.run_cancellable(
+                    lambda: outcome.update(field=demons.Execute(fixed_level, moving_level, initial_field)), record
+                )
             except RuntimeError as error:
-                raise RegViewerError(f"demons registration failed: {str(error).strip().splitlines()[-1][:200]}") from None
+                raise RegViewerError(
+                    f"demons registration failed: {str(error).strip().splitlines()[-1][:200]}"
+                ) from None
             if record.cancelled or cancel.cancelled:
                 cancelled = True
                 break  # keep the field of the last completed level

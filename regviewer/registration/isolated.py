@@ -29,9 +29,10 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from dataclasses import fields
-from typing import Any, Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 from regviewer.core.errors import RegViewerError
 from regviewer.core.evaluation import EvaluationData, before_after
@@ -86,8 +87,14 @@ def _result_fields(result: Result) -> dict[str, Any]:
 
 def failed(stages: Sequence[Stage], request: Request, message: str, runtime_s: float) -> Result:
     start = request.initial_transform or AffineTransform.identity(request.fixed.ndim)
-    return Result(",".join(stage.method for stage in stages), start, "failed", runtime_s=runtime_s,
-                  message=message, log=(f"failed: {message}",))
+    return Result(
+        ",".join(stage.method for stage in stages),
+        start,
+        "failed",
+        runtime_s=runtime_s,
+        message=message,
+        log=(f"failed: {message}",),
+    )
 
 
 class _Outbox:
@@ -101,8 +108,14 @@ class _Outbox:
             write_frame(self.stream, item)
 
 
-def _child(stages: tuple[Stage, ...], request_fields: dict, evaluation: EvaluationData | None, out: _Outbox,
-           stop: CancelToken, nice: int) -> None:
+def _child(
+    stages: tuple[Stage, ...],
+    request_fields: dict,
+    evaluation: EvaluationData | None,
+    out: _Outbox,
+    stop: CancelToken,
+    nice: int,
+) -> None:
     """The child process: run, report, score (never raises: every outcome is a message)."""
     if nice > 0 and hasattr(os, "nice"):
         try:
@@ -118,8 +131,18 @@ def _child(stages: tuple[Stage, ...], request_fields: dict, evaluation: Evaluati
         if event.preview is not None and now - clock["preview"] >= PREVIEW_S and not stop.cancelled:
             out.put(("preview", event.preview))
             clock["preview"] = now
-        pending.append(ProgressEvent(event.stage, event.level, event.n_levels, event.iteration, event.metric,
-                                     event.message, None, event.max_iterations))
+        pending.append(
+            ProgressEvent(
+                event.stage,
+                event.level,
+                event.n_levels,
+                event.iteration,
+                event.metric,
+                event.message,
+                None,
+                event.max_iterations,
+            )
+        )
         if event.metric is None or now - clock["batch"] >= BATCH_S:
             out.put(("steps", tuple(pending)))
             pending.clear()
@@ -129,7 +152,12 @@ def _child(stages: tuple[Stage, ...], request_fields: dict, evaluation: Evaluati
     try:
         result = run_chain(stages, request, progress, stop)
     except MemoryError:
-        result = failed(stages, request, "out of memory (try a smaller image, fewer levels or fewer samples)", time.perf_counter() - started)
+        result = failed(
+            stages,
+            request,
+            "out of memory (try a smaller image, fewer levels or fewer samples)",
+            time.perf_counter() - started,
+        )
     except RegViewerError as error:
         result = failed(stages, request, str(error), time.perf_counter() - started)
     except Exception as error:  # an engine or plugin bug: a message, like in-process runs
@@ -153,7 +181,9 @@ class IsolatedRun:
     ``on_preview(Transform)``, ``on_result(Result)``, ``on_figures(dict)``.
     """
 
-    def __init__(self, stages: Sequence[Stage], request: Request, evaluation: EvaluationData | None = None, nice: int = 0) -> None:
+    def __init__(
+        self, stages: Sequence[Stage], request: Request, evaluation: EvaluationData | None = None, nice: int = 0
+    ) -> None:
         self.stages, self.request, self.evaluation, self.nice = tuple(stages), request, evaluation, nice
         self.result: Result | None = None
         self._process: subprocess.Popen | None = None
@@ -162,8 +192,12 @@ class IsolatedRun:
     def _start(self) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), env.get("PYTHONPATH", "")]))
-        self._process = subprocess.Popen([sys.executable, "-m", "regviewer.registration.isolated"], stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, env=env)
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "regviewer.registration.isolated"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
         write_frame(self._process.stdin, (self.stages, _request_fields(self.request), self.evaluation, self.nice))
         threading.Thread(target=self._read, name="regviewer-engine-reader", daemon=True).start()
 
@@ -203,7 +237,9 @@ class IsolatedRun:
             if cancel.cancelled and cancelled_at is None:
                 self.cancel()
                 cancelled_at = time.perf_counter()
-            if abandon() or (cancelled_at is not None and self.result is None and time.perf_counter() - cancelled_at > KILL_AFTER_S):
+            if abandon() or (
+                cancelled_at is not None and self.result is None and time.perf_counter() - cancelled_at > KILL_AFTER_S
+            ):
                 self.terminate()
                 break
             try:
@@ -232,8 +268,12 @@ class IsolatedRun:
             except OSError:
                 pass
         if self.result is None and not abandon():
-            self.result = failed(self.stages, self.request, "the engine process ended without a result "
-                                 f"(exit code {self._process.returncode})", time.perf_counter() - started)
+            self.result = failed(
+                self.stages,
+                self.request,
+                f"the engine process ended without a result (exit code {self._process.returncode})",
+                time.perf_counter() - started,
+            )
             on_result(self.result)
         return self.result
 

@@ -31,8 +31,11 @@ def write_jacobian_map(field: DisplacementFieldTransform, path: str | Path) -> t
     written = write_image(Image(det.astype(np.float32), field.geometry, name="jacobian"), path)
     regions = deformation.fold_regions(det, field.geometry)
     listed = [
-        {"voxel_count": region.voxel_count, "centroid_mm": [round(v, 3) for v in region.centroid_mm],
-         "min_jacobian": region.min_jacobian}
+        {
+            "voxel_count": region.voxel_count,
+            "centroid_mm": [round(v, 3) for v in region.centroid_mm],
+            "min_jacobian": region.min_jacobian,
+        }
         for region in regions[:MAX_LISTED_FOLDS]
     ]
     return written, {"regions": len(regions), "largest": listed}

@@ -25,14 +25,18 @@ from regviewer.registration.classic import check_pair
 def landmark_arrays(request: Request) -> tuple[np.ndarray, np.ndarray]:
     """The request's paired landmarks as (N, ndim) arrays, checked (clear messages)."""
     if request.fixed_landmarks is None or request.moving_landmarks is None:
-        raise LandmarkFitError("landmark registration needs fixed and moving landmarks (place pairs, or give "
-                               "--fixed-landmarks and --moving-landmarks)")
+        raise LandmarkFitError(
+            "landmark registration needs fixed and moving landmarks (place pairs, or give "
+            "--fixed-landmarks and --moving-landmarks)"
+        )
     fixed = np.atleast_2d(np.asarray(request.fixed_landmarks, dtype=np.float64))
     moving = np.atleast_2d(np.asarray(request.moving_landmarks, dtype=np.float64))
     ndim = request.fixed.ndim
     if fixed.shape != moving.shape or fixed.shape[1] != ndim:
-        raise LandmarkFitError(f"landmarks must be paired {ndim}D points: got {fixed.shape[0]} fixed ({fixed.shape[1]}D) "
-                               f"and {moving.shape[0]} moving ({moving.shape[1]}D)")
+        raise LandmarkFitError(
+            f"landmarks must be paired {ndim}D points: got {fixed.shape[0]} fixed ({fixed.shape[1]}D) "
+            f"and {moving.shape[0]} moving ({moving.shape[1]}D)"
+        )
     return fixed, moving
 
 
@@ -45,7 +49,9 @@ class _LandmarkMethod:
     kind = ""
     parameters: tuple[Parameter, ...] = ()
 
-    def run(self, request: Request, progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None) -> Result:
+    def run(
+        self, request: Request, progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None
+    ) -> Result:
         started = time.perf_counter()
         parameters = resolve_parameters(self, request.parameters)
         check_pair(request)
@@ -56,16 +62,25 @@ class _LandmarkMethod:
         transform = fitted if initial is None else simplify(CompositeTransform([fitted, initial]))
         errors = pair_errors(transform, fixed, moving)
         message = f"{len(fixed)} landmark pairs; residual mean {errors.mean():.3f} mm, max {errors.max():.3f} mm"
-        return Result(self.name, transform, "completed", parameters, time.perf_counter() - started,
-                      message=message, log=(f"{self.name}: {message}",))
+        return Result(
+            self.name,
+            transform,
+            "completed",
+            parameters,
+            time.perf_counter() - started,
+            message=message,
+            log=(f"{self.name}: {message}",),
+        )
 
 
 class LandmarkRigidMethod(_LandmarkMethod):
     name = "landmark-rigid"
     label = "Landmarks: rigid"
     kind = "rigid"
-    description = (f"rotation + translation fitted to landmark pairs (least squares); at least {minimum_pairs('rigid', 2)} "
-                   f"pairs in 2D, {minimum_pairs('rigid', 3)} in 3D")
+    description = (
+        f"rotation + translation fitted to landmark pairs (least squares); at least {minimum_pairs('rigid', 2)} "
+        f"pairs in 2D, {minimum_pairs('rigid', 3)} in 3D"
+    )
 
 
 class LandmarkSimilarityMethod(_LandmarkMethod):
@@ -88,7 +103,14 @@ class LandmarkTpsMethod(_LandmarkMethod):
     kind = "tps"
     description = "thin-plate spline through the landmark pairs (smooth deformable; BigWarp-style)"
     parameters = (
-        Parameter("regularisation", "float", 0.0, "Regularisation", minimum=0.0, maximum=1e6,
-                  help="0 passes exactly through every landmark; larger values smooth the map towards an affine "
-                       "(use it when landmarks are noisy)"),
+        Parameter(
+            "regularisation",
+            "float",
+            0.0,
+            "Regularisation",
+            minimum=0.0,
+            maximum=1e6,
+            help="0 passes exactly through every landmark; larger values smooth the map towards an affine "
+            "(use it when landmarks are noisy)",
+        ),
     )

@@ -67,31 +67,76 @@ class NetworkMethod:
     )
     parameters = (
         ModelParameter(
-            "model", "choice", "auto", "Model",
+            "model",
+            "choice",
+            "auto",
+            "Model",
             "auto: the bundled 2D or 3D brain model, by the images' dimension; or brain2d, brain3d, "
             "or the path of a model file (from 'regviewer train', a state dict with a .json, or TorchScript).",
             choices=("auto", "brain2d", "brain3d"),
         ),
         Parameter(
-            "passes", "int", 3, "Network passes",
+            "passes",
+            "int",
+            3,
+            "Network passes",
             "How many times the network is applied, each time to the moving image warped by the result so far "
-            "(a cascade with shared weights): more passes recover larger deformations.", 1, 10,
+            "(a cascade with shared weights): more passes recover larger deformations.",
+            1,
+            10,
         ),
         Parameter(
-            "refinement_iterations", "int", 0, "Refinement iterations",
-            "Optimisation steps after the prediction (0 = the network alone). 20-100 sharpen the result.", 0, 5000,
+            "refinement_iterations",
+            "int",
+            0,
+            "Refinement iterations",
+            "Optimisation steps after the prediction (0 = the network alone). 20-100 sharpen the result.",
+            0,
+            5000,
         ),
-        Parameter("similarity", "choice", "lncc", "Refinement similarity", "lncc (local correlation, robust) or mse (same intensities).",
-                  choices=("lncc", "mse"), expert=True),
-        Parameter("smoothness", "float", 1.0, "Refinement smoothness", "Weight of the diffusion regulariser during refinement.",
-                  0.0, 100.0, expert=True),
-        Parameter("learning_rate", "float", 0.05, "Refinement step", "Adam learning rate of the refinement (voxels).",
-                  1e-4, 5.0, expert=True),
-        Parameter("device", "choice", "auto", "Device", "auto: CUDA, then Apple MPS, then CPU.", choices=("auto", "cpu", "cuda", "mps")),
+        Parameter(
+            "similarity",
+            "choice",
+            "lncc",
+            "Refinement similarity",
+            "lncc (local correlation, robust) or mse (same intensities).",
+            choices=("lncc", "mse"),
+            expert=True,
+        ),
+        Parameter(
+            "smoothness",
+            "float",
+            1.0,
+            "Refinement smoothness",
+            "Weight of the diffusion regulariser during refinement.",
+            0.0,
+            100.0,
+            expert=True,
+        ),
+        Parameter(
+            "learning_rate",
+            "float",
+            0.05,
+            "Refinement step",
+            "Adam learning rate of the refinement (voxels).",
+            1e-4,
+            5.0,
+            expert=True,
+        ),
+        Parameter(
+            "device",
+            "choice",
+            "auto",
+            "Device",
+            "auto: CUDA, then Apple MPS, then CPU.",
+            choices=("auto", "cpu", "cuda", "mps"),
+        ),
     )
     preview_every = 10
 
-    def run(self, request: Request, progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None) -> Result:
+    def run(
+        self, request: Request, progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None
+    ) -> Result:
         cancel = cancel or CancelToken()
         started = time.perf_counter()
         parameters = resolve_parameters(self, request.parameters)
@@ -115,7 +160,9 @@ class NetworkMethod:
         if model.ndim != ndim:
             raise RegViewerError(f"the model {Path(model.source).name} is {model.ndim}D but the images are {ndim}D")
         device = ops.pick_device(parameters["device"])
-        log = [f"model {Path(model.source).name} ({model.kind}, {model.ndim}D, shape {'x'.join(map(str, model.shape))}), device {ops.describe_device(device)}"]
+        log = [
+            f"model {Path(model.source).name} ({model.kind}, {model.ndim}D, shape {'x'.join(map(str, model.shape))}), device {ops.describe_device(device)}"
+        ]
         if request.fixed_mask is not None or request.moving_mask is not None or request.fixed_landmarks is not None:
             log.append("note: masks and landmarks are not used by the network")
 
@@ -136,17 +183,30 @@ class NetworkMethod:
         history: list[tuple[str, int, int, float]] = []
         cancelled = False
         if iterations > 0:
-            progress(ProgressEvent(self.name, 0, n_levels, 1, None, preview=self._transform(displacement, grid, request)))
+            progress(
+                ProgressEvent(self.name, 0, n_levels, 1, None, preview=self._transform(displacement, grid, request))
+            )
 
             def on_iteration(iteration: int, value: float, current) -> None:
                 history.append((self.name, 1, iteration, value))
-                preview = self._transform(current(), grid, request) if (iteration + 1) % self.preview_every == 0 else None
-                progress(ProgressEvent(self.name, 1, n_levels, iteration, value, preview=preview, max_iterations=iterations))
+                preview = (
+                    self._transform(current(), grid, request) if (iteration + 1) % self.preview_every == 0 else None
+                )
+                progress(
+                    ProgressEvent(self.name, 1, n_levels, iteration, value, preview=preview, max_iterations=iterations)
+                )
 
             clock = time.perf_counter()
             displacement, cancelled = inference.refine(
-                displacement, moving_array, fixed_array, iterations, parameters["similarity"], parameters["smoothness"],
-                parameters["learning_rate"], on_iteration, cancel,
+                displacement,
+                moving_array,
+                fixed_array,
+                iterations,
+                parameters["similarity"],
+                parameters["smoothness"],
+                parameters["learning_rate"],
+                on_iteration,
+                cancel,
             )
             timings["refinement"] = time.perf_counter() - clock
         clock = time.perf_counter()
@@ -163,11 +223,22 @@ class NetworkMethod:
         field = to_fixed_grid(displacement, grid, request.fixed.geometry)
         return field if request.initial_transform is None else CompositeTransform([field, request.initial_transform])
 
-    def _result(self, request: Request, transform: Transform | None, status: str, parameters: dict, started: float,
-                history: list, log: list[str]) -> Result:
+    def _result(
+        self,
+        request: Request,
+        transform: Transform | None,
+        status: str,
+        parameters: dict,
+        started: float,
+        history: list,
+        log: list[str],
+    ) -> Result:
         transform = transform or request.initial_transform or AffineTransform.identity(request.fixed.ndim)
-        message = "cancelled by the user" if status == "cancelled" else (
-            f"network + {len(history)} refinement iterations" if history else "network prediction")
+        message = (
+            "cancelled by the user"
+            if status == "cancelled"
+            else (f"network + {len(history)} refinement iterations" if history else "network prediction")
+        )
         return Result(
             method=self.name,
             transform=transform,

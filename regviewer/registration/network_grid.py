@@ -15,7 +15,7 @@ Downsampling smooths first (Gaussian, sigma = half the new spacing) to avoid ali
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -45,7 +45,9 @@ def model_grid(reference: Geometry, model_shape: Sequence[int]) -> Geometry:
     return Geometry(shape=shape, spacing=np.full(reference.ndim, spacing), origin=origin, direction=reference.direction)
 
 
-def to_model_grid(image: Image, grid: Geometry, transform: Transform | None = None, is_label: bool = False) -> np.ndarray:
+def to_model_grid(
+    image: Image, grid: Geometry, transform: Transform | None = None, is_label: bool = False
+) -> np.ndarray:
     """``image`` sampled at ``transform(x)`` for each voxel centre x of ``grid`` (float32 array, grid shape).
 
     Intensity images are normalised to 0..1 first and smoothed when the grid is coarser than the

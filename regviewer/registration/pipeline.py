@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from regviewer.core.errors import RegViewerError
 from regviewer.core.progress import CancelToken, ProgressCallback, ignore_progress
@@ -29,7 +30,9 @@ def parse_methods(spec: str) -> list[Stage]:
     return [Stage(name) for name in names]
 
 
-def override_stages(stages: Sequence[Stage], overrides: Mapping[str, Any], registry: Registry | None = None) -> list[Stage]:
+def override_stages(
+    stages: Sequence[Stage], overrides: Mapping[str, Any], registry: Registry | None = None
+) -> list[Stage]:
     """Apply ``overrides`` to every stage whose method has a parameter of that name.
 
     A name that no stage knows is an error (a typo must not be silently ignored).
@@ -78,7 +81,9 @@ def run_chain(
         current = result.transform
         history.extend(result.metric_history)
         log.extend(result.log)
-        used.append({"method": stage.method, "parameters": dict(result.parameters), "runtime_s": round(result.runtime_s, 3)})
+        used.append(
+            {"method": stage.method, "parameters": dict(result.parameters), "runtime_s": round(result.runtime_s, 3)}
+        )
         status, message = result.status, result.message
         if result.status != "completed":
             break

@@ -8,8 +8,8 @@ copied only every ``preview_every`` iterations).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import SimpleITK as sitk
@@ -39,16 +39,42 @@ def metric_parameter(default: str) -> Parameter:
 def pyramid_parameters(shrink: tuple[int, ...], sigmas: tuple[float, ...]) -> tuple[Parameter, ...]:
     """Shrink factors and smoothing per resolution level (one value per level, coarse to fine)."""
     return (
-        Parameter("shrink_factors", "int_list", shrink, "Shrink factors", "Downsampling per resolution level, coarse to fine.", 1, 32, expert=True),
-        Parameter("smoothing_sigmas", "float_list", sigmas, "Smoothing", "Gaussian smoothing per level, in voxels of the fixed image.", 0, 16, unit="voxels", expert=True),
+        Parameter(
+            "shrink_factors",
+            "int_list",
+            shrink,
+            "Shrink factors",
+            "Downsampling per resolution level, coarse to fine.",
+            1,
+            32,
+            expert=True,
+        ),
+        Parameter(
+            "smoothing_sigmas",
+            "float_list",
+            sigmas,
+            "Smoothing",
+            "Gaussian smoothing per level, in voxels of the fixed image.",
+            0,
+            16,
+            unit="voxels",
+            expert=True,
+        ),
     )
 
 
 def sampling_parameter(default: float) -> Parameter:
     return Parameter(
-        "sampling_percentage", "float", default, "Sampling",
+        "sampling_percentage",
+        "float",
+        default,
+        "Sampling",
         "Share of fixed voxels used to evaluate the metric (at least 5000 and at most max_samples per "
-        "level); lower is faster, higher is more precise.", 0.1, 100, unit="%", expert=True,
+        "level); lower is faster, higher is more precise.",
+        0.1,
+        100,
+        unit="%",
+        expert=True,
     )
 
 
@@ -60,13 +86,20 @@ def mask_image(mask: Image, role: str) -> sitk.Image:
     """A uint8 SimpleITK mask; refuses empty masks."""
     binary = np.asarray(mask.array) > 0
     if not binary.any():
-        raise InputMismatchError(f"the {role} mask {mask.name} is empty (no voxel > 0)" if mask.name else f"the {role} mask is empty (no voxel > 0)")
+        raise InputMismatchError(
+            f"the {role} mask {mask.name} is empty (no voxel > 0)"
+            if mask.name
+            else f"the {role} mask is empty (no voxel > 0)"
+        )
     return Image(binary.astype(np.uint8), mask.geometry).to_sitk()
 
 
 def check_masks(request: Request) -> None:
     """Refuse masks of the wrong dimension and fixed/moving masks whose physical extents do not overlap."""
-    for role, mask, image in (("fixed", request.fixed_mask, request.fixed), ("moving", request.moving_mask, request.moving)):
+    for role, mask, image in (
+        ("fixed", request.fixed_mask, request.fixed),
+        ("moving", request.moving_mask, request.moving),
+    ):
         if mask is not None and mask.ndim != image.ndim:
             raise InputMismatchError(f"the {role} mask is {mask.ndim}D but the {role} image is {image.ndim}D")
     if request.fixed_mask is not None and request.moving_mask is not None:
@@ -113,13 +146,17 @@ def level_voxel_counts(shrinks: tuple[int, ...], geometry_size: tuple[int, ...])
     return [float(np.prod([max(1, n // shrink) for n in geometry_size])) for shrink in shrinks]
 
 
-def fractions_for_counts(counts: tuple[int, ...], shrinks: tuple[int, ...], geometry_size: tuple[int, ...], mask_fraction: float) -> list[float]:
+def fractions_for_counts(
+    counts: tuple[int, ...], shrinks: tuple[int, ...], geometry_size: tuple[int, ...], mask_fraction: float
+) -> list[float]:
     """Sampling fractions that give about ``counts`` samples inside the mask at each level.
 
     ITK draws the fraction over the whole (shrunk) level grid, then drops samples outside the mask.
     """
     levels = level_voxel_counts(shrinks, geometry_size)
-    return [float(min(1.0, count / max(voxels * max(mask_fraction, 1e-6), 1.0))) for count, voxels in zip(counts, levels)]
+    return [
+        float(min(1.0, count / max(voxels * max(mask_fraction, 1e-6), 1.0))) for count, voxels in zip(counts, levels)
+    ]
 
 
 def set_metric(method: sitk.ImageRegistrationMethod, name: str, bins: int = 32, radius: int = 2) -> None:
@@ -143,7 +180,9 @@ class RunRecord:
     cancelled: bool = False
 
 
-def configure_common(method: sitk.ImageRegistrationMethod, request: Request, parameters: dict, seed: int = SEED) -> None:
+def configure_common(
+    method: sitk.ImageRegistrationMethod, request: Request, parameters: dict, seed: int = SEED
+) -> None:
     """Metric, fixed / moving masks, pyramid, interpolator and (for ``sampling_percentage``) sampling."""
     set_metric(method, parameters["metric"])
     shrink = tuple(parameters["shrink_factors"])
@@ -198,7 +237,7 @@ def _install_quiet_abort_hook() -> None:
     sys.excepthook = hook
 
 
-def run_cancellable(execute: Callable[[], object], record: "RunRecord") -> None:
+def run_cancellable(execute: Callable[[], object], record: RunRecord) -> None:
     """Call ``execute``; a RuntimeError after a cancel is the expected unwinding, anything else is raised."""
     _install_quiet_abort_hook()
     try:
@@ -233,7 +272,11 @@ def execute(
         check_cancel()
         state["in_level"] = 0
         level = method.GetCurrentLevel()
-        progress(ProgressEvent(stage, level, n_levels, 0, None, f"{stage}: level {level + 1}/{n_levels}", max_iterations=max_iterations))
+        progress(
+            ProgressEvent(
+                stage, level, n_levels, 0, None, f"{stage}: level {level + 1}/{n_levels}", max_iterations=max_iterations
+            )
+        )
 
     def on_iteration() -> None:
         check_cancel()
@@ -243,7 +286,11 @@ def execute(
         record.history.append((stage, level, iteration, float(value)))
         state["count"] += 1
         preview = current_transform() if preview_every and state["count"] % preview_every == 0 else None
-        progress(ProgressEvent(stage, level, n_levels, iteration, float(value), preview=preview, max_iterations=max_iterations))
+        progress(
+            ProgressEvent(
+                stage, level, n_levels, iteration, float(value), preview=preview, max_iterations=max_iterations
+            )
+        )
 
     method.AddCommand(sitk.sitkIterationEvent, on_iteration)
     method.AddCommand(sitk.sitkMultiResolutionIterationEvent, on_level)

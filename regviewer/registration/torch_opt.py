@@ -1,4 +1,4 @@
-""""Deformable (torch)": instance optimisation of an affine and a dense field on CUDA, MPS or CPU.
+""" "Deformable (torch)": instance optimisation of an affine and a dense field on CUDA, MPS or CPU.
 
 The method class only describes parameters and converts a ``Request`` into tensors; the maths lives
 in ``torch_backend.instance``. torch is imported inside ``run()``: the registry loads this module
@@ -36,24 +36,172 @@ class MemoryBudgetError(RegViewerError):
 
 
 PARAMETERS = (
-    Parameter("similarity", "choice", "lncc", "Similarity", "lncc: local correlation (same modality, robust to bias); mse: same intensities; nmi: normalised mutual information (different contrasts).", choices=("lncc", "mse", "nmi")),
-    Parameter("transform", "choice", "svf", "Deformation model", "svf: stationary velocity field integrated by scaling and squaring (diffeomorphic, no folds); displacement: a plain dense field.", choices=("svf", "displacement")),
-    Parameter("regulariser", "choice", "diffusion", "Regulariser", "diffusion: penalises stretching (first derivatives); bending: penalises curvature (second derivatives), allows larger smooth motions.", choices=("diffusion", "bending")),
-    Parameter("regularisation_weight", "float", 1.0, "Smoothness weight", "Weight of the regulariser against the similarity: higher is smoother, lower follows finer detail.", 0.0, 1e6),
-    Parameter("shrink_factors", "int_list", (4, 2), "Shrink factors", "Image resolution of each dense level, coarse to fine (4 = a quarter of the fixed resolution).", 1, 64),
-    Parameter("iterations", "int_list", (100, 30), "Iterations per level", "Adam steps at each dense level (one value per shrink factor).", 0, 100000),
-    Parameter("field_shrink", "int", 4, "Field resolution", "The dense field is never finer than the fixed resolution divided by this (4 = a quarter; 2 follows finer detail, slower): fine image levels stay cheap.", 1, 16, expert=True),
-    Parameter("learning_rate", "float", 0.2, "Step", "Adam step of the dense field, in mm per iteration.", 1e-4, 100.0, unit="mm", expert=True),
-    Parameter("affine", "bool", True, "Affine stage", "Optimise an affine first (image centres aligned when no initial transform is given). Turn off after an affine stage of another engine."),
-    Parameter("affine_iterations", "int", 60, "Affine iterations", "Adam steps of the affine stage per affine level.", 0, 100000, expert=True),
-    Parameter("affine_shrink_factors", "int_list", (4,), "Affine shrink factors", "Image resolution of each affine level.", 1, 64, expert=True),
-    Parameter("lncc_window", "int", 5, "LNCC window", "Width of the local correlation window, in voxels of each level.", 3, 31, unit="voxels", expert=True),
-    Parameter("label_weight", "float", 0.0, "Label weight", "Weight of a Dice term on label maps, when fixed and moving labels are loaded (0 = off).", 0.0, 1e6),
-    Parameter("landmark_weight", "float", 0.0, "Landmark weight", "Weight of the squared landmark distance (mm^2), when landmark pairs are loaded (0 = off).", 0.0, 1e6),
-    Parameter("device", "choice", "auto", "Device", "auto: CUDA, then Apple MPS, then CPU.", choices=("auto", "cpu", "cuda", "mps")),
-    Parameter("max_memory_mb", "int", 0, "Memory budget", "Most memory a run may use; 0 = what the device has free.", 0, 10**7, unit="MB", expert=True),
-    Parameter("if_too_large", "choice", "stop", "If it does not fit", "stop: refuse with a message naming a downsampled setting that fits; downsample: coarsen the levels until the run fits.", choices=("stop", "downsample"), expert=True),
-    Parameter("threads", "int", 0, "CPU threads", "torch threads on the CPU; 0 = the cores this process may use.", 0, 1024, expert=True),
+    Parameter(
+        "similarity",
+        "choice",
+        "lncc",
+        "Similarity",
+        "lncc: local correlation (same modality, robust to bias); mse: same intensities; nmi: normalised mutual information (different contrasts).",
+        choices=("lncc", "mse", "nmi"),
+    ),
+    Parameter(
+        "transform",
+        "choice",
+        "svf",
+        "Deformation model",
+        "svf: stationary velocity field integrated by scaling and squaring (diffeomorphic, no folds); displacement: a plain dense field.",
+        choices=("svf", "displacement"),
+    ),
+    Parameter(
+        "regulariser",
+        "choice",
+        "diffusion",
+        "Regulariser",
+        "diffusion: penalises stretching (first derivatives); bending: penalises curvature (second derivatives), allows larger smooth motions.",
+        choices=("diffusion", "bending"),
+    ),
+    Parameter(
+        "regularisation_weight",
+        "float",
+        1.0,
+        "Smoothness weight",
+        "Weight of the regulariser against the similarity: higher is smoother, lower follows finer detail.",
+        0.0,
+        1e6,
+    ),
+    Parameter(
+        "shrink_factors",
+        "int_list",
+        (4, 2),
+        "Shrink factors",
+        "Image resolution of each dense level, coarse to fine (4 = a quarter of the fixed resolution).",
+        1,
+        64,
+    ),
+    Parameter(
+        "iterations",
+        "int_list",
+        (100, 30),
+        "Iterations per level",
+        "Adam steps at each dense level (one value per shrink factor).",
+        0,
+        100000,
+    ),
+    Parameter(
+        "field_shrink",
+        "int",
+        4,
+        "Field resolution",
+        "The dense field is never finer than the fixed resolution divided by this (4 = a quarter; 2 follows finer detail, slower): fine image levels stay cheap.",
+        1,
+        16,
+        expert=True,
+    ),
+    Parameter(
+        "learning_rate",
+        "float",
+        0.2,
+        "Step",
+        "Adam step of the dense field, in mm per iteration.",
+        1e-4,
+        100.0,
+        unit="mm",
+        expert=True,
+    ),
+    Parameter(
+        "affine",
+        "bool",
+        True,
+        "Affine stage",
+        "Optimise an affine first (image centres aligned when no initial transform is given). Turn off after an affine stage of another engine.",
+    ),
+    Parameter(
+        "affine_iterations",
+        "int",
+        60,
+        "Affine iterations",
+        "Adam steps of the affine stage per affine level.",
+        0,
+        100000,
+        expert=True,
+    ),
+    Parameter(
+        "affine_shrink_factors",
+        "int_list",
+        (4,),
+        "Affine shrink factors",
+        "Image resolution of each affine level.",
+        1,
+        64,
+        expert=True,
+    ),
+    Parameter(
+        "lncc_window",
+        "int",
+        5,
+        "LNCC window",
+        "Width of the local correlation window, in voxels of each level.",
+        3,
+        31,
+        unit="voxels",
+        expert=True,
+    ),
+    Parameter(
+        "label_weight",
+        "float",
+        0.0,
+        "Label weight",
+        "Weight of a Dice term on label maps, when fixed and moving labels are loaded (0 = off).",
+        0.0,
+        1e6,
+    ),
+    Parameter(
+        "landmark_weight",
+        "float",
+        0.0,
+        "Landmark weight",
+        "Weight of the squared landmark distance (mm^2), when landmark pairs are loaded (0 = off).",
+        0.0,
+        1e6,
+    ),
+    Parameter(
+        "device",
+        "choice",
+        "auto",
+        "Device",
+        "auto: CUDA, then Apple MPS, then CPU.",
+        choices=("auto", "cpu", "cuda", "mps"),
+    ),
+    Parameter(
+        "max_memory_mb",
+        "int",
+        0,
+        "Memory budget",
+        "Most memory a run may use; 0 = what the device has free.",
+        0,
+        10**7,
+        unit="MB",
+        expert=True,
+    ),
+    Parameter(
+        "if_too_large",
+        "choice",
+        "stop",
+        "If it does not fit",
+        "stop: refuse with a message naming a downsampled setting that fits; downsample: coarsen the levels until the run fits.",
+        choices=("stop", "downsample"),
+        expert=True,
+    ),
+    Parameter(
+        "threads",
+        "int",
+        0,
+        "CPU threads",
+        "torch threads on the CPU; 0 = the cores this process may use.",
+        0,
+        1024,
+        expert=True,
+    ),
 )
 
 
@@ -67,14 +215,18 @@ class TorchDeformableMethod:
     )
     parameters = PARAMETERS
 
-    def run(self, request: Request, progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None) -> Result:
+    def run(
+        self, request: Request, progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None
+    ) -> Result:
         cancel = cancel or CancelToken()
         started = time.perf_counter()
         parameters = resolve_parameters(self, request.parameters)
         check_pair(request)
         levels = len(parameters["shrink_factors"])
         if len(parameters["iterations"]) != levels:
-            raise RegViewerError(f"{levels} shrink factors but {len(parameters['iterations'])} iteration counts: give one per level")
+            raise RegViewerError(
+                f"{levels} shrink factors but {len(parameters['iterations'])} iteration counts: give one per level"
+            )
 
         import torch  # lazily: only when this method runs
 
@@ -97,7 +249,17 @@ class TorchDeformableMethod:
             def report(stage: str, level: int, n_levels: int, iteration: int, value: float | None, preview) -> None:
                 budget = settings.affine_iterations if stage == "affine" else settings.iterations[level]
                 event_preview = with_initial(preview()) if preview is not None else None
-                progress(ProgressEvent(f"{self.name}:{stage}", level, n_levels, iteration, value, preview=event_preview, max_iterations=budget))
+                progress(
+                    ProgressEvent(
+                        f"{self.name}:{stage}",
+                        level,
+                        n_levels,
+                        iteration,
+                        value,
+                        preview=event_preview,
+                        max_iterations=budget,
+                    )
+                )
 
             optimiser = instance.InstanceOptimiser(problem, settings, report, lambda: cancel.cancelled)
             log.append(_describe_levels(optimiser, settings))
@@ -106,9 +268,14 @@ class TorchDeformableMethod:
         finally:
             torch.set_num_threads(threads_before)
         status = "cancelled" if state.cancelled else "completed"
-        log.append(f"{self.label}: {status}; affine {state.seconds.get('affine', 0):.2f} s, dense {state.seconds.get('dense', 0):.2f} s")
+        log.append(
+            f"{self.label}: {status}; affine {state.seconds.get('affine', 0):.2f} s, dense {state.seconds.get('dense', 0):.2f} s"
+        )
         if state.values:
-            log.append("data terms at the finest level (lower is better): " + ", ".join(f"{name} {value:.4f}" for name, value in state.values.items()))
+            log.append(
+                "data terms at the finest level (lower is better): "
+                + ", ".join(f"{name} {value:.4f}" for name, value in state.values.items())
+            )
         log.extend(f"warning: {warning}" for warning in state.warnings)
         log.append(transform.describe())
         message = "cancelled by the user" if state.cancelled else f"{levels} dense levels done"
@@ -120,7 +287,9 @@ class TorchDeformableMethod:
             status=status,
             parameters=parameters,
             runtime_s=time.perf_counter() - started,
-            metric_history=[(f"{self.name}:{stage}", level, iteration, value) for stage, level, iteration, value in state.history],
+            metric_history=[
+                (f"{self.name}:{stage}", level, iteration, value) for stage, level, iteration, value in state.history
+            ],
             message=message,
             log=log,
         )
@@ -167,14 +336,21 @@ def _problem(request: Request, device, parameters: dict):
             moving_points = request.initial_transform.inverse_transform_points(moving_points)
     fixed_labels, moving_labels, values = _labels(request, parameters)
     if moving_labels is not None and moving_geometry is not request.moving.geometry:
-        moving_labels = resample_image(Image(moving_labels, request.moving.geometry, is_label=True), fixed.geometry, request.initial_transform, "label").array
+        moving_labels = resample_image(
+            Image(moving_labels, request.moving.geometry, is_label=True),
+            fixed.geometry,
+            request.initial_transform,
+            "label",
+        ).array
     return instance.Problem(
         fixed=ops.image_to_tensor(fixed, device, normalise=True),
         moving=ops.image_to_tensor(moving, device, normalise=True),
         fixed_geometry=fixed.geometry,
         moving_geometry=moving_geometry,
         initial_matrix=initial_matrix,
-        fixed_mask=None if request.fixed_mask is None else ops.image_to_tensor(_on_grid(request.fixed_mask, fixed) > 0, device),
+        fixed_mask=None
+        if request.fixed_mask is None
+        else ops.image_to_tensor(_on_grid(request.fixed_mask, fixed) > 0, device),
         fixed_labels=None if fixed_labels is None else ops.image_to_tensor(fixed_labels, device),
         moving_labels=None if moving_labels is None else ops.image_to_tensor(moving_labels, device),
         label_values=values,
@@ -268,7 +444,9 @@ def _fit_memory(problem, settings, parameters: dict, device, log: list[str]):
     """The settings to run with and whether the output field is on the full fixed grid (see module doc)."""
     from regviewer.registration.torch_backend.instance import estimate_bytes
 
-    budget = parameters["max_memory_mb"] * 1024**2 if parameters["max_memory_mb"] > 0 else int(0.8 * available_bytes(device))
+    budget = (
+        parameters["max_memory_mb"] * 1024**2 if parameters["max_memory_mb"] > 0 else int(0.8 * available_bytes(device))
+    )
     shapes = (tuple(problem.fixed.shape[2:]), tuple(problem.moving.shape[2:]))
     labels = len(problem.label_values)
     needed = estimate_bytes(*shapes, settings, labels, full_output=True)
@@ -298,5 +476,7 @@ def _fit_memory(problem, settings, parameters: dict, device, log: list[str]):
             + " (the field is then kept on its coarse grid), or if_too_large=downsample",
             suggestion,
         )
-    log.append(f"memory: downsampled {factor}x to fit ({coarse_needed / 1024**2:.0f} MB); the field stays on its coarse grid")
+    log.append(
+        f"memory: downsampled {factor}x to fit ({coarse_needed / 1024**2:.0f} MB); the field stays on its coarse grid"
+    )
     return coarse, False

@@ -95,7 +95,12 @@ def smooth_warp(geometry: Geometry, rng: np.random.Generator) -> BSplineTransfor
     coefficients[:, :, :, :2], coefficients[:, :, :, -2:] = 0.0, 0.0
     bspline.SetParameters(tuple(coefficients.reshape(-1)))
     field = sitk.TransformToDisplacementField(
-        bspline, sitk.sitkVectorFloat64, reference.GetSize(), reference.GetOrigin(), reference.GetSpacing(), reference.GetDirection()
+        bspline,
+        sitk.sitkVectorFloat64,
+        reference.GetSize(),
+        reference.GetOrigin(),
+        reference.GetSpacing(),
+        reference.GetDirection(),
     )
     largest = float(np.linalg.norm(sitk.GetArrayViewFromImage(field), axis=-1).max())
     bspline.SetParameters(tuple(coefficients.reshape(-1) * (WARP_MAX_MM / largest)))
@@ -128,7 +133,9 @@ def to_uint8(image: Image) -> Image:
     return image.with_array(np.clip(np.rint(image.array * 255.0), 0, 255).astype(np.uint8))
 
 
-def inverse_error_mm(truth: Transform, inverse: Transform, geometry: Geometry, count: int = 2000, seed: int = 0) -> float:
+def inverse_error_mm(
+    truth: Transform, inverse: Transform, geometry: Geometry, count: int = 2000, seed: int = 0
+) -> float:
     """Largest |truth(inverse(y)) - y| over random voxel centres of the moving grid's central region."""
     rng = np.random.default_rng(seed)
     size = np.array(geometry.size)

@@ -50,8 +50,11 @@ def _pair_3d():
     from regviewer.core.io import read_image
 
     fixed = read_image(SHARED / "brain3d" / "test_scan.npz")
-    moving = Image(fixed.array, fixed.geometry.__class__(fixed.shape, fixed.spacing, fixed.origin + [3.0, -2.0, 1.5]),
-                   name="shifted copy")
+    moving = Image(
+        fixed.array,
+        fixed.geometry.__class__(fixed.shape, fixed.spacing, fixed.origin + [3.0, -2.0, 1.5]),
+        name="shifted copy",
+    )
     return fixed, moving
 
 
@@ -102,8 +105,15 @@ def drag(window, app, steps: int) -> dict[str, float]:
     app.processEvents()
     release = time.perf_counter() - t0
     ordered = sorted(total)
-    return {"median": _median_ms(total), "cpu": _median_ms(cpu), "p90": 1000 * ordered[int(0.9 * (len(ordered) - 1))], "fit": _median_ms(fit_t),
-            "set_transform": _median_ms(set_t), "paint": _median_ms(paint_t), "release": 1000 * release}
+    return {
+        "median": _median_ms(total),
+        "cpu": _median_ms(cpu),
+        "p90": 1000 * ordered[int(0.9 * (len(ordered) - 1))],
+        "fit": _median_ms(fit_t),
+        "set_transform": _median_ms(set_t),
+        "paint": _median_ms(paint_t),
+        "release": 1000 * release,
+    }
 
 
 def main() -> None:
@@ -119,8 +129,11 @@ def main() -> None:
     rows = []
     for label, pair in (("2D 512x512", _pair_2d), ("3D 160x192x224 axial", _pair_3d)):
         fixed, moving = pair()
-        window = MainWindow(fixed=fixed, moving=moving, settings=QSettings(str(Path("/tmp") / "bench_landmarks.ini"),
-                                                                            QSettings.Format.IniFormat))
+        window = MainWindow(
+            fixed=fixed,
+            moving=moving,
+            settings=QSettings(str(Path("/tmp") / "bench_landmarks.ini"), QSettings.Format.IniFormat),
+        )
         window.resize(1600, 1000)
         window.show()
         app.processEvents()
@@ -134,13 +147,19 @@ def main() -> None:
         window.deleteLater()
         app.processEvents()
     load = os.getloadavg()
-    print(f"Live landmark preview, one of 20 landmarks dragged, TPS (load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, "
-          f"{os.cpu_count()} CPUs)")
-    print(f"{'case':<24}{'median':>9}{'p90':>9}{'cpu':>9}{'fit':>9}{'set_tr':>9}{'paint':>9}{'release':>10}"
-          "   (ms per drag step; target median < 33)")
+    print(
+        f"Live landmark preview, one of 20 landmarks dragged, TPS (load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, "
+        f"{os.cpu_count()} CPUs)"
+    )
+    print(
+        f"{'case':<24}{'median':>9}{'p90':>9}{'cpu':>9}{'fit':>9}{'set_tr':>9}{'paint':>9}{'release':>10}"
+        "   (ms per drag step; target median < 33)"
+    )
     for label, figures in rows:
-        print(f"{label:<24}{figures['median']:>9.1f}{figures['p90']:>9.1f}{figures['cpu']:>9.1f}{figures['fit']:>9.2f}"
-              f"{figures['set_transform']:>9.1f}{figures['paint']:>9.1f}{figures['release']:>10.1f}")
+        print(
+            f"{label:<24}{figures['median']:>9.1f}{figures['p90']:>9.1f}{figures['cpu']:>9.1f}{figures['fit']:>9.2f}"
+            f"{figures['set_transform']:>9.1f}{figures['paint']:>9.1f}{figures['release']:>10.1f}"
+        )
 
 
 if __name__ == "__main__":

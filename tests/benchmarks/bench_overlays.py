@@ -124,7 +124,11 @@ def main() -> None:
         for plane in ("axial", "coronal", "sagittal"):
             grid.scene._cache.clear()
             controller.clear_cache()
-            times += _overlay_only(view, controller, plane, args.slices) if overlay_only else _steps(view, plane, args.slices)
+            times += (
+                _overlay_only(view, controller, plane, args.slices)
+                if overlay_only
+                else _steps(view, plane, args.slices)
+            )
         rows.append((name, statistics.median(times), float(np.percentile(times, 90)), max(times), len(times)))
 
     run("view only (image + filled labels)", ())
@@ -133,9 +137,11 @@ def main() -> None:
     run("overlays only: grid + Jacobian + contours", ("grid", "jacobian", "contours"), overlay_only=True)
 
     load = os.getloadavg()
-    print(f"brain3d sample, {args.mode} view, B-spline + affine transform, {label_count} labels, "
-          f"{args.slices} new slices x 3 planes; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"brain3d sample, {args.mode} view, B-spline + affine transform, {label_count} labels, "
+        f"{args.slices} new slices x 3 planes; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, "
+        f"{os.cpu_count()} CPUs"
+    )
     print(f"{'scenario':44s} {'median ms':>10s} {'p90 ms':>8s} {'max ms':>8s} {'n':>4s}")
     for name, median, p90, worst, count in rows:
         print(f"{name:44s} {median:10.1f} {p90:8.1f} {worst:8.1f} {count:4d}")

@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 D1 = Path(os.environ.get("REGVIEWER_BENCH_CACHE", Path.home() / ".cache" / "regviewer-bench")) / "D1_brain3d"
 
-ELASTIX_HELPER = r'''
+ELASTIX_HELPER = r"""
 import json, sys, time
 from pathlib import Path
 import itk
@@ -115,40 +115,63 @@ np.save(out / "warped_labels.npy", warped_labels)
 np.save(out / "carried.npy", np.asarray(carried, dtype=np.float64))
 json.dump({"affine_s": affine_s, "deformable_s": bspline_s, "n_maps": len(maps), "own_folded_pct": float(100.0 * np.mean(jac <= 0)),
            "maps": [{k: list(v) for k, v in m.items()} for m in (affine, bspline)]}, open(out / "result.json", "w"))
-'''
+"""
 
 
 def load_case(case: Path) -> dict:
     from regviewer.core.io import read_image
-    return {"fixed": read_image(case / "fixed.nii.gz"), "moving": read_image(case / "moving.nii.gz"),
-            "fixed_labels": read_image(case / "fixed_labels.nii.gz", is_label=True),
-            "moving_labels": read_image(case / "moving_labels.nii.gz", is_label=True),
-            "fixed_points": np.loadtxt(case / "fixed_landmarks.csv", delimiter=",", skiprows=1),
-            "moving_points": np.loadtxt(case / "moving_landmarks.csv", delimiter=",", skiprows=1),
-            "labels": np.loadtxt(case / "score_labels.txt", dtype=int).tolist()}
+
+    return {
+        "fixed": read_image(case / "fixed.nii.gz"),
+        "moving": read_image(case / "moving.nii.gz"),
+        "fixed_labels": read_image(case / "fixed_labels.nii.gz", is_label=True),
+        "moving_labels": read_image(case / "moving_labels.nii.gz", is_label=True),
+        "fixed_points": np.loadtxt(case / "fixed_landmarks.csv", delimiter=",", skiprows=1),
+        "moving_points": np.loadtxt(case / "moving_landmarks.csv", delimiter=",", skiprows=1),
+        "labels": np.loadtxt(case / "score_labels.txt", dtype=int).tolist(),
+    }
 
 
 def score(data: dict, warped_labels: np.ndarray, carried: np.ndarray, displacement: np.ndarray) -> dict:
     """The same figures for both tools: Dice mean (30 labels), TRE mean mm (forward), % folded voxels."""
     from regviewer.core import deformation, metrics
+
     dice = metrics.dice_per_label(data["fixed_labels"].array, warped_labels, data["labels"])
     tre = np.linalg.norm(carried - data["moving_points"], axis=1)
     jac = deformation.jacobian_stats(deformation.jacobian_determinant(displacement, data["fixed"].geometry))
-    return {"dice": metrics.finite_mean(dice), "tre_mm": float(tre.mean()), "tre_max_mm": float(tre.max()),
-            "folded_pct": jac["folded_pct"], "jacobian_min": jac["jacobian_min"]}
+    return {
+        "dice": metrics.finite_mean(dice),
+        "tre_mm": float(tre.mean()),
+        "tre_max_mm": float(tre.max()),
+        "folded_pct": jac["folded_pct"],
+        "jacobian_min": jac["jacobian_min"],
+    }
 
 
 def run_elastix(python: str, case: Path, data: dict, iterations: int, samples: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-elastix-") as tmp:
         out = Path(tmp)
         (out / "helper.py").write_text(ELASTIX_HELPER)
-        process = subprocess.run([python, str(out / "helper.py"), str(case), str(out), str(iterations), str(samples)], capture_output=True, text=True)
+        process = subprocess.run(
+            [python, str(out / "helper.py"), str(case), str(out), str(iterations), str(samples)],
+            capture_output=True,
+            text=True,
+        )
         if process.returncode != 0:
             raise RuntimeError(f"elastix helper failed:\n{process.stderr[-3000:]}")
         info = json.loads((out / "result.json").read_text())
-        figures = score(data, np.load(out / "warped_labels.npy"), np.load(out / "carried.npy"), np.load(out / "field.npy"))
-    return {**figures, "affine_s": info["affine_s"], "deformable_s": info["deformable_s"], "total_s": info["affine_s"] + info["deformable_s"],
-            "elastix_own_folded_pct": info["own_folded_pct"], "n_maps": info["n_maps"], "maps": info["maps"]}
+        figures = score(
+            data, np.load(out / "warped_labels.npy"), np.load(out / "carried.npy"), np.load(out / "field.npy")
+        )
+    return {
+        **figures,
+        "affine_s": info["affine_s"],
+        "deformable_s": info["deformable_s"],
+        "total_s": info["affine_s"] + info["deformable_s"],
+        "elastix_own_folded_pct": info["own_folded_pct"],
+        "n_maps": info["n_maps"],
+        "maps": info["maps"],
+    }
 
 
 def run_regviewer(data: dict, preset: str) -> dict:
@@ -157,6 +180,7 @@ def run_regviewer(data: dict, preset: str) -> dict:
     from regviewer.registration.base import Request
     from regviewer.registration.pipeline import run_chain
     from regviewer.registration.presets import get_preset
+
     started = time.perf_counter()
     result = run_chain(get_preset(preset).stages, Request(data["fixed"], data["moving"]))
     wall = time.perf_counter() - started
@@ -172,7 +196,9 @@ def main() -> None:
     parser.add_argument("--elastix-python", required=True, help="interpreter of the venv holding itk-elastix")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--iterations", type=int, default=256, help="elastix MaximumNumberOfIterations per resolution")
-    parser.add_argument("--bspline-samples", type=int, default=2048, help="elastix NumberOfSpatialSamples of the B-spline stage")
+    parser.add_argument(
+        "--bspline-samples", type=int, default=2048, help="elastix NumberOfSpatialSamples of the B-spline stage"
+    )
     parser.add_argument("--preset", default="deformable")
     parser.add_argument("--case", default=str(D1))
     parser.add_argument("--json", help="also write every run's figures to this JSON file")
@@ -183,17 +209,31 @@ def main() -> None:
     for repeat in range(args.repeats):
         order = ["elastix", "regviewer"] if repeat % 2 == 0 else ["regviewer", "elastix"]
         for tool in order:
-            row = run_elastix(args.elastix_python, case, data, args.iterations, args.bspline_samples) if tool == "elastix" else run_regviewer(data, args.preset)
+            row = (
+                run_elastix(args.elastix_python, case, data, args.iterations, args.bspline_samples)
+                if tool == "elastix"
+                else run_regviewer(data, args.preset)
+            )
             runs[tool].append(row)
-            print(f"repeat {repeat + 1} {tool:<10} " + "  ".join(f"{k}={row[k]:.3f}" for k in ("dice", "tre_mm", "folded_pct", "affine_s", "deformable_s", "total_s")), flush=True)
+            print(
+                f"repeat {repeat + 1} {tool:<10} "
+                + "  ".join(
+                    f"{k}={row[k]:.3f}" for k in ("dice", "tre_mm", "folded_pct", "affine_s", "deformable_s", "total_s")
+                ),
+                flush=True,
+            )
     ratios = [r["total_s"] / e["total_s"] for r, e in zip(runs["regviewer"], runs["elastix"])]
     print(f"\nD1, medians over {args.repeats} repeats (load average now: {os.getloadavg()[0]:.2f})")
     columns = ("dice", "tre_mm", "folded_pct", "affine_s", "deformable_s", "total_s")
     print(f"{'tool':<34}{'Dice':>8}{'TRE mm':>8}{'% folded':>10}{'affine s':>10}{'deform s':>10}{'total s':>9}")
     for tool, name in (("elastix", "elastix B-spline, NCC + bending"), ("regviewer", f"RegViewer '{args.preset}'")):
         med = {c: statistics.median(r[c] for r in runs[tool]) for c in columns}
-        print(f"{name:<34}{med['dice']:>8.3f}{med['tre_mm']:>8.3f}{med['folded_pct']:>10.4f}{med['affine_s']:>10.1f}{med['deformable_s']:>10.1f}{med['total_s']:>9.1f}")
-    print(f"ratio RegViewer total / elastix total: median {statistics.median(ratios):.2f} (per repeat: {', '.join(f'{x:.2f}' for x in ratios)})")
+        print(
+            f"{name:<34}{med['dice']:>8.3f}{med['tre_mm']:>8.3f}{med['folded_pct']:>10.4f}{med['affine_s']:>10.1f}{med['deformable_s']:>10.1f}{med['total_s']:>9.1f}"
+        )
+    print(
+        f"ratio RegViewer total / elastix total: median {statistics.median(ratios):.2f} (per repeat: {', '.join(f'{x:.2f}' for x in ratios)})"
+    )
     own = ", ".join(f"{r['elastix_own_folded_pct']:.4f}" for r in runs["elastix"])
     print(f"elastix's own Jacobian determinant (transformix) % folded, per repeat: {own}")
     if args.json:

@@ -38,7 +38,11 @@ PEERS_D1 = [
 
 def _d1(data: Path) -> Path:
     if not (D1_CACHE / "case.json").exists():
-        subprocess.run([sys.executable, str(data.parent / "tools" / "make_d1.py"), str(data / "brain3d"), str(D1_CACHE)], check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, str(data.parent / "tools" / "make_d1.py"), str(data / "brain3d"), str(D1_CACHE)],
+            check=True,
+            capture_output=True,
+        )
     return D1_CACHE
 
 
@@ -57,18 +61,33 @@ def case_d1(data: Path, preset: str) -> dict:
     started = time.perf_counter()
     result = run_chain(get_preset(preset).stages, Request(fixed, moving))
     wall = time.perf_counter() - started
-    data_ = EvaluationData(fixed, moving, None, read_image(folder / "fixed_labels.nii.gz", is_label=True),
-                           read_image(folder / "moving_labels.nii.gz", is_label=True), fixed_points, moving_points, labels)
+    data_ = EvaluationData(
+        fixed,
+        moving,
+        None,
+        read_image(folder / "fixed_labels.nii.gz", is_label=True),
+        read_image(folder / "moving_labels.nii.gz", is_label=True),
+        fixed_points,
+        moving_points,
+        labels,
+    )
     after = evaluate(result.transform, data_)
     jac = jacobian_figures(result.transform, data_)
     stage_times = " + ".join(f"{s['runtime_s']:.1f}" for s in result.parameters["stages"])
-    return {"wall_s": wall, "stages_s": stage_times, "dice": after["dice_mean"], "tre_mm": after["tre_mean_mm"],
-            "folded_pct": jac["folded_pct"], "jacobian_min": jac["jacobian_min"]}
+    return {
+        "wall_s": wall,
+        "stages_s": stage_times,
+        "dice": after["dice_mean"],
+        "tre_mm": after["tre_mean_mm"],
+        "folded_pct": jac["folded_pct"],
+        "jacobian_min": jac["jacobian_min"],
+    }
 
 
 def case_known(data: Path, spec: str) -> dict:
     """Recover a known rigid or affine transform of r16 (2D) or brain3d (3D); spec = "2d-rigid" etc."""
     from helpers import about_centre, foreground_points, max_error_mm, moving_for, rotation
+
     from regviewer.core.io import read_image
     from regviewer.registration.base import Request
     from regviewer.registration.pipeline import Stage, run_chain
@@ -79,7 +98,11 @@ def case_known(data: Path, spec: str) -> dict:
         rigid, stretch, shift = rotation(9.0), rotation(-6.0) @ np.array([[1.08, 0.04], [0.0, 0.93]]), (7.0, -5.0)
     else:
         fixed, metric = read_image(data / "brain3d" / "test_scan.npz"), "ncc"
-        rigid, stretch, shift = rotation((4.0, -3.0, 6.0)), rotation((-3.0, 4.0, 2.0)) @ np.diag([1.05, 0.96, 1.03]), (5.0, -4.0, 3.0)
+        rigid, stretch, shift = (
+            rotation((4.0, -3.0, 6.0)),
+            rotation((-3.0, 4.0, 2.0)) @ np.diag([1.05, 0.96, 1.03]),
+            (5.0, -4.0, 3.0),
+        )
     truth = about_centre(fixed, rigid if method == "rigid" else stretch, shift)
     moving = moving_for(fixed, truth)
     started = time.perf_counter()
@@ -100,12 +123,16 @@ def case_inter_subject_2d(data: Path, preset: str) -> dict:
     started = time.perf_counter()
     result = run_chain(get_preset(preset).stages, Request(fixed, moving))
     wall = time.perf_counter() - started
-    return {"wall_s": wall, "ncc_before": ncc(fixed.array, moving.array),
-            "ncc_after": ncc(fixed.array, resample_image(moving, fixed.geometry, result.transform).array)}
+    return {
+        "wall_s": wall,
+        "ncc_before": ncc(fixed.array, moving.array),
+        "ncc_after": ncc(fixed.array, resample_image(moving, fixed.geometry, result.transform).array),
+    }
 
 
 def case_multimodal_2d(data: Path, metric: str) -> dict:
     from helpers import about_centre, moving_for, rotation
+
     from regviewer.core.io import read_image
     from regviewer.core.metrics import dice_per_label
     from regviewer.core.resample import resample_image
@@ -113,16 +140,26 @@ def case_multimodal_2d(data: Path, metric: str) -> dict:
     from regviewer.registration.pipeline import Stage, run_chain
 
     folder = data / "multimodal2d"
-    fixed, fixed_mask = read_image(folder / "CT_2D_head_fixed.mha"), read_image(folder / "CT_2D_head_fixed_mask.mha", is_label=True)
-    moving0, mask0 = read_image(folder / "CT_2D_head_moving.mha"), read_image(folder / "CT_2D_head_moving_mask.mha", is_label=True)
+    fixed, fixed_mask = (
+        read_image(folder / "CT_2D_head_fixed.mha"),
+        read_image(folder / "CT_2D_head_fixed_mask.mha", is_label=True),
+    )
+    moving0, mask0 = (
+        read_image(folder / "CT_2D_head_moving.mha"),
+        read_image(folder / "CT_2D_head_moving_mask.mha", is_label=True),
+    )
     shift = about_centre(moving0, rotation(12.0), (9.0, -6.0))
     moving, moving_mask = moving_for(moving0, shift), moving_for(mask0, shift)
     started = time.perf_counter()
-    result = run_chain([Stage("rigid", {"metric": metric}), Stage("affine", {"metric": metric})], Request(fixed, moving))
+    result = run_chain(
+        [Stage("rigid", {"metric": metric}), Stage("affine", {"metric": metric})], Request(fixed, moving)
+    )
     wall = time.perf_counter() - started
 
     def dice(transform):
-        return dice_per_label(fixed_mask.array > 0, resample_image(moving_mask, fixed.geometry, transform, "label").array > 0, [1])[1]
+        return dice_per_label(
+            fixed_mask.array > 0, resample_image(moving_mask, fixed.geometry, transform, "label").array > 0, [1]
+        )[1]
 
     return {"wall_s": wall, "mask_dice_before": dice(None), "mask_dice_after": dice(result.transform)}
 
@@ -171,7 +208,9 @@ def main() -> None:
         return
     rows = {}
     for name in [c.strip() for c in args.cases.split(",") if c.strip()]:
-        process = subprocess.run([sys.executable, __file__, "--one", name, "--data", str(data)], capture_output=True, text=True)
+        process = subprocess.run(
+            [sys.executable, __file__, "--one", name, "--data", str(data)], capture_output=True, text=True
+        )
         if process.returncode != 0:
             rows[name] = {"error": process.stderr.strip().splitlines()[-1] if process.stderr.strip() else "failed"}
         else:

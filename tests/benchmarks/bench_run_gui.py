@@ -103,7 +103,11 @@ def run_once(window, probe: Probe, cancel_stage: str | None = None, cancel_after
     record = dock.run()
     loop.exec()
     probe.timer.stop()
-    for signal, slot in ((dock.controller.finished, finished), (dock.controller.idle, idle), (dock.controller.progressed, progressed)):
+    for signal, slot in (
+        (dock.controller.finished, finished),
+        (dock.controller.idle, idle),
+        (dock.controller.progressed, progressed),
+    ):
         signal.disconnect(slot)
     return record, marks
 
@@ -111,8 +115,12 @@ def run_once(window, probe: Probe, cancel_stage: str | None = None, cancel_after
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cancels", type=int, default=3, help="cancels during the B-spline stage")
-    parser.add_argument("--mode", choices=("process", "thread"), default="process",
-                        help="run the engine in a child process (the dock's default) or in the worker thread")
+    parser.add_argument(
+        "--mode",
+        choices=("process", "thread"),
+        default="process",
+        help="run the engine in a child process (the dock's default) or in the worker thread",
+    )
     args = parser.parse_args()
     from regviewer import paths
     from regviewer.gui.app import application
@@ -120,15 +128,22 @@ def main() -> None:
 
     app = application()
     settings = QSettings(str(Path("/tmp") / "bench_run_gui.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(fixed=paths.SAMPLE_3D_FIXED, moving=paths.SAMPLE_3D_MOVING, fixed_labels=paths.SAMPLE_3D_FIXED_LABELS,
-                        moving_labels=paths.SAMPLE_3D_MOVING_LABELS, settings=settings)
+    window = MainWindow(
+        fixed=paths.SAMPLE_3D_FIXED,
+        moving=paths.SAMPLE_3D_MOVING,
+        fixed_labels=paths.SAMPLE_3D_FIXED_LABELS,
+        moving_labels=paths.SAMPLE_3D_MOVING_LABELS,
+        settings=settings,
+    )
     window.show()
     app.processEvents()
     dock = window.run_dock
     dock.select_preset("deformable")
     dock.isolate_check.setChecked(args.mode == "process")
     probe = Probe(dock)
-    print(f"engine in a {args.mode}; 3D pair {window.grid.scene.fixed.shape} / {window.grid.scene.moving.shape}; load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"engine in a {args.mode}; 3D pair {window.grid.scene.fixed.shape} / {window.grid.scene.moving.shape}; load average {os.getloadavg()[0]:.2f}"
+    )
 
     idle_start = time.perf_counter()
     loop = QEventLoop()
@@ -142,15 +157,36 @@ def main() -> None:
     eval_gap = probe.longest_gap_ms(marks["finished"], marks["idle"])
     previews, progress = list(probe.preview_s), list(probe.progress_s)
     rows = [
-        ("idle window, no run, 3 s (max / p99 / >50 ms)", f"{idle_gap[0]:.0f} / {idle_gap[1]:.0f} ms / {idle_gap[2]}", ""),
+        (
+            "idle window, no run, 3 s (max / p99 / >50 ms)",
+            f"{idle_gap[0]:.0f} / {idle_gap[1]:.0f} ms / {idle_gap[2]}",
+            "",
+        ),
         ("full run: status", record.status, ""),
         ("full run: engine time", f"{record.result.runtime_s:.1f} s", ""),
         ("full run: figures time", f"{marks['idle'] - marks['finished']:.1f} s", ""),
-        ("stall while the engine runs (max / p99 / >50 ms)", f"{run_gap[0]:.0f} / {run_gap[1]:.0f} ms / {run_gap[2]}", "< 50 ms"),
-        ("stall while figures are computed (max / p99 / >50 ms)", f"{eval_gap[0]:.0f} / {eval_gap[1]:.0f} ms / {eval_gap[2]}", "< 50 ms"),
-        ("live previews drawn (count, median / max)",
-         f"{len(previews)}, {np.median(previews) * 1000:.0f} / {np.max(previews) * 1000:.0f} ms" if previews else "0", ""),
-        ("progress batches (count, max GUI time)", f"{len(progress)}, {np.max(progress) * 1000:.1f} ms" if progress else "0", ""),
+        (
+            "stall while the engine runs (max / p99 / >50 ms)",
+            f"{run_gap[0]:.0f} / {run_gap[1]:.0f} ms / {run_gap[2]}",
+            "< 50 ms",
+        ),
+        (
+            "stall while figures are computed (max / p99 / >50 ms)",
+            f"{eval_gap[0]:.0f} / {eval_gap[1]:.0f} ms / {eval_gap[2]}",
+            "< 50 ms",
+        ),
+        (
+            "live previews drawn (count, median / max)",
+            f"{len(previews)}, {np.median(previews) * 1000:.0f} / {np.max(previews) * 1000:.0f} ms"
+            if previews
+            else "0",
+            "",
+        ),
+        (
+            "progress batches (count, max GUI time)",
+            f"{len(progress)}, {np.max(progress) * 1000:.1f} ms" if progress else "0",
+            "",
+        ),
     ]
     moments = [("affine", 0.3)] + [("bspline", 0.5 + 5.0 * i / max(args.cancels - 1, 1)) for i in range(args.cancels)]
     for stage, after in moments:
@@ -158,7 +194,13 @@ def main() -> None:
         latency = marks["finished"] - marks["cancel"] if "cancel" in marks else float("nan")
         gap = probe.longest_gap_ms(marks["start"], marks["finished"])
         how = "stand-in" if "had not stopped" in record.result.message else "engine"
-        rows.append((f"cancel {after:.1f} s into {stage}: status, latency", f"{record.status} ({how}), {latency * 1000:.0f} ms", "< 1000 ms"))
+        rows.append(
+            (
+                f"cancel {after:.1f} s into {stage}: status, latency",
+                f"{record.status} ({how}), {latency * 1000:.0f} ms",
+                "< 1000 ms",
+            )
+        )
         rows.append(("  stall during that run (max)", f"{gap[0]:.0f} ms", "< 50 ms"))
     width = max(len(name) for name, _, _ in rows) + 2
     print(f"{'measure':<{width}}{'value':>28}   target")

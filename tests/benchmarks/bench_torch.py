@@ -20,9 +20,9 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -70,7 +70,9 @@ def _on_extent(image, reference):
     from regviewer.core.image import Geometry, Image
 
     ratio = (np.array(reference.geometry.size) - 1) / (np.array(image.geometry.size) - 1)
-    geometry = Geometry(image.shape, reference.geometry.spacing * ratio, reference.geometry.origin, reference.geometry.direction)
+    geometry = Geometry(
+        image.shape, reference.geometry.spacing * ratio, reference.geometry.origin, reference.geometry.direction
+    )
     return Image(image.array, geometry, name=image.name, is_label=image.is_label)
 
 
@@ -175,7 +177,17 @@ def run_one(method: str, case_name: str, data_folder: Path, overrides: dict) -> 
     }
 
 
-COLUMNS = ("wall_s", "cpu_s", "peak_rss_mb", "dice_before", "dice", "tre_before_mm", "tre_mm", "folded_pct", "jacobian_min")
+COLUMNS = (
+    "wall_s",
+    "cpu_s",
+    "peak_rss_mb",
+    "dice_before",
+    "dice",
+    "tre_before_mm",
+    "tre_mm",
+    "folded_pct",
+    "jacobian_min",
+)
 
 
 def _cell(value: object) -> str:
@@ -202,7 +214,9 @@ def main() -> None:
     print("|---" * (len(COLUMNS) + 2) + "|")
     for case_name in [c.strip() for c in args.cases.split(",") if c.strip()]:
         for method in [m.strip() for m in args.methods.split(",") if m.strip()]:
-            command = [sys.executable, __file__, "--one", method, case_name, "--data", args.data] + [f"--param={p}" for p in args.param]
+            command = [sys.executable, __file__, "--one", method, case_name, "--data", args.data] + [
+                f"--param={p}" for p in args.param
+            ]
             process = subprocess.run(command, capture_output=True, text=True)
             if process.returncode != 0:
                 figures = {"error": (process.stderr.strip().splitlines() or ["failed"])[-1]}

@@ -33,7 +33,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +49,12 @@ def _write_case(folder: Path, fixed, moving, fixed_labels, moving_labels, fixed_
     from regviewer.core.io import write_image
 
     folder.mkdir(parents=True, exist_ok=True)
-    for name, image in (("fixed", fixed), ("moving", moving), ("fixed_labels", fixed_labels), ("moving_labels", moving_labels)):
+    for name, image in (
+        ("fixed", fixed),
+        ("moving", moving),
+        ("fixed_labels", fixed_labels),
+        ("moving_labels", moving_labels),
+    ):
         write_image(image, folder / f"{name}.nii.gz")
     header = "x,y,z"
     np.savetxt(folder / "fixed_landmarks.csv", fixed_points, delimiter=",", header=header, comments="")
@@ -76,7 +80,16 @@ def case_folder(name: str) -> Path:
         from bench_torch import case_prostate
 
         data = case_prostate(DATA, name.removeprefix("prostate"), {}).data
-        return _write_case(folder, data.fixed, data.moving, data.fixed_labels, data.moving_labels, data.fixed_landmarks, data.moving_landmarks, [1])
+        return _write_case(
+            folder,
+            data.fixed,
+            data.moving,
+            data.fixed_labels,
+            data.moving_labels,
+            data.fixed_landmarks,
+            data.moving_landmarks,
+            [1],
+        )
     raise SystemExit(f"unknown case {name!r}")
 
 
@@ -99,7 +112,9 @@ def _sample3d(folder: Path) -> Path:
     voxels = np.argwhere(np.asarray(fixed_labels.array) > 0)
     chosen = voxels[np.random.default_rng(1234).choice(len(voxels), 200, replace=False)]
     fixed_points = np.array([fixed.index_to_physical(index[::-1].astype(float)) for index in chosen])
-    return _write_case(folder, fixed, moving, fixed_labels, moving_labels, fixed_points, truth.transform_points(fixed_points), labels)
+    return _write_case(
+        folder, fixed, moving, fixed_labels, moving_labels, fixed_points, truth.transform_points(fixed_points), labels
+    )
 
 
 def run_one(method: str, case: Path, elastix_python: str) -> dict:
@@ -119,7 +134,11 @@ def run_one(method: str, case: Path, elastix_python: str) -> dict:
     import regviewer
 
     figures = run_regviewer(data, method.removesuffix("-old"))
-    figures = {**_pick(figures), "time_s": figures["total_s"], "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    figures = {
+        **_pick(figures),
+        "time_s": figures["total_s"],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
     figures["tree"] = str(Path(regviewer.__file__).parents[1])
     return figures
 
@@ -130,7 +149,9 @@ def _pick(figures: dict) -> dict:
 
 def extract_revision(revision: str, target: Path) -> Path:
     """The ``regviewer`` package of a git revision, extracted under ``target`` (for the "old" rows)."""
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", revision, "regviewer"], capture_output=True, check=True).stdout
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", revision, "regviewer"], capture_output=True, check=True
+    ).stdout
     with tarfile.open(fileobj=__import__("io").BytesIO(archive)) as tar:
         tar.extractall(target, filter="data")
     return target
@@ -157,13 +178,28 @@ def main() -> None:
         for name in [c.strip() for c in args.cases.split(",") if c.strip()]:
             folder = case_folder(name)
             load_before = os.getloadavg()[0]
-            print(f"\n{name} (load average before: {load_before:.2f})\n| method | " + " | ".join(COLUMNS) + " | x elastix |\n" + "|---" * (len(COLUMNS) + 2) + "|", flush=True)
+            print(
+                f"\n{name} (load average before: {load_before:.2f})\n| method | "
+                + " | ".join(COLUMNS)
+                + " | x elastix |\n"
+                + "|---" * (len(COLUMNS) + 2)
+                + "|",
+                flush=True,
+            )
             case_rows = []
             for method in methods:
                 environment = dict(os.environ)
                 if method.endswith("-old"):
                     environment["REGVIEWER_OLD_TREE"] = old_tree
-                command = [sys.executable, str(Path(__file__)), "--one", method, str(folder), "--elastix-python", args.elastix_python]
+                command = [
+                    sys.executable,
+                    str(Path(__file__)),
+                    "--one",
+                    method,
+                    str(folder),
+                    "--elastix-python",
+                    args.elastix_python,
+                ]
                 process = subprocess.run(command, capture_output=True, text=True, env=environment)
                 if process.returncode != 0:
                     figures = {"error": (process.stderr.strip().splitlines() or ["failed"])[-1][:160]}
@@ -176,7 +212,11 @@ def main() -> None:
                     print(f"| {row['method']} | {row['error']} |")
                     continue
                 ratio = f"{row['time_s'] / elastix_time:.2f}" if elastix_time else "-"
-                print(f"| {row['method']} | " + " | ".join(f"{row[c]:.3f}" if c != "peak_rss_mb" else f"{row[c]:.0f}" for c in COLUMNS) + f" | {ratio} |")
+                print(
+                    f"| {row['method']} | "
+                    + " | ".join(f"{row[c]:.3f}" if c != "peak_rss_mb" else f"{row[c]:.0f}" for c in COLUMNS)
+                    + f" | {ratio} |"
+                )
             print(f"(load average after: {os.getloadavg()[0]:.2f}; 2-core machine shared with other jobs)", flush=True)
             rows += case_rows
     if args.json:

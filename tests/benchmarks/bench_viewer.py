@@ -44,8 +44,13 @@ def first_window(sample: str, repeats: int) -> tuple[float, str]:
     times, heavy = [], ""
     for _ in range(repeats):
         start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-c", FIRST_WINDOW.format(sample=sample)], capture_output=True,
-                              text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        done = subprocess.run(
+            [sys.executable, "-c", FIRST_WINDOW.format(sample=sample)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
         times.append(time.perf_counter() - start)
         if done.returncode != 0:
             raise SystemExit(done.stderr)
@@ -115,10 +120,14 @@ def main() -> None:
     print("| measure | value |\n|---|---|")
     for sample in ("2d", "3d"):
         seconds, heavy = first_window(sample, 3)
-        print(f"| first window, {sample} sample (process start to painted) | {seconds:.2f} s (torch/vtk imported: {heavy}) |")
+        print(
+            f"| first window, {sample} sample (process start to painted) | {seconds:.2f} s (torch/vtk imported: {heavy}) |"
+        )
     for name, (wall_ms, cpu_ms) in redraw(args.size, args.repeats).items():
-        print(f"| redraw 4 views after a {name}, {args.size}^3, B-spline | {wall_ms:.1f} ms median wall, "
-              f"{cpu_ms:.1f} ms CPU |")
+        print(
+            f"| redraw 4 views after a {name}, {args.size}^3, B-spline | {wall_ms:.1f} ms median wall, "
+            f"{cpu_ms:.1f} ms CPU |"
+        )
     sys.stdout.flush()
     os._exit(0)
 

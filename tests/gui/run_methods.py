@@ -32,16 +32,34 @@ class SlowShiftMethod:
         history = []
         for step in range(values["steps"]):
             if cancel.cancelled:
-                return Result(self.name, transform, "cancelled", values, time.perf_counter() - started, history,
-                              "cancelled by the user")
+                return Result(
+                    self.name,
+                    transform,
+                    "cancelled",
+                    values,
+                    time.perf_counter() - started,
+                    history,
+                    "cancelled by the user",
+                )
             translation = np.zeros(ndim)
             translation[0] = 0.05 * (step + 1)
             transform = AffineTransform(np.eye(ndim), translation)
             history.append((self.name, 0, step, 1.0 / (step + 1)))
-            progress(ProgressEvent(self.name, 0, 1, step, 1.0 / (step + 1), preview=transform if step % 5 == 0 else None,
-                                   max_iterations=values["steps"]))
+            progress(
+                ProgressEvent(
+                    self.name,
+                    0,
+                    1,
+                    step,
+                    1.0 / (step + 1),
+                    preview=transform if step % 5 == 0 else None,
+                    max_iterations=values["steps"],
+                )
+            )
             time.sleep(values["step_s"])
-        return Result(self.name, transform, "completed", values, time.perf_counter() - started, history, "all steps done")
+        return Result(
+            self.name, transform, "completed", values, time.perf_counter() - started, history, "all steps done"
+        )
 
 
 class ExplodingMethod:
@@ -62,8 +80,12 @@ class ExplodingMethod:
 def make_registry() -> Registry:
     """rigid and affine (real engines) plus the two test methods, and one broken plugin."""
     registry = Registry()
-    for name, method in (("rigid", RigidMethod), ("affine", AffineMethod), ("slow-shift", SlowShiftMethod),
-                         ("exploding", ExplodingMethod)):
+    for name, method in (
+        ("rigid", RigidMethod),
+        ("affine", AffineMethod),
+        ("slow-shift", SlowShiftMethod),
+        ("exploding", ExplodingMethod),
+    ):
         registry.add(name, method)
     registry.errors["broken-plugin"] = "broken_plugin.methods:Method: ImportError: no module named torchvision"
     return registry

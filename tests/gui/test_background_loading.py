@@ -37,13 +37,17 @@ def test_the_window_keeps_running_while_files_are_read(qtbot, window, monkeypatc
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     timer.start(10)
     window.load_in_background(fixed=paths.SAMPLE_3D_FIXED, moving=paths.SAMPLE_3D_MOVING)
-    assert window.grid.scene.fixed is None and "Reading fixed.nii.gz, moving.nii.gz" in window.statusBar().currentMessage()
+    assert (
+        window.grid.scene.fixed is None and "Reading fixed.nii.gz, moving.nii.gz" in window.statusBar().currentMessage()
+    )
     qtbot.waitUntil(lambda: window.grid.scene.moving is not None, timeout=10000)
     timer.stop()
     assert len(ticks) >= 20  # 0.8 s of reading: the event loop kept running (on the GUI thread: no ticks)
     assert max(b - a for a, b in zip(ticks, ticks[1:])) < 0.3
     assert errors == []
-    assert window.grid.scene.fixed.name == "fixed.nii.gz" and window.source_paths["moving"] == str(paths.SAMPLE_3D_MOVING)
+    assert window.grid.scene.fixed.name == "fixed.nii.gz" and window.source_paths["moving"] == str(
+        paths.SAMPLE_3D_MOVING
+    )
     assert ("fixed", str(paths.SAMPLE_3D_FIXED)) in window.recent_files()
 
 

@@ -47,7 +47,9 @@ def test_shows_both_grids(panel, sample):
     assert panel.cell_text("Origin (mm)", "Fixed") == "(" + ", ".join(f"{v:g}" for v in fixed.origin) + ")"
     assert panel.cell_text("Direction", "Fixed") == "identity"
     rows = panel.cell_text("Direction", "Moving").splitlines()
-    assert len(rows) == 3 and np.allclose([[float(v) for v in row.strip("[]").split()] for row in rows], moving.direction, atol=1e-4)
+    assert len(rows) == 3 and np.allclose(
+        [[float(v) for v in row.strip("[]").split()] for row in rows], moving.direction, atol=1e-4
+    )
     assert panel.cell_text("Orientation", "Fixed") == "LPS"
     assert panel.cell_text("Orientation", "Moving") == "LPS (oblique)"
     assert panel.cell_text("Data type", "Fixed") == "uint8"

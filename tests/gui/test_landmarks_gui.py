@@ -12,13 +12,14 @@ from regviewer.core.transforms import AffineTransform
 from regviewer.gui.main_window import MainWindow
 
 
-
 @pytest.fixture
 def window(qtbot, tmp_path, monkeypatch, shared_data):
     monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: None)
     folder = shared_data / "brain2d"
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(fixed=read_image(folder / "r16slice.jpg"), moving=read_image(folder / "r85slice.jpg"), settings=settings)
+    win = MainWindow(
+        fixed=read_image(folder / "r16slice.jpg"), moving=read_image(folder / "r85slice.jpg"), settings=settings
+    )
     qtbot.addWidget(win)
     win.resize(1500, 950)
     win.show()
@@ -47,7 +48,9 @@ def _drag(qtbot, view, start_mm, end_mm, steps=6) -> None:
 
     def send(kind, pixel, buttons):
         button = Qt.MouseButton.LeftButton if kind != QEvent.Type.MouseMove else Qt.MouseButton.NoButton
-        event = QMouseEvent(kind, QPointF(pixel), QPointF(viewport.mapToGlobal(pixel)), button, buttons, Qt.KeyboardModifier.NoModifier)
+        event = QMouseEvent(
+            kind, QPointF(pixel), QPointF(viewport.mapToGlobal(pixel)), button, buttons, Qt.KeyboardModifier.NoModifier
+        )
         QApplication.sendEvent(viewport, event)
 
     send(QEvent.Type.MouseButtonPress, start, Qt.MouseButton.LeftButton)

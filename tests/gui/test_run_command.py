@@ -85,7 +85,9 @@ def test_the_copied_command_reproduces_a_run_with_edited_parameters(qtbot, windo
     assert np.abs(gui - points).max() > 1.0  # a real registration, not the identity
 
 
-def test_a_chained_run_with_one_stage_edited_reproduces_through_an_init_file_and_a_preset_file(qtbot, window, capsys, errors):
+def test_a_chained_run_with_one_stage_edited_reproduces_through_an_init_file_and_a_preset_file(
+    qtbot, window, capsys, errors
+):
     dock = window.run_dock
     dock.select_method("rigid")
     first = _run(qtbot, dock)
@@ -103,7 +105,9 @@ def test_a_chained_run_with_one_stage_edited_reproduces_through_an_init_file_and
 
 def test_images_given_in_memory_cannot_be_named(qtbot, tmp_path, errors):
     fixed, moving = read_image(paths.SAMPLE_2D_FIXED), read_image(paths.SAMPLE_2D_MOVING)
-    window = MainWindow(fixed=fixed, moving=moving, settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    window = MainWindow(
+        fixed=fixed, moving=moving, settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    )
     qtbot.addWidget(window)
     dock = window.run_dock
     dock.select_method("rigid")

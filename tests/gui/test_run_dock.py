@@ -15,7 +15,6 @@ from regviewer.core.transforms import AffineTransform
 from regviewer.gui.main_window import MainWindow
 from regviewer.gui.run.parameter_form import ParameterForm
 from regviewer.registration.registry import default_registry
-
 from tests.gui.run_methods import make_registry
 
 SHOTS = Path("/tmp/shots_r3")
@@ -48,7 +47,15 @@ def test_the_dock_lists_presets_first_and_every_method(window):
     assert presets[-1] == "Single method"
     methods = [dock.method_combo.itemData(i) for i in range(dock.method_combo.count())]
     assert methods == default_registry().names()
-    for name in ("methodCombo", "presetCombo", "runButton", "cancelButton", "progressBar", "historyList", "copyCommandButton"):
+    for name in (
+        "methodCombo",
+        "presetCombo",
+        "runButton",
+        "cancelButton",
+        "progressBar",
+        "historyList",
+        "copyCommandButton",
+    ):
         assert window.findChild(object, name) is not None, name
 
 
@@ -253,11 +260,17 @@ def test_landmarks_from_the_window_reach_the_engine_the_figures_and_the_command(
 
 
 def test_labels_and_masks_are_named_in_the_command(qtbot, window, shared_data):
-    fixed_labels, moving_labels = shared_data / "brain2d" / "r16sliceLM.nii.gz", shared_data / "brain2d" / "r85sliceLM.nii.gz"
+    fixed_labels, moving_labels = (
+        shared_data / "brain2d" / "r16sliceLM.nii.gz",
+        shared_data / "brain2d" / "r85sliceLM.nii.gz",
+    )
     assert window.load(fixed_labels=fixed_labels, moving_labels=moving_labels)
     dock = window.run_dock
-    assert [dock.mask_combo.itemText(i) for i in range(dock.mask_combo.count())] == \
-        ["No mask", "Fixed labels > 0", "Fixed and moving labels > 0"]
+    assert [dock.mask_combo.itemText(i) for i in range(dock.mask_combo.count())] == [
+        "No mask",
+        "Fixed labels > 0",
+        "Fixed and moving labels > 0",
+    ]
     dock.mask_combo.setCurrentIndex(2)
     assert dock.labels_check.isEnabled() and dock.labels_check.isChecked()
     dock.set_registry(make_registry())
@@ -268,8 +281,12 @@ def test_labels_and_masks_are_named_in_the_command(qtbot, window, shared_data):
     assert record.mask_roles == ("fixed", "moving") and record.use_labels
     assert "dice_mean" in record.figures["after"]  # the label maps are scored
     argv = dock.copy_command(record).split()
-    for option, path in (("--fixed-mask", fixed_labels), ("--moving-mask", moving_labels),
-                         ("--fixed-labels", fixed_labels), ("--moving-labels", moving_labels)):
+    for option, path in (
+        ("--fixed-mask", fixed_labels),
+        ("--moving-mask", moving_labels),
+        ("--fixed-labels", fixed_labels),
+        ("--moving-labels", moving_labels),
+    ):
         assert argv[argv.index(option) + 1] == str(path)
 
 
@@ -338,7 +355,9 @@ def test_choosing_a_landmark_method_previews_its_fit_live_while_points_are_dragg
     dock.select_method("landmark-tps")
     assert landmarks.live and landmarks.fit_kind == "tps"
     shown = window.grid.scene.transform  # the fit is shown at once
-    assert shown is not None and np.allclose(shown.transform_points(fixed_points), fixed_points + [5.0, -2.0], atol=1e-6)
+    assert shown is not None and np.allclose(
+        shown.transform_points(fixed_points), fixed_points + [5.0, -2.0], atol=1e-6
+    )
     previews = []
     window.grid.transformChanged.connect(previews.append)
     landmarks.dragging = True
@@ -346,6 +365,8 @@ def test_choosing_a_landmark_method_previews_its_fit_live_while_points_are_dragg
     landmarks.drag_moved()
     landmarks.drag_finished()
     assert previews == [True, False]  # a live preview while dragging, the exact fit on release
-    assert np.allclose(window.grid.scene.transform.transform_points(fixed_points[:1]), fixed_points[:1] + [9.0, 0.0], atol=1e-6)
+    assert np.allclose(
+        window.grid.scene.transform.transform_points(fixed_points[:1]), fixed_points[:1] + [9.0, 0.0], atol=1e-6
+    )
     dock.select_method("rigid")  # another method: the live fit the dock turned on is off again
     assert not landmarks.live

@@ -18,7 +18,9 @@ class PhaseCorrelationMethod:
     label = "Translation (phase correlation)"
     description = "Finds the shift between the images with an FFT; fast, robust to large translations, same modality."
     parameters = (
-        Parameter("upsample", "int", 10, "Sub-voxel precision", "1 / upsample voxels of precision.", 1, 100, expert=True),
+        Parameter(
+            "upsample", "int", 10, "Sub-voxel precision", "1 / upsample voxels of precision.", 1, 100, expert=True
+        ),
     )
 
     def run(self, request: Request, progress=ignore_progress, cancel: CancelToken | None = None) -> Result:
@@ -29,12 +31,25 @@ class PhaseCorrelationMethod:
         # The moving image on the fixed grid (through the initial transform when there is one).
         moving = resample_image(request.moving, fixed.geometry, request.initial_transform, "linear")
         shift_zyx, _, _ = phase_cross_correlation(
-            np.asarray(fixed.array, np.float32), moving.array, upsample_factor=parameters["upsample"], normalization=None
+            np.asarray(fixed.array, np.float32),
+            moving.array,
+            upsample_factor=parameters["upsample"],
+            normalization=None,
         )
         # fixed(x) ~ moving(x - shift): the fixed -> moving map is x -> x - shift (converted from voxels to mm).
         shift_mm = fixed.direction @ (np.asarray(shift_zyx)[::-1] * fixed.spacing)
         translation = AffineTransform(np.eye(ndim), -shift_mm)
-        transform = translation if request.initial_transform is None else CompositeTransform([translation, request.initial_transform])
+        transform = (
+            translation
+            if request.initial_transform is None
+            else CompositeTransform([translation, request.initial_transform])
+        )
         progress(ProgressEvent(self.name, 0, 1, 0, None, f"shift {np.round(-shift_mm, 2).tolist()} mm"))
-        return Result(self.name, transform, "completed", parameters, time.perf_counter() - started,
-                      message=f"translation {np.round(-shift_mm, 3).tolist()} mm")
+        return Result(
+            self.name,
+            transform,
+            "completed",
+            parameters,
+            time.perf_counter() - started,
+            message=f"translation {np.round(-shift_mm, 3).tolist()} mm",
+        )

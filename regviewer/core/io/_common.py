@@ -11,14 +11,13 @@ import re
 
 import numpy as np
 
-from regviewer.core.itk_warnings import quiet_itk  # noqa: F401 (used by the readers)
 from regviewer.core.errors import ImageWriteError, InvalidImageError  # noqa: F401 (ImageWriteError re-exported)
+from regviewer.core.itk_warnings import quiet_itk  # noqa: F401 (used by the readers)
 
 logger = logging.getLogger("regviewer.io")
 
 #: ITK-style luminance weights (ITU-R BT.601), the same as Pillow's "L" conversion.
 LUMINANCE_WEIGHTS = np.array([0.299, 0.587, 0.114])
-
 
 
 def short_reason(error: BaseException) -> str:

@@ -15,8 +15,8 @@ import contextlib
 import errno
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from regviewer.core.errors import ImageWriteError
 
@@ -29,7 +29,7 @@ def split_extension(path: Path) -> tuple[str, str]:
     name = path.name
     for compound in _COMPOUND_EXTENSIONS:
         if name.lower().endswith(compound) and len(name) > len(compound):
-            return name[: -len(compound)], name[-len(compound):]
+            return name[: -len(compound)], name[-len(compound) :]
     return path.stem, path.suffix
 
 

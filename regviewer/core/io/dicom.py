@@ -59,7 +59,10 @@ def _warn_if_uneven(reader: sitk.ImageSeriesReader, image: sitk.Image, source: s
         logger.warning(
             "%s: DICOM slices are unevenly spaced (gaps %.4g..%.4g mm): the regular grid read "
             "(spacing %.4g mm) misplaces some slices",
-            source, float(gaps.min()), float(gaps.max()), image.GetSpacing()[2],
+            source,
+            float(gaps.min()),
+            float(gaps.max()),
+            image.GetSpacing()[2],
         )
 
 
@@ -79,12 +82,20 @@ def read_dicom_series(folder: Path) -> sitk.Image:
     with quiet_itk():
         image = reader.Execute()
     if len(series) > 1:
-        description = reader.GetMetaData(0, _DESCRIPTION_TAG).strip() if reader.HasMetaDataKey(0, _DESCRIPTION_TAG) else ""
+        description = (
+            reader.GetMetaData(0, _DESCRIPTION_TAG).strip() if reader.HasMetaDataKey(0, _DESCRIPTION_TAG) else ""
+        )
         others = "; ".join(f"{other} ({len(files)} files)" for other, files in series[1:6])
         more = f" and {len(series) - 6} more" if len(series) > 6 else ""
         logger.warning(
             "%s: %d DICOM series found; reading the largest, %s%s (%d files); others: %s%s",
-            folder, len(series), uid, f" '{description}'" if description else "", len(names), others, more,
+            folder,
+            len(series),
+            uid,
+            f" '{description}'" if description else "",
+            len(names),
+            others,
+            more,
         )
     _warn_if_uneven(reader, image, str(folder))
     return image

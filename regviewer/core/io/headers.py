@@ -15,8 +15,16 @@ import numpy as np
 from regviewer.core.errors import ImageReadError, InvalidImageError
 
 _BYTES_PER_ELEMENT = {
-    "MET_CHAR": 1, "MET_UCHAR": 1, "MET_SHORT": 2, "MET_USHORT": 2, "MET_INT": 4, "MET_UINT": 4,
-    "MET_LONG_LONG": 8, "MET_ULONG_LONG": 8, "MET_FLOAT": 4, "MET_DOUBLE": 8,
+    "MET_CHAR": 1,
+    "MET_UCHAR": 1,
+    "MET_SHORT": 2,
+    "MET_USHORT": 2,
+    "MET_INT": 4,
+    "MET_UINT": 4,
+    "MET_LONG_LONG": 8,
+    "MET_ULONG_LONG": 8,
+    "MET_FLOAT": 4,
+    "MET_DOUBLE": 8,
 }
 _DATA_FILE = b"ElementDataFile"
 
@@ -93,6 +101,8 @@ def check_nrrd_header(path: Path) -> None:
     for vector in re.findall(r"\(([^)]*)\)", fields.get("space directions", "")):
         try:
             if not any(float(v) != 0 for v in vector.split(",")):
-                raise InvalidImageError(f"zero-length space direction in the NRRD header ({fields['space directions']})")
+                raise InvalidImageError(
+                    f"zero-length space direction in the NRRD header ({fields['space directions']})"
+                )
         except ValueError:
             pass

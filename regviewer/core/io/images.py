@@ -127,7 +127,9 @@ def write_image(image: Image, path: str | os.PathLike[str]) -> Path:
     path = Path(path).expanduser()
     family = FAMILY_BY_EXTENSION.get(extension_of(path))
     if family is None or family == "dicom":
-        reason = "writing DICOM is not supported" if family == "dicom" else f"unsupported extension '{extension_of(path)}'"
+        reason = (
+            "writing DICOM is not supported" if family == "dicom" else f"unsupported extension '{extension_of(path)}'"
+        )
         raise ImageWriteError(f"{path}: {reason}; write one of: {', '.join(WRITABLE_IMAGE_EXTENSIONS)}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -86,8 +86,11 @@ def _array_and_geometry(
     check_channel_unused(channel)
     if raster:
         if not np.allclose(spacing, 1.0, atol=1e-6):
-            logger.info("%s: resolution tag (%s mm) ignored: pictures are read with 1 mm pixels", source,
-                        ", ".join(f"{v:.4g}" for v in spacing))
+            logger.info(
+                "%s: resolution tag (%s mm) ignored: pictures are read with 1 mm pixels",
+                source,
+                ", ".join(f"{v:.4g}" for v in spacing),
+            )
         spacing, origin, direction = np.ones(array.ndim), np.zeros(array.ndim), np.eye(array.ndim)
     return array, Geometry(shape=array.shape, spacing=spacing, origin=origin, direction=direction)
 
@@ -128,11 +131,21 @@ def _raster_array(image: Image, family: str) -> np.ndarray:
     array = portable_array(image.array)
     if family in ("png", "jpeg") and array.ndim == 3:
         if array.shape[0] != 1:
-            raise ImageWriteError(f"{family.upper()} holds 2D pictures; this image is 3D {array.shape}: write .tif or .nii.gz")
+            raise ImageWriteError(
+                f"{family.upper()} holds 2D pictures; this image is 3D {array.shape}: write .tif or .nii.gz"
+            )
         array = array[0]
     geometry = image.geometry
-    if not (np.allclose(geometry.spacing, 1) and np.allclose(geometry.origin, 0) and np.allclose(geometry.direction, np.eye(geometry.ndim))):
-        logger.warning("%s files keep no geometry: spacing, origin and direction are dropped (%s)", family.upper(), geometry.describe())
+    if not (
+        np.allclose(geometry.spacing, 1)
+        and np.allclose(geometry.origin, 0)
+        and np.allclose(geometry.direction, np.eye(geometry.ndim))
+    ):
+        logger.warning(
+            "%s files keep no geometry: spacing, origin and direction are dropped (%s)",
+            family.upper(),
+            geometry.describe(),
+        )
     if family == "png":
         return _integer_pixels(array, 65535, "PNG")
     if family == "jpeg":

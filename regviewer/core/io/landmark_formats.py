@@ -44,8 +44,10 @@ from regviewer.core.landmarks import LandmarkPair
 FORMATS = ("csv", "fcsv", "mrk.json", "bigwarp", "elastix", "ants")
 PAIR_FORMATS = ("csv", "bigwarp")
 _RAS_TO_LPS = np.array([-1.0, -1.0, 1.0])
-_MARKUPS_SCHEMA = ("https://raw.githubusercontent.com/slicer/slicer/master/Modules/Loadable/Markups/Resources/Schema/"
-                   "markups-schema-v1.0.3.json#")
+_MARKUPS_SCHEMA = (
+    "https://raw.githubusercontent.com/slicer/slicer/master/Modules/Loadable/Markups/Resources/Schema/"
+    "markups-schema-v1.0.3.json#"
+)
 
 
 @dataclass
@@ -79,7 +81,9 @@ def format_of(path: str | Path, to: str | None = None) -> str:
         return "elastix"
     if name.endswith(".csv"):
         return "csv"
-    raise InputMismatchError(f"{path}: cannot tell the landmark format from the name; use .csv, .fcsv, .mrk.json, .txt or --to")
+    raise InputMismatchError(
+        f"{path}: cannot tell the landmark format from the name; use .csv, .fcsv, .mrk.json, .txt or --to"
+    )
 
 
 def detect_format(path: str | Path) -> str:
@@ -110,7 +114,9 @@ def detect_format(path: str | Path) -> str:
         return "ants"
     if "x" in cells or "fixed_x" in cells:
         return "csv"
-    raise ImageReadError(f"{path}: not a landmark file RegViewer knows (csv, fcsv, mrk.json, BigWarp csv, elastix points, ANTs csv)")
+    raise ImageReadError(
+        f"{path}: not a landmark file RegViewer knows (csv, fcsv, mrk.json, BigWarp csv, elastix points, ANTs csv)"
+    )
 
 
 # ---- reading ------------------------------------------------------------------------------------
@@ -120,11 +126,19 @@ def read_landmark_file(path: str | Path, geometry: Geometry | None = None) -> Po
     kind = detect_format(path)
     if kind == "csv":
         if landmarks_io.is_pair_csv(landmarks_io.read_rows(path)):
-            return [LandmarkPair(name, active, _tuple(f), _tuple(m)) for name, active, f, m in landmarks_io.read_pair_table(path)]
+            return [
+                LandmarkPair(name, active, _tuple(f), _tuple(m))
+                for name, active, f, m in landmarks_io.read_pair_table(path)
+            ]
         names, points, active = landmarks_io.read_point_table(path)
         return PointSet(names, points, active)
-    reader = {"fcsv": _read_fcsv, "mrk.json": _read_mrk_json, "bigwarp": _read_bigwarp, "ants": _read_ants,
-              "outputpoints": _read_outputpoints}.get(kind)
+    reader = {
+        "fcsv": _read_fcsv,
+        "mrk.json": _read_mrk_json,
+        "bigwarp": _read_bigwarp,
+        "ants": _read_ants,
+        "outputpoints": _read_outputpoints,
+    }.get(kind)
     if reader is not None:
         return reader(path)
     return _read_elastix(path, geometry)
@@ -141,9 +155,14 @@ def read_point_set(path: str | Path, side: str = "fixed", geometry: Geometry | N
     return PointSet([p.name for p in content], np.array([p.point(side) for p in content]), [p.active for p in content])
 
 
-def load_pairs(fixed_path: str | Path, moving_path: str | Path | None = None, ndim: int | None = None,
-               pair_by: str = "order", fixed_geometry: Geometry | None = None,
-               moving_geometry: Geometry | None = None) -> list[LandmarkPair]:
+def load_pairs(
+    fixed_path: str | Path,
+    moving_path: str | Path | None = None,
+    ndim: int | None = None,
+    pair_by: str = "order",
+    fixed_geometry: Geometry | None = None,
+    moving_geometry: Geometry | None = None,
+) -> list[LandmarkPair]:
     """Pairs from one pair file, or from a fixed and a moving point list paired by "order" or "label" (name).
 
     ``ndim``: the images' dimension; 3D points with z = 0 (Slicer writes 3 coordinates) fit 2D images.
@@ -160,22 +179,35 @@ def load_pairs(fixed_path: str | Path, moving_path: str | Path | None = None, nd
         moving = read_point_set(moving_path, "moving", moving_geometry)
         pairs = _pair_lists(fixed, moving, pair_by, fixed_path, moving_path)
     if ndim is not None:
-        pairs = [LandmarkPair(p.name, p.active, fit_dimension(p.fixed, ndim, fixed_path),
-                              fit_dimension(p.moving, ndim, moving_path or fixed_path)) for p in pairs]
+        pairs = [
+            LandmarkPair(
+                p.name,
+                p.active,
+                fit_dimension(p.fixed, ndim, fixed_path),
+                fit_dimension(p.moving, ndim, moving_path or fixed_path),
+            )
+            for p in pairs
+        ]
     return pairs
 
 
 def _pair_lists(fixed: PointSet, moving: PointSet, pair_by: str, fixed_path, moving_path) -> list[LandmarkPair]:
     if pair_by == "order":
         if len(fixed.names) != len(moving.names):
-            raise InputMismatchError(f"{len(fixed.names)} fixed landmarks ({fixed_path}) but {len(moving.names)} moving landmarks "
-                                     f"({moving_path}): pairs are matched by row (or pair them by label)")
-        return [LandmarkPair(name, fixed.active[i] and moving.active[i], _tuple(fixed.points[i]), _tuple(moving.points[i]))
-                for i, name in enumerate(fixed.names)]
+            raise InputMismatchError(
+                f"{len(fixed.names)} fixed landmarks ({fixed_path}) but {len(moving.names)} moving landmarks "
+                f"({moving_path}): pairs are matched by row (or pair them by label)"
+            )
+        return [
+            LandmarkPair(name, fixed.active[i] and moving.active[i], _tuple(fixed.points[i]), _tuple(moving.points[i]))
+            for i, name in enumerate(fixed.names)
+        ]
     for points, path in ((fixed, fixed_path), (moving, moving_path)):
         duplicates = sorted({name for name in points.names if points.names.count(name) > 1})
         if duplicates:
-            raise InputMismatchError(f"{path}: landmark names repeat ({', '.join(duplicates[:5])}): cannot pair by label")
+            raise InputMismatchError(
+                f"{path}: landmark names repeat ({', '.join(duplicates[:5])}): cannot pair by label"
+            )
     moving_rows = {name: i for i, name in enumerate(moving.names)}
     common = [name for name in fixed.names if name in moving_rows]
     if not common:
@@ -183,10 +215,19 @@ def _pair_lists(fixed: PointSet, moving: PointSet, pair_by: str, fixed_path, mov
     pairs = []
     for i, name in enumerate(fixed.names):
         j = moving_rows.get(name)
-        pairs.append(LandmarkPair(name, fixed.active[i] and (j is None or moving.active[j]), _tuple(fixed.points[i]),
-                                  None if j is None else _tuple(moving.points[j])))
-    pairs += [LandmarkPair(name, moving.active[j], None, _tuple(moving.points[j]))
-              for j, name in enumerate(moving.names) if name not in set(fixed.names)]
+        pairs.append(
+            LandmarkPair(
+                name,
+                fixed.active[i] and (j is None or moving.active[j]),
+                _tuple(fixed.points[i]),
+                None if j is None else _tuple(moving.points[j]),
+            )
+        )
+    pairs += [
+        LandmarkPair(name, moving.active[j], None, _tuple(moving.points[j]))
+        for j, name in enumerate(moving.names)
+        if name not in set(fixed.names)
+    ]
     return pairs
 
 
@@ -269,13 +310,20 @@ def _read_bigwarp(path: Path) -> list[LandmarkPair]:
     for line, row in enumerate(landmarks_io.read_rows(path), start=1):
         cells = [cell.strip().strip('"') for cell in row]
         if len(cells) not in (6, 8) and not (len(cells) > 8 and not any(cells[8:])):
-            raise ImageReadError(f"{path}: line {line}: a BigWarp landmark has 6 (2D) or 8 (3D) columns, found {len(cells)}")
+            raise ImageReadError(
+                f"{path}: line {line}: a BigWarp landmark has 6 (2D) or 8 (3D) columns, found {len(cells)}"
+            )
         ndim = 2 if len(cells) == 6 else 3
-        values = _floats(path, line, cells[2:2 + 2 * ndim])
+        values = _floats(path, line, cells[2 : 2 + 2 * ndim])
         moving, fixed = values[:ndim], values[ndim:]
-        pairs.append(LandmarkPair(cells[0] or f"Pt-{line - 1}", landmarks_io.parse_flag(path, line, cells[1]),
-                                  _tuple(fixed) if np.all(np.isfinite(fixed)) else None,
-                                  _tuple(moving) if np.all(np.isfinite(moving)) else None))
+        pairs.append(
+            LandmarkPair(
+                cells[0] or f"Pt-{line - 1}",
+                landmarks_io.parse_flag(path, line, cells[1]),
+                _tuple(fixed) if np.all(np.isfinite(fixed)) else None,
+                _tuple(moving) if np.all(np.isfinite(moving)) else None,
+            )
+        )
     if not pairs:
         raise ImageReadError(f"{path}: empty landmark file")
     return pairs
@@ -304,8 +352,10 @@ def _read_elastix(path: Path, geometry: Geometry | None) -> PointSet:
     try:
         count = int(lines[start][0])
     except (IndexError, ValueError):
-        raise ImageReadError(f"{path}: an elastix point file starts with 'point' or 'index' and the number of points") from None
-    rows = lines[start + 1:]
+        raise ImageReadError(
+            f"{path}: an elastix point file starts with 'point' or 'index' and the number of points"
+        ) from None
+    rows = lines[start + 1 :]
     if len(rows) != count:
         raise ImageReadError(f"{path}: the file announces {count} points but holds {len(rows)}")
     points = np.array([_floats(path, start + 2 + i, row) for i, row in enumerate(rows)], dtype=np.float64)
@@ -313,9 +363,13 @@ def _read_elastix(path: Path, geometry: Geometry | None) -> PointSet:
         raise ImageReadError(f"{path}: points must have 2 or 3 coordinates")
     if kind == "index":
         if geometry is None:
-            raise InputMismatchError(f"{path}: holds voxel indices ('index'): open it with its image to convert them to mm")
+            raise InputMismatchError(
+                f"{path}: holds voxel indices ('index'): open it with its image to convert them to mm"
+            )
         points = geometry.index_to_physical(points)
-    return PointSet([f"P{i + 1}" for i in range(count)], _finite(path, points.reshape(count, -1) if count else np.zeros((0, 3))))
+    return PointSet(
+        [f"P{i + 1}" for i in range(count)], _finite(path, points.reshape(count, -1) if count else np.zeros((0, 3)))
+    )
 
 
 def _read_outputpoints(path: Path) -> list[LandmarkPair]:
@@ -355,25 +409,57 @@ def write_point_set(path: str | Path, points: PointSet, to: str | None = None) -
     if kind == "ants":
         with path.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["x", "y", "z", "t", "label", "comment"][: 2 if array.shape[1] == 2 else 3] + ["t", "label", "comment"])
+            writer.writerow(
+                ["x", "y", "z", "t", "label", "comment"][: 2 if array.shape[1] == 2 else 3] + ["t", "label", "comment"]
+            )
             for i, (name, point) in enumerate(zip(points.names, array)):
                 writer.writerow([repr(float(v)) for v in point] + ["0", str(i + 1), name])
         return path
     lifted = np.hstack([array, np.zeros((len(array), 1))]) if array.shape[1] == 2 else array
     if kind == "fcsv":
         with path.open("w", newline="", encoding="utf-8") as handle:
-            handle.write("# Markups fiducial file version = 4.11\n# CoordinateSystem = LPS\n"
-                         "# columns = id,x,y,z,ow,ox,oy,oz,vis,sel,lock,label,desc,associatedNodeID\n")
+            handle.write(
+                "# Markups fiducial file version = 4.11\n# CoordinateSystem = LPS\n"
+                "# columns = id,x,y,z,ow,ox,oy,oz,vis,sel,lock,label,desc,associatedNodeID\n"
+            )
             writer = csv.writer(handle, lineterminator="\n")
             for i, (name, point) in enumerate(zip(points.names, lifted)):
-                writer.writerow([i + 1, *(repr(float(v)) for v in point), 0, 0, 0, 1, 1,
-                                 1 if points.active[i] else 0, 0, name, "", ""])
+                writer.writerow(
+                    [
+                        i + 1,
+                        *(repr(float(v)) for v in point),
+                        0,
+                        0,
+                        0,
+                        1,
+                        1,
+                        1 if points.active[i] else 0,
+                        0,
+                        name,
+                        "",
+                        "",
+                    ]
+                )
         return path
-    controls = [{"id": str(i + 1), "label": name, "description": "", "position": [float(v) for v in point],
-                 "selected": bool(points.active[i]), "locked": False, "visibility": True, "positionStatus": "defined"}
-                for i, (name, point) in enumerate(zip(points.names, lifted))]
-    document = {"@schema": _MARKUPS_SCHEMA,
-                "markups": [{"type": "Fiducial", "coordinateSystem": "LPS", "coordinateUnits": "mm", "controlPoints": controls}]}
+    controls = [
+        {
+            "id": str(i + 1),
+            "label": name,
+            "description": "",
+            "position": [float(v) for v in point],
+            "selected": bool(points.active[i]),
+            "locked": False,
+            "visibility": True,
+            "positionStatus": "defined",
+        }
+        for i, (name, point) in enumerate(zip(points.names, lifted))
+    ]
+    document = {
+        "@schema": _MARKUPS_SCHEMA,
+        "markups": [
+            {"type": "Fiducial", "coordinateSystem": "LPS", "coordinateUnits": "mm", "controlPoints": controls}
+        ],
+    }
     path.write_text(json.dumps(document, indent=2), encoding="utf-8")
     return path
 
@@ -383,14 +469,19 @@ def write_pairs(path: str | Path, pairs: list[LandmarkPair], ndim: int, to: str 
     path = Path(path)
     kind = format_of(path, to)
     if kind not in PAIR_FORMATS:
-        raise InputMismatchError(f"{kind} files hold one list of points, not pairs: write the fixed and moving points separately "
-                                 "(choose a side) or use csv / bigwarp")
+        raise InputMismatchError(
+            f"{kind} files hold one list of points, not pairs: write the fixed and moving points separately "
+            "(choose a side) or use csv / bigwarp"
+        )
     if kind == "csv":
         return landmarks_io.write_pair_table(path, ndim, [(p.name, p.active, p.fixed, p.moving) for p in pairs])
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, quoting=csv.QUOTE_ALL)
         for pair in pairs:
-            cells = [[repr(float(v)) for v in point] if point is not None else ["Infinity"] * ndim for point in (pair.moving, pair.fixed)]
+            cells = [
+                [repr(float(v)) for v in point] if point is not None else ["Infinity"] * ndim
+                for point in (pair.moving, pair.fixed)
+            ]
             writer.writerow([pair.name, "true" if pair.active else "false"] + cells[0] + cells[1])
     return path

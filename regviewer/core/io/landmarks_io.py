@@ -71,8 +71,14 @@ def read_point_table(path: str | Path) -> tuple[list[str], np.ndarray, list[bool
         if len(row) <= max(columns):
             raise ImageReadError(f"{path}: line {line} is not a point: {','.join(row)}")
         points.append([_number(path, line, row[c]) for c in columns])
-        names.append(row[name_column].strip() if name_column is not None and name_column < len(row) else f"P{len(points)}")
-        active.append(parse_flag(path, line, row[active_column]) if active_column is not None and active_column < len(row) else True)
+        names.append(
+            row[name_column].strip() if name_column is not None and name_column < len(row) else f"P{len(points)}"
+        )
+        active.append(
+            parse_flag(path, line, row[active_column])
+            if active_column is not None and active_column < len(row)
+            else True
+        )
     return names, np.array(points, dtype=np.float64).reshape(-1, len(axes)), active
 
 
@@ -82,8 +88,9 @@ def read_points_csv(path: str | Path) -> tuple[list[str], np.ndarray]:
     return names, points
 
 
-def write_points_csv(path: str | Path, points: np.ndarray, names: list[str] | None = None,
-                     active: list[bool] | None = None) -> Path:
+def write_points_csv(
+    path: str | Path, points: np.ndarray, names: list[str] | None = None, active: list[bool] | None = None
+) -> Path:
     """Write points (N, 2|3) in LPS mm with a ``name,x,y[,z]`` header (plus ``active`` when given)."""
     path = Path(path)
     points = np.atleast_2d(np.asarray(points, dtype=np.float64))
@@ -110,8 +117,10 @@ def read_pair_table(path: str | Path) -> list[tuple[str, bool, np.ndarray | None
         raise ImageReadError(f"{path}: a landmark pair CSV needs a header name,active,fixed_x,...,moving_x,...")
     header = [cell.strip().lower() for cell in rows[0]]
     ndim = 3 if "fixed_z" in header else 2
-    columns = {side: [header.index(f"{side}_{axis}") if f"{side}_{axis}" in header else -1 for axis in "xyz"[:ndim]]
-               for side in ("fixed", "moving")}
+    columns = {
+        side: [header.index(f"{side}_{axis}") if f"{side}_{axis}" in header else -1 for axis in "xyz"[:ndim]]
+        for side in ("fixed", "moving")
+    }
     if any(c < 0 for cs in columns.values() for c in cs):
         raise ImageReadError(f"{path}: the header must name {ndim} fixed and {ndim} moving coordinates")
     name_column = header.index("name") if "name" in header else None

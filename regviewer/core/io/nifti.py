@@ -115,7 +115,9 @@ def _geometry_from_affine(affine_ras: np.ndarray, shape_zyx: tuple[int, ...], so
         logger.warning(
             "%s: the header affine is not orthogonal (shear %.3g); using the closest rotation "
             "(polar decomposition): voxels move by up to %.3g mm",
-            source, shear, moved,
+            source,
+            shear,
+            moved,
         )
         direction = rotation
     if ndim == 3:
@@ -125,7 +127,9 @@ def _geometry_from_affine(affine_ras: np.ndarray, shape_zyx: tuple[int, ...], so
         logger.warning("%s: this 2D image lies in a plane far from axial; using an in-plane identity direction", source)
         planar = np.eye(2)
     elif not np.allclose(planar.T @ planar, np.eye(2), atol=_ORTHOGONALITY_TOLERANCE):
-        logger.warning("%s: this 2D image lies in a tilted plane; its (x, y) positions are kept (as ITK reads them)", source)
+        logger.warning(
+            "%s: this 2D image lies in a tilted plane; its (x, y) positions are kept (as ITK reads them)", source
+        )
     return Geometry(shape=shape_zyx, spacing=spacing, origin=origin[:2], direction=planar)
 
 

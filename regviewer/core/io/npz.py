@@ -69,7 +69,11 @@ def read_npz(path: Path, *, key: str | None = None, is_label: bool = False, chan
 def write_npz(image: Image, path: str | os.PathLike[str]) -> None:
     """Write ``image`` as a compressed VoxelMorph archive: key ``seg`` for labels, else ``vol``, in (x, y, z) order."""
     geometry = image.geometry
-    if not (np.allclose(geometry.spacing, 1) and np.allclose(geometry.origin, 0) and np.allclose(geometry.direction, np.eye(geometry.ndim))):
+    if not (
+        np.allclose(geometry.spacing, 1)
+        and np.allclose(geometry.origin, 0)
+        and np.allclose(geometry.direction, np.eye(geometry.ndim))
+    ):
         logger.warning(".npz keeps no geometry: spacing, origin and direction are dropped (%s)", geometry.describe())
     key = LABEL_KEY if image.is_label else INTENSITY_KEY
     with open(path, "wb") as handle:  # a file object: numpy would otherwise append ".npz" to odd names

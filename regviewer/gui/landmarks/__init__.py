@@ -29,7 +29,9 @@ def install_landmarks(window) -> LandmarkController:
         controller.markers[view] = markers
         view.add_overlay(markers)
     # while a live drag previews, the preview's set_transform refreshes the markers: no second pass
-    controller.changed.connect(lambda: None if controller.dragging and controller.live else window.grid.refresh_overlays())
+    controller.changed.connect(
+        lambda: None if controller.dragging and controller.live else window.grid.refresh_overlays()
+    )
     controller.message.connect(lambda text: window.statusBar().showMessage(text, 5000))
 
     panel = LandmarkPanel(controller)

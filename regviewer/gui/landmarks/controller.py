@@ -104,7 +104,9 @@ class LandmarkController(QObject):
         self.placing = on
         self.grid.set_tool(self.tool if on else None)
         self.modeChanged.emit(on)
-        self.message.emit("Landmark mode: click in Fixed, then in Moving; drag markers to move them" if on else "Landmark mode off")
+        self.message.emit(
+            "Landmark mode: click in Fixed, then in Moving; drag markers to move them" if on else "Landmark mode off"
+        )
 
     # ---- transforms and errors ----------------------------------------------------------------
     def transform(self) -> Transform | None:

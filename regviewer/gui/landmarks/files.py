@@ -15,7 +15,15 @@ import numpy as np
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from regviewer.core.errors import RegViewerError
-from regviewer.core.io.landmark_formats import PAIR_FORMATS, PointSet, fit_dimension, load_pairs, read_landmark_file, write_pairs, write_point_set
+from regviewer.core.io.landmark_formats import (
+    PAIR_FORMATS,
+    PointSet,
+    fit_dimension,
+    load_pairs,
+    read_landmark_file,
+    write_pairs,
+    write_point_set,
+)
 from regviewer.core.landmarks import LandmarkPair
 
 IMPORT_FILTER = "Landmarks (*.csv *.fcsv *.json *.txt *.pts);;All files (*)"
@@ -43,7 +51,9 @@ class LandmarkFiles:
 
     # ---- import -------------------------------------------------------------------------------
     def import_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.window, "Import landmarks", self.window._last_folder(), IMPORT_FILTER)
+        path, _ = QFileDialog.getOpenFileName(
+            self.window, "Import landmarks", self.window._last_folder(), IMPORT_FILTER
+        )
         if path:
             self.import_file(path)
 
@@ -53,7 +63,9 @@ class LandmarkFiles:
         model = controller.model
         scene = controller.grid.scene
         try:
-            content = read_landmark_file(path, scene.fixed.geometry if scene.fixed is not None and side != "moving" else None)
+            content = read_landmark_file(
+                path, scene.fixed.geometry if scene.fixed is not None and side != "moving" else None
+            )
             if isinstance(content, PointSet):
                 side = side or self._ask_side(Path(path).name)
                 if side is None:
@@ -77,7 +89,9 @@ class LandmarkFiles:
         model = self.controller.model
         pairs = list(model.pairs)
         rows = {pair.name: row for row, pair in enumerate(pairs)}
-        by_name = bool(pairs) and len(set(points.names)) == len(points.names) and all(name in rows for name in points.names)
+        by_name = (
+            bool(pairs) and len(set(points.names)) == len(points.names) and all(name in rows for name in points.names)
+        )
         for index, (name, point, active) in enumerate(zip(points.names, points.points, points.active)):
             point = fit_dimension(tuple(float(v) for v in point), model.ndim, path)
             row = rows[name] if by_name else index
@@ -88,8 +102,12 @@ class LandmarkFiles:
         return pairs
 
     def _ask_side(self, name: str) -> str | None:
-        box = QMessageBox(QMessageBox.Icon.Question, "Import landmarks",
-                          f"{name} holds one list of points. Are they fixed or moving points?", parent=self.window)
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Import landmarks",
+            f"{name} holds one list of points. Are they fixed or moving points?",
+            parent=self.window,
+        )
         fixed = box.addButton("Fixed points", QMessageBox.ButtonRole.AcceptRole)
         moving = box.addButton("Moving points", QMessageBox.ButtonRole.AcceptRole)
         box.addButton(QMessageBox.StandardButton.Cancel)
@@ -113,8 +131,11 @@ class LandmarkFiles:
             else:
                 side = side or "fixed"
                 rows = [p for p in model.pairs if p.point(side) is not None]
-                points = PointSet([p.name for p in rows], np.array([p.point(side) for p in rows]).reshape(len(rows), model.ndim),
-                                  [p.active for p in rows])
+                points = PointSet(
+                    [p.name for p in rows],
+                    np.array([p.point(side) for p in rows]).reshape(len(rows), model.ndim),
+                    [p.active for p in rows],
+                )
                 written = write_point_set(path, points, kind)
         except RegViewerError as error:
             return self.window.show_error("Cannot export landmarks", str(error))

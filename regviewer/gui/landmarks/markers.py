@@ -40,6 +40,8 @@ def _brush(colour, alpha: int):
     if key not in _BRUSHES:
         _BRUSHES[key] = pg.mkBrush(*colour, alpha)
     return _BRUSHES[key]
+
+
 FIXED_SPACE_MODES = ("fixed", "warped", "checkerboard", "difference", "blend", "flicker", "swipe")
 
 
@@ -119,12 +121,15 @@ class LandmarkMarkers:
             if not pair.active:
                 colour = INACTIVE_COLOUR
             selected = row == self.controller.selected
-            spots.append({
-                "pos": (x, y), "size": MARKER_PX + (5 if selected else 0),
-                "symbol": "x" if side == "carried" else "o",
-                "brush": _brush(colour, 90 if side != "carried" else 255),
-                "pen": _pen((255, 255, 255) if selected else colour),
-            })
+            spots.append(
+                {
+                    "pos": (x, y),
+                    "size": MARKER_PX + (5 if selected else 0),
+                    "symbol": "x" if side == "carried" else "o",
+                    "brush": _brush(colour, 90 if side != "carried" else 255),
+                    "pen": _pen((255, 255, 255) if selected else colour),
+                }
+            )
         self.scatter.setData(spots)
         self._draw_names(view)
 
@@ -143,7 +148,7 @@ class LandmarkMarkers:
                 label._shown = (pair.name, colour)
             label.setPos(QPointF(x, y))
             label.setVisible(True)
-        for label in self.labels[len(named):]:
+        for label in self.labels[len(named) :]:
             label.setVisible(False)
 
     def hit(self, scene_pos: QPointF, side: str, radius_px: float = 10.0) -> int | None:

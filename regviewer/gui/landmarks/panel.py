@@ -76,20 +76,42 @@ class LandmarkPanel(QWidget):
         self.mode_button = QPushButton("Landmark mode")
         self.mode_button.setObjectName("landmarkModeButton")
         self.mode_button.setCheckable(True)
-        self.mode_button.setToolTip("Click in Fixed to add a fixed point, in Moving to add its partner; drag markers to move them")
+        self.mode_button.setToolTip(
+            "Click in Fixed to add a fixed point, in Moving to add its partner; drag markers to move them"
+        )
         self.mode_button.toggled.connect(controller.set_placing)
         self.import_button = self._button("Import...", "landmarkImportButton", lambda: self.files.import_dialog())
         self.export_button = self._button("Export...", "landmarkExportButton", lambda: self.files.export_dialog())
-        self.delete_button = self._button("Delete", "landmarkDeleteButton", self.delete_selected, "Delete the selected pair")
-        self.up_button = self._button("Up", "landmarkUpButton", lambda: self.move_selected(-1), "Move the selected pair up")
-        self.down_button = self._button("Down", "landmarkDownButton", lambda: self.move_selected(1), "Move the selected pair down")
-        self.undo_button = self._button("Undo", "landmarkUndoButton", controller.model_undo, "Undo the last landmark edit (Ctrl+Z)")
+        self.delete_button = self._button(
+            "Delete", "landmarkDeleteButton", self.delete_selected, "Delete the selected pair"
+        )
+        self.up_button = self._button(
+            "Up", "landmarkUpButton", lambda: self.move_selected(-1), "Move the selected pair up"
+        )
+        self.down_button = self._button(
+            "Down", "landmarkDownButton", lambda: self.move_selected(1), "Move the selected pair down"
+        )
+        self.undo_button = self._button(
+            "Undo", "landmarkUndoButton", controller.model_undo, "Undo the last landmark edit (Ctrl+Z)"
+        )
         self.redo_button = self._button("Redo", "landmarkRedoButton", controller.model_redo, "Redo (Ctrl+Shift+Z)")
-        self.apply_button = self._button("Apply fit", "landmarkApplyButton", controller.apply_fit,
-                                         "Show the landmark fit as the current transform")
+        self.apply_button = self._button(
+            "Apply fit", "landmarkApplyButton", controller.apply_fit, "Show the landmark fit as the current transform"
+        )
         buttons = QGridLayout()  # three columns keep the dock narrow enough for the views beside it
-        for index, widget in enumerate((self.mode_button, self.import_button, self.export_button, self.delete_button,
-                                        self.up_button, self.down_button, self.undo_button, self.redo_button, self.apply_button)):
+        for index, widget in enumerate(
+            (
+                self.mode_button,
+                self.import_button,
+                self.export_button,
+                self.delete_button,
+                self.up_button,
+                self.down_button,
+                self.undo_button,
+                self.redo_button,
+                self.apply_button,
+            )
+        ):
             buttons.addWidget(widget, index // 3, index % 3)
 
         self.fit_combo = QComboBox()
@@ -102,11 +124,15 @@ class LandmarkPanel(QWidget):
         self.regularisation.setObjectName("landmarkRegularisation")
         self.regularisation.setRange(0.0, 1e6)
         self.regularisation.setDecimals(3)
-        self.regularisation.setToolTip("TPS regularisation: 0 passes through every landmark; larger values smooth the map")
+        self.regularisation.setToolTip(
+            "TPS regularisation: 0 passes through every landmark; larger values smooth the map"
+        )
         self.regularisation.valueChanged.connect(lambda v: controller.set_fit(regularisation=v))
         self.live_check = QCheckBox("Live warp")
         self.live_check.setObjectName("liveWarpCheck")
-        self.live_check.setToolTip("Refit and update the Warped and comparison views while landmarks change (BigWarp-style)")
+        self.live_check.setToolTip(
+            "Refit and update the Warped and comparison views while landmarks change (BigWarp-style)"
+        )
         self.live_check.toggled.connect(lambda on: controller.set_fit(live=on))
         fit_row = QHBoxLayout()
         fit_row.addWidget(QLabel("Fit:"))
@@ -116,11 +142,25 @@ class LandmarkPanel(QWidget):
 
         self.table = QTableWidget(0, 10)
         self.table.setObjectName("landmarkTable")
-        self.table.setHorizontalHeaderLabels(["Name", "Active", "Fixed x", "Fixed y", "Fixed z", "Moving x", "Moving y",
-                                              "Moving z", "Error (mm)", "Leave-one-out (mm)"])
+        self.table.setHorizontalHeaderLabels(
+            [
+                "Name",
+                "Active",
+                "Fixed x",
+                "Fixed y",
+                "Fixed z",
+                "Moving x",
+                "Moving y",
+                "Moving z",
+                "Error (mm)",
+                "Leave-one-out (mm)",
+            ]
+        )
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked | QAbstractItemView.EditTrigger.EditKeyPressed)
+        self.table.setEditTriggers(
+            QAbstractItemView.EditTrigger.DoubleClicked | QAbstractItemView.EditTrigger.EditKeyPressed
+        )
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.verticalHeader().setVisible(False)
         self.table.itemChanged.connect(self._item_changed)
@@ -165,14 +205,19 @@ class LandmarkPanel(QWidget):
         is_3d = model.ndim == 3
         for column in (4, 7):
             self.table.setColumnHidden(column, not is_3d)
-        rows = [controller.selected] if dragging and controller.selected is not None and self.table.rowCount() == len(model) \
+        rows = (
+            [controller.selected]
+            if dragging and controller.selected is not None and self.table.rowCount() == len(model)
             else range(len(model))
+        )
         for row in rows:
             pair = model[row]
             self._set(row, NAME, pair.name, editable=True)
             active = self._set(row, ACTIVE, "")
             if not active.flags() & Qt.ItemFlag.ItemIsUserCheckable:
-                active.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsSelectable)
+                active.setFlags(
+                    Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsSelectable
+                )
             state = Qt.CheckState.Checked if pair.active else Qt.CheckState.Unchecked
             if active.checkState() != state:
                 active.setCheckState(state)
@@ -180,7 +225,11 @@ class LandmarkPanel(QWidget):
                 point = pair.point(side)
                 tip = self._voxel_tip(side, point)
                 for axis in range(3):
-                    text = f"{point[axis]:.2f}" if point is not None and axis < len(point) else ("-" if axis < model.ndim else "")
+                    text = (
+                        f"{point[axis]:.2f}"
+                        if point is not None and axis < len(point)
+                        else ("-" if axis < model.ndim else "")
+                    )
                     self._set(row, start + axis, text, tip=tip)
             if not dragging:
                 error = self._set(row, 8, _mm(residuals[row]))
@@ -221,15 +270,23 @@ class LandmarkPanel(QWidget):
         for label, chosen in (("active", active), ("held out (inactive)", ~active)):
             values = residuals[chosen & np.isfinite(residuals)] if len(model) else np.zeros(0)
             if values.size:
-                parts.append(f"{label}: {values.size} pair{'s' if values.size > 1 else ''}, error mean {values.mean():.2f} mm, max {values.max():.2f} mm")
+                parts.append(
+                    f"{label}: {values.size} pair{'s' if values.size > 1 else ''}, error mean {values.mean():.2f} mm, max {values.max():.2f} mm"
+                )
         finite_loo = loo[np.isfinite(loo)]
         if finite_loo.size:
-            parts.append(f"leave-one-out ({FIT_TITLES[self.controller.fit_kind].lower()}): mean {finite_loo.mean():.2f} mm, "
-                         f"max {finite_loo.max():.2f} mm")
+            parts.append(
+                f"leave-one-out ({FIT_TITLES[self.controller.fit_kind].lower()}): mean {finite_loo.mean():.2f} mm, "
+                f"max {finite_loo.max():.2f} mm"
+            )
         incomplete = sum(not p.complete for p in model.pairs)
         if incomplete:
             parts.append(f"{incomplete} incomplete pair{'s' if incomplete > 1 else ''}")
-        self.summary.setText("; ".join(parts) if parts else "No landmark pairs yet: turn on landmark mode and click in Fixed, then Moving.")
+        self.summary.setText(
+            "; ".join(parts)
+            if parts
+            else "No landmark pairs yet: turn on landmark mode and click in Fixed, then Moving."
+        )
 
     def _show_selection(self, row) -> None:
         self.table.blockSignals(True)
@@ -248,7 +305,9 @@ class LandmarkPanel(QWidget):
         self.undo_button.setEnabled(model.can_undo())
         self.undo_button.setToolTip(f"Undo {model.undo_text()} (Ctrl+Z)" if model.can_undo() else "Nothing to undo")
         self.redo_button.setEnabled(model.can_redo())
-        self.redo_button.setToolTip(f"Redo {model.redo_text()} (Ctrl+Shift+Z)" if model.can_redo() else "Nothing to redo")
+        self.redo_button.setToolTip(
+            f"Redo {model.redo_text()} (Ctrl+Shift+Z)" if model.can_redo() else "Nothing to redo"
+        )
 
     # ---- edits --------------------------------------------------------------------------------
     def _item_changed(self, item: QTableWidgetItem) -> None:
@@ -269,7 +328,9 @@ class LandmarkPanel(QWidget):
         row = self.controller.selected
         if row is not None:
             self.controller.model.delete(row)
-            self.controller.select(min(row, len(self.controller.model) - 1) if len(self.controller.model) else None, move_cursor=False)
+            self.controller.select(
+                min(row, len(self.controller.model) - 1) if len(self.controller.model) else None, move_cursor=False
+            )
 
     def move_selected(self, step: int) -> None:
         row = self.controller.selected

@@ -28,12 +28,19 @@ def install_on_grid(grid, parent=None) -> OverlayController:
     return controller
 
 
-RENDER_NAMES = {"grid": "grid", "jacobian": "jacobian", "magnitude": "magnitude", "arrows": "arrows",
-                "labels": "contours", "contours": "contours", "agreement": "agreement"}
+RENDER_NAMES = {
+    "grid": "grid",
+    "jacobian": "jacobian",
+    "magnitude": "magnitude",
+    "arrows": "arrows",
+    "labels": "contours",
+    "contours": "contours",
+    "agreement": "agreement",
+}
 
 
 def parse_overlay_names(text: str | None) -> tuple[str, ...]:
-    """"grid,jacobian,labels" -> overlay kinds; a clear error for an unknown name."""
+    """ "grid,jacobian,labels" -> overlay kinds; a clear error for an unknown name."""
     from regviewer.core.errors import InputMismatchError
 
     if not text:
@@ -83,9 +90,12 @@ def _dock(window, title: str, name: str, widget, scroll: bool = False) -> QDockW
 
 
 def _load_colour_table(window) -> None:
-    path, _ = QFileDialog.getOpenFileName(window, "Open a colour table (FreeSurfer, Slicer or ITK-SNAP)",
-                                          str(window.settings.value("lastFolder", "")),
-                                          "Colour tables (*.txt *.ctbl *.lut *.label);;All files (*)")
+    path, _ = QFileDialog.getOpenFileName(
+        window,
+        "Open a colour table (FreeSurfer, Slicer or ITK-SNAP)",
+        str(window.settings.value("lastFolder", "")),
+        "Colour tables (*.txt *.ctbl *.lut *.label);;All files (*)",
+    )
     if path:
         load_colour_table(window, path)
 
@@ -128,5 +138,7 @@ def install_overlays(window) -> OverlayController:
     menu.addSeparator()
     action("Export &Warped Labels...", lambda: export_dialog(window, "warped_labels"), None, "exportWarpedLabelsAction")
     action("Export &Jacobian Map...", lambda: export_dialog(window, "jacobian"), None, "exportJacobianAction")
-    action("Export &Displacement Field...", lambda: export_dialog(window, "displacement"), None, "exportDisplacementAction")
+    action(
+        "Export &Displacement Field...", lambda: export_dialog(window, "displacement"), None, "exportDisplacementAction"
+    )
     return controller

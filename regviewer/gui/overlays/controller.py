@@ -11,30 +11,36 @@ previews of a running registration, which would queue seconds of work per iterat
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
-from scipy import ndimage
 from PySide6.QtCore import QObject, QTimer, Signal
+from scipy import ndimage
 
 from regviewer.core.colour_table import ColourTable, table_for
 from regviewer.core.deformation import displacement_magnitude
 from regviewer.core.fast_points import inverse_points, linear_guess, map_points
-from regviewer.core.label_stats import DeformationSummary, LabelScores, deformation_summary, label_centre_mm, label_scores
+from regviewer.core.label_stats import (
+    DeformationSummary,
+    LabelScores,
+    deformation_summary,
+    label_centre_mm,
+    label_scores,
+)
 from regviewer.core.planes import DisplayGrid, PlaneAxes, lift_point
 from regviewer.core.slice_deformation import (
-    map_slice,
     grid_lines,
     join_polylines,
     join_segments,
     label_contours,
+    map_slice,
     orient_vectors,
     slice_jacobian,
     slice_points,
     to_scene,
 )
-from regviewer.gui.overlays.settings import OverlaySettings
 from regviewer.gui.jobs import BackgroundJob
+from regviewer.gui.overlays.settings import OverlaySettings
 
 CACHE_BYTES = 96 * 2**20  # per-slice results kept (T on slices, Jacobians, lines, outlines)
 DEBOUNCE_MS = 150
@@ -144,18 +150,25 @@ class OverlayController(QObject):
 
     def mapped(self, axes: PlaneAxes, grid: DisplayGrid, index: int) -> np.ndarray:
         """T at the voxel centres of a fixed-space slice, (z, y, x, 3) (one axis of length 1)."""
-        return self.cached(("mapped", axes.plane, index),
-                           lambda: map_slice(self.scene.transform, grid.slice_geometry(axes, index), self.ndim))
+        return self.cached(
+            ("mapped", axes.plane, index),
+            lambda: map_slice(self.scene.transform, grid.slice_geometry(axes, index), self.ndim),
+        )
 
     def jacobian(self, axes: PlaneAxes, grid: DisplayGrid, index: int, moving: bool = False) -> np.ndarray:
         """det(dT/dx) on a slice, (rows, cols); on a Moving view at x = T^-1(y) (NaN where not found)."""
         if moving:
             return self.cached(("jacobian-moving", axes.plane, index), lambda: self._moving_jacobian(axes, grid, index))
-        return self.cached(("jacobian", axes.plane, index), lambda: slice_jacobian(
-            self.scene.transform, grid, axes, index, self.ndim, mapped_at=lambda k: self.mapped(axes, grid, k)))
+        return self.cached(
+            ("jacobian", axes.plane, index),
+            lambda: slice_jacobian(
+                self.scene.transform, grid, axes, index, self.ndim, mapped_at=lambda k: self.mapped(axes, grid, k)
+            ),
+        )
 
     def displacement_q(self, axes: PlaneAxes, grid: DisplayGrid, index: int, moving: bool = False) -> np.ndarray:
         """T(x) - x in display coordinates, (rows, cols, 3); on a Moving view y - T^-1(y)."""
+
         def compute() -> np.ndarray:
             if moving:
                 points, found = self.inverse(axes, grid, index)
@@ -165,6 +178,7 @@ class OverlayController(QObject):
                 return result
             here = slice_points(grid, axes, index)
             return (orient_vectors(grid, axes, self.mapped(axes, grid, index)) - here) @ self.scene.space.direction
+
         return self.cached(("displacement", moving, axes.plane, index), compute)
 
     def inverse(self, axes: PlaneAxes, grid: DisplayGrid, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -173,6 +187,7 @@ class OverlayController(QObject):
         Large slices are inverted on every second pixel: the non-linear part of the inverse (what is
         left after the inverse of the affine part) is smooth, and is interpolated in between.
         """
+
         def compute():
             targets = slice_points(grid, axes, index)
             ndim, transform = self.ndim, self.scene.transform
@@ -183,13 +198,19 @@ class OverlayController(QObject):
             points, found = inverse_points(transform, coarse)
             if step > 1:
                 correction = points - linear_guess(transform, coarse)
-                rows, cols = np.meshgrid(np.arange(targets.shape[0]) / step, np.arange(targets.shape[1]) / step, indexing="ij")
-                fine = [ndimage.map_coordinates(correction[..., k], [rows, cols], order=1, mode="nearest") for k in range(ndim)]
+                rows, cols = np.meshgrid(
+                    np.arange(targets.shape[0]) / step, np.arange(targets.shape[1]) / step, indexing="ij"
+                )
+                fine = [
+                    ndimage.map_coordinates(correction[..., k], [rows, cols], order=1, mode="nearest")
+                    for k in range(ndim)
+                ]
                 points = linear_guess(transform, targets[..., :ndim]) + np.stack(fine, axis=-1)
                 found = ndimage.map_coordinates(found.astype(np.float32), [rows, cols], order=1, mode="nearest") > 0.999
             if ndim == 2:
                 points = np.concatenate([points, targets[..., 2:]], axis=-1)
             return points, found
+
         return self.cached(("inverse", axes.plane, index), compute)
 
     def _inside_fixed(self, points: np.ndarray) -> np.ndarray:
@@ -224,12 +245,16 @@ class OverlayController(QObject):
             index_per_mm = np.linalg.inv(geometry.direction[:ndim, :ndim] @ np.diag(geometry.spacing[:ndim]))
             det = np.linalg.det(np.stack(derivatives, axis=-1) @ index_per_mm)
             if every > 1:
-                rows, cols = np.meshgrid(np.arange(found.shape[0]) / every, np.arange(found.shape[1]) / every, indexing="ij")
+                rows, cols = np.meshgrid(
+                    np.arange(found.shape[0]) / every, np.arange(found.shape[1]) / every, indexing="ij"
+                )
                 det = ndimage.map_coordinates(det, [rows, cols], order=1, mode="nearest")
         det[~inside] = np.nan
         return det
 
-    def grid_polyline(self, axes: PlaneAxes, grid: DisplayGrid, index: int, moving: bool) -> tuple[np.ndarray, np.ndarray]:
+    def grid_polyline(
+        self, axes: PlaneAxes, grid: DisplayGrid, index: int, moving: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The deformed grid of a slice as one NaN-separated (x, y) scene polyline (see slice_deformation)."""
         spacing = self.settings.grid_spacing_mm
 
@@ -243,6 +268,7 @@ class OverlayController(QObject):
             coordinates = self.scene.space.to_display(points)
             lines = grid_lines(coordinates, axes, spacing, found)
             return join_polylines([to_scene(grid, axes, line) for line in lines])
+
         return self.cached(("grid", moving, axes.plane, index, spacing), compute)
 
     def contours(self, layer: str, plane: str, cursor: np.ndarray):
@@ -256,6 +282,7 @@ class OverlayController(QObject):
         def compute():
             outlines = label_contours(labels).items()
             return {value: join_segments(to_scene(grid, axes, segments)) for value, segments in outlines}
+
         return self.cached(("contours", layer, plane, index), compute)
 
     def magnitude_top_mm(self, slice_magnitude: np.ndarray | None = None) -> float:
@@ -313,9 +340,14 @@ class OverlayController(QObject):
             scores = after = used_before = None
             if fixed_labels is not None and moving_labels is not None:
                 on_fixed_grid = fixed_labels.geometry.same_as(fixed.geometry)
-                scores, used_before, after = label_scores(fixed_labels, moving_labels, transform,
-                                                          summary.field if on_fixed_grid else None,
-                                                          table=table, before=before)
+                scores, used_before, after = label_scores(
+                    fixed_labels,
+                    moving_labels,
+                    transform,
+                    summary.field if on_fixed_grid else None,
+                    table=table,
+                    before=before,
+                )
             return version, summary, scores, used_before, after, top
 
         self._job.request(work)

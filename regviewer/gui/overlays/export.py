@@ -76,17 +76,29 @@ def export_displacement(window, path: str | Path) -> bool:
 
 def export_dialog(window, what: str) -> None:
     """Ask for a file name and export ``what``: "warped_labels", "jacobian" or "displacement"."""
-    titles = {"warped_labels": "Export warped labels", "jacobian": "Export Jacobian map",
-              "displacement": "Export displacement field"}
-    default = {"warped_labels": "warped_labels.nii.gz", "jacobian": "jacobian.nii.gz",
-               "displacement": "displacement.nii.gz"}[what]
+    titles = {
+        "warped_labels": "Export warped labels",
+        "jacobian": "Export Jacobian map",
+        "displacement": "Export displacement field",
+    }
+    default = {
+        "warped_labels": "warped_labels.nii.gz",
+        "jacobian": "jacobian.nii.gz",
+        "displacement": "displacement.nii.gz",
+    }[what]
     folder = Path(str(window.settings.value("lastFolder", str(Path.home()))))
     path, _ = QFileDialog.getSaveFileName(window, titles[what], str(folder / default), NIFTI_FILTER)
     if not path:
         return
     if what == "warped_labels":
         method, chosen = QInputDialog.getItem(
-            window, "Label interpolation", "Resample the labels with (both keep label values):", list(LABEL_METHODS), 0, False)
+            window,
+            "Label interpolation",
+            "Resample the labels with (both keep label values):",
+            list(LABEL_METHODS),
+            0,
+            False,
+        )
         if chosen:
             export_warped_labels(window, path, method)
         return

@@ -25,8 +25,11 @@ from regviewer.gui.overlays.settings import FIXED_SPACE_ONLY
 
 FOLD_COLOUR = (0, 255, 0)
 AGREEMENT_COLOURS = {TRUE_POSITIVE: (60, 210, 60), FALSE_POSITIVE: (240, 60, 60), FALSE_NEGATIVE: (60, 130, 255)}
-AGREEMENT_NAMES = {TRUE_POSITIVE: "true positive (both)", FALSE_POSITIVE: "false positive (warped only)",
-                   FALSE_NEGATIVE: "false negative (fixed only)"}
+AGREEMENT_NAMES = {
+    TRUE_POSITIVE: "true positive (both)",
+    FALSE_POSITIVE: "false positive (warped only)",
+    FALSE_NEGATIVE: "false negative (fixed only)",
+}
 LABEL_LAYER = {"fixed": "fixed_labels", "moving": "moving_labels", "warped": "warped_labels"}
 
 
@@ -78,8 +81,18 @@ class SliceOverlay:
 
     def refresh(self, view, slice_changed: bool) -> None:
         state = self.state(view)
-        key = None if state is None else (self.controller.scene.version, view.mode, view.plane, state[2],
-                                         self.controller.settings.params(self.kind), self.extra_key(view))
+        key = (
+            None
+            if state is None
+            else (
+                self.controller.scene.version,
+                view.mode,
+                view.plane,
+                state[2],
+                self.controller.settings.params(self.kind),
+                self.extra_key(view),
+            )
+        )
         if key == self._drawn_key:
             return
         self._drawn_key = key
@@ -172,7 +185,8 @@ class JacobianOverlay(_ImageOverlay):
         self.show_rgba(jacobian_rgba(det, limit, settings.options["jacobian"].opacity), grid, axes)
         folded = int(np.count_nonzero(det <= 0))
         self.legend.set_colour_bar(
-            "Jacobian det (log scale)", lookup_table(DIFFERENCE_MAP),
+            "Jacobian det (log scale)",
+            lookup_table(DIFFERENCE_MAP),
             [(0.0, f"{1 / limit:.3g} shrinks"), (0.5, "1 (volume kept)"), (1.0, f"{limit:.3g} grows")],
             [(FOLD_COLOUR, f"det <= 0: fold ({folded} px here)")],
         )
@@ -192,8 +206,9 @@ class MagnitudeOverlay(_ImageOverlay):
         magnitude = np.linalg.norm(displacement, axis=-1)
         top = self.controller.magnitude_top_mm(magnitude)
         self.show_rgba(magnitude_rgba(magnitude, top, settings.options["magnitude"].opacity), grid, axes)
-        self.legend.set_colour_bar("|displacement| (mm)", lookup_table("viridis"),
-                                   [(0.0, "0"), (0.5, f"{top / 2:.3g}"), (1.0, f"{top:.3g}")])
+        self.legend.set_colour_bar(
+            "|displacement| (mm)", lookup_table("viridis"), [(0.0, "0"), (0.5, f"{top / 2:.3g}"), (1.0, f"{top:.3g}")]
+        )
 
 
 class ArrowOverlay(_CurveOverlay):
@@ -254,7 +269,7 @@ class ContourOverlay(SliceOverlay):
             curve.setPen(pg.mkPen(table.colour(value) + (alpha,), width=settings.contour_width))
             curve.setData(x, y, connect="pairs")
             curve.show()
-        for curve in self.curves[len(outlines):]:
+        for curve in self.curves[len(outlines) :]:
             curve.hide()
         self.drawn_labels = list(outlines)
 
@@ -279,9 +294,10 @@ class AgreementOverlay(_ImageOverlay):
         self.show_rgba(table[classes], grid, axes)
         counts = np.bincount(classes.ravel(), minlength=4)
         name = "all labels" if label is None else self.controller.colour_table().name(label)
-        self.legend.set_swatches(f"Agreement: {name}", [
-            (AGREEMENT_COLOURS[value], f"{AGREEMENT_NAMES[value]}: {counts[value]}") for value in AGREEMENT_COLOURS
-        ])
+        self.legend.set_swatches(
+            f"Agreement: {name}",
+            [(AGREEMENT_COLOURS[value], f"{AGREEMENT_NAMES[value]}: {counts[value]}") for value in AGREEMENT_COLOURS],
+        )
 
 
 OVERLAY_CLASSES = (GridOverlay, JacobianOverlay, MagnitudeOverlay, ArrowOverlay, ContourOverlay, AgreementOverlay)
@@ -293,4 +309,3 @@ def install_on_view(controller, view, view_index: int) -> list[SliceOverlay]:
     for overlay in overlays:
         view.add_overlay(overlay)
     return overlays
-

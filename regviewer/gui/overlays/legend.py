@@ -41,8 +41,13 @@ class CornerLegend(pg.GraphicsWidgetAnchor, pg.GraphicsWidget):
         self.anchor(itemPos=item_anchor, parentPos=item_anchor, offset=offset)
         self.hide()
 
-    def set_colour_bar(self, title: str, lut: np.ndarray, ticks: list[tuple[float, str]],
-                       extra: list[tuple[tuple[int, int, int], str]] | None = None) -> None:
+    def set_colour_bar(
+        self,
+        title: str,
+        lut: np.ndarray,
+        ticks: list[tuple[float, str]],
+        extra: list[tuple[tuple[int, int, int], str]] | None = None,
+    ) -> None:
         self._title, self._lut, self._ticks, self._swatches = title, np.asarray(lut), ticks, list(extra or [])
         self._resize()
 
@@ -87,7 +92,11 @@ class CornerLegend(pg.GraphicsWidgetAnchor, pg.GraphicsWidget):
             for position, text in self._ticks:
                 tick_y = y + 100 * (1 - position)
                 painter.drawLine(int(bar.right()), int(tick_y), int(bar.right()) + 4, int(tick_y))
-                painter.drawText(QRectF(bar.right() + 7, tick_y - 7, rect.width() - bar.right() - 9, 14), Qt.AlignmentFlag.AlignVCenter, text)
+                painter.drawText(
+                    QRectF(bar.right() + 7, tick_y - 7, rect.width() - bar.right() - 9, 14),
+                    Qt.AlignmentFlag.AlignVCenter,
+                    text,
+                )
             y += 110
         for colour, text in self._swatches:
             painter.setPen(Qt.PenStyle.NoPen)

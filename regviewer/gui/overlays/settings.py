@@ -75,7 +75,7 @@ class OverlaySettings:
         option = self.options[kind]
         return option.enabled and view_index in option.views
 
-    def with_options(self, kind: str, **changes) -> "OverlaySettings":
+    def with_options(self, kind: str, **changes) -> OverlaySettings:
         options = dict(self.options)
         options[kind] = replace(options[kind], **changes)
         return replace(self, options=options)

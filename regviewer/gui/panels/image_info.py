@@ -15,8 +15,17 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTab
 
 from regviewer.core.image import Image
 
-ROWS = ("Name", "Size (voxels)", "Spacing (mm)", "Origin (mm)", "Direction", "Orientation", "Data type",
-        "Intensity range", "Labels")
+ROWS = (
+    "Name",
+    "Size (voxels)",
+    "Spacing (mm)",
+    "Origin (mm)",
+    "Direction",
+    "Orientation",
+    "Data type",
+    "Intensity range",
+    "Labels",
+)
 COLUMNS = ("Fixed", "Moving")
 MISSING = "-"
 _POSITIVE, _NEGATIVE = "LPS", "RAI"  # LPS frame: +x = Left, +y = Posterior, +z = Superior
@@ -69,7 +78,9 @@ def describe(image: Image | None, labels: Image | None = None) -> dict[str, str]
     if label_source is None:
         labels_text = MISSING
     else:
-        labels_text = f"{label_count(label_source.array)}" + (f" ({label_source.name})" if label_source is not image else "")
+        labels_text = f"{label_count(label_source.array)}" + (
+            f" ({label_source.name})" if label_source is not image else ""
+        )
     return {
         "Name": image.name or "(unnamed)",
         "Size (voxels)": " x ".join(str(n) for n in image.geometry.size) + f"  ({image.ndim}D)",
@@ -97,8 +108,10 @@ class ImageInfoPanel(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
-        for text, shortcut, slot in (("Copy", QKeySequence.StandardKey.Copy, self.copy_selection),
-                                     ("Copy all", None, self.copy_all)):
+        for text, shortcut, slot in (
+            ("Copy", QKeySequence.StandardKey.Copy, self.copy_selection),
+            ("Copy all", None, self.copy_all),
+        ):
             action = QAction(text, self.table)
             if shortcut is not None:
                 action.setShortcut(shortcut)

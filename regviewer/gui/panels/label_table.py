@@ -11,12 +11,26 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 COLUMNS = ("Label", "Name", "Dice pre", "Dice post", "HD95 pre", "HD95 post", "Voxels")
-TOOLTIPS = ("label value", "name from the colour table", "Dice with the identity transform",
-            "Dice with the current transform", "HD95 (mm) with the identity transform",
-            "HD95 (mm) with the current transform", "voxels of the label in the fixed label map")
+TOOLTIPS = (
+    "label value",
+    "name from the colour table",
+    "Dice with the identity transform",
+    "Dice with the current transform",
+    "HD95 (mm) with the identity transform",
+    "HD95 (mm) with the current transform",
+    "voxels of the label in the fixed label map",
+)
 
 
 class _NumberItem(QTableWidgetItem):
@@ -108,8 +122,15 @@ class LabelTablePanel(QWidget):
             voxels = QTableWidgetItem()
             voxels.setData(Qt.ItemDataRole.DisplayRole, score.fixed_voxels)
             voxels.setFlags(Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled)
-            cells = (label, name, _NumberItem(score.dice_before), _NumberItem(score.dice_after),
-                     _NumberItem(score.hd95_before_mm), _NumberItem(score.hd95_after_mm), voxels)
+            cells = (
+                label,
+                name,
+                _NumberItem(score.dice_before),
+                _NumberItem(score.dice_after),
+                _NumberItem(score.hd95_before_mm),
+                _NumberItem(score.hd95_after_mm),
+                voxels,
+            )
             for column, cell in enumerate(cells):
                 self.table.setItem(row, column, cell)
         self.table.setSortingEnabled(sorting)

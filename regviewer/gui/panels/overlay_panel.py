@@ -30,8 +30,14 @@ from PySide6.QtWidgets import (
 from regviewer.gui.overlays.settings import FIXED_SPACE_ONLY, KINDS, TITLES
 
 VIEW_NAMES = ("Fixed", "Moving", "Warped", "Compare")
-_OBJECT_PREFIX = {"grid": "grid", "jacobian": "jacobian", "magnitude": "magnitude", "arrows": "arrows",
-                  "contours": "contours", "agreement": "agreement"}
+_OBJECT_PREFIX = {
+    "grid": "grid",
+    "jacobian": "jacobian",
+    "magnitude": "magnitude",
+    "arrows": "arrows",
+    "contours": "contours",
+    "agreement": "agreement",
+}
 
 
 def _number(value: float, digits: int = 4) -> str:
@@ -93,7 +99,9 @@ class OverlayPanel(QWidget):
             grid.addLayout(extra, 3, 0, 1, 3)
         return box
 
-    def _spin(self, name: str, low: float, high: float, step: float, suffix: str, tooltip: str, apply, decimals: int = 1):
+    def _spin(
+        self, name: str, low: float, high: float, step: float, suffix: str, tooltip: str, apply, decimals: int = 1
+    ):
         spin = QDoubleSpinBox() if decimals else QSpinBox()
         spin.setObjectName(name)
         if decimals:
@@ -108,8 +116,15 @@ class OverlayPanel(QWidget):
 
     def _grid_settings(self) -> QHBoxLayout:
         row = QHBoxLayout()
-        self.grid_spacing = self._spin("gridSpacing", 1.0, 200.0, 1.0, " mm", "distance between grid lines",
-                                       lambda v: self.controller.set_params(grid_spacing_mm=float(v)))
+        self.grid_spacing = self._spin(
+            "gridSpacing",
+            1.0,
+            200.0,
+            1.0,
+            " mm",
+            "distance between grid lines",
+            lambda v: self.controller.set_params(grid_spacing_mm=float(v)),
+        )
         self.grid_colour_button = QPushButton("Colour...")
         self.grid_colour_button.setObjectName("gridColourButton")
         self.grid_colour_button.clicked.connect(self._choose_grid_colour)
@@ -120,16 +135,31 @@ class OverlayPanel(QWidget):
 
     def _jacobian_settings(self) -> QHBoxLayout:
         row = QHBoxLayout()
-        self.jacobian_limit = self._spin("jacobianLimit", 1.1, 20.0, 0.1, "x", "colour scale from 1/limit (blue) to limit (red)",
-                                         lambda v: self.controller.set_params(jacobian_limit=float(v)), decimals=2)
+        self.jacobian_limit = self._spin(
+            "jacobianLimit",
+            1.1,
+            20.0,
+            0.1,
+            "x",
+            "colour scale from 1/limit (blue) to limit (red)",
+            lambda v: self.controller.set_params(jacobian_limit=float(v)),
+            decimals=2,
+        )
         row.addWidget(QLabel("Scale limit"))
         row.addWidget(self.jacobian_limit)
         return row
 
     def _magnitude_settings(self) -> QHBoxLayout:
         row = QHBoxLayout()
-        self.magnitude_max = self._spin("magnitudeMax", 0.0, 500.0, 0.5, " mm", "top of the colour scale (0 = automatic)",
-                                        lambda v: self.controller.set_params(magnitude_max_mm=float(v)))
+        self.magnitude_max = self._spin(
+            "magnitudeMax",
+            0.0,
+            500.0,
+            0.5,
+            " mm",
+            "top of the colour scale (0 = automatic)",
+            lambda v: self.controller.set_params(magnitude_max_mm=float(v)),
+        )
         self.magnitude_max.setSpecialValueText("auto")
         row.addWidget(QLabel("Max"))
         row.addWidget(self.magnitude_max)
@@ -137,10 +167,25 @@ class OverlayPanel(QWidget):
 
     def _arrows_settings(self) -> QHBoxLayout:
         row = QHBoxLayout()
-        self.arrow_every = self._spin("arrowEvery", 2, 64, 1, " px", "one arrow every N pixels",
-                                      lambda v: self.controller.set_params(arrow_every_px=int(v)), decimals=0)
-        self.arrow_scale = self._spin("arrowScale", 0.1, 20.0, 0.5, "x", "arrow length / displacement",
-                                      lambda v: self.controller.set_params(arrow_scale=float(v)))
+        self.arrow_every = self._spin(
+            "arrowEvery",
+            2,
+            64,
+            1,
+            " px",
+            "one arrow every N pixels",
+            lambda v: self.controller.set_params(arrow_every_px=int(v)),
+            decimals=0,
+        )
+        self.arrow_scale = self._spin(
+            "arrowScale",
+            0.1,
+            20.0,
+            0.5,
+            "x",
+            "arrow length / displacement",
+            lambda v: self.controller.set_params(arrow_scale=float(v)),
+        )
         row.addWidget(QLabel("Every"))
         row.addWidget(self.arrow_every)
         row.addWidget(QLabel("Scale"))
@@ -149,8 +194,15 @@ class OverlayPanel(QWidget):
 
     def _contours_settings(self) -> QHBoxLayout:
         row = QHBoxLayout()
-        self.contour_width = self._spin("contourWidth", 0.5, 6.0, 0.5, " px", "line width",
-                                        lambda v: self.controller.set_params(contour_width=float(v)))
+        self.contour_width = self._spin(
+            "contourWidth",
+            0.5,
+            6.0,
+            0.5,
+            " px",
+            "line width",
+            lambda v: self.controller.set_params(contour_width=float(v)),
+        )
         self.table_label = QLabel()
         self.table_label.setObjectName("colourTableLabel")
         row.addWidget(QLabel("Width"))
@@ -163,7 +215,8 @@ class OverlayPanel(QWidget):
         self.agreement_combo = QComboBox()
         self.agreement_combo.setObjectName("agreementLabelCombo")
         self.agreement_combo.activated.connect(
-            lambda i: self.controller.set_params(agreement_label=self.agreement_combo.itemData(i)))
+            lambda i: self.controller.set_params(agreement_label=self.agreement_combo.itemData(i))
+        )
         row.addWidget(QLabel("Label"))
         row.addWidget(self.agreement_combo, 1)
         return row
@@ -205,8 +258,17 @@ class OverlayPanel(QWidget):
     def sync(self) -> None:
         """Show the controller's settings (without echoing them back)."""
         settings = self.controller.settings
-        widgets = [*self.enable_boxes.values(), *self.opacity_sliders.values(), self.grid_spacing, self.jacobian_limit,
-                   self.magnitude_max, self.arrow_every, self.arrow_scale, self.contour_width, self.agreement_combo]
+        widgets = [
+            *self.enable_boxes.values(),
+            *self.opacity_sliders.values(),
+            self.grid_spacing,
+            self.jacobian_limit,
+            self.magnitude_max,
+            self.arrow_every,
+            self.arrow_scale,
+            self.contour_width,
+            self.agreement_combo,
+        ]
         widgets += [check for checks in self.view_boxes.values() for check in checks]
         for widget in widgets:
             widget.blockSignals(True)
@@ -233,7 +295,9 @@ class OverlayPanel(QWidget):
         self.table_label.setText(f"names: {table.source}" if values else "no labels loaded")
         key = (id(table), tuple(values))
         if key == getattr(self, "_filled", None):
-            self.agreement_combo.setCurrentIndex(max(self.agreement_combo.findData(self.controller.settings.agreement_label), 0))
+            self.agreement_combo.setCurrentIndex(
+                max(self.agreement_combo.findData(self.controller.settings.agreement_label), 0)
+            )
             return
         self._filled = key
         self.agreement_combo.clear()
@@ -269,7 +333,9 @@ class OverlayPanel(QWidget):
             self.fold_label.setText(f"{len(folds)} folded region{'s' if len(folds) > 1 else ''}: press Next fold")
         else:
             fold = folds[controller.fold_index]
-            self.fold_label.setText(f"fold {controller.fold_index + 1} / {len(folds)}: {fold.voxel_count} voxels, "
-                                    f"min det {fold.min_jacobian:.3g}")
+            self.fold_label.setText(
+                f"fold {controller.fold_index + 1} / {len(folds)}: {fold.voxel_count} voxels, "
+                f"min det {fold.min_jacobian:.3g}"
+            )
         if self.agreement_combo.count() != len(controller.scene.label_values()) + 1:
             self.sync()

@@ -33,9 +33,15 @@ from regviewer.registration.pipeline import Stage
 
 # (key in the figures, label, digits); the same names as metrics.json and the CLI summary.
 FIGURES = (
-    ("ncc", "NCC", 4), ("mi", "MI", 4), ("mse", "MSE", 4), ("dice_mean", "Dice (mean)", 4),
-    ("hd95_mean_mm", "HD95 (mm)", 3), ("tre_mean_mm", "TRE mean (mm)", 3), ("tre_max_mm", "TRE max (mm)", 3),
-    ("jacobian_min", "Jacobian min", 3), ("folded_pct", "Folded (%)", 3),
+    ("ncc", "NCC", 4),
+    ("mi", "MI", 4),
+    ("mse", "MSE", 4),
+    ("dice_mean", "Dice (mean)", 4),
+    ("hd95_mean_mm", "HD95 (mm)", 3),
+    ("tre_mean_mm", "TRE mean (mm)", 3),
+    ("tre_max_mm", "TRE max (mm)", 3),
+    ("jacobian_min", "Jacobian min", 3),
+    ("folded_pct", "Folded (%)", 3),
 )
 STATUS_COLOURS = {"completed": "#2e7d32", "cancelled": "#c77700", "failed": "#c62828", "running": "#1565c0"}
 
@@ -71,15 +77,28 @@ class RunRecord:
         duration = f"  {self.result.runtime_s:.1f} s" if self.result is not None else ""
         first = f"#{self.run_id}  {self.title}  -  {self.status}{duration}"
         if self.figures is None:
-            second = "figures: computing..." if self.status in ("completed", "cancelled") else (self.result.message if self.result else "")
+            second = (
+                "figures: computing..."
+                if self.status in ("completed", "cancelled")
+                else (self.result.message if self.result else "")
+            )
         elif "error" in self.figures:
             second = f"figures failed: {self.figures['error']}"
         else:
             parts = []
-            for key, label, digits in (("ncc", "NCC", 3), ("dice_mean", "Dice", 3), ("tre_mean_mm", "TRE", 2), ("folded_pct", "fold %", 2)):
+            for key, label, digits in (
+                ("ncc", "NCC", 3),
+                ("dice_mean", "Dice", 3),
+                ("tre_mean_mm", "TRE", 2),
+                ("folded_pct", "fold %", 2),
+            ):
                 before, after = self.figures["before"].get(key), self.figures["after"].get(key)
                 if after is not None:
-                    parts.append(f"{label} {_number(before, digits)} -> {_number(after, digits)}" if before is not None else f"{label} {_number(after, digits)}")
+                    parts.append(
+                        f"{label} {_number(before, digits)} -> {_number(after, digits)}"
+                        if before is not None
+                        else f"{label} {_number(after, digits)}"
+                    )
             second = "   ".join(parts)
         return f"{first}\n{second[:140]}"
 
@@ -142,7 +161,9 @@ class HistoryPanel(QWidget):
         self.list.itemSelectionChanged.connect(self._selection_changed)
         self.compare_button = QPushButton("Compare")
         self.compare_button.setObjectName("compareButton")
-        self.compare_button.setToolTip("Select two runs (Ctrl+click): the Warped view shows the first, the fourth view the second")
+        self.compare_button.setToolTip(
+            "Select two runs (Ctrl+click): the Warped view shows the first, the fourth view the second"
+        )
         self.start_button = QPushButton("Use as start")
         self.start_button.setObjectName("useAsStartButton")
         self.start_button.setToolTip("Start the next run from this run's transform (chaining)")

@@ -37,10 +37,6 @@ from PySide6.QtWidgets import (
 from regviewer.core.errors import RegViewerError
 from regviewer.core.evaluation import EvaluationData
 from regviewer.core.landmark_fit import FIT_KINDS
-from regviewer.registration.base import Request, resolve_parameters
-from regviewer.registration.pipeline import Stage, validate_stages
-from regviewer.registration.presets import Preset, builtin_presets
-from regviewer.registration.registry import Registry, default_registry
 from regviewer.gui.run.compare import RunComparison
 from regviewer.gui.run.history import HistoryPanel, RunRecord
 from regviewer.gui.run.parameter_form import ParameterForm
@@ -48,6 +44,10 @@ from regviewer.gui.run.progress_panel import ProgressPanel
 from regviewer.gui.run.record_command import record_command
 from regviewer.gui.run.run_inputs import RunInputs, landmark_pairs
 from regviewer.gui.run.worker import RunController, RunJob
+from regviewer.registration.base import Request, resolve_parameters
+from regviewer.registration.pipeline import Stage, validate_stages
+from regviewer.registration.presets import Preset, builtin_presets
+from regviewer.registration.registry import Registry, default_registry
 
 SINGLE_METHOD = ""  # presetCombo data of the "Single method" entry
 
@@ -176,7 +176,9 @@ class RunDock(QDockWidget):
         self.method_combo.clear()
         for name, method in registry.methods.items():
             self.method_combo.addItem(f"{method.label} ({name})", name)
-            self.method_combo.setItemData(self.method_combo.count() - 1, method.description, Qt.ItemDataRole.ToolTipRole)
+            self.method_combo.setItemData(
+                self.method_combo.count() - 1, method.description, Qt.ItemDataRole.ToolTipRole
+            )
         for name, reason in registry.errors.items():
             self.method_combo.addItem(f"{name} (failed to load)", None)
             index = self.method_combo.count() - 1
@@ -186,7 +188,9 @@ class RunDock(QDockWidget):
         for name, preset in self.presets.items():
             if all(stage.method in registry.methods for stage in preset.stages):
                 self.preset_combo.addItem(preset.label, name)
-                self.preset_combo.setItemData(self.preset_combo.count() - 1, preset.description, Qt.ItemDataRole.ToolTipRole)
+                self.preset_combo.setItemData(
+                    self.preset_combo.count() - 1, preset.description, Qt.ItemDataRole.ToolTipRole
+                )
         self.preset_combo.insertSeparator(self.preset_combo.count())
         self.preset_combo.addItem("Single method", SINGLE_METHOD)
         self.preset_combo.setCurrentIndex(0)
@@ -298,8 +302,11 @@ class RunDock(QDockWidget):
             self.progress.status_label.setText("Ready" if ready else "Open a fixed and a moving image to register them")
 
     def _rebuild_start_choices(self) -> None:
-        runs = [(record.run_id, record.title) for record in self.history.records
-                if record.result is not None and record.status != "failed" and self._shown(record)]
+        runs = [
+            (record.run_id, record.title)
+            for record in self.history.records
+            if record.result is not None and record.status != "failed" and self._shown(record)
+        ]
         self.inputs.rebuild_start_choices(self.grid.scene, hasattr(self.window_, "landmark_pairs"), runs)
 
     # ---- running ------------------------------------------------------------------------------
@@ -330,20 +337,41 @@ class RunDock(QDockWidget):
             self.progress.status_label.setText(warning)
         try:
             initial, start_label = self.inputs.start_transform(
-                scene, lambda run_id: self.history.record(run_id).result.transform, fixed_points, moving_points)
+                scene, lambda run_id: self.history.record(run_id).result.transform, fixed_points, moving_points
+            )
         except RegViewerError as error:
             self.window_.show_error("Cannot start from the landmarks", str(error))
             return None
-        request = Request(scene.fixed, scene.moving, {}, fixed_mask, moving_mask, fixed_points, moving_points,
-                          initial, fixed_labels, moving_labels)
-        evaluation = EvaluationData(scene.fixed, scene.moving, fixed_mask, fixed_labels, moving_labels,
-                                    fixed_points, moving_points)
+        request = Request(
+            scene.fixed,
+            scene.moving,
+            {},
+            fixed_mask,
+            moving_mask,
+            fixed_points,
+            moving_points,
+            initial,
+            fixed_labels,
+            moving_labels,
+        )
+        evaluation = EvaluationData(
+            scene.fixed, scene.moving, fixed_mask, fixed_labels, moving_labels, fixed_points, moving_points
+        )
         title = self.presets[self.preset_name].label if self.preset_name else self.registry.get(stages[0].method).label
         record = RunRecord(
-            run_id=self._next_id, title=title, preset=self.preset_name, stages=stages, start_label=start_label,
-            initial_transform=initial, mask_label=self.mask_combo.currentText(),
-            sources=dict(getattr(self.window_, "source_paths", {})), mask_roles=roles, use_labels=use_labels,
-            fixed_landmarks=fixed_points, moving_landmarks=moving_points, images=(scene.fixed, scene.moving),
+            run_id=self._next_id,
+            title=title,
+            preset=self.preset_name,
+            stages=stages,
+            start_label=start_label,
+            initial_transform=initial,
+            mask_label=self.mask_combo.currentText(),
+            sources=dict(getattr(self.window_, "source_paths", {})),
+            mask_roles=roles,
+            use_labels=use_labels,
+            fixed_landmarks=fixed_points,
+            moving_landmarks=moving_points,
+            images=(scene.fixed, scene.moving),
         )
         self._next_id += 1
         self.comparison.stop()
@@ -375,7 +403,12 @@ class RunDock(QDockWidget):
 
     def _apply_preview(self) -> None:
         transform, self._pending_preview = self._pending_preview, None
-        if transform is not None and self.current is not None and self.current.result is None and self._shown(self.current):
+        if (
+            transform is not None
+            and self.current is not None
+            and self.current.result is None
+            and self._shown(self.current)
+        ):
             self.grid.set_transform(transform, preview=True)
 
     def _shown(self, record: RunRecord) -> bool:
@@ -395,7 +428,9 @@ class RunDock(QDockWidget):
         self.history.refresh(record)
         self.tabs.setTabText(1, f"History ({len(self.history.records)})")
         if not self._shown(record):
-            self.progress.status_label.setText(f"Run #{run_id} {result.status}: other images are open now, so it is kept in the history only")
+            self.progress.status_label.setText(
+                f"Run #{run_id} {result.status}: other images are open now, so it is kept in the history only"
+            )
             if result.status == "failed":
                 self.window_.show_error("Registration failed", f"{record.title}: {result.message}")
         elif result.status == "failed":
@@ -452,8 +487,12 @@ class RunDock(QDockWidget):
         if not (self._shown(first) and self._shown(second)):
             self.progress.status_label.setText("Both runs must have registered the images open now")
             return
-        self.comparison.start(first.result.transform, f"Run #{first.run_id}: {first.title}",
-                              second.result.transform, f"Run #{second.run_id}: {second.title}")
+        self.comparison.start(
+            first.result.transform,
+            f"Run #{first.run_id}: {first.title}",
+            second.result.transform,
+            f"Run #{second.run_id}: {second.title}",
+        )
 
     def use_as_start(self, record: RunRecord) -> None:
         """Start the next run from this run's transform."""

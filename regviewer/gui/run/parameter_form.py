@@ -10,7 +10,8 @@ exactly what the CLI's ``--param`` accepts.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QValidator
@@ -151,15 +152,19 @@ class ParameterForm(QWidget):
     def _editor(self, parameter: Parameter) -> QWidget:
         if parameter.kind == "float":
             editor = _FloatSpinBox()
-            editor.setRange(-1e12 if parameter.minimum is None else parameter.minimum,
-                            1e12 if parameter.maximum is None else parameter.maximum)
+            editor.setRange(
+                -1e12 if parameter.minimum is None else parameter.minimum,
+                1e12 if parameter.maximum is None else parameter.maximum,
+            )
             editor.setStepType(QDoubleSpinBox.StepType.AdaptiveDecimalStepType)
             editor.valueChanged.connect(self.changed)
             return editor
         if parameter.kind == "int":
             editor = QSpinBox()
-            editor.setRange(-INT_LIMIT if parameter.minimum is None else max(int(parameter.minimum), -INT_LIMIT),
-                            INT_LIMIT if parameter.maximum is None else min(int(parameter.maximum), INT_LIMIT))
+            editor.setRange(
+                -INT_LIMIT if parameter.minimum is None else max(int(parameter.minimum), -INT_LIMIT),
+                INT_LIMIT if parameter.maximum is None else min(int(parameter.maximum), INT_LIMIT),
+            )
             editor.valueChanged.connect(self.changed)
             return editor
         if parameter.kind == "bool":

@@ -25,16 +25,23 @@ def record_command(record: RunRecord, runs_folder: Path, registry: Registry) -> 
     missing = [what for role, what in needed.items() if not sources.get(role)]
     if missing:
         raise ValueError(f"the {', '.join(missing)} were not loaded from files, so no command can name them")
-    written = command_line.write_run_inputs(folder, record.initial_transform, record.fixed_landmarks, record.moving_landmarks)
+    written = command_line.write_run_inputs(
+        folder, record.initial_transform, record.fixed_landmarks, record.moving_landmarks
+    )
     spec = command_line.RunSpec(
-        stages=record.stages, fixed=sources.get("fixed"), moving=sources.get("moving"), output=str(folder / "output"),
+        stages=record.stages,
+        fixed=sources.get("fixed"),
+        moving=sources.get("moving"),
+        output=str(folder / "output"),
         preset=record.preset,
         fixed_mask=sources.get("fixed_labels") if "fixed" in record.mask_roles else None,
         moving_mask=sources.get("moving_labels") if "moving" in record.mask_roles else None,
         fixed_labels=sources.get("fixed_labels") if record.use_labels else None,
         moving_labels=sources.get("moving_labels") if record.use_labels else None,
-        fixed_landmarks=written.get("fixed_landmarks"), moving_landmarks=written.get("moving_landmarks"),
-        init=written.get("init"), chain_file=str(folder / command_line.CHAIN_FILE),
+        fixed_landmarks=written.get("fixed_landmarks"),
+        moving_landmarks=written.get("moving_landmarks"),
+        init=written.get("init"),
+        chain_file=str(folder / command_line.CHAIN_FILE),
     )
     if command_line.needs_chain_file(spec, registry):
         command_line.write_chain_file(record.stages, spec.chain_file, record.title, registry)

@@ -31,15 +31,18 @@ class RunInputs(QWidget):
         self.labels_check.setChecked(True)
         self.start_combo = QComboBox()
         self.start_combo.setObjectName("startCombo")
-        self.start_combo.setToolTip("Initial fixed -> moving transform: none, the transform shown now, an affine fit "
-                                    "to the landmarks, or a previous run")
+        self.start_combo.setToolTip(
+            "Initial fixed -> moving transform: none, the transform shown now, an affine fit "
+            "to the landmarks, or a previous run"
+        )
         self.isolate_check = QCheckBox("Run in a separate process")
         self.isolate_check.setObjectName("isolateCheck")
         self.isolate_check.setChecked(True)
         self.isolate_check.setToolTip(
             "The engine runs in its own process: the window never waits for it, a crash in native code "
             "cannot close the window, and Cancel can stop it at once. Starting the process takes about a second. "
-            "Only for the methods installed with RegViewer or as plugins.")
+            "Only for the methods installed with RegViewer or as plugins."
+        )
         layout = QFormLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addRow("Mask:", self.mask_combo)
@@ -87,8 +90,9 @@ class RunInputs(QWidget):
     def isolated(self) -> bool:
         return self.isolate_check.isEnabled() and self.isolate_check.isChecked()
 
-    def start_transform(self, scene: Scene, run_transform, fixed_points: np.ndarray | None,
-                        moving_points: np.ndarray | None) -> tuple[Transform | None, str]:
+    def start_transform(
+        self, scene: Scene, run_transform, fixed_points: np.ndarray | None, moving_points: np.ndarray | None
+    ) -> tuple[Transform | None, str]:
         """(initial transform, how the history names it). ``run_transform(run_id)`` gives an earlier
         run's transform. RegViewerError when a landmark start has no pairs to fit."""
         choice = self.start_combo.currentData()

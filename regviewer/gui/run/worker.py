@@ -33,8 +33,8 @@ from regviewer.core.errors import RegViewerError
 from regviewer.core.evaluation import EvaluationData, before_after
 from regviewer.core.progress import CancelToken, ProgressEvent
 from regviewer.core.transforms import AffineTransform
-from regviewer.registration.base import Request, Result
 from regviewer.registration import isolated
+from regviewer.registration.base import Request, Result
 from regviewer.registration.isolated import IsolatedRun
 from regviewer.registration.pipeline import Stage, run_chain
 from regviewer.registration.registry import Registry, default_registry
@@ -83,8 +83,14 @@ class ProgressStep:
 def failed_result(job: RunJob, message: str, runtime_s: float) -> Result:
     """The result of a run that raised: the starting transform, the reason."""
     start = job.request.initial_transform or AffineTransform.identity(job.request.fixed.ndim)
-    return Result(",".join(stage.method for stage in job.stages), start, "failed", runtime_s=runtime_s,
-                  message=message, log=(f"failed: {message}",))
+    return Result(
+        ",".join(stage.method for stage in job.stages),
+        start,
+        "failed",
+        runtime_s=runtime_s,
+        message=message,
+        log=(f"failed: {message}",),
+    )
 
 
 def run_job(job: RunJob, progress, cancel: CancelToken) -> Result:
@@ -111,7 +117,11 @@ def lower_thread_priority(nice: int) -> None:
     if nice <= 0 or not hasattr(os, "setpriority") or not os.path.isdir("/proc/self/task"):
         return
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), max(nice, os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+        os.setpriority(
+            os.PRIO_PROCESS,
+            threading.get_native_id(),
+            max(nice, os.getpriority(os.PRIO_PROCESS, threading.get_native_id())),
+        )
     except OSError:
         pass  # not allowed here: run at the normal priority
 
@@ -125,7 +135,7 @@ class _StageTracker:
 
     def __call__(self, stage_name: str) -> int:
         method = stage_name.split(":", 1)[0]
-        if self.methods[self.index] != method and method in self.methods[self.index + 1:]:
+        if self.methods[self.index] != method and method in self.methods[self.index + 1 :]:
             self.index = self.methods.index(method, self.index + 1)
         return self.index
 
@@ -154,9 +164,20 @@ class RunWorker(QObject):
 
     def _add_event(self, event: ProgressEvent) -> None:
         index = self._tracker(event.stage)
-        self._pending.append(ProgressStep(self.job.run_id, index, len(self.job.stages), event.stage, event.level,
-                                          event.n_levels, event.iteration, event.max_iterations,
-                                          event.metric, event.message))
+        self._pending.append(
+            ProgressStep(
+                self.job.run_id,
+                index,
+                len(self.job.stages),
+                event.stage,
+                event.level,
+                event.n_levels,
+                event.iteration,
+                event.max_iterations,
+                event.metric,
+                event.message,
+            )
+        )
         if event.metric is not None:
             self._history.append((event.stage, event.level, event.iteration, event.metric))
 
@@ -201,12 +222,21 @@ class RunWorker(QObject):
     def stand_in(self) -> Result:
         """A "cancelled" result from the newest transform the engine reported (for an engine slow to stop)."""
         start = self.job.request.initial_transform or AffineTransform.identity(self.job.request.fixed.ndim)
-        message = ("cancelled by the user; the engine had not stopped within "
-                   f"{CANCEL_GRACE_S:g} s, so its last reported transform is kept")
+        message = (
+            "cancelled by the user; the engine had not stopped within "
+            f"{CANCEL_GRACE_S:g} s, so its last reported transform is kept"
+        )
         stages = [{"method": stage.method, "parameters": dict(stage.parameters)} for stage in self.job.stages]
-        self._stand_in = Result(",".join(stage.method for stage in self.job.stages), self._latest or start, "cancelled",
-                                {"stages": stages}, time.perf_counter() - self._started, tuple(self._history),
-                                message, (message,))
+        self._stand_in = Result(
+            ",".join(stage.method for stage in self.job.stages),
+            self._latest or start,
+            "cancelled",
+            {"stages": stages},
+            time.perf_counter() - self._started,
+            tuple(self._history),
+            message,
+            (message,),
+        )
         return self._stand_in
 
     @Slot()
@@ -215,8 +245,13 @@ class RunWorker(QObject):
             try:
                 self._run_isolated()
             except Exception as error:  # starting or talking to the child failed: a failed run, never a hang
-                self.deliver(failed_result(self.job, f"the engine process failed: {type(error).__name__}: {error}",
-                                           time.perf_counter() - self._started))
+                self.deliver(
+                    failed_result(
+                        self.job,
+                        f"the engine process failed: {type(error).__name__}: {error}",
+                        time.perf_counter() - self._started,
+                    )
+                )
             self.done.emit()
             return
         lower_thread_priority(WORKER_NICE)
@@ -231,10 +266,18 @@ class RunWorker(QObject):
         """Drive a child process; its figures are used unless a stand-in was shown (then scored here)."""
         figures: list[dict] = []
         runner = IsolatedRun(self.job.stages, self.job.request, self.job.evaluation, WORKER_NICE)
-        runner.run(self.cancel, self._on_steps, self._on_child_preview, self.deliver, figures.append,
-                   abandon=lambda: self.delivered is not None and self.delivered is self._stand_in)
+        runner.run(
+            self.cancel,
+            self._on_steps,
+            self._on_child_preview,
+            self.deliver,
+            figures.append,
+            abandon=lambda: self.delivered is not None and self.delivered is self._stand_in,
+        )
         if self.delivered is None:  # nothing came back at all (cannot normally happen): say so
-            self.deliver(failed_result(self.job, "the engine process gave no result", time.perf_counter() - self._started))
+            self.deliver(
+                failed_result(self.job, "the engine process gave no result", time.perf_counter() - self._started)
+            )
         if self.delivered is self._stand_in:
             self._evaluate(self.delivered)
         elif figures and self.delivered.status != "failed":

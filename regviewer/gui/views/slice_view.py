@@ -36,7 +36,7 @@ CROSSHAIR_PEN = pg.mkPen((255, 210, 0, 200), width=1)
 class _SliceViewBox(pg.ViewBox):
     """A ViewBox whose mouse gestures drive the view (see the module docstring)."""
 
-    def __init__(self, view: "SliceView") -> None:
+    def __init__(self, view: SliceView) -> None:
         super().__init__(lockAspect=True, enableMenu=False, invertY=True)
         self._view = view
         self._window_start: tuple[float, float] | None = None
@@ -103,8 +103,9 @@ class SliceView(QWidget):
 
     modeChanged = Signal(str)
 
-    def __init__(self, scene: Scene, link: ViewLink, mode: str = "fixed", plane: str = "axial",
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, scene: Scene, link: ViewLink, mode: str = "fixed", plane: str = "axial", parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.scene, self.link = scene, link
         self.mode, self.plane = mode, plane
@@ -161,7 +162,9 @@ class SliceView(QWidget):
             item.setZValue(10 + item.zValue())
             self.view_box.addItem(item, ignoreBounds=True)
         self.view_box.sigRangeChangedManually.connect(self._range_changed_by_user)
-        self.view_box.sigResized.connect(lambda _box: self._apply_linked_range(self.plane, self.link.ranges.get(self.plane)))
+        self.view_box.sigResized.connect(
+            lambda _box: self._apply_linked_range(self.plane, self.link.ranges.get(self.plane))
+        )
 
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setObjectName("sliceSlider")
@@ -242,9 +245,16 @@ class SliceView(QWidget):
         grid = self._grid()
         index = grid.slice_index(axes, self.scene.space.to_display(self.link.cursor_mm)) if grid else None
         self._update_slider(axes, grid, index)
-        key = (self.scene.version, self.mode, self.plane, index, self._flicker_on_fixed,
-               tuple(self.link.windows.values()), self.link.options,
-               round(self.swipe_line.value(), 3) if self.mode == "swipe" else None)
+        key = (
+            self.scene.version,
+            self.mode,
+            self.plane,
+            index,
+            self._flicker_on_fixed,
+            tuple(self.link.windows.values()),
+            self.link.options,
+            round(self.swipe_line.value(), 3) if self.mode == "swipe" else None,
+        )
         slice_changed = force or key != self._drawn_key
         if slice_changed:
             self._drawn_key = key
@@ -359,8 +369,13 @@ class SliceView(QWidget):
         q = self.scene.space.to_display(self.link.cursor_mm)
         index = grid.slice_index(axes, q)
         if index is None:
-            index = int(np.clip(np.round((q[axes.normal] - grid.offset[axes.normal]) / grid.spacing[axes.normal]),
-                                0, grid.geometry.size[axes.normal] - 1))
+            index = int(
+                np.clip(
+                    np.round((q[axes.normal] - grid.offset[axes.normal]) / grid.spacing[axes.normal]),
+                    0,
+                    grid.geometry.size[axes.normal] - 1,
+                )
+            )
             steps = 0
         self._go_to_slice(axes, grid, index + steps)
 
@@ -383,7 +398,7 @@ class SliceView(QWidget):
         self.link.set_window(source, window.adjusted(dx * sensitivity, -dy * sensitivity))
 
     def change_tile(self, steps: int) -> None:
-        tile = self.link.options.tile_mm * (1.25 ** steps)
+        tile = self.link.options.tile_mm * (1.25**steps)
         self.link.set_options(tile_mm=float(np.clip(tile, 1.0, 500.0)))
 
     def fit(self) -> None:
@@ -397,8 +412,14 @@ class SliceView(QWidget):
 
     def keyPressEvent(self, event) -> None:  # noqa: N802
         key = event.key()
-        steps = {Qt.Key.Key_Up: 1, Qt.Key.Key_Right: 1, Qt.Key.Key_Down: -1, Qt.Key.Key_Left: -1,
-                 Qt.Key.Key_PageUp: 10, Qt.Key.Key_PageDown: -10}.get(key)
+        steps = {
+            Qt.Key.Key_Up: 1,
+            Qt.Key.Key_Right: 1,
+            Qt.Key.Key_Down: -1,
+            Qt.Key.Key_Left: -1,
+            Qt.Key.Key_PageUp: 10,
+            Qt.Key.Key_PageDown: -10,
+        }.get(key)
         if steps is not None:
             self.step_slice(steps)
         elif key == Qt.Key.Key_Home:

@@ -9,7 +9,7 @@ of the full fixed grid and converts it to mm (LPS, (x, y, z) components).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -44,7 +44,9 @@ def predict(model: LoadedModel, moving: np.ndarray, fixed: np.ndarray, device: t
                 shape = tuple(step.shape) if isinstance(step, torch.Tensor) else type(step).__name__
                 from regviewer.core.errors import RegViewerError
 
-                raise RegViewerError(f"{model.source}: the network returned {shape}, expected a displacement of shape {expected}")
+                raise RegViewerError(
+                    f"{model.source}: the network returned {shape}, expected a displacement of shape {expected}"
+                )
             step = step.float()
             total = step if total is None else ops.compose(step, total)
     return total.clone()
@@ -91,7 +93,9 @@ def refine(
             return full(), True
         field = ops.compose(ops.rescale_displacement(ops.integrate_velocity(velocity, 6), half), initial_half)
         warped = ops.warp(moving_half, field)
-        similarity_loss = ops.lncc_loss(warped, fixed_half, window) if similarity == "lncc" else ops.mse_loss(warped, fixed_half)
+        similarity_loss = (
+            ops.lncc_loss(warped, fixed_half, window) if similarity == "lncc" else ops.mse_loss(warped, fixed_half)
+        )
         loss = similarity_loss + smoothness * ops.diffusion_loss(field)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
@@ -101,7 +105,9 @@ def refine(
     return (full() if iterations > 0 else initial), False
 
 
-def to_fixed_grid(displacement: Tensor, model_geometry: Geometry, fixed_geometry: Geometry) -> DisplacementFieldTransform:
+def to_fixed_grid(
+    displacement: Tensor, model_geometry: Geometry, fixed_geometry: Geometry
+) -> DisplacementFieldTransform:
     """The model-grid displacement sampled at every fixed voxel centre, as a mm field on the fixed grid.
 
     Both grids share the fixed image's direction (the model grid is built that way), so the map from

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -125,7 +125,9 @@ class InstanceOptimiser:
     def _fixed_to_moving(self, affine_mm: Tensor) -> Tensor:
         """Normalised fixed -> normalised moving coordinates (homogeneous, float64)."""
         before = torch.tensor(self.to_moving_normalised, dtype=torch.float64, device=self.device)
-        after = torch.tensor(frames.normalised_to_mm(self.problem.fixed_geometry), dtype=torch.float64, device=self.device)
+        after = torch.tensor(
+            frames.normalised_to_mm(self.problem.fixed_geometry), dtype=torch.float64, device=self.device
+        )
         return before @ affine_mm @ after
 
     def _current_affine_tensor(self) -> Tensor:
@@ -134,7 +136,9 @@ class InstanceOptimiser:
     # ---- pyramid --------------------------------------------------------------------------------
     def level_factors(self, shrink: float) -> tuple[float, ...]:
         """Per-axis shrink factors of the fixed image at a level (see ``ops.axis_shrinks``)."""
-        return ops.axis_shrinks(self.problem.fixed.shape[2:], self.fixed_spacing, shrink, self.settings.min_level_voxels)
+        return ops.axis_shrinks(
+            self.problem.fixed.shape[2:], self.fixed_spacing, shrink, self.settings.min_level_voxels
+        )
 
     def level_shape(self, shrink: float) -> tuple[int, ...]:
         return ops.level_shape_axes(self.problem.fixed.shape[2:], self.level_factors(shrink))
@@ -159,13 +163,21 @@ class InstanceOptimiser:
             fixed = _pyramid_level_axes(self._fixed_pyramid, factors)
             level_mm = float(min(self.fixed_spacing * np.array(factors)))
             moving_shrink = max(1.0, level_mm / float(min(self.moving_spacing)))
-            moving_factors = ops.axis_shrinks(problem.moving.shape[2:], self.moving_spacing, moving_shrink, self.settings.min_level_voxels)
+            moving_factors = ops.axis_shrinks(
+                problem.moving.shape[2:], self.moving_spacing, moving_shrink, self.settings.min_level_voxels
+            )
             moving = _pyramid_level_axes(self._moving_pyramid, moving_factors)
-            mask = None if problem.fixed_mask is None else ops.resize(problem.fixed_mask.float(), fixed.shape[2:], "nearest")
+            mask = (
+                None
+                if problem.fixed_mask is None
+                else ops.resize(problem.fixed_mask.float(), fixed.shape[2:], "nearest")
+            )
             self._levels[shrink] = (fixed, moving, mask)
         return self._levels[shrink]
 
-    def _similarity(self, fixed: Tensor, warped: Tensor, mask: Tensor | None, statistics: tuple[Tensor, Tensor] | None = None) -> Tensor:
+    def _similarity(
+        self, fixed: Tensor, warped: Tensor, mask: Tensor | None, statistics: tuple[Tensor, Tensor] | None = None
+    ) -> Tensor:
         if self.settings.similarity == "mse":
             return ops.mse_loss(fixed, warped, mask)
         if self.settings.similarity == "nmi":
@@ -206,14 +218,20 @@ class InstanceOptimiser:
                 optimiser.step()
                 self.state.history.append(("affine", level, iteration, value))
                 with torch.no_grad():
-                    self.state.affine = AffineTransform.from_homogeneous(self._affine_matrix(weights, shift).cpu().numpy())
-                preview = self.current_transform if iteration % settings.preview_every == settings.preview_every - 1 else None
+                    self.state.affine = AffineTransform.from_homogeneous(
+                        self._affine_matrix(weights, shift).cpu().numpy()
+                    )
+                preview = (
+                    self.current_transform if iteration % settings.preview_every == settings.preview_every - 1 else None
+                )
                 self.report("affine", level, len(levels), iteration, value, preview)
             if best is not None:
                 with torch.no_grad():
                     weights.copy_(best[0])
                     shift.copy_(best[1])
-                    self.state.affine = AffineTransform.from_homogeneous(self._affine_matrix(weights, shift).cpu().numpy())
+                    self.state.affine = AffineTransform.from_homogeneous(
+                        self._affine_matrix(weights, shift).cpu().numpy()
+                    )
         self._reject_diverged_affine()
 
     def start_affine(self) -> AffineTransform:
@@ -269,7 +287,9 @@ class InstanceOptimiser:
                 self.report("dense", level, len(levels), iteration, value, preview)
             self.state.field_mm = dense.displacement_mm(parameter.detach())
 
-    def _level_labels(self, fixed_shape: tuple[int, ...], moving_shape: tuple[int, ...]) -> tuple[Tensor, Tensor] | None:
+    def _level_labels(
+        self, fixed_shape: tuple[int, ...], moving_shape: tuple[int, ...]
+    ) -> tuple[Tensor, Tensor] | None:
         problem = self.problem
         if problem.fixed_labels is None or problem.moving_labels is None or not problem.label_values:
             return None
@@ -284,7 +304,11 @@ class InstanceOptimiser:
         problem = self.problem
         if problem.fixed_points is None or problem.moving_points is None or len(problem.fixed_points) == 0:
             return None
-        fixed = torch.tensor(frames.points_to_normalised(problem.fixed_points, problem.fixed_geometry), dtype=torch.float32, device=self.device)
+        fixed = torch.tensor(
+            frames.points_to_normalised(problem.fixed_points, problem.fixed_geometry),
+            dtype=torch.float32,
+            device=self.device,
+        )
         moving_mm = torch.tensor(problem.moving_points, dtype=torch.float64, device=self.device)
         to_mm = torch.tensor(frames.normalised_to_mm(problem.moving_geometry), dtype=torch.float64, device=self.device)
         return fixed, moving_mm, to_mm
@@ -294,7 +318,9 @@ class InstanceOptimiser:
         fixed, moving_mm, to_mm = points
         grid = fixed.view(1, -1, *([1] * (self.ndim - 1)), self.ndim)
         shift = ops.sample(field_normalised, grid, padding="border").reshape(self.ndim, -1).T
-        moved = (fixed + shift).double() @ matrix[: self.ndim, : self.ndim].T.double() + matrix[: self.ndim, self.ndim].double()
+        moved = (fixed + shift).double() @ matrix[: self.ndim, : self.ndim].T.double() + matrix[
+            : self.ndim, self.ndim
+        ].double()
         homogeneous = torch.cat([moved, torch.ones(len(moved), 1, dtype=torch.float64, device=self.device)], dim=1)
         moved_mm = (homogeneous @ to_mm.T)[:, : self.ndim]
         return ((moved_mm - moving_mm) ** 2).sum(dim=1).mean().float()
@@ -336,10 +362,14 @@ class InstanceOptimiser:
         what the dense stage optimises, without its regulariser.
         """
         fixed, moving, mask = self._level_images(shrink)
-        matrix = self._fixed_to_moving(torch.tensor(affine.homogeneous, dtype=torch.float64, device=self.device)).float()
+        matrix = self._fixed_to_moving(
+            torch.tensor(affine.homogeneous, dtype=torch.float64, device=self.device)
+        ).float()
         reverse = torch.eye(self.ndim, device=self.device).flip(0)
         points = ops.identity_grid(fixed.shape[2:], self.device, torch.float32)
-        scale = torch.tensor(frames.mm_to_normalised_scale(self.problem.fixed_geometry), dtype=torch.float32, device=self.device)
+        scale = torch.tensor(
+            frames.mm_to_normalised_scale(self.problem.fixed_geometry), dtype=torch.float32, device=self.device
+        )
         field_normalised = None
         if field_mm is not None:
             field_normalised = field_mm * scale.view(1, -1, *([1] * self.ndim))
@@ -347,7 +377,9 @@ class InstanceOptimiser:
         grid = points @ (reverse @ matrix[: self.ndim, : self.ndim]).T + reverse @ matrix[: self.ndim, self.ndim]
         value = self._similarity(fixed, ops.sample_xyz(moving, grid), mask, self._statistics(fixed))
         settings = self.settings
-        labels = self._level_labels(tuple(fixed.shape[2:]), tuple(moving.shape[2:])) if settings.label_weight > 0 else None
+        labels = (
+            self._level_labels(tuple(fixed.shape[2:]), tuple(moving.shape[2:])) if settings.label_weight > 0 else None
+        )
         if labels is not None:
             value = value + settings.label_weight * ops.dice_loss(labels[0], ops.sample_xyz(labels[1], grid))
         landmarks = self._level_points() if settings.landmark_weight > 0 else None
@@ -406,11 +438,19 @@ def _pyramid_level(pyramid: dict[float, Tensor], shrink: float) -> Tensor:
 
 def field_to_transform(field_mm: Tensor, geometry: Geometry):
     """A field in mm along the array axes as a DisplacementFieldTransform (LPS mm, x/y/z components)."""
-    voxels = field_mm.detach().to("cpu", torch.float64)[0] / torch.tensor(frames.voxel_spacing_zyx(geometry)).view(-1, *([1] * geometry.ndim))
+    voxels = field_mm.detach().to("cpu", torch.float64)[0] / torch.tensor(frames.voxel_spacing_zyx(geometry)).view(
+        -1, *([1] * geometry.ndim)
+    )
     return ops.displacement_to_transform(voxels.numpy(), geometry)
 
 
-def estimate_bytes(fixed_shape: tuple[int, ...], moving_shape: tuple[int, ...], settings: Settings, n_labels: int = 0, full_output: bool = True) -> int:
+def estimate_bytes(
+    fixed_shape: tuple[int, ...],
+    moving_shape: tuple[int, ...],
+    settings: Settings,
+    n_labels: int = 0,
+    full_output: bool = True,
+) -> int:
     """A rough upper bound on the memory one run needs (float32 tensors, autograd buffers, the output field)."""
     ndim = len(fixed_shape)
     fixed_voxels, moving_voxels = math.prod(fixed_shape), math.prod(moving_shape)
@@ -421,7 +461,9 @@ def estimate_bytes(fixed_shape: tuple[int, ...], moving_shape: tuple[int, ...], 
         steps = settings.integration_steps if settings.transform == "svf" else 1
         per_iteration = level * (3 * ndim + 40 + 2 * n_labels) + field_voxels * ndim * (4 + 3 * steps)
         total = max(total, 4 * (2 * fixed_voxels + 2 * moving_voxels) + 4 * per_iteration)
-    output = fixed_voxels * ndim * 8 * 3 if full_output else 0  # float64 mm field on the fixed grid, and its conversions
+    output = (
+        fixed_voxels * ndim * 8 * 3 if full_output else 0
+    )  # float64 mm field on the fixed grid, and its conversions
     return int(total + output)
 
 
@@ -437,7 +479,9 @@ class _DenseLevel:
         self.field_shape = owner.field_shape(shrink)
         self.spacing = frames.voxel_spacing_zyx(frames.level_geometry(problem.fixed_geometry, self.field_shape))
         view = (1, -1) + (1,) * ndim
-        self.to_normalised = torch.tensor(frames.mm_to_normalised_scale(problem.fixed_geometry), dtype=torch.float32, device=device).view(view)
+        self.to_normalised = torch.tensor(
+            frames.mm_to_normalised_scale(problem.fixed_geometry), dtype=torch.float32, device=device
+        ).view(view)
         self.to_field_voxels = torch.tensor(1.0 / self.spacing, dtype=torch.float32, device=device).view(view)
         self.matrix = matrix
         reverse = torch.eye(ndim, device=device).flip(0)  # array-axis order -> (x, y, z) for grid_sample
@@ -445,7 +489,9 @@ class _DenseLevel:
         identity = ops.identity_grid(self.level_shape, device, torch.float32)
         self.base_grid = (identity @ self.field_to_grid.T + reverse @ matrix[:ndim, ndim]).contiguous()
         self.statistics = owner._statistics(self.fixed)
-        self.labels = owner._level_labels(self.level_shape, tuple(self.moving.shape[2:])) if settings.label_weight > 0 else None
+        self.labels = (
+            owner._level_labels(self.level_shape, tuple(self.moving.shape[2:])) if settings.label_weight > 0 else None
+        )
         self.points = owner._level_points() if settings.landmark_weight > 0 else None
         self.regulariser = ops.bending_loss if settings.regulariser == "bending" else ops.diffusion_loss
 
@@ -478,7 +524,9 @@ class _DenseLevel:
             fixed_onehot, moving_onehot = self.labels
             loss = loss + self.settings.label_weight * ops.dice_loss(fixed_onehot, ops.sample_xyz(moving_onehot, grid))
         if self.points is not None:
-            loss = loss + self.settings.landmark_weight * self.owner._landmark_loss(field * self.to_normalised, self.matrix, self.points)
+            loss = loss + self.settings.landmark_weight * self.owner._landmark_loss(
+                field * self.to_normalised, self.matrix, self.points
+            )
         loss = loss + self.settings.regularisation_weight * self.regulariser(parameter, self.spacing)
         loss.backward()
         if svf:

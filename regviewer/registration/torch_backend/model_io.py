@@ -23,9 +23,10 @@ import os
 import pickle
 import warnings
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -63,7 +64,9 @@ class LoadedModel:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def model_payload(model: VelocityUNet, shape: tuple[int, ...], training: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def model_payload(
+    model: VelocityUNet, shape: tuple[int, ...], training: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The dict ``save_model`` writes (tensors and plain values only, so ``weights_only`` can read it)."""
     return {
         "format": FORMAT,
@@ -83,7 +86,9 @@ def save_atomically(payload: Any, path: Path) -> None:
     os.replace(temporary, path)
 
 
-def save_model(model: VelocityUNet, shape: tuple[int, ...], path: Path, training: Mapping[str, Any] | None = None) -> None:
+def save_model(
+    model: VelocityUNet, shape: tuple[int, ...], path: Path, training: Mapping[str, Any] | None = None
+) -> None:
     """Write a self-describing model file (architecture, model shape, weights, training summary)."""
     save_atomically(model_payload(model, shape, training), Path(path))
 
@@ -106,7 +111,9 @@ def safe_torch_load(path: Path) -> Any:
             "RegViewer loads only state dicts of tensors and TorchScript files"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as error:
-        raise UnsafeModelError(f"{path.name}: not a PyTorch model file ({str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__})") from None
+        raise UnsafeModelError(
+            f"{path.name}: not a PyTorch model file ({str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__})"
+        ) from None
 
 
 def _is_torchscript(path: Path) -> bool:
@@ -129,8 +136,14 @@ def _sidecar(path: Path) -> dict[str, Any]:
 
 def _shape_from(metadata: Mapping[str, Any], path: Path) -> tuple[int, ...]:
     shape = metadata.get("shape")
-    if not isinstance(shape, (list, tuple)) or len(shape) not in (2, 3) or not all(isinstance(n, int) and n > 1 for n in shape):
-        raise RegViewerError(f"{path.name}: the model description has no valid 'shape' (2 or 3 sizes, numpy order), got {shape!r}")
+    if (
+        not isinstance(shape, (list, tuple))
+        or len(shape) not in (2, 3)
+        or not all(isinstance(n, int) and n > 1 for n in shape)
+    ):
+        raise RegViewerError(
+            f"{path.name}: the model description has no valid 'shape' (2 or 3 sizes, numpy order), got {shape!r}"
+        )
     return tuple(int(n) for n in shape)
 
 
@@ -161,7 +174,9 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
         try:
             module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
         except RuntimeError as error:
-            raise RegViewerError(f"{path.name}: not a loadable TorchScript file ({str(error).strip().splitlines()[0][:160]})") from None
+            raise RegViewerError(
+                f"{path.name}: not a loadable TorchScript file ({str(error).strip().splitlines()[0][:160]})"
+            ) from None
         metadata = json.loads(extra[METADATA_NAME]) if extra[METADATA_NAME] else _sidecar(path)
         if not metadata:
             raise RegViewerError(
@@ -174,12 +189,18 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
     if isinstance(content, Mapping) and content.get("format") == FORMAT:
         metadata = {key: value for key, value in content.items() if key != "state_dict"}
         state_dict = content.get("state_dict")
-    elif isinstance(content, Mapping) and content and all(isinstance(value, torch.Tensor) for value in content.values()):
+    elif (
+        isinstance(content, Mapping) and content and all(isinstance(value, torch.Tensor) for value in content.values())
+    ):
         metadata, state_dict = _sidecar(path), content
         if not metadata:
-            raise RegViewerError(f"{path.name}: a bare state dict needs {path.with_suffix('.json').name} beside it with 'model' and 'shape'")
+            raise RegViewerError(
+                f"{path.name}: a bare state dict needs {path.with_suffix('.json').name} beside it with 'model' and 'shape'"
+            )
     else:
-        raise RegViewerError(f"{path.name}: not a RegViewer model (expected a model file from 'regviewer train', a state dict or TorchScript)")
+        raise RegViewerError(
+            f"{path.name}: not a RegViewer model (expected a model file from 'regviewer train', a state dict or TorchScript)"
+        )
     if not isinstance(state_dict, Mapping):
         raise RegViewerError(f"{path.name}: the model file has no weights")
     shape = _shape_from(metadata, path)

@@ -19,8 +19,8 @@ mm (LPS, (x, y, z) components), which is what the rest of RegViewer understands.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -77,16 +77,25 @@ def describe_device(device: torch.device) -> str:
 @lru_cache(maxsize=8)
 def _identity_grid(shape: tuple[int, ...], device: str, dtype: torch.dtype) -> Tensor:
     """Normalised voxel-centre coordinates ``[1, *S, ndim]`` in array-axis order, -1..1 per axis."""
-    axes = [torch.linspace(-1.0, 1.0, n, device=device, dtype=dtype) if n > 1 else torch.zeros(1, device=device, dtype=dtype) for n in shape]
+    axes = [
+        torch.linspace(-1.0, 1.0, n, device=device, dtype=dtype)
+        if n > 1
+        else torch.zeros(1, device=device, dtype=dtype)
+        for n in shape
+    ]
     return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).unsqueeze(0)
 
 
-def identity_grid(shape: Sequence[int], device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> Tensor:
+def identity_grid(
+    shape: Sequence[int], device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+) -> Tensor:
     """Normalised coordinates of the voxel centres of ``shape``: ``[1, *S, ndim]``, array-axis order."""
     return _identity_grid(tuple(int(n) for n in shape), str(device), dtype)
 
 
-def voxel_to_normalised_scale(shape: Sequence[int], device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> Tensor:
+def voxel_to_normalised_scale(
+    shape: Sequence[int], device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+) -> Tensor:
     """Per-axis factor ``2 / (n - 1)`` from voxel units to normalised units (array-axis order)."""
     return torch.tensor([2.0 / (n - 1) if n > 1 else 0.0 for n in shape], device=device, dtype=dtype)
 
@@ -148,7 +157,12 @@ def resize(tensor: Tensor, shape: Sequence[int], mode: str = "bilinear") -> Tens
     if tuple(tensor.shape[2:]) == shape:
         return tensor
     if mode == "nearest":
-        return sample(tensor, identity_grid(shape, tensor.device, tensor.dtype).expand(tensor.shape[0], *shape, len(shape)), "nearest", "border")
+        return sample(
+            tensor,
+            identity_grid(shape, tensor.device, tensor.dtype).expand(tensor.shape[0], *shape, len(shape)),
+            "nearest",
+            "border",
+        )
     interpolation = "trilinear" if len(shape) == 3 else "bilinear"
     return F.interpolate(tensor, size=shape, mode=interpolation, align_corners=True)
 
@@ -167,7 +181,9 @@ def level_shape(shape: Sequence[int], shrink: float) -> tuple[int, ...]:
     return tuple(max(2, int(round((n - 1) / shrink)) + 1) if n > 1 else 1 for n in shape)
 
 
-def axis_shrinks(shape: Sequence[int], spacing: Sequence[float], shrink: float, min_voxels: int = 24) -> tuple[float, ...]:
+def axis_shrinks(
+    shape: Sequence[int], spacing: Sequence[float], shrink: float, min_voxels: int = 24
+) -> tuple[float, ...]:
     """Per-axis shrink factors of a pyramid level, from the voxel sizes ``spacing`` (mm, array-axis order).
 
     The level's voxels are about ``shrink`` times the finest spacing along every axis (an axis
@@ -422,7 +438,9 @@ def jacobian_determinant_torch(displacement: Tensor) -> Tensor:
 # ---- conversions --------------------------------------------------------------------------------
 
 
-def displacement_to_transform(displacement_voxels: np.ndarray | Tensor, geometry: Geometry) -> DisplacementFieldTransform:
+def displacement_to_transform(
+    displacement_voxels: np.ndarray | Tensor, geometry: Geometry
+) -> DisplacementFieldTransform:
     """A voxel-unit field ``(ndim, *S)`` (or ``[1, ndim, *S]``) on ``geometry`` as a mm transform.
 
     Components go from array-axis order (z, y, x) to (x, y, z) and through ``direction @ diag(spacing)``
@@ -434,7 +452,9 @@ def displacement_to_transform(displacement_voxels: np.ndarray | Tensor, geometry
     if field.ndim == geometry.ndim + 2 and field.shape[0] == 1:
         field = field[0]
     if field.shape != (geometry.ndim,) + tuple(geometry.shape):
-        raise RegViewerError(f"displacement of shape {field.shape} does not fit grid {geometry.shape} with {geometry.ndim} components")
+        raise RegViewerError(
+            f"displacement of shape {field.shape} does not fit grid {geometry.shape} with {geometry.ndim} components"
+        )
     index_to_mm = geometry.direction @ np.diag(geometry.spacing)
     voxels_xyz = np.moveaxis(field[::-1], 0, -1)
     return DisplacementFieldTransform(voxels_xyz @ index_to_mm.T, geometry)

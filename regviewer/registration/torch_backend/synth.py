@@ -70,33 +70,45 @@ def _uniform(generator: torch.Generator, size: tuple[int, ...], low: float, high
     return low + (high - low) * torch.rand(size, generator=generator)
 
 
-def smooth_noise(shape: tuple[int, ...], channels: int, spacing_voxels: float, generator: torch.Generator, device: torch.device) -> Tensor:
+def smooth_noise(
+    shape: tuple[int, ...], channels: int, spacing_voxels: float, generator: torch.Generator, device: torch.device
+) -> Tensor:
     """``[1, channels, *shape]`` standard-normal noise on a coarse grid (one node every ``spacing_voxels``), linearly upsampled."""
     coarse = tuple(max(2, int(math.ceil((n - 1) / spacing_voxels)) + 1) for n in shape)
     noise = torch.randn((1, channels) + coarse, generator=generator)
     return ops.resize(noise.to(device), shape)
 
 
-def random_smooth_displacement(shape: tuple[int, ...], settings: DeformationSettings, generator: torch.Generator, device: torch.device) -> Tensor:
+def random_smooth_displacement(
+    shape: tuple[int, ...], settings: DeformationSettings, generator: torch.Generator, device: torch.device
+) -> Tensor:
     """A random diffeomorphic displacement ``[1, ndim, *shape]`` (voxels): an integrated smooth velocity."""
     ndim = len(shape)
     # Integrated on a grid of half the resolution (the field is smooth; 4x / 8x cheaper), then upsampled.
     coarse = ops.level_shape(shape, 2) if settings.control_spacing_voxels >= 4 else tuple(shape)
-    velocity = smooth_noise(coarse, ndim, settings.control_spacing_voxels * (coarse[0] - 1) / max(shape[0] - 1, 1), generator, device)
+    velocity = smooth_noise(
+        coarse, ndim, settings.control_spacing_voxels * (coarse[0] - 1) / max(shape[0] - 1, 1), generator, device
+    )
     peak = velocity.norm(dim=1).max().clamp_min(1e-6)
     size = float(_uniform(generator, (1,), 0.0, settings.max_displacement_voxels))
     velocity = velocity * (size / peak) * (coarse[0] - 1) / max(shape[0] - 1, 1)  # in coarse voxels
     return ops.rescale_displacement(ops.integrate_velocity(velocity, steps=7), shape)
 
 
-def random_affine_displacement(shape: tuple[int, ...], settings: DeformationSettings, generator: torch.Generator, device: torch.device) -> Tensor:
+def random_affine_displacement(
+    shape: tuple[int, ...], settings: DeformationSettings, generator: torch.Generator, device: torch.device
+) -> Tensor:
     """The displacement ``[1, ndim, *shape]`` (voxels) of a random affine about the grid centre."""
     ndim = len(shape)
-    angles = torch.deg2rad(_uniform(generator, (3 if ndim == 3 else 1,), -settings.max_rotation_deg, settings.max_rotation_deg))
+    angles = torch.deg2rad(
+        _uniform(generator, (3 if ndim == 3 else 1,), -settings.max_rotation_deg, settings.max_rotation_deg)
+    )
     rotation = _rotation(angles, ndim)
     scales = 1.0 + _uniform(generator, (ndim,), -settings.max_scaling, settings.max_scaling)
     matrix = (rotation @ torch.diag(scales)).to(device)
-    translation = _uniform(generator, (ndim,), -settings.max_translation_voxels, settings.max_translation_voxels).to(device)
+    translation = _uniform(generator, (ndim,), -settings.max_translation_voxels, settings.max_translation_voxels).to(
+        device
+    )
     axes = [torch.arange(n, dtype=torch.float32, device=device) for n in shape]
     points = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=0)  # [ndim, *S], array-axis order
     centre = torch.tensor([(n - 1) / 2.0 for n in shape], device=device).view(ndim, *([1] * ndim))
@@ -119,14 +131,18 @@ def _rotation(angles: Tensor, ndim: int) -> Tensor:
     return result
 
 
-def random_deformation(shape: tuple[int, ...], settings: DeformationSettings, generator: torch.Generator, device: torch.device) -> Tensor:
+def random_deformation(
+    shape: tuple[int, ...], settings: DeformationSettings, generator: torch.Generator, device: torch.device
+) -> Tensor:
     """A random smooth deformation followed by a random affine, as one displacement (voxels)."""
     smooth = random_smooth_displacement(shape, settings, generator, device)
     affine = random_affine_displacement(shape, settings, generator, device)
     return ops.compose(smooth, affine)
 
 
-def random_label_map(shape: tuple[int, ...], settings: SynthSettings, generator: torch.Generator, device: torch.device) -> Tensor:
+def random_label_map(
+    shape: tuple[int, ...], settings: SynthSettings, generator: torch.Generator, device: torch.device
+) -> Tensor:
     """``[1, 1, *shape]`` integer labels 0..labels-1: the argmax of smoothed noise channels."""
     low, high = settings.blob_spacing_voxels
     spacing = float(_uniform(generator, (1,), low, high))
@@ -149,7 +165,13 @@ def paint(labels: Tensor, settings: SynthSettings, generator: torch.Generator) -
     return augment_intensity(image, settings.noise_std, settings.bias_strength, generator, shape)
 
 
-def augment_intensity(image: Tensor, noise_std: float, bias_strength: float, generator: torch.Generator, shape: tuple[int, ...] | None = None) -> Tensor:
+def augment_intensity(
+    image: Tensor,
+    noise_std: float,
+    bias_strength: float,
+    generator: torch.Generator,
+    shape: tuple[int, ...] | None = None,
+) -> Tensor:
     """Random multiplicative bias field, additive noise and gamma on a 0..1 image; rescaled to 0..1."""
     device = image.device
     shape = shape or tuple(image.shape[2:])

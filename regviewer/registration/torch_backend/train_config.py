@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from regviewer.core.errors import RegViewerError
 from regviewer.registration.torch_backend.synth import DeformationSettings, SynthSettings
@@ -89,7 +90,10 @@ class TrainConfig:
             "model": self.model.to_dict(),
             "shape": list(self.shape),
             "data": {
-                "images": [{"image": str(entry.image), "labels": str(entry.labels) if entry.labels else None} for entry in self.images],
+                "images": [
+                    {"image": str(entry.image), "labels": str(entry.labels) if entry.labels else None}
+                    for entry in self.images
+                ],
                 "pairs": self.pairs,
                 "synth_fraction": self.synth_fraction,
             },
@@ -162,7 +166,9 @@ def parse_config(raw: Mapping[str, Any], folder: Path, source: Path | None = Non
     model = _section(raw, "model")
     shape = model.pop("shape", None)
     if not isinstance(shape, list) or len(shape) not in (2, 3) or not all(isinstance(n, int) and n >= 8 for n in shape):
-        raise TrainConfigError(f"[model] shape must list 2 or 3 sizes of at least 8 (numpy order: z, y, x), got {shape!r}")
+        raise TrainConfigError(
+            f"[model] shape must list 2 or 3 sizes of at least 8 (numpy order: z, y, x), got {shape!r}"
+        )
     model.setdefault("ndim", len(shape))
     try:
         architecture = UNetConfig.from_dict(model)
@@ -187,10 +193,20 @@ def parse_config(raw: Mapping[str, Any], folder: Path, source: Path | None = Non
     if loss.similarity not in SIMILARITIES:
         raise TrainConfigError(f"[loss] similarity must be one of {', '.join(SIMILARITIES)}, got {loss.similarity!r}")
     optim = _settings(OptimSettings, _section(raw, "training"), "training")
-    if optim.steps < 1 or optim.batch_size < 1 or optim.learning_rate <= 0 or optim.checkpoint_every < 1 or optim.log_every < 1:
-        raise TrainConfigError("[training] steps, batch_size, checkpoint_every and log_every must be >= 1 and learning_rate > 0")
+    if (
+        optim.steps < 1
+        or optim.batch_size < 1
+        or optim.learning_rate <= 0
+        or optim.checkpoint_every < 1
+        or optim.log_every < 1
+    ):
+        raise TrainConfigError(
+            "[training] steps, batch_size, checkpoint_every and log_every must be >= 1 and learning_rate > 0"
+        )
     if optim.crop and (len(optim.crop) != len(shape) or any(c < 8 or c > n for c, n in zip(optim.crop, shape))):
-        raise TrainConfigError(f"[training] crop must give {len(shape)} sizes between 8 and the model shape {shape}, got {list(optim.crop)}")
+        raise TrainConfigError(
+            f"[training] crop must give {len(shape)} sizes between 8 and the model shape {shape}, got {list(optim.crop)}"
+        )
     synth = _settings(SynthSettings, _section(raw, "synth"), "synth")
     if synth.labels < 2:
         raise TrainConfigError("[synth] labels must be at least 2")
@@ -220,5 +236,7 @@ def read_config(path: str | Path) -> TrainConfig:
     try:
         raw = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as error:
-        raise TrainConfigError(f"{path.name}: not valid {'JSON' if path.suffix.lower() == '.json' else 'TOML'}: {error}") from None
+        raise TrainConfigError(
+            f"{path.name}: not valid {'JSON' if path.suffix.lower() == '.json' else 'TOML'}: {error}"
+        ) from None
     return parse_config(raw, path.resolve().parent, path.resolve())

@@ -25,9 +25,9 @@ import csv
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -144,17 +144,27 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])
         gauss = state["chooser_gauss"]
-        self.chooser.setstate((int(state["chooser_version"]), tuple(int(v) for v in state["chooser"]), None if math.isnan(gauss) else gauss))
+        self.chooser.setstate(
+            (
+                int(state["chooser_version"]),
+                tuple(int(v) for v in state["chooser"]),
+                None if math.isnan(gauss) else gauss,
+            )
+        )
         torch.set_rng_state(state["torch_rng"])
         self.step = int(state["step"])
         return self.step
 
     # ---- one step ------------------------------------------------------------------------------
-    def _batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, bool]:
+    def _batch(
+        self,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, bool]:
         synthetic = not self.real or self.chooser.random() < self.config.synth_fraction
         pairs = [self._pair(synthetic) for _ in range(self.config.optim.batch_size)]
         moving, fixed, moving_labels, fixed_labels, truth = zip(*pairs)
-        with_labels = all(labels is not None for labels in moving_labels) and len({labels.shape for labels in moving_labels}) == 1
+        with_labels = (
+            all(labels is not None for labels in moving_labels) and len({labels.shape for labels in moving_labels}) == 1
+        )
         return (
             torch.cat(moving),
             torch.cat(fixed),
@@ -176,13 +186,20 @@ class Trainer:
             if across and len(self.real) > 1:
                 second = self.chooser.choice([k for k in range(len(self.real)) if k != first])
             moving, fixed = self.real[first], self.real[second]
-            labels_fit = moving.onehot is not None and fixed.onehot is not None and moving.onehot.shape == fixed.onehot.shape
+            labels_fit = (
+                moving.onehot is not None and fixed.onehot is not None and moving.onehot.shape == fixed.onehot.shape
+            )
             crop = config.optim.crop or None
             corner = tuple(self.chooser.randint(0, n - c) for n, c in zip(config.shape, crop)) if crop else None
             return synth.real_pair(
-                moving.image, fixed.image, config.deformation, self.generator,
-                moving_onehot=moving.onehot if labels_fit else None, fixed_onehot=fixed.onehot if labels_fit else None,
-                corner=corner, window_shape=crop,
+                moving.image,
+                fixed.image,
+                config.deformation,
+                self.generator,
+                moving_onehot=moving.onehot if labels_fit else None,
+                fixed_onehot=fixed.onehot if labels_fit else None,
+                corner=corner,
+                window_shape=crop,
             )
 
     def train_step(self) -> dict[str, float]:
@@ -197,11 +214,15 @@ class Trainer:
             warped = ops.warp(moving, displacement)[inner]
             fixed = fixed[inner]
             if loss_settings.similarity == "lncc":
-                terms["similarity"] = loss_settings.similarity_weight * ops.lncc_loss(warped, fixed, loss_settings.lncc_window)
+                terms["similarity"] = loss_settings.similarity_weight * ops.lncc_loss(
+                    warped, fixed, loss_settings.lncc_window
+                )
             else:
                 terms["similarity"] = loss_settings.similarity_weight * ops.mse_loss(warped, fixed)
         if moving_labels is not None and loss_settings.dice_weight > 0:
-            terms["dice"] = loss_settings.dice_weight * ops.dice_loss(ops.warp(moving_labels, displacement)[inner], fixed_labels[inner])
+            terms["dice"] = loss_settings.dice_weight * ops.dice_loss(
+                ops.warp(moving_labels, displacement)[inner], fixed_labels[inner]
+            )
         if truth is not None and loss_settings.supervised_weight > 0:
             error = ((displacement - truth)[inner] ** 2).sum(dim=1).mean()
             terms["supervised"] = loss_settings.supervised_weight * error
@@ -217,22 +238,28 @@ class Trainer:
         return values
 
     # ---- the run -------------------------------------------------------------------------------
-    def run(self, resume: bool = False, report: Callable[[str], None] = print, cancel: CancelToken | None = None) -> TrainingOutcome:
+    def run(
+        self, resume: bool = False, report: Callable[[str], None] = print, cancel: CancelToken | None = None
+    ) -> TrainingOutcome:
         """Train up to ``steps`` (continuing from the checkpoint when ``resume``); Ctrl+C saves and stops."""
         cancel = cancel or CancelToken()
         self.output_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.output_dir / LOSS_LOG
         resumed_from = self.resume() if resume else 0
         if not resume and (self.output_dir / CHECKPOINT).exists():
-            raise RegViewerError(f"{self.output_dir} already holds a training run; pass --resume to continue it or choose another --output")
+            raise RegViewerError(
+                f"{self.output_dir} already holds a training run; pass --resume to continue it or choose another --output"
+            )
         if resumed_from:
             report(f"resuming from step {resumed_from} ({self.output_dir / CHECKPOINT})")
             _truncate_log(log_path, resumed_from)
         elif log_path.exists():
             log_path.unlink()
         total = self.config.optim.steps
-        report(f"training a {self.config.model.ndim}D network on {self.config.shape} for {total} steps "
-               f"({len(self.real)} real image(s), synthetic fraction {self.config.synth_fraction:g}) -> {self.output_dir}")
+        report(
+            f"training a {self.config.model.ndim}D network on {self.config.shape} for {total} steps "
+            f"({len(self.real)} real image(s), synthetic fraction {self.config.synth_fraction:g}) -> {self.output_dir}"
+        )
         self.model.train()
         last: dict[str, float] = {}
         accumulated: list[dict[str, float]] = []
@@ -248,7 +275,9 @@ class Trainer:
                 if self.step % self.config.optim.log_every == 0 or self.step == total:
                     seconds = (time.perf_counter() - started) / len(accumulated)
                     _append_log(log_path, self.step, accumulated, seconds)
-                    report(f"step {self.step}/{total}: loss {np.mean([row['loss'] for row in accumulated]):.4f} ({seconds:.2f} s/step)")
+                    report(
+                        f"step {self.step}/{total}: loss {np.mean([row['loss'] for row in accumulated]):.4f} ({seconds:.2f} s/step)"
+                    )
                     accumulated, started = [], time.perf_counter()
                 if self.step % self.config.optim.checkpoint_every == 0:
                     self.save_checkpoint()
@@ -257,12 +286,18 @@ class Trainer:
         checkpoint = self.save_checkpoint()
         model_path = self.output_dir / MODEL
         if not interrupted:
-            summary = {"steps": self.step, "final_loss": last.get("loss", float("nan")), "config": self.config.to_dict()}
+            summary = {
+                "steps": self.step,
+                "final_loss": last.get("loss", float("nan")),
+                "config": self.config.to_dict(),
+            }
             save_atomically(model_payload(self.model.eval(), self.config.shape, summary), model_path)
             report(f"done: {model_path}")
         else:
             report(f"interrupted at step {self.step}; resume with --resume ({checkpoint})")
-        return TrainingOutcome(self.step, last.get("loss", float("nan")), model_path, checkpoint, log_path, resumed_from, interrupted)
+        return TrainingOutcome(
+            self.step, last.get("loss", float("nan")), model_path, checkpoint, log_path, resumed_from, interrupted
+        )
 
 
 def _interior(ndim: int, margin: int) -> tuple[slice, ...]:
@@ -280,7 +315,18 @@ def _append_log(path: Path, step: int, rows: list[dict[str, float]], seconds: fl
             values = [row[name] for row in rows if name in row]
             return f"{np.mean(values):.6f}" if values else ""
 
-        writer.writerow([step, mean("loss"), mean("similarity"), mean("dice"), mean("supervised"), mean("smoothness"), mean("synthetic"), f"{seconds:.4f}"])
+        writer.writerow(
+            [
+                step,
+                mean("loss"),
+                mean("similarity"),
+                mean("dice"),
+                mean("supervised"),
+                mean("smoothness"),
+                mean("synthetic"),
+                f"{seconds:.4f}",
+            ]
+        )
 
 
 def _truncate_log(path: Path, step: int) -> None:
@@ -294,7 +340,12 @@ def _truncate_log(path: Path, step: int) -> None:
         csv.writer(handle).writerows(kept)
 
 
-def train(config: TrainConfig, output_dir: Path | None = None, resume: bool = False,
-          report: Callable[[str], None] = print, device: str = "cpu") -> TrainingOutcome:
+def train(
+    config: TrainConfig,
+    output_dir: Path | None = None,
+    resume: bool = False,
+    report: Callable[[str], None] = print,
+    device: str = "cpu",
+) -> TrainingOutcome:
     """Train the configuration's network (see ``Trainer``)."""
     return Trainer(config, output_dir, ops.pick_device(device)).run(resume=resume, report=report)

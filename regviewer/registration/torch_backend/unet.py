@@ -22,8 +22,9 @@ stored beside the weights), so a checkpoint can always rebuild its own network.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -89,7 +90,7 @@ class UNetConfig:
         return values
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "UNetConfig":
+    def from_dict(cls, values: Mapping[str, Any]) -> UNetConfig:
         known = {name for name in cls.__dataclass_fields__}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -122,7 +123,7 @@ class VelocityUNet(nn.Module):
             self.decoder.append(_conv(ndim, channels + skip, config.decoder[up]))
             channels = config.decoder[up]
         self.extra = nn.ModuleList()
-        for features in config.decoder[config.ups:]:
+        for features in config.decoder[config.ups :]:
             self.extra.append(_conv(ndim, channels, features))
             channels = features
         head = (nn.Conv2d if ndim == 2 else nn.Conv3d)(channels, ndim, 3, padding=1)
@@ -134,7 +135,9 @@ class VelocityUNet(nn.Module):
 
     def velocity(self, moving: torch.Tensor, fixed: torch.Tensor) -> torch.Tensor:
         """The velocity field in voxels of the velocity grid (input size / velocity_downsize)."""
-        features = torch.cat([moving, fixed] + (force_features(moving, fixed) if self.config.force_features else []), dim=1)
+        features = torch.cat(
+            [moving, fixed] + (force_features(moving, fixed) if self.config.force_features else []), dim=1
+        )
         skips = []
         for block in self.encoder:
             features = block(features)
@@ -164,7 +167,11 @@ class VelocityUNet(nn.Module):
         if any(padding):
             moving, fixed = F.pad(moving, padding), F.pad(fixed, padding)
         velocity = self.velocity(moving, fixed)
-        displacement = ops.integrate_velocity(velocity, self.config.integration_steps) if self.config.integration_steps > 0 else velocity
+        displacement = (
+            ops.integrate_velocity(velocity, self.config.integration_steps)
+            if self.config.integration_steps > 0
+            else velocity
+        )
         padded_shape = moving.shape[2:]
         if tuple(displacement.shape[2:]) != tuple(padded_shape):
             displacement = ops.rescale_displacement(displacement, padded_shape)
@@ -178,7 +185,9 @@ def force_features(moving: torch.Tensor, fixed: torch.Tensor) -> list[torch.Tens
     ndim = moving.dim() - 2
     gradients = torch.gradient(moving, dim=tuple(range(2, 2 + ndim)))
     difference = fixed - moving
-    return [4.0 * difference * gradient for gradient in gradients] + [4.0 * sum(gradient * gradient for gradient in gradients)]
+    return [4.0 * difference * gradient for gradient in gradients] + [
+        4.0 * sum(gradient * gradient for gradient in gradients)
+    ]
 
 
 def demons_force(moving: torch.Tensor, fixed: torch.Tensor) -> torch.Tensor:
