@@ -121,6 +121,24 @@ def test_box_sum_matches_direct_sum():
     assert torch.isclose(boxed[0, 0, 0, 0, 0], x[0, 0, :2, :2, :2].sum())  # zeros outside
 
 
+@pytest.mark.parametrize("shape", [(1, 2, 7, 12), (1, 3, 1, 8, 9), (1, 1, 6, 7, 8)])
+def test_box_sum_matches_scipy_in_2d_3d_with_channels_and_thin_axes(shape):
+    from scipy.ndimage import uniform_filter
+
+    x = torch.rand(*shape, dtype=torch.float64)
+    window = 5
+    ndim = len(shape) - 2
+    expected = np.stack(
+        [
+            uniform_filter(x[0, c].numpy(), size=[window if n > 1 else 1 for n in shape[2:]], mode="constant")
+            * window ** sum(n > 1 for n in shape[2:])
+            for c in range(shape[1])
+        ]
+    )
+    assert ndim in (2, 3)
+    np.testing.assert_allclose(ops.box_sum(x, window)[0].numpy(), expected, atol=1e-9)
+
+
 def test_mse_nmi_and_dice_losses():
     a = torch.from_numpy(_smooth_image((30, 30))).float()[None, None]
     assert float(ops.mse_loss(a, a)) == 0

@@ -241,7 +241,7 @@ class TorchDeformableMethod:
             problem, moving_note = _problem(request, device, parameters)
             if moving_note:
                 log.append(moving_note)
-            settings = _cap_shrink(_settings(parameters), request.fixed.shape, log)
+            settings = _settings(parameters)
             settings, full_output = _fit_memory(problem, settings, parameters, device, log)
             progress(ProgressEvent(self.name, 0, levels, 0, None, log[0]))
             with_initial = _with_initial(request.initial_transform)
@@ -262,6 +262,7 @@ class TorchDeformableMethod:
                 )
 
             optimiser = instance.InstanceOptimiser(problem, settings, report, lambda: cancel.cancelled)
+            log.append(_describe_levels(optimiser, settings))
             state = optimiser.run()
             transform = with_initial(optimiser.current_transform(full_resolution=full_output))
         finally:
@@ -270,7 +271,16 @@ class TorchDeformableMethod:
         log.append(
             f"{self.label}: {status}; affine {state.seconds.get('affine', 0):.2f} s, dense {state.seconds.get('dense', 0):.2f} s"
         )
+        if state.values:
+            log.append(
+                "data terms at the finest level (lower is better): "
+                + ", ".join(f"{name} {value:.4f}" for name, value in state.values.items())
+            )
+        log.extend(f"warning: {warning}" for warning in state.warnings)
         log.append(transform.describe())
+        message = "cancelled by the user" if state.cancelled else f"{levels} dense levels done"
+        if state.warnings and not state.cancelled:
+            message += "; " + "; ".join(state.warnings)
         return Result(
             method=self.name,
             transform=transform,
@@ -280,7 +290,7 @@ class TorchDeformableMethod:
             metric_history=[
                 (f"{self.name}:{stage}", level, iteration, value) for stage, level, iteration, value in state.history
             ],
-            message="cancelled by the user" if state.cancelled else f"{levels} dense levels done",
+            message=message,
             log=log,
         )
 
@@ -366,29 +376,17 @@ def _labels(request: Request, parameters: dict) -> tuple[Any, Any, tuple[int, ..
     return fixed_array, np.asarray(moving_labels.array), values
 
 
-MIN_LEVEL_VOXELS = 24  # the coarsest level keeps at least this many voxels along every axis
+def _describe_levels(optimiser, settings) -> str:
+    """One log line with the grid of every level: per axis, thin or small axes are shrunk less (never below
+    ``Settings.min_level_voxels`` voxels), so a 32-slice volume keeps its slices at coarse levels."""
 
+    def shape(shrink: int) -> str:
+        return "x".join(str(n) for n in optimiser.level_shape(shrink)[::-1])
 
-def _cap_shrink(settings, shape: tuple[int, ...], log: list[str]):
-    """Limit shrink factors so that small images (e.g. 44 x 59 x 41 prostate MR) keep usable coarse levels.
-
-    Shrinking a 41-voxel axis by 4 leaves 10 voxels: the LNCC window and the affine stage degenerate
-    there and the run diverges. Large images (brain MR at 1 mm) are not affected.
-    """
-    from dataclasses import replace
-
-    limit = max(1, min(n for n in shape if n > 1) // MIN_LEVEL_VOXELS)
-    capped = replace(
-        settings,
-        shrink_factors=tuple(min(s, limit) for s in settings.shrink_factors),
-        affine_shrink_factors=tuple(min(s, limit) for s in settings.affine_shrink_factors),
-    )
-    if capped != settings:
-        log.append(
-            f"shrink factors capped at {limit} so that every level keeps >= {MIN_LEVEL_VOXELS} voxels per axis "
-            f"(image {'x'.join(str(n) for n in shape[::-1])})"
-        )
-    return capped
+    affine = ", ".join(shape(s) for s in settings.affine_shrink_factors) if settings.affine else "off"
+    dense = ", ".join(shape(s) for s in settings.shrink_factors)
+    field = "x".join(str(n) for n in optimiser.field_shape(min(settings.shrink_factors or (1,)))[::-1])
+    return f"levels (x by y by z voxels): affine {affine}; dense {dense}; field {field}"
 
 
 def _settings(parameters: dict):

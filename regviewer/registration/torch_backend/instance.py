@@ -30,6 +30,7 @@ from regviewer.core.transforms import AffineTransform, CompositeTransform, Trans
 from regviewer.registration.torch_backend import frames, ops
 
 Tensor = torch.Tensor
+FIELD_MIN_VOXELS = 8  # the dense field's grid keeps at least this many points along an axis (or the axis's size)
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Settings:
     label_weight: float = 0.0
     landmark_weight: float = 0.0
     preview_every: int = 10
+    min_level_voxels: int = 24  # no pyramid level has fewer voxels along an axis (or the axis's own size)
 
 
 @dataclass
@@ -80,6 +82,8 @@ class State:
     history: list[tuple[str, int, int, float]] = field(default_factory=list)
     cancelled: bool = False
     seconds: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # what went wrong and what was kept instead
+    values: dict[str, float] = field(default_factory=dict)  # similarity of start / affine / final at the finest level
 
 
 Report = Callable[[str, int, int, int, float | None, Callable[[], Transform] | None], None]
@@ -104,6 +108,8 @@ class InstanceOptimiser:
         self._levels: dict[int, tuple[Tensor, Tensor, Tensor | None]] = {}
         self._fixed_pyramid: dict[float, Tensor] = {1.0: problem.fixed}
         self._moving_pyramid: dict[float, Tensor] = {1.0: problem.moving}
+        self.fixed_spacing = frames.voxel_spacing_zyx(problem.fixed_geometry)
+        self.moving_spacing = frames.voxel_spacing_zyx(problem.moving_geometry)
 
     # ---- frames ---------------------------------------------------------------------------------
     def _affine_matrix(self, weights: Tensor, shift: Tensor) -> Tensor:
@@ -128,13 +134,39 @@ class InstanceOptimiser:
         return torch.tensor(self.state.affine.homogeneous, dtype=torch.float64, device=self.device)
 
     # ---- pyramid --------------------------------------------------------------------------------
+    def level_factors(self, shrink: float) -> tuple[float, ...]:
+        """Per-axis shrink factors of the fixed image at a level (see ``ops.axis_shrinks``)."""
+        return ops.axis_shrinks(
+            self.problem.fixed.shape[2:], self.fixed_spacing, shrink, self.settings.min_level_voxels
+        )
+
+    def level_shape(self, shrink: float) -> tuple[int, ...]:
+        return ops.level_shape_axes(self.problem.fixed.shape[2:], self.level_factors(shrink))
+
+    def field_shape(self, shrink: float) -> tuple[int, ...]:
+        """The dense field's grid at a level: ``field_shrink`` coarser than the fixed image but never finer
+        than the level's images; small axes keep at least ``FIELD_MIN_VOXELS`` (the field is smooth, so a
+        coarse grid on a small image is a regulariser, not a loss of detail)."""
+        shape = self.problem.fixed.shape[2:]
+        factors = ops.axis_shrinks(shape, self.fixed_spacing, max(shrink, self.settings.field_shrink), FIELD_MIN_VOXELS)
+        return ops.level_shape_axes(shape, [max(f, g) for f, g in zip(factors, self.level_factors(shrink))])
+
     def _level_images(self, shrink: int) -> tuple[Tensor, Tensor, Tensor | None]:
-        """Fixed, moving and fixed mask about ``shrink`` times coarser than the fixed image (cached)."""
+        """Fixed, moving and fixed mask about ``shrink`` times coarser than the fixed image (cached).
+
+        Factors are per axis (thin or small axes are shrunk less); the moving image is smoothed to
+        about the level's finest voxel size.
+        """
         if shrink not in self._levels:
             problem = self.problem
-            fixed = _pyramid_level(self._fixed_pyramid, shrink)
-            ratio = float(np.mean(problem.fixed_geometry.spacing) / np.mean(problem.moving_geometry.spacing)) * shrink
-            moving = _pyramid_level(self._moving_pyramid, max(1.0, ratio))
+            factors = self.level_factors(shrink)
+            fixed = _pyramid_level_axes(self._fixed_pyramid, factors)
+            level_mm = float(min(self.fixed_spacing * np.array(factors)))
+            moving_shrink = max(1.0, level_mm / float(min(self.moving_spacing)))
+            moving_factors = ops.axis_shrinks(
+                problem.moving.shape[2:], self.moving_spacing, moving_shrink, self.settings.min_level_voxels
+            )
+            moving = _pyramid_level_axes(self._moving_pyramid, moving_factors)
             mask = (
                 None
                 if problem.fixed_mask is None
@@ -165,6 +197,7 @@ class InstanceOptimiser:
         optimiser = torch.optim.Adam([weights, shift], lr=0.01)
         levels = settings.affine_shrink_factors
         for level, shrink in enumerate(levels):
+            best_value, best = math.inf, None  # the best iterate of this level (values of levels differ)
             fixed, moving, mask = self._level_images(shrink)
             statistics = self._statistics(fixed)
             identity = ops.identity_grid(fixed.shape[2:], self.device, torch.float32)
@@ -179,8 +212,10 @@ class InstanceOptimiser:
                 grid_xyz = identity @ linear.T + offset
                 loss = self._similarity(fixed, ops.sample_xyz(moving, grid_xyz), mask, statistics)
                 loss.backward()
-                optimiser.step()
                 value = float(loss.detach())
+                if value < best_value:
+                    best_value, best = value, (weights.detach().clone(), shift.detach().clone())
+                optimiser.step()
                 self.state.history.append(("affine", level, iteration, value))
                 with torch.no_grad():
                     self.state.affine = AffineTransform.from_homogeneous(
@@ -190,6 +225,29 @@ class InstanceOptimiser:
                     self.current_transform if iteration % settings.preview_every == settings.preview_every - 1 else None
                 )
                 self.report("affine", level, len(levels), iteration, value, preview)
+            if best is not None:
+                with torch.no_grad():
+                    weights.copy_(best[0])
+                    shift.copy_(best[1])
+                    self.state.affine = AffineTransform.from_homogeneous(
+                        self._affine_matrix(weights, shift).cpu().numpy()
+                    )
+        self._reject_diverged_affine()
+
+    def start_affine(self) -> AffineTransform:
+        """Where the affine stage starts: identity, with the image centres aligned when there is no initial transform."""
+        zero = torch.zeros(self.ndim, self.ndim, dtype=torch.float64, device=self.device)
+        shift = torch.tensor(self._start_shift(), dtype=torch.float64, device=self.device)
+        return AffineTransform.from_homogeneous(self._affine_matrix(zero, shift).cpu().numpy())
+
+    def _reject_diverged_affine(self) -> None:
+        """Fall back to the start when the fitted affine mirrors, collapses or scales implausibly (as the SimpleITK chain does)."""
+        from regviewer.registration.classic import linear_problem
+
+        problem = linear_problem(self.state.affine.matrix)
+        if problem:
+            self.state.affine = self.start_affine()
+            self.state.warnings.append(f"the affine stage diverged ({problem}); kept its starting transform")
 
     def _start_shift(self) -> np.ndarray:
         """Translation (in units of R) that aligns the image centres when no initial transform was given."""
@@ -283,13 +341,85 @@ class InstanceOptimiser:
 
     def run(self) -> State:
         started = time.perf_counter()
-        if self.settings.affine and self.settings.affine_iterations > 0:
+        affine_stage = self.settings.affine and self.settings.affine_iterations > 0
+        start = self.start_affine() if affine_stage else self.state.affine  # what the run starts from
+        if affine_stage:
             self.run_affine()
         self.state.seconds["affine"] = time.perf_counter() - started
+        affine_only = self.state.affine
         if not self.state.cancelled and len(self.settings.shrink_factors) > 0:
             self.run_dense()
         self.state.seconds["dense"] = time.perf_counter() - started - self.state.seconds["affine"]
+        if not self.state.cancelled:
+            self._keep_the_best(start, affine_only)
         return self.state
+
+    @torch.no_grad()
+    def similarity_of(self, affine: AffineTransform, field_mm: Tensor | None, shrink: int) -> float:
+        """The data terms (lower is better) of ``x -> A(x + u(x))`` at the pyramid level ``shrink``.
+
+        The image similarity plus, when they are on, the weighted label (Dice) and landmark terms:
+        what the dense stage optimises, without its regulariser.
+        """
+        fixed, moving, mask = self._level_images(shrink)
+        matrix = self._fixed_to_moving(
+            torch.tensor(affine.homogeneous, dtype=torch.float64, device=self.device)
+        ).float()
+        reverse = torch.eye(self.ndim, device=self.device).flip(0)
+        points = ops.identity_grid(fixed.shape[2:], self.device, torch.float32)
+        scale = torch.tensor(
+            frames.mm_to_normalised_scale(self.problem.fixed_geometry), dtype=torch.float32, device=self.device
+        )
+        field_normalised = None
+        if field_mm is not None:
+            field_normalised = field_mm * scale.view(1, -1, *([1] * self.ndim))
+            points = points + ops.resize(field_normalised, fixed.shape[2:]).movedim(1, -1)
+        grid = points @ (reverse @ matrix[: self.ndim, : self.ndim]).T + reverse @ matrix[: self.ndim, self.ndim]
+        value = self._similarity(fixed, ops.sample_xyz(moving, grid), mask, self._statistics(fixed))
+        settings = self.settings
+        labels = (
+            self._level_labels(tuple(fixed.shape[2:]), tuple(moving.shape[2:])) if settings.label_weight > 0 else None
+        )
+        if labels is not None:
+            value = value + settings.label_weight * ops.dice_loss(labels[0], ops.sample_xyz(labels[1], grid))
+        landmarks = self._level_points() if settings.landmark_weight > 0 else None
+        if landmarks is not None:
+            if field_normalised is None:
+                field_normalised = torch.zeros(1, self.ndim, *([2] * self.ndim), device=self.device)
+            value = value + settings.landmark_weight * self._landmark_loss(field_normalised, matrix, landmarks)
+        return float(value)
+
+    def _keep_the_best(self, start: AffineTransform, affine_only: AffineTransform) -> None:
+        """Compare start, affine and final by the data terms at the finest level; keep the best and say so when it is not the final.
+
+        Why: an optimiser can end worse than it started (a multi-modal pair under LNCC, a bad
+        local minimum); the user must never get a silently worse result.
+        """
+        shrink = min(self.settings.shrink_factors or self.settings.affine_shrink_factors or (1,))
+        final = (self.state.affine, self.state.field_mm)
+        candidates = {"start": (start, None), "affine": (affine_only, None), "final": final}
+        if self.state.field_mm is None:
+            candidates.pop("affine")
+        values = {name: self.similarity_of(affine, field_mm, shrink) for name, (affine, field_mm) in candidates.items()}
+        self.state.values = values
+        best = min(values, key=lambda name: values[name])
+        tolerance = 1e-4 * max(1.0, abs(values["final"]))
+        if best == "final" or values["final"] <= values[best] + tolerance:
+            return
+        what = "the starting transform" if best == "start" else "the affine stage's result"
+        self.state.warnings.append(
+            f"the registration ended worse than {what} by the similarity (and label / landmark terms) ({values['final']:.4f} > {values[best]:.4f}, lower is better); kept {what}"
+        )
+        self.state.affine, self.state.field_mm = candidates[best]
+
+
+def _pyramid_level_axes(pyramid: dict, factors: tuple[float, ...]) -> Tensor:
+    """The level of per-axis ``factors``: the halving chain when all are equal, else one Gaussian step (cached)."""
+    if all(abs(f - factors[0]) < 1e-9 for f in factors):
+        return _pyramid_level(pyramid, factors[0])
+    if factors not in pyramid:
+        pyramid[factors] = ops.downsample_axes(pyramid[1.0], factors)
+    return pyramid[factors]
 
 
 def _pyramid_level(pyramid: dict[float, Tensor], shrink: float) -> Tensor:
@@ -346,7 +476,7 @@ class _DenseLevel:
         problem, device, ndim = owner.problem, owner.device, owner.ndim
         self.fixed, self.moving, self.mask = owner._level_images(shrink)
         self.level_shape = tuple(self.fixed.shape[2:])
-        self.field_shape = ops.level_shape(problem.fixed.shape[2:], max(shrink, settings.field_shrink))
+        self.field_shape = owner.field_shape(shrink)
         self.spacing = frames.voxel_spacing_zyx(frames.level_geometry(problem.fixed_geometry, self.field_shape))
         view = (1, -1) + (1,) * ndim
         self.to_normalised = torch.tensor(
