@@ -113,3 +113,12 @@ def test_write_failure_is_reported_not_raised(tmp_path: Path) -> None:
         assert len(errors) == 1 and saver.writes == 0
     finally:
         saver.close()
+
+
+def test_flush_after_close_does_not_wait_for_a_stopped_writer(tmp_path):
+    """A window shut down twice (a script, then closing it) must not wait for a writer that has stopped:
+    before the fix flush() waited its whole timeout and returned False."""
+    saver = Autosaver(RecoveryStore(tmp_path))
+    saver.close()
+    saver._pending = ("never written", "", None)  # what a late submit leaves behind
+    assert saver.flush(timeout_s=20.0)

@@ -245,7 +245,7 @@ class Autosaver:
         """Wait until everything submitted is written; False on timeout."""
         deadline = time.monotonic() + timeout_s
         with self._condition:
-            while self._pending is not None or self._writing:
+            while (self._pending is not None and self._thread.is_alive()) or self._writing:
                 if not self._condition.wait(max(0.0, deadline - time.monotonic())):
                     return False
         return True

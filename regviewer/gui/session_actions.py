@@ -71,6 +71,7 @@ class SessionActions(QObject):
     ) -> None:
         super().__init__(window)
         self.window, self.host, self.settings = window, host, settings
+        self._shut_down = False
         self.path: Path | None = None
         self.modified = False
         self.last_problems: list[ImageProblem] = []
@@ -323,7 +324,11 @@ class SessionActions(QObject):
         return True
 
     def shutdown(self, keep_recovery: bool) -> None:
-        """Stop the autosave; the recovery slot is removed unless ``keep_recovery`` (unsaved work)."""
+        """Stop the autosave; the recovery slot is removed unless ``keep_recovery`` (unsaved work).
+        Only the first call acts (a script or test may shut down before the window closes)."""
+        if self._shut_down:
+            return
+        self._shut_down = True
         self._timer.stop()
         if keep_recovery and self.modified:
             self.autosaver.submit(
