@@ -33,10 +33,11 @@ def shared_data() -> Path:
     return folder
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _recovery_folder_for_tests(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Autosaves of the windows tests open go to a temporary folder, never to the user's recovery folder."""
-    os.environ["REGVIEWER_RECOVERY_DIR"] = str(tmp_path_factory.mktemp("recovery"))
+@pytest.fixture(autouse=True)
+def _recovery_folder_for_tests(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Autosaves of the windows tests open go to a temporary folder of each test, never to the user's recovery
+    folder, and a slot one test leaves is never offered to the next."""
+    monkeypatch.setenv("REGVIEWER_RECOVERY_DIR", str(tmp_path_factory.mktemp("recovery")))
 
 
 @pytest.fixture(autouse=True)

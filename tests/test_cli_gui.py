@@ -175,3 +175,26 @@ def test_render_unknown_overlay_gives_one_line(qapp, tmp_path, capsys):
     )
     assert code == 2
     assert "needs a label map" in capsys.readouterr().err
+
+
+def test_window_start_off_screen_never_waits_for_a_recovery_question(qtbot, monkeypatch, tmp_path):
+    """A crashed session's recovery slot is offered only where someone can answer: off screen (CI,
+    --smoke-test) the start goes on and the slot stays for the next interactive start."""
+    from regviewer.gui import app as gui_app
+    from regviewer.gui import main_window, session_actions
+
+    monkeypatch.setenv("REGVIEWER_RECOVERY_DIR", str(tmp_path / "recovery"))
+    asked = []
+    monkeypatch.setattr(session_actions.SessionActions, "offer_recovery", lambda self, *a, **k: asked.append(1))
+    qapp = gui_app.application()
+
+    class _Application:
+        def exec(self):
+            qapp.processEvents()
+            return 0
+
+    monkeypatch.setattr(gui_app, "application", _Application)
+    original = main_window.MainWindow.show
+    monkeypatch.setattr(main_window.MainWindow, "show", lambda w: (original(w), qtbot.addWidget(w)))
+    assert main(["--demo", "2d"]) == 0
+    assert asked == []  # before the fix the start asked (and, with a real dialog, waited forever)

@@ -75,7 +75,12 @@ def run_gui(
     if layout:
         window.set_layout(layout)
     window.show()
-    recovered = window.sessions.offer_recovery()
+    # Nobody can answer a question on an off-screen platform (CI, --smoke-test, scripts): the recovery
+    # slots stay for the next interactive start.
+    from PySide6.QtGui import QGuiApplication
+
+    interactive = QGuiApplication.platformName() not in ("offscreen", "minimal")
+    recovered = window.sessions.offer_recovery() if interactive else False
     if session and not recovered:
         window.sessions.open_session(session, interactive=True)
     return int(app.exec())
