@@ -88,6 +88,9 @@ def run_smoke_test(demo: str = "3d", screenshot: str | Path | None = None) -> in
             image = window.grab().toImage()
             painted_s = time.perf_counter() - started
             share = tissue_share(window.grid.grab().toImage())
+            # the session's autosave writer is a thread of the window's life: stop it (and leave no
+            # recovery slot in the user's folder) before waiting for the background jobs
+            window.sessions.shutdown(keep_recovery=False)
             unfinished = _wait_for_background_work(app)
             if screenshot:
                 image.save(str(screenshot))
