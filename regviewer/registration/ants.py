@@ -151,8 +151,7 @@ class _AntsMethod:
             def on_output(text: str) -> None:
                 rows = follower.feed(text)
                 history.extend((self.name, level, iteration, metric) for level, iteration, metric in rows)
-                if rows:
-                    level, iteration, metric = rows[-1]
+                for level, iteration, metric in {row[0]: row for row in rows}.values():  # the last row of each level
                     progress(
                         ProgressEvent(self.name, level, max(level + 1, 1), iteration, metric, f"ANTs level {level + 1}")
                     )

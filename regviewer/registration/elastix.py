@@ -227,8 +227,10 @@ class _ElastixMethod:
             def poll() -> None:
                 rows = follower.poll()
                 history.extend((self.name, level, iteration, metric) for level, iteration, metric in rows)
-                if rows:
-                    level, iteration, metric = rows[-1]
+                # one event per level in this batch (its last row): a coarse level can start and end
+                # between two polls, and its progress must still be reported
+                last_of_level = {row[0]: row for row in rows}
+                for level, iteration, metric in last_of_level.values():
                     progress(
                         ProgressEvent(
                             self.name,
