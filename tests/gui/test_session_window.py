@@ -104,6 +104,7 @@ def test_save_then_open_in_a_fresh_window(qtbot, tmp_path: Path, data: Path) -> 
     assert fresh.grid.views[2].mode == "difference" and fresh.grid.views[1].plane == "coronal"
     np.testing.assert_allclose(fresh.viewer.cursor_mm, [10.0, -12.0, 8.0])
     assert fresh.run_dock.history_list.count() == 1
+    assert fresh.run_dock.tabs.tabText(1) == "History (1)"
     assert not fresh.isWindowModified() and fresh.windowTitle() == "study[*] - RegViewer"
     fresh.sessions.shutdown(keep_recovery=False)
     window.sessions.shutdown(keep_recovery=False)

@@ -43,6 +43,7 @@ from regviewer.app.run_session import RunPlan, RunSession
 from regviewer.core.errors import RegViewerError
 from regviewer.core.landmark_fit import FIT_KINDS
 from regviewer.gui.hint_text import description_html
+from regviewer.gui.model_link import subscribe
 from regviewer.gui.run.compare import RunComparison
 from regviewer.gui.run.history import HistoryPanel
 from regviewer.gui.run.parameter_form import ParameterForm
@@ -142,6 +143,9 @@ class RunDock(QDockWidget):
         self.tabs.setObjectName("registrationTabs")
         self.tabs.addTab(scroll, "Parameters")
         self.tabs.addTab(self.history, "History")
+        self._count_runs()
+        subscribe(self, self.session.history.added, self._count_runs)
+        subscribe(self, self.session.history.cleared, self._count_runs)
         body = QWidget()
         body_layout = QVBoxLayout(body)
         body_layout.setContentsMargins(2, 2, 2, 2)
@@ -405,6 +409,11 @@ class RunDock(QDockWidget):
         scene = self.grid.scene
         return len(record.images) == 2 and record.images[0] is scene.fixed and record.images[1] is scene.moving
 
+    def _count_runs(self, *_) -> None:
+        """The History tab names how many runs it holds (after a run, an opened session, a new one)."""
+        count = len(self.session.history)
+        self.tabs.setTabText(1, f"History ({count})" if count else "History")
+
     def _on_finished(self, payload) -> None:
         run_id, result = payload
         record = self.session.history.set_result(run_id, result)
@@ -414,7 +423,6 @@ class RunDock(QDockWidget):
         if self.current is record:
             self.current = None
         self.progress.end(result.status, result.runtime_s, self._end_message(result), record.warnings)
-        self.tabs.setTabText(1, f"History ({len(self.session.history)})")
         if self._closing:
             return
         if not self._shown(record):
