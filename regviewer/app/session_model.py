@@ -26,6 +26,7 @@ from regviewer.app.workspace import ROLES, Workspace
 from regviewer.core.errors import RegViewerError
 from regviewer.core.image import Image
 from regviewer.core.io import read_image
+from regviewer.core.io.label_channels import LabelFile, read_label_map
 from regviewer.core.transforms import Transform
 
 
@@ -71,7 +72,11 @@ def _run_entry(record: RunRecord) -> RunEntry:
 def session_from_model(model: AppModel) -> Session:
     """The model as a Session (references only; cheap enough for every autosave)."""
     workspace = model.workspace
-    images = {role: ImageRef(Path(source)) for role, source in workspace.sources.items() if source}
+    images = {
+        role: ImageRef(Path(source), options=workspace.source_options(role))
+        for role, source in workspace.sources.items()
+        if source
+    }
     reference = workspace.reference
     ndim = reference.ndim if reference is not None else 3
     landmarks = (
@@ -105,6 +110,12 @@ def session_from_model(model: AppModel) -> Session:
     )
 
 
+def image_source(ref: ImageRef) -> str | LabelFile:
+    """The source the workspace keeps for an image of a session: its path, with the label channel read if any."""
+    channel = ref.options.get("label_channel")
+    return str(ref.path) if channel is None else LabelFile(str(ref.path), channel)
+
+
 def read_session_images(
     opened: OpenedSession, read: Callable[..., Image] = read_image
 ) -> tuple[dict[str, Image], list[str]]:
@@ -113,8 +124,13 @@ def read_session_images(
     for role, ref in opened.session.images.items():
         if role not in ROLES or not Path(ref.path).exists():
             continue
+        options = dict(ref.options)
+        channel = options.pop("label_channel", None)
         try:
-            images[role] = read(ref.path, is_label=role.endswith("labels") or role.endswith("mask"), **ref.options)
+            if channel is not None:  # one channel, or the integer map, of a 4D label file
+                images[role] = read_label_map(LabelFile(str(ref.path), channel))
+                continue
+            images[role] = read(ref.path, is_label=role.endswith("labels") or role.endswith("mask"), **options)
         except RegViewerError as error:
             messages.append(f"{role.replace('_', ' ')} image: {error}")
     return images, messages
@@ -186,6 +202,8 @@ def restore_model(model: AppModel, opened: OpenedSession, images: dict[str, Imag
         roles = {role: dict(entry) for role, entry in (workspace_state.get("roles") or {}).items()}
         for role, ref in session.images.items():  # the files found now (moved, located), not the saved paths
             roles.setdefault(role, {})["source"] = str(ref.path)
+            if ref.options.get("label_channel") is not None:
+                roles[role]["options"] = {"label_channel": ref.options["label_channel"]}
         workspace_state["roles"] = roles
         reference = images.get("fixed") or images.get("moving")
         if current is not None and reference is not None and current.ndim != reference.ndim:

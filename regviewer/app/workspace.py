@@ -18,6 +18,7 @@ from typing import Any
 from psygnal import Signal
 
 from regviewer.core.image import Image
+from regviewer.core.io.label_channels import LabelFile
 from regviewer.core.transforms import Transform
 
 IMAGE_ROLES = ("fixed", "moving")
@@ -38,6 +39,7 @@ class Workspace:
     def __init__(self) -> None:
         self._images: dict[str, Image | None] = dict.fromkeys(ROLES)
         self._sources: dict[str, str | None] = dict.fromkeys(ROLES)
+        self._options: dict[str, dict[str, Any]] = {}  # how a role's file was read, e.g. a label channel
         self._transform: Transform | None = None
         self.transform_source: str | None = None
 
@@ -48,6 +50,11 @@ class Workspace:
     def source(self, role: str) -> str | None:
         """The file a role was read from (None: none loaded, or given as an Image)."""
         return self._sources[_checked_role(role)]
+
+    def source_options(self, role: str) -> dict[str, Any]:
+        """How the role's file was read beyond its path (``{"label_channel": 0}`` for one channel of a 4D label
+        file, ``{"label_channel": "onehot"}`` for its integer map; empty for an ordinary file)."""
+        return dict(self._options.get(_checked_role(role), {}))
 
     @property
     def sources(self) -> dict[str, str | None]:
@@ -98,22 +105,22 @@ class Workspace:
         return content
 
     def set_content(
-        self, replace_all: bool = False, sources: Mapping[str, str | None] | None = None, **items: Any
+        self, replace_all: bool = False, sources: Mapping[str, Any] | None = None, **items: Any
     ) -> tuple[str, ...]:
         """Replace any of the roles and "transform" (items given as None are kept; ``replace_all``:
-        everything not given is dropped). ``sources``: the files the items came from. Returns the
+        everything not given is dropped). ``sources``: the files the items came from (paths, or
+        ``LabelFile``s that also name the channel of a 4D label file read: ``source_options``). Returns the
         roles that changed (also sent with ``changed``)."""
         content = self.planned(replace_all, **items)
         transform = content.pop("transform")
         changed = [role for role in ROLES if content[role] is not self._images[role]]
         sources = dict(sources or {})
         for role in ROLES:
-            if content[role] is None:
+            if content[role] is None or (role in changed and role not in sources):
                 self._sources[role] = None
+                self._options.pop(role, None)
             elif role in sources:
-                self._sources[role] = sources[role]
-            elif role in changed:
-                self._sources[role] = None
+                self._sources[role], self._options[role] = _source_and_options(sources[role])
         self._images = content
         if transform is not self._transform:
             self._transform = transform
@@ -133,7 +140,7 @@ class Workspace:
     # ---- sessions -----------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         """References only: per role its source file and name; whether a transform is shown."""
-        roles = {}
+        roles: dict[str, dict[str, Any]] = {}
         for role in ROLES:
             image = self._images[role]
             if image is not None:
@@ -143,6 +150,8 @@ class Workspace:
                     "shape": list(image.shape),
                     "is_label": bool(image.is_label),
                 }
+                if self._options.get(role):
+                    roles[role]["options"] = dict(self._options[role])
         return {
             "version": SNAPSHOT_VERSION,
             "roles": roles,
@@ -156,12 +165,30 @@ class Workspace:
         """Take back a snapshot with the images the caller read again (roles missing there stay empty)."""
         images = dict(images or {})
         roles = data.get("roles", {})
-        sources = {role: entry.get("source") for role, entry in roles.items() if role in ROLES}
+        sources = {
+            role: _as_source(entry.get("source"), entry.get("options") or {})
+            for role, entry in roles.items()
+            if role in ROLES
+        }
         items = {role: images.get(role) for role in ROLES}
         changed = self.set_content(True, sources=sources, **items)
         if transform is not None:
             self.set_transform(transform, data.get("transform_source"))
         return changed
+
+
+def _source_and_options(source: Any) -> tuple[str | None, dict[str, Any]]:
+    """A path, or a LabelFile's path and the channel it names."""
+    if isinstance(source, LabelFile):
+        return source.path, ({} if source.channel is None else {"label_channel": source.channel})
+    return (None if source is None else str(source)), {}
+
+
+def _as_source(path: str | None, options: Mapping[str, Any]) -> str | LabelFile | None:
+    """The inverse of ``_source_and_options``."""
+    if path is not None and options.get("label_channel") is not None:
+        return LabelFile(path, options["label_channel"])
+    return path
 
 
 def _checked_role(role: str) -> str:

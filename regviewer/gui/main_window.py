@@ -284,7 +284,11 @@ class MainWindow(QMainWindow):
         labels or a transform of another dimension are dropped, never misapplied."""
         scene = self.grid.scene
         sources = {
-            role: None if isinstance(value, (Image, Transform)) else str(value)
+            role: None
+            if isinstance(value, (Image, Transform))
+            else value
+            if isinstance(value, LabelFile)
+            else str(value)
             for role, value in items.items()
             if value is not None
         }

@@ -21,6 +21,7 @@ from regviewer.app.session_io import OpenedSession
 from regviewer.app.session_model import (
     AppModel,
     current_transform,
+    image_source,
     read_session_images,
     restore_model,
     session_from_model,
@@ -60,7 +61,7 @@ class WindowSessionHost:
         shown = {role: image for role, image in images.items() if role in SHOWN_ROLES}
         if not window.load(replace_all=True, transform=transform, **shown):
             raise SessionError("the session's images could not be shown (see the previous message)")
-        sources = {role: str(opened.session.images[role].path) for role in shown}
+        sources = {role: image_source(opened.session.images[role]) for role in shown}
         window.workspace.set_content(sources=sources)  # the files they came from, for the next save
         model = self.model()
         messages += restore_model(model, opened)

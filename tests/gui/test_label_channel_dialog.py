@@ -69,3 +69,37 @@ def test_the_question_lists_the_integer_map_then_each_channel(qtbot):
     SHOTS.mkdir(parents=True, exist_ok=True)
     assert dialog.grab().save(str(SHOTS / "label_channel_dialog.png"))
     assert str(LabelFile("/x/case.nii.gz", ONEHOT)) == "/x/case.nii.gz"
+
+
+def test_a_session_keeps_which_channel_of_a_4d_label_file_was_read(
+    qtbot, settings, errors, shared_data, tmp_path, monkeypatch
+):
+    """Saved and opened again, the labels are the same integer map / channel, and so is the next save."""
+    monkeypatch.setenv("REGVIEWER_RECOVERY_DIR", str(tmp_path / "recovery"))
+    folder = shared_data / "prostate_cohort" / "test"
+    window = MainWindow(
+        fixed=folder / "fixed_images" / "case000025.nii.gz",
+        moving=folder / "moving_images" / "case000025.nii.gz",
+        fixed_labels=LabelFile(str(folder / "fixed_labels" / "case000025.nii.gz"), ONEHOT),
+        moving_labels=LabelFile(str(folder / "moving_labels" / "case000025.nii.gz"), 2),
+        settings=settings,
+    )
+    qtbot.addWidget(window)
+    assert window.workspace.source_options("fixed_labels") == {"label_channel": ONEHOT}
+    assert window.save_session(tmp_path / "study.regviewer")
+
+    fresh = MainWindow(settings=settings)
+    qtbot.addWidget(fresh)
+    assert fresh.open_session(tmp_path / "study.regviewer")
+    for role in ("fixed_labels", "moving_labels"):
+        np.testing.assert_array_equal(fresh.workspace.image(role).array, window.workspace.image(role).array)
+    assert set(np.unique(fresh.workspace.fixed_labels.array)) == {0, 1, 2, 3}
+    assert fresh.workspace.source_options("moving_labels") == {"label_channel": 2}
+    assert fresh.save_session(tmp_path / "again.regviewer.zip")  # the channel survives a second save
+    again = MainWindow(settings=settings)
+    qtbot.addWidget(again)
+    assert again.open_session(tmp_path / "again.regviewer.zip")
+    np.testing.assert_array_equal(again.workspace.moving_labels.array, window.workspace.moving_labels.array)
+    assert errors == []
+    for each in (window, fresh, again):
+        each.sessions.shutdown(keep_recovery=False)
