@@ -95,11 +95,16 @@ def test_images_that_do_not_overlap_are_refused_before_any_method_runs():
 def test_one_voxel_and_constant_images_are_refused_with_the_reason():
     good = _blob(name="good.nii.gz")
     tiny = Image(np.ones((1, 1, 1), np.float32), Geometry((1, 1, 1), (1, 1, 1), (0, 0, 0)), name="tiny.nii.gz")
-    with pytest.raises(InvalidImageError, match="tiny.nii.gz.*too small"):
+    with pytest.raises(InvalidImageError, match="tiny.nii.gz.*too small") as raised:
         run_chain([Stage("affine")], Request(good, tiny))
+    assert str(raised.value).count("tiny.nii.gz") == 1  # named once, not "tiny.nii.gz: the moving image tiny.nii.gz"
     flat = good.with_array(np.zeros(good.shape, np.float32), name="flat.nii.gz")
-    with pytest.raises(InvalidImageError, match="flat.nii.gz.*constant"):
+    with pytest.raises(InvalidImageError, match="flat.nii.gz.*constant") as raised:
         run_chain([Stage("bspline")], Request(flat, good))
+    assert (
+        str(raised.value)
+        == "flat.nii.gz: the fixed image is constant (every voxel is 0): there is no structure to align"
+    )
 
 
 def test_a_finished_run_leaves_nothing_reachable_through_the_itk_callbacks():

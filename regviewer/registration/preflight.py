@@ -32,14 +32,14 @@ def check_images_usable(fixed: Image, moving: Image) -> None:
         if big_axes < 2:
             dims = "x".join(str(n) for n in reversed(image.shape))
             raise InvalidImageError(
-                f"{image.name or role}: {_label(image, role)} has {dims} voxels: too small to register "
+                f"{image.name or role}: the {role} image has {dims} voxels: too small to register "
                 f"(at least {MIN_PLANE_VOXELS} x {MIN_PLANE_VOXELS} voxels in a plane)"
             )
         array = np.asarray(image.array)
         low, high = float(array.min()), float(array.max())
         if low == high:
             raise InvalidImageError(
-                f"{image.name or role}: {_label(image, role)} is constant (every voxel is {low:g}): "
+                f"{image.name or role}: the {role} image is constant (every voxel is {low:g}): "
                 "there is no structure to align"
             )
 
