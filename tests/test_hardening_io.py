@@ -170,6 +170,19 @@ def test_not_enough_memory_is_said_only_when_true(tmp_path, monkeypatch):
     assert read_image(path).shape == (20, 20, 20)
 
 
+def test_a_dicom_series_too_large_for_memory_is_refused_before_reading(monkeypatch):
+    import pydicom.data
+
+    folder = Path(pydicom.data.get_testdata_file("CT_small.dcm")).parent / "dicomdirtests" / "98892001" / "CT5N"
+    monkeypatch.setattr(
+        file_checks, "available_memory", lambda: 4000
+    )  # 5 x 16 x 16 slices, rescaled to int32, need 10 kB
+    with pytest.raises(ImageReadError, match="not enough memory: 5x16x16 voxels of 4 bytes"):
+        read_image(folder)
+    monkeypatch.setattr(file_checks, "available_memory", lambda: 10**12)
+    assert read_image(folder).shape == (5, 16, 16)
+
+
 def test_compressed_data_shorter_than_the_header_is_refused(tmp_path):
     import nibabel as nib
 

@@ -16,6 +16,7 @@ import SimpleITK as sitk
 
 from regviewer.core.errors import ImageReadError
 from regviewer.core.io._common import logger, quiet_itk
+from regviewer.core.io.file_checks import check_memory
 
 _POSITION_TAG = "0020|0032"
 _DESCRIPTION_TAG = "0008|103e"
@@ -129,6 +130,22 @@ def check_series_files(folder: Path, series: list[tuple[str, list[str]]], chosen
             )
 
 
+def check_series_memory(names: list[str]) -> None:
+    """Refuse a series that would not fit in the memory available now, from its first slice's header only.
+
+    Raises:
+        ImageReadError: "not enough memory: ..." with the size needed and the size available.
+    """
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(names[0])
+    with quiet_itk():
+        reader.ReadImageInformation()
+    size = reader.GetSize()
+    item_bytes = sitk.GetArrayViewFromImage(sitk.Image([1] * len(size), reader.GetPixelID())).itemsize
+    components = max(1, reader.GetNumberOfComponents())
+    check_memory((len(names), size[1], size[0]), item_bytes * components)
+
+
 def read_dicom_series(folder: Path) -> sitk.Image:
     """Read the largest DICOM series found in ``folder`` (recursively).
 
@@ -140,6 +157,7 @@ def read_dicom_series(folder: Path) -> sitk.Image:
         raise ImageReadError("no DICOM series found in this folder or its subfolders")
     uid, names = series[0]
     check_series_files(folder, series, names)
+    check_series_memory(names)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(names)
     reader.MetaDataDictionaryArrayUpdateOn()
