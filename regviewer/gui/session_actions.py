@@ -44,8 +44,13 @@ class SessionHost(Protocol):
     def session_snapshot(self) -> Session:
         """The window's state as a Session (cheap: no image hashing, no file access)."""
 
-    def apply_session(self, opened: OpenedSession) -> None:
-        """Show an opened session (images that are missing stay empty); raise RegViewerError if impossible."""
+    def read_session(self, opened: OpenedSession) -> object:
+        """Read what an opened session shows (its images, its transform): runs off the GUI thread, touches no
+        widget; what it returns goes to ``apply_session``."""
+
+    def apply_session(self, opened: OpenedSession, content: object = None) -> None:
+        """Show an opened session (images that are missing stay empty); raise RegViewerError if impossible.
+        ``content``: from ``read_session`` (None: read it now)."""
 
     def clear_session(self) -> None:
         """Drop everything (File > New Session)."""
@@ -87,6 +92,9 @@ class SessionActions(QObject):
         self._timer.start()
         self._export_job = BackgroundJob(self, latest_only=False, name="regviewer-export")
         self._export_job.finished.connect(self._export_done)
+        self._open_job = BackgroundJob(self, latest_only=True, name="regviewer-open-session")
+        self._open_job.finished.connect(self._session_read)
+        self._opening: OpenedSession | None = None
         self._build_menu(menu)
         self.update_title()
 
@@ -221,7 +229,8 @@ class SessionActions(QObject):
         """Open a session in the window (replacing what it shows); False after an error dialog.
 
         Missing or changed images are reported (``interactive``: with "Locate..." for each) and the
-        rest of the session opens.
+        rest of the session opens. ``interactive``: the images are read off the GUI thread (the window
+        stays responsive and says so in the status bar); True then means the reading started.
         """
         try:
             opened = open_session(path)
@@ -230,13 +239,43 @@ class SessionActions(QObject):
         if opened.problems and interactive:
             self._locate(opened)
         self.last_problems = list(opened.problems)
+        if interactive:
+            return self._read_in_background(opened)
         if not self._apply(opened):
             return False
-        self._set_clean(opened.path)
-        self._remember(opened.path)
-        if opened.problems and not interactive:
+        self._opened(opened)
+        if opened.problems:
             self.host.show_error("Images not as saved", "\n".join(problem.message for problem in opened.problems))
         return True
+
+    @property
+    def opening(self) -> bool:
+        """A session's images are being read (see ``open_session``)."""
+        return self._opening is not None
+
+    def _opened(self, opened: OpenedSession) -> None:
+        self._set_clean(opened.path)
+        self._remember(opened.path)
+
+    def _read_in_background(self, opened: OpenedSession) -> bool:
+        if self._opening is not None:
+            return self.host.show_error("Cannot open the session", f"{self._opening.path.name} is still opening")
+        self._opening = opened
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        self.window.statusBar().showMessage(f"Opening {session_name(opened.path)}: reading its images...")
+        self._open_job.request(lambda: self.host.read_session(opened))
+        return True
+
+    def _session_read(self, content: object, error: str | None) -> None:
+        opened, self._opening = self._opening, None
+        QApplication.restoreOverrideCursor()
+        self.window.statusBar().clearMessage()
+        if opened is None or self._shut_down:
+            return
+        if error is not None:
+            self.host.show_error("Cannot open the session", f"{opened.path}: {error}")
+        elif self._apply(opened, content):
+            self._opened(opened)
 
     def _locate(self, opened: OpenedSession) -> None:
         dialog = MissingImagesDialog(opened.problems, self._folder(), self.window)
@@ -254,11 +293,11 @@ class SessionActions(QObject):
         if notes:
             self.host.show_error("Located images", "\n".join(notes))
 
-    def _apply(self, opened: OpenedSession) -> bool:
+    def _apply(self, opened: OpenedSession, content: object = None) -> bool:
         self._suspended += 1
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            self.host.apply_session(opened)
+            self.host.apply_session(opened, content)
         except RegViewerError as error:
             return self.host.show_error("Cannot open the session", f"{opened.path}: {error}")
         finally:

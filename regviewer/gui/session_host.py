@@ -53,11 +53,14 @@ class WindowSessionHost:
     def session_snapshot(self) -> Session:
         return session_from_model(self.model())
 
-    def apply_session(self, opened: OpenedSession) -> None:
-        window = self.window
+    def read_session(self, opened: OpenedSession) -> tuple:
         images, messages = read_session_images(opened)
         transform, problems = current_transform(opened)
-        messages += problems
+        return images, transform, messages + problems
+
+    def apply_session(self, opened: OpenedSession, content: object = None) -> None:
+        window = self.window
+        images, transform, messages = content if isinstance(content, tuple) else self.read_session(opened)
         shown = {role: image for role, image in images.items() if role in SHOWN_ROLES}
         if not window.load(replace_all=True, transform=transform, **shown):
             raise SessionError("the session's images could not be shown (see the previous message)")

@@ -50,7 +50,10 @@ class Host(QMainWindow):
             notes=self.state.notes,
         )
 
-    def apply_session(self, opened: OpenedSession) -> None:
+    def read_session(self, opened: OpenedSession) -> object:
+        return None
+
+    def apply_session(self, opened: OpenedSession, content: object = None) -> None:
         self.state = opened.session
         self.sessions.mark_modified()  # applying fires model events: they must not mark the session modified
 

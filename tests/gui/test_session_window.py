@@ -110,6 +110,28 @@ def test_save_then_open_in_a_fresh_window(qtbot, tmp_path: Path, data: Path) -> 
     window.sessions.shutdown(keep_recovery=False)
 
 
+def test_opening_from_the_menu_reads_the_images_off_the_gui_thread(qtbot, tmp_path: Path, data: Path) -> None:
+    import threading
+
+    window = _window(qtbot, tmp_path, fixed=data / "fixed.nii.gz", moving=data / "moving.nii.gz")
+    assert window.save_session(tmp_path / "study.regviewer")
+    fresh = _window(qtbot, tmp_path / "other")
+    host_read = fresh.session_host.read_session
+    threads: list[str] = []
+    fresh.session_host.read_session = lambda opened: (
+        threads.append(threading.current_thread().name) or host_read(opened)
+    )
+    assert fresh.sessions.open_session(tmp_path / "study.regviewer", interactive=True)
+    assert fresh.sessions.opening and fresh.workspace.fixed is None  # returned at once; the images come later
+    assert "Opening study" in fresh.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: not fresh.sessions.opening, timeout=20000)
+    assert threads == ["regviewer-open-session"]
+    np.testing.assert_array_equal(fresh.workspace.moving.array, window.workspace.moving.array)
+    assert fresh.windowTitle() == "study[*] - RegViewer" and not fresh.isWindowModified()
+    fresh.sessions.shutdown(keep_recovery=False)
+    window.sessions.shutdown(keep_recovery=False)
+
+
 def test_missing_image_is_reported_and_the_rest_opens(qtbot, tmp_path: Path, data: Path, monkeypatch) -> None:
     shown: list[str] = []
     window = _window(
