@@ -34,6 +34,8 @@ from regviewer.gui.jobs import BackgroundJob
 from regviewer.gui.session_dialogs import MissingImagesDialog, ask_recover, ask_unsaved
 
 SESSION_FILTER = "RegViewer session folder (*.regviewer);;RegViewer session zip (*.regviewer.zip *.zip)"
+# Opening: one filter first that shows both kinds (zip files, and session.json inside a folder session).
+OPEN_FILTER = "RegViewer sessions (*.regviewer.zip *.zip session.json);;" + SESSION_FILTER + ";;All files (*)"
 MAX_RECENT_SESSIONS = 8
 AUTOSAVE_TICK_MS = 500
 
@@ -312,7 +314,7 @@ class SessionActions(QObject):
             self.window,
             "Open session (a .regviewer folder: pick its session.json)",
             self._folder(),
-            SESSION_FILTER + ";;Session document (session.json)",
+            OPEN_FILTER,
         )
         if not chosen:
             return False

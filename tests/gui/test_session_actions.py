@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QMainWindow, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
 from regviewer.app.recovery import RecoveryStore
 from regviewer.app.session_document import LandmarkPair, RunEntry, Session
@@ -131,6 +131,29 @@ def test_save_then_open_in_a_fresh_window(host: Host, tmp_path: Path, qtbot) -> 
         assert len(fresh.state.runs) == 1
         assert not fresh.sessions.open_session(tmp_path / "nothing.regviewer")
         assert "no such session" in fresh.errors[-1]
+    finally:
+        fresh.sessions.shutdown(keep_recovery=False)
+
+
+def test_open_dialog_shows_zip_and_folder_sessions_under_its_first_filter(
+    host: Host, tmp_path: Path, qtbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert host.sessions.save_session(tmp_path / "study.regviewer.zip")
+    asked: list[str] = []
+
+    def pick(parent, caption, folder, filters):  # noqa: ANN001
+        asked.append(filters)
+        return str(tmp_path / "study.regviewer.zip"), filters.split(";;")[0]
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", pick)
+    fresh = Host(tmp_path / "other")
+    qtbot.addWidget(fresh)
+    try:
+        assert fresh.sessions.open_dialog()
+        first = asked[0].split(";;")[0]
+        assert "*.regviewer.zip" in first and "session.json" in first
+        qtbot.waitUntil(lambda: not fresh.sessions.opening, timeout=10000)
+        assert fresh.windowTitle() == "study[*] - RegViewer"
     finally:
         fresh.sessions.shutdown(keep_recovery=False)
 
