@@ -125,7 +125,8 @@ def _is_command_line(argv: list[str]) -> bool:
 
 @contextmanager
 def _notices_on_stderr() -> Iterator[None]:
-    """Print RegViewer's notices (e.g. "RGB converted to grey") as "note: ..." lines while a command runs."""
+    """Print RegViewer's notices (e.g. "colour image: shown in colour, registered on the luminance") as
+    "note: ..." lines while a command runs."""
     logger = logging.getLogger("regviewer")
     saved = logger.handlers[:], logger.level, logger.propagate
     handler = logging.StreamHandler(sys.stderr)
