@@ -72,6 +72,9 @@ def _add_register(subparsers: argparse._SubParsersAction) -> None:
         help="initial fixed -> moving transform (ITK .tfm/.txt/.h5 or a displacement field image), "
         "or 'landmarks' (affine fit to the landmarks; also landmarks-rigid, landmarks-similarity)",
     )
+    from regviewer.cli.channel import add_channel_argument
+
+    add_channel_argument(parser, "register on")
     parser.add_argument(
         "--export-elastix",
         action="store_true",

@@ -83,8 +83,8 @@ def colour_to_grey(array: np.ndarray, source: str, is_label: bool, shown_in_colo
     alpha = "; alpha ignored" if n_components == 4 else ""
     if shown_in_colour:
         logger.warning(
-            "%s: colour (%s) image: shown in colour, registered on the luminance (0.299 R + 0.587 G + 0.114 B)%s; "
-            "register on one colour channel with --channel or the Register on box",
+            "%s: colour (%s) image: shown in colour, registered on the luminance (0.299 R + 0.587 G + 0.114 B) "
+            "unless another channel is chosen (--channel, or Register on in the window)%s",
             source,
             kind,
             alpha,
