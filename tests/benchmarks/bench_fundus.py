@@ -98,9 +98,9 @@ def main(size: int = 384) -> None:
         print("elastix rows not run: itk-elastix is not installed (pip install 'regviewer[elastix]')")
     print(f"load average (1 min) {started_load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
     print(f"fundus pair {size} x {size} px (skimage.data.retina), green channel, FOV mask; error in pixels")
-    print(f"{'method':40} {'mean':>7} {'p95':>7} {'max':>7} {'time s':>7}")
+    print(f"{'method':44} {'mean':>7} {'p95':>7} {'max':>7} {'time s':>7}")
     for label, mean, p95, largest, seconds in rows:
-        print(f"{label:40} {mean:7.2f} {p95:7.2f} {largest:7.2f} {seconds:7.1f}")
+        print(f"{label:44} {mean:7.2f} {p95:7.2f} {largest:7.2f} {seconds:7.1f}")
 
 
 if __name__ == "__main__":
