@@ -90,3 +90,14 @@ def test_command_line_carries_the_channel_and_the_automatic_mask(tmp_path):
     command_line.write_chain_file(edited, chain, auto_mask="fov")
     assert command_line.command_arguments(spec)[5:7] == ["--preset", chain]
     assert load_preset_file(tmp_path / "chain.json").mask == "fov"
+
+
+def test_window_command_passes_the_channel_to_the_window(fundus, monkeypatch):
+    import regviewer.gui.app as gui_app
+
+    opened = []
+    monkeypatch.setattr(gui_app, "run_gui", lambda **kwargs: opened.append(kwargs) or 0)
+    fixed, moving = fundus
+    assert main([fixed, moving, "--channel", "Green"]) == 0
+    assert opened[0]["channel"] == "green" and opened[0]["fixed"] == fixed
+    assert main([fixed, moving]) == 0 and opened[1]["channel"] == "luminance"

@@ -23,7 +23,7 @@ from importlib import metadata  # noqa: E402
 from fundus import write_fundus_pair  # noqa: E402
 from plugin_helpers import PLUGINS, declared_entry_points, plugin_on_path  # noqa: E402
 
-from regviewer.core.colour import field_of_view_mask, registration_channel  # noqa: E402
+from regviewer.core.colour import automatic_mask, field_of_view_mask, registration_channel  # noqa: E402
 from regviewer.core.io import read_image  # noqa: E402
 from regviewer.registration.base import Request  # noqa: E402
 from regviewer.registration.pipeline import Stage, run_chain  # noqa: E402
@@ -65,6 +65,8 @@ def main(size: int = 384) -> None:
         "identity (start)": [],
         "affine (ncc)": [Stage("affine", {"metric": "ncc"})],
         "retina-2d preset (affine -> bspline)": retina,
+        "retina-2d, no mask": retina,
+        "retina-2d, preset's automatic FOV (both)": retina,
         "optical-flow-tvl1": [Stage("optical-flow-tvl1")],
         "affine -> optical-flow-tvl1": [Stage("affine", {"metric": "ncc"}), Stage("optical-flow-tvl1")],
         "stn-affine (network only)": [Stage("stn-affine", {"refine_iterations": 0})],
@@ -88,7 +90,15 @@ def main(size: int = 384) -> None:
         for label, chain in chains.items():
             started = time.perf_counter()
             if chain:
-                result = run_chain(chain, Request(fixed, moving, fixed_mask=mask), registry=registry)
+                request = Request(fixed, moving, fixed_mask=mask)
+                if label == "retina-2d, no mask":
+                    request = Request(fixed, moving)
+                elif label.startswith("retina-2d, preset's automatic"):  # what RunSession does for the preset
+                    kind = get_preset("retina-2d").mask
+                    request = Request(
+                        fixed, moving, fixed_mask=automatic_mask(fixed, kind), moving_mask=automatic_mask(moving, kind)
+                    )
+                result = run_chain(chain, request, registry=registry)
                 found = result.transform.transform_points(points)
             else:
                 found = points

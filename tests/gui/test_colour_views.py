@@ -61,6 +61,8 @@ def test_register_on_box_for_a_colour_pair_reaches_the_request_and_the_command(
     assert combo is dock.channel_combo and not combo.isHidden()  # shown: both images are in colour
     assert [combo.itemData(i) for i in range(combo.count())] == ["luminance", "green", "red", "blue"]
     assert combo.currentData() == "luminance"
+    dock.inputs.set_channel("blue")  # what `regviewer FIXED MOVING --channel blue` does
+    assert combo.currentData() == "blue"
     combo.setCurrentIndex(combo.findData("green"))
     dock.select_preset("retina-2d")
     assert dock.mask_combo.currentText() == "Field of view (automatic)"
