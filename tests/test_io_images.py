@@ -397,13 +397,26 @@ def retina_png(tmp_path_factory) -> tuple[Path, np.ndarray]:
     return path, rgb
 
 
-def test_rgb_picture_becomes_grey_with_notice(retina_png, caplog) -> None:
+def test_rgb_picture_is_shown_in_colour_and_registered_on_luminance_with_notice(retina_png, caplog) -> None:
     path, rgb = retina_png
     with caplog.at_level(logging.WARNING, logger="regviewer.io"):
         image = read_image(path)
-    assert "retina.png" in caplog.text and "grey" in caplog.text
+    assert "retina.png" in caplog.text and "shown in colour, registered on the luminance" in caplog.text
+    assert "grey" not in caplog.text  # the notice says what happens: the views show the colour
+    assert image.colour is not None and np.array_equal(image.colour, rgb)
     assert image.shape == rgb.shape[:2] and image.array.dtype == np.float32
     np.testing.assert_allclose(image.array, rgb @ np.array([0.299, 0.587, 0.114]), atol=1e-3)
+
+
+def test_rgb_volume_notice_says_read_as_luminance(tmp_path: Path, caplog) -> None:
+    rgb = np.zeros((3, 8, 9, 3), np.uint8)
+    rgb[..., 0], rgb[..., 1] = 200, np.arange(9, dtype=np.uint8) * 20
+    path = tmp_path / "colour_volume.nrrd"
+    sitk.WriteImage(sitk.GetImageFromArray(rgb, isVector=True), str(path))
+    with caplog.at_level(logging.WARNING, logger="regviewer.io"):
+        image = read_image(path)
+    assert image.colour is None and image.shape == (3, 8, 9)
+    assert "read as its luminance" in caplog.text and "shown in colour," not in caplog.text
 
 
 def test_rgb_channel_picks_one_colour(retina_png) -> None:

@@ -61,6 +61,8 @@ class RunRecord:
     figures: dict[str, Any] | None = None
     started: float = field(default_factory=time.time)
     command: str = ""
+    channel: str | None = None  # the colour channel registered ("green" ...); None: grey images, or as loaded
+    auto_mask: str | None = None  # the preset's automatic mask ("fov") when it asked for one
 
     @property
     def status(self) -> str:
@@ -126,6 +128,8 @@ class RunRecord:
         for warning in self.warnings:
             lines.append(f"WARNING: {warning}")
         lines.append(f"Start: {self.start_label};  mask: {self.mask_label}")
+        if self.channel is not None:
+            lines.append(f"Registered on: {self.channel}")
         if self.fixed_landmarks is not None:
             lines.append(f"Landmarks: {len(self.fixed_landmarks)} pairs")
         lines.append("Stages:")
@@ -185,6 +189,8 @@ class RunRecord:
             "warnings": self.warnings,
             "started": self.started,
             "command": self.command,
+            "channel": self.channel,
+            "auto_mask": self.auto_mask,
         }
 
     @classmethod
@@ -237,6 +243,8 @@ class RunRecord:
             figures=data.get("figures"),
             started=float(data.get("started", time.time())),
             command=str(data.get("command", "")),
+            channel=data.get("channel"),
+            auto_mask=data.get("auto_mask"),
         )
 
 

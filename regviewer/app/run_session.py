@@ -15,6 +15,7 @@ the next run.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ import numpy as np
 
 from regviewer.app.run_history import RunHistory, RunRecord
 from regviewer.app.workspace import Workspace
+from regviewer.core.colour import automatic_mask, registration_channel
 from regviewer.core.errors import RegViewerError
 from regviewer.core.evaluation import EvaluationData, before_after
 from regviewer.core.landmark_fit import fit
@@ -44,6 +46,7 @@ from regviewer.registration.run_protocol import (  # noqa: F401  (re-exported: t
 )
 
 START_NONE, START_CURRENT, START_LANDMARKS = "none", "current", "landmarks"
+logger = logging.getLogger("regviewer.run")
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,6 +65,10 @@ class RunPlan:
         fixed_points, moving_points: complete active landmark pairs (LPS mm) or None.
         score_labels: the label values scored (None: all).
         mask_label: how the history names the mask choice.
+        channel: the colour channel to register ("luminance", "red", "green", "blue") when either
+            image is in colour; None registers the arrays as loaded. Grey images ignore it.
+        auto_mask: an automatic mask kind (a preset's "mask", e.g. "fov") computed from each image
+            that has no mask of its own (a mask of ``mask_roles`` wins).
     """
 
     stages: tuple[Stage, ...]
@@ -75,6 +82,8 @@ class RunPlan:
     moving_points: np.ndarray | None = None
     score_labels: Sequence[int] | None = None
     mask_label: str = ""
+    channel: str | None = None
+    auto_mask: str | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -135,7 +144,21 @@ class RunSession:
         if validate:
             validate_stages(stages, self.registry or default_registry())
         fixed, moving = workspace.fixed, workspace.moving
+        channel = plan.channel if fixed.colour is not None or moving.colour is not None else None
+        if channel is not None:  # the colour stays for display; the array is the chosen channel
+            fixed, moving = registration_channel(fixed, channel), registration_channel(moving, channel)
+            logger.info(
+                "colour images: registered on the %s", channel if channel == "luminance" else f"{channel} channel"
+            )
         fixed_mask, moving_mask = self.mask("fixed", plan), self.mask("moving", plan)
+        mask_label = plan.mask_label
+        if plan.auto_mask is not None:
+            automatic = [side for side, mask in (("fixed", fixed_mask), ("moving", moving_mask)) if mask is None]
+            if "fixed" in automatic:
+                fixed_mask = automatic_mask(fixed, plan.auto_mask)
+            if "moving" in automatic:
+                moving_mask = automatic_mask(moving, plan.auto_mask)
+            mask_label = _auto_mask_label(plan.mask_label, plan.auto_mask, automatic)
         fixed_labels = workspace.fixed_labels if plan.use_labels else None
         moving_labels = workspace.moving_labels if plan.use_labels else None
         initial, start_label = self.start_transform(plan)
@@ -169,13 +192,15 @@ class RunSession:
             stages=stages,
             start_label=start_label,
             initial_transform=initial,
-            mask_label=plan.mask_label,
+            mask_label=mask_label,
             sources=dict(workspace.sources),
             mask_roles=tuple(plan.mask_roles),
             use_labels=plan.use_labels,
             fixed_landmarks=plan.fixed_points,
             moving_landmarks=plan.moving_points,
-            images=(fixed, moving),
+            images=(workspace.fixed, workspace.moving),  # the images shown: the result belongs to them
+            channel=channel,
+            auto_mask=plan.auto_mask,
         )
         return PreparedRun(record, stages, request, evaluation)
 
@@ -203,3 +228,14 @@ class RunSession:
         figures = quick_figures(result.transform, evaluation) if quick else before_after(result.transform, evaluation)
         self.history.set_figures(prepared.record.run_id, figures)
         return figures
+
+
+def _auto_mask_label(user_label: str, kind: str, sides: Sequence[str]) -> str:
+    """How the history names the masks when a preset's automatic mask filled in ``sides``."""
+    what = {"fov": "field of view"}.get(kind, kind)
+    if not sides:
+        return user_label or "the given masks"
+    if len(sides) == 2:
+        return f"{what} (automatic, from the preset)"
+    given = user_label if user_label and user_label != "No mask" else "the given mask"
+    return f"{given}; {what} of the {sides[0]} image (automatic, from the preset)"

@@ -71,6 +71,9 @@ def build_gui_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--transform", help="fixed -> moving transform to show (ITK .tfm/.txt/.h5 or a field image)")
     parser.add_argument("--layout", choices=("2x2", "1x3", "1x1"), help="view layout")
+    from regviewer.cli.channel import add_channel_argument
+
+    add_channel_argument(parser, "register on (the Register on box starts with it)")
     return parser
 
 
@@ -83,8 +86,11 @@ def run_gui_command(args: argparse.Namespace) -> int:
         from regviewer.gui.smoke_test import run_smoke_test
 
         return run_smoke_test(args.demo or "3d")
+    from regviewer.cli.channel import parse_colour_channel
     from regviewer.cli.info import collect_info, format_info
     from regviewer.gui.app import run_gui
+
+    channel = parse_colour_channel(args.channel)  # a wrong value: one line before the window opens
 
     if args.fixed and not args.moving:
         from regviewer.app.session_io import looks_like_session
@@ -105,6 +111,7 @@ def run_gui_command(args: argparse.Namespace) -> int:
         demo=args.demo,
         layout=args.layout,
         system_info=lambda: format_info(collect_info()),
+        channel=channel,
     )
 
 
@@ -137,6 +144,9 @@ def add_render_parser(subparsers: argparse._SubParsersAction) -> None:
         "--slice-mm", type=float, help="LPS position of the slice along the plane's axis (default: centre)"
     )
     parser.add_argument("--size", default="1600x1200", help="figure size in pixels, WIDTHxHEIGHT (default 1600x1200)")
+    from regviewer.cli.channel import add_channel_argument
+
+    add_channel_argument(parser, "show in the difference mode (the other modes show colour)")
     parser.add_argument(
         "--overlay",
         metavar="LIST",
@@ -146,6 +156,8 @@ def add_render_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_render(args: argparse.Namespace) -> int:
+    from regviewer.cli.channel import parse_colour_channel
+    from regviewer.core.colour import registration_channel
     from regviewer.core.errors import InputMismatchError
     from regviewer.core.io import read_image
     from regviewer.core.io.atomic import atomic_path
@@ -154,6 +166,7 @@ def run_render(args: argparse.Namespace) -> int:
     from regviewer.gui.overlays import parse_overlay_names
     from regviewer.gui.render import parse_size, render_figure
 
+    channel = parse_colour_channel(args.channel)
     size = parse_size(args.size)
     overlays = parse_overlay_names(args.overlay)
     labels = args.labels or []
@@ -166,6 +179,7 @@ def run_render(args: argparse.Namespace) -> int:
     check_outputs_are_not_inputs([output], inputs)
     check_output_file(output)
     fixed, moving = read_image(args.fixed), read_image(args.moving)
+    fixed, moving = registration_channel(fixed, channel), registration_channel(moving, channel)
     if fixed.ndim != moving.ndim:
         raise InputMismatchError(
             f"{args.moving}: the moving image is {moving.ndim}D but the fixed image {args.fixed} is {fixed.ndim}D"

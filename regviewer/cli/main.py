@@ -72,6 +72,9 @@ def _add_register(subparsers: argparse._SubParsersAction) -> None:
         help="initial fixed -> moving transform (ITK .tfm/.txt/.h5 or a displacement field image), "
         "or 'landmarks' (affine fit to the landmarks; also landmarks-rigid, landmarks-similarity)",
     )
+    from regviewer.cli.channel import add_channel_argument
+
+    add_channel_argument(parser, "register on")
     parser.add_argument(
         "--export-elastix",
         action="store_true",
@@ -125,7 +128,8 @@ def _is_command_line(argv: list[str]) -> bool:
 
 @contextmanager
 def _notices_on_stderr() -> Iterator[None]:
-    """Print RegViewer's notices (e.g. "RGB converted to grey") as "note: ..." lines while a command runs."""
+    """Print RegViewer's notices (e.g. "colour image: shown in colour, registered on the luminance") as
+    "note: ..." lines while a command runs."""
     logger = logging.getLogger("regviewer")
     saved = logger.handlers[:], logger.level, logger.propagate
     handler = logging.StreamHandler(sys.stderr)

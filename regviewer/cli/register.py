@@ -14,6 +14,7 @@ import numpy as np
 
 from regviewer.app.run_session import START_NONE, RunPlan, RunSession
 from regviewer.app.workspace import Workspace
+from regviewer.cli.channel import parse_colour_channel
 from regviewer.cli.progress_bar import TerminalProgress
 from regviewer.core.errors import InputMismatchError, RegViewerError
 from regviewer.core.image import Image
@@ -169,6 +170,8 @@ def register(args: argparse.Namespace) -> tuple[dict, Path]:
     validate_stages(stages)  # a typo in a method or parameter fails before large images are read
     for side in ("fixed", "moving"):  # a bad channel spelling fails before the images are read too
         parse_label_channel(getattr(args, f"{side}_labels_channel", None))
+    channel = parse_colour_channel(getattr(args, "channel", None))
+    preset = get_preset(args.preset) if args.preset else None
     score_labels = _score_labels(args.labels)
     fixed = read_image(args.fixed)
     moving = read_image(args.moving)
@@ -208,6 +211,8 @@ def register(args: argparse.Namespace) -> tuple[dict, Path]:
         fixed_points=fixed_points,
         moving_points=moving_points,
         score_labels=score_labels,
+        channel=channel,
+        auto_mask=preset.mask if preset is not None else None,
     )
     session = RunSession(workspace)
     prepared = session.prepare(plan, validate=False)
@@ -280,5 +285,6 @@ def run_demo(args: argparse.Namespace) -> int:
         fixed_landmarks=None,
         moving_landmarks=None,
         init=None,
+        channel="luminance",
     )
     return run_register(demo_args)

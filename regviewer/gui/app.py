@@ -52,6 +52,7 @@ def run_gui(
     layout: str | None = None,
     system_info=None,  # noqa: ANN001
     session: str | Path | None = None,
+    channel: str | None = None,
 ) -> int:
     """Open the main window (on a sample pair with ``demo`` = "2d" / "3d", or a saved ``session``) and run
     until it closes. After a crash the window first offers to recover the autosaved session."""
@@ -74,6 +75,8 @@ def run_gui(
         )
     if layout:
         window.set_layout(layout)
+    if channel:
+        window.run_dock.inputs.set_channel(channel)
     window.show()
     # Nobody can answer a question on an off-screen platform (CI, --smoke-test, scripts): the recovery
     # slots stay for the next interactive start.

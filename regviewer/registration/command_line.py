@@ -43,6 +43,9 @@ class RunSpec:
         fixed_mask, moving_mask, fixed_labels, moving_labels, fixed_landmarks, moving_landmarks,
         init: optional files (``--fixed-mask`` ... ``--init``).
         chain_file: where a preset file is written when the stages need one.
+        channel: the colour channel registered (``--channel``; None or "luminance": the default).
+        auto_mask: the automatic mask the run used (a preset's ``"mask"``): only a preset (built-in
+            or the written chain file) carries it.
     """
 
     stages: tuple[Stage, ...]
@@ -58,6 +61,8 @@ class RunSpec:
     moving_landmarks: str | None = None
     init: str | None = None
     chain_file: str | None = None
+    channel: str | None = None
+    auto_mask: str | None = None
 
     def missing_files(self) -> list[str]:
         """Roles whose image was not loaded from a file (the command cannot name them)."""
@@ -114,11 +119,11 @@ def command_arguments(spec: RunSpec, registry: Registry | None = None) -> list[s
     choice: list[str] | None = None
     overrides: dict[str, Any] | None = None
     presets = builtin_presets()
-    if spec.preset in presets:
+    if spec.preset in presets and presets[spec.preset].mask == spec.auto_mask:
         overrides = _overrides_for(presets[spec.preset].stages, spec.stages, target, registry)
         if overrides is not None:
             choice = ["--preset", spec.preset]
-    if choice is None:
+    if choice is None and spec.auto_mask is None:  # --method cannot ask for an automatic mask
         overrides = _overrides_for([Stage(method) for method in methods], spec.stages, target, registry)
         if overrides is not None:
             choice = ["--method", ",".join(methods)]
@@ -129,6 +134,8 @@ def command_arguments(spec: RunSpec, registry: Registry | None = None) -> list[s
     argv = ["register", spec.fixed, spec.moving, "-o", spec.output, *choice]
     for name, value in (overrides or {}).items():
         argv += ["--param", f"{name}={format_value(value)}"]
+    if spec.channel not in (None, "luminance"):
+        argv += ["--channel", str(spec.channel)]
     for option in (
         "fixed_mask",
         "moving_mask",
@@ -151,21 +158,33 @@ def needs_chain_file(spec: RunSpec, registry: Registry | None = None) -> bool:
     presets = builtin_presets()
     if (
         spec.preset in presets
+        and presets[spec.preset].mask == spec.auto_mask
         and _overrides_for(presets[spec.preset].stages, spec.stages, target, registry) is not None
     ):
         return False
+    if spec.auto_mask is not None:
+        return True
     return _overrides_for([Stage(stage.method) for stage in spec.stages], spec.stages, target, registry) is None
 
 
 def write_chain_file(
-    stages: Sequence[Stage], path: str | Path, label: str = "", registry: Registry | None = None
+    stages: Sequence[Stage],
+    path: str | Path,
+    label: str = "",
+    registry: Registry | None = None,
+    auto_mask: str | None = None,
 ) -> Path:
-    """A preset file with every stage's full parameter values (read back by ``--preset PATH``)."""
+    """A preset file with every stage's full parameter values (read back by ``--preset PATH``);
+    ``auto_mask``: the automatic mask the run used (written as the preset's ``"mask"``)."""
     registry = registry or default_registry()
     path = Path(path)
-    document = {
+    document: dict[str, Any] = {
         "label": label or " -> ".join(stage.method for stage in stages),
         "description": "Written by RegViewer to reproduce a run.",
+    }
+    if auto_mask is not None:
+        document["mask"] = auto_mask
+    document |= {
         "stages": [
             {
                 "method": stage.method,

@@ -37,3 +37,64 @@ def test_fundus_pair_shows_in_colour_in_every_mode(qtbot, settings, tmp_path):
     comparison.grab().save(str(SHOTS / "fundus_checkerboard.png"))
     comparison.set_mode("difference")
     assert comparison.image_item.image.ndim == 2
+
+
+def _window(qtbot, settings, fixed, moving, **items):
+    window = MainWindow(settings=settings, fixed=str(fixed), moving=str(moving), **items)
+    qtbot.addWidget(window)
+    window.resize(1400, 900)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+def test_register_on_box_for_a_colour_pair_reaches_the_request_and_the_command(
+    qtbot, settings, tmp_path, errors, monkeypatch
+):
+    from PySide6.QtWidgets import QComboBox
+
+    fixed_path, moving_path, truth = write_fundus_pair(tmp_path, 128)
+    window = _window(qtbot, settings, fixed_path, moving_path, transform=truth)
+    dock = window.run_dock
+    dock.runs_folder = tmp_path / "runs"
+    combo = window.findChild(QComboBox, "channelCombo")
+    assert combo is dock.channel_combo and not combo.isHidden()  # shown: both images are in colour
+    assert [combo.itemData(i) for i in range(combo.count())] == ["luminance", "green", "red", "blue"]
+    assert combo.currentData() == "luminance"
+    dock.inputs.set_channel("blue")  # what `regviewer FIXED MOVING --channel blue` does
+    assert combo.currentData() == "blue"
+    combo.setCurrentIndex(combo.findData("green"))
+    dock.select_preset("retina-2d")
+    assert dock.mask_combo.currentText() == "Field of view (automatic)"
+    jobs = []
+    monkeypatch.setattr(dock.controller, "start", jobs.append)  # the job the worker would run
+    record = dock.run()
+    assert errors == [] and record is not None and len(jobs) == 1
+    request = jobs[0].request
+    scene = window.grid.scene
+    assert np.array_equal(request.fixed.array, scene.fixed.colour[..., 1])
+    assert np.array_equal(request.moving.array, scene.moving.colour[..., 1])
+    assert request.fixed_mask is not None and request.moving_mask is not None  # the preset's field of view
+    assert record.channel == "green" and record.auto_mask == "fov"
+    assert record.snapshot()["channel"] == "green"  # saved with the session's run history
+    line = dock.copy_command(record)
+    assert errors == [] and "--channel green" in line and "--preset retina-2d" in line
+    SHOTS.mkdir(exist_ok=True)
+    dock.tabs.setCurrentIndex(0)
+    window.grab().save(str(SHOTS / "fundus_register_on.png"))
+
+
+def test_grey_pair_has_no_register_on_box(qtbot, settings, tmp_path, errors, monkeypatch):
+    from regviewer import paths
+
+    window = _window(qtbot, settings, paths.SAMPLE_2D_FIXED, paths.SAMPLE_2D_MOVING)
+    dock = window.run_dock
+    dock.runs_folder = tmp_path / "runs"
+    assert dock.channel_combo.isHidden()
+    dock.channel_combo.setCurrentIndex(dock.channel_combo.findData("green"))  # hidden: ignored
+    jobs = []
+    monkeypatch.setattr(dock.controller, "start", jobs.append)
+    dock.select_method("affine")
+    record = dock.run()
+    assert record.channel is None and jobs[0].request.fixed is window.grid.scene.fixed
+    assert "--channel" not in dock.copy_command(record) and errors == []

@@ -52,7 +52,7 @@ def is_rgb_like(n_components: int, dtype: np.dtype, allow_grey_alpha: bool = Fal
     return n_components in counts and np.issubdtype(dtype, np.integer)
 
 
-def colour_to_grey(array: np.ndarray, source: str, is_label: bool) -> np.ndarray:
+def colour_to_grey(array: np.ndarray, source: str, is_label: bool, shown_in_colour: bool = False) -> np.ndarray:
     """Convert a colour array (..., components) to one channel and log a notice naming ``source``.
 
     Identical channels (a grey picture saved as RGB) are kept exactly, in their own dtype. Otherwise
@@ -62,6 +62,9 @@ def colour_to_grey(array: np.ndarray, source: str, is_label: bool) -> np.ndarray
         array: pixel data with the colour components on the last axis (2: grey+alpha, 3: RGB, 4: RGBA).
         source: the file name, for the notice.
         is_label: a label map must not be blended: differing channels raise.
+        shown_in_colour: the reader keeps the colour pixels for display (2D pictures): the notice says
+            the image is shown in colour and registered on the luminance; otherwise that it is read
+            as its luminance.
 
     Raises:
         InvalidImageError: ``is_label`` with channels that differ.
@@ -76,12 +79,24 @@ def colour_to_grey(array: np.ndarray, source: str, is_label: bool) -> np.ndarray
         raise InvalidImageError(
             "a colour image cannot be read as a label map; pass channel=k to use one colour channel"
         )
-    logger.warning(
-        "%s: colour (%s) image converted to grey (luminance 0.299 R + 0.587 G + 0.114 B)%s",
-        source,
-        {3: "RGB", 4: "RGBA"}[n_components],
-        "; alpha ignored" if n_components == 4 else "",
-    )
+    kind = {3: "RGB", 4: "RGBA"}[n_components]
+    alpha = "; alpha ignored" if n_components == 4 else ""
+    if shown_in_colour:
+        logger.warning(
+            "%s: colour (%s) image: shown in colour, registered on the luminance (0.299 R + 0.587 G + 0.114 B) "
+            "unless another channel is chosen (--channel, or Register on in the window)%s",
+            source,
+            kind,
+            alpha,
+        )
+    else:
+        logger.warning(
+            "%s: colour (%s) image read as its luminance (0.299 R + 0.587 G + 0.114 B)%s; only 2D pictures "
+            "are shown in colour",
+            source,
+            kind,
+            alpha,
+        )
     return (colour.astype(np.float64) @ LUMINANCE_WEIGHTS).astype(np.float32)
 
 

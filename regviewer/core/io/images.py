@@ -17,7 +17,10 @@ Dimensions: 2D files give (y, x) images with 2D geometry; a 3D file with one sli
 (1, y, x) (a DICOM file is 3D too: its plane sits in patient space); trailing singleton dimensions
 beyond the third are dropped (NIfTI (x, y, z, 1) is 3D). A real 4D or vector file is refused unless
 ``channel=k`` picks one volume / component (colour pictures: ``channel=1`` is the green channel).
-Colour (RGB/RGBA) pictures are converted to grey with a logged notice.
+Colour (RGB/RGBA) 2D pictures keep their RGB pixels in ``image.colour`` (shown in colour) while
+``image.array`` is the luminance they are registered on (another channel: ``channel=k``, or
+``regviewer.core.colour.registration_channel``); a logged notice says so. Colour volumes are read
+as their luminance, with a notice too.
 
 Every failure raises ``ImageReadError`` (cannot read) or ``InvalidImageError`` (read, but unusable)
 with one line "<path>: <reason>"; no nibabel / SimpleITK / OS exception escapes ``read_image``.

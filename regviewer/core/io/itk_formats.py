@@ -67,7 +67,9 @@ def _array_and_geometry(
         if channel is not None:
             array, channel = select_channel(array, channel, components, "component"), None
         elif is_rgb_like(components, array.dtype, allow_grey_alpha=raster):
-            array = colour_to_grey(array, source, is_label)
+            # read_with_itk keeps the RGB of 2D pictures for display (picture_colour)
+            shown = raster and not is_label and ndim == 2 and components in (3, 4)
+            array = colour_to_grey(array, source, is_label, shown_in_colour=shown)
         else:
             raise InvalidImageError(
                 f"vector image with {components} components per voxel ({image.GetPixelIDTypeAsString()}); "

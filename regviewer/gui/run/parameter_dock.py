@@ -2,8 +2,8 @@
 
 Top to bottom: the preset (presets first, then "Single method"), the stage of a chain being edited,
 the method (every method of the registry, plugins included; a plugin that failed to load is listed
-greyed out with its reason), the parameter form, the mask / labels / start choices, the Run and
-Cancel buttons with progress, and the run history.
+greyed out with its reason), the parameter form, the channel (colour pictures only) / mask / labels /
+start choices, the Run and Cancel buttons with progress, and the run history.
 
 A run takes the images, labels and landmarks of the window's ``Workspace`` at that moment: the
 ``RunSession`` (``regviewer.app``, the same builder the CLI uses) makes the frozen ``Request`` and the
@@ -107,6 +107,7 @@ class RunDock(QDockWidget):
         self.form = ParameterForm()
         self.inputs = RunInputs()
         self.mask_combo, self.labels_check = self.inputs.mask_combo, self.inputs.labels_check
+        self.channel_combo = self.inputs.channel_combo
         self.start_combo, self.isolate_check = self.inputs.start_combo, self.inputs.isolate_check
 
         choose = QFormLayout()
@@ -263,6 +264,7 @@ class RunDock(QDockWidget):
             self._stage_label.setVisible(several)
         text = self.presets[preset].description if preset else self.registry.get(stages[0].method).description
         self.description.setText(description_html(text))
+        self.inputs.set_auto_mask(self.presets[preset].mask if preset else None)
         self._show_stage(0)
         self._follow_landmark_method()
 
@@ -355,6 +357,8 @@ class RunDock(QDockWidget):
             fixed_points=fixed_points,
             moving_points=moving_points,
             mask_label=self.mask_combo.currentText(),
+            channel=self.inputs.channel(),
+            auto_mask=self.presets[self.preset_name].mask if self.preset_name else None,
         )
         try:
             prepared = self.session.prepare(plan, validate=False)

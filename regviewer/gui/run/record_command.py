@@ -42,7 +42,9 @@ def record_command(record: RunRecord, runs_folder: Path, registry: Registry) -> 
         moving_landmarks=written.get("moving_landmarks"),
         init=written.get("init"),
         chain_file=str(folder / command_line.CHAIN_FILE),
+        channel=record.channel,
+        auto_mask=record.auto_mask,
     )
     if command_line.needs_chain_file(spec, registry):
-        command_line.write_chain_file(record.stages, spec.chain_file, record.title, registry)
+        command_line.write_chain_file(record.stages, spec.chain_file, record.title, registry, record.auto_mask)
     return command_line.shell_line(command_line.command_arguments(spec, registry))

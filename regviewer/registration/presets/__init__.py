@@ -1,6 +1,8 @@
 """Named parameter sets: each preset is a JSON file in this folder listing its stages.
 
-A preset file: ``{"label": ..., "description": ..., "stages": [{"method": ..., "parameters": {...}}]}``.
+A preset file: ``{"label": ..., "description": ..., "stages": [{"method": ..., "parameters": {...}}]}``,
+optionally with ``"mask": "fov"``: an automatic mask (the field of view of a fundus photograph, see
+``regviewer.core.colour.automatic_mask``) used on each side where the user gives no mask.
 The file name (without .json) is the preset's name used by ``--preset`` and the GUI.
 """
 
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from regviewer.core.colour import MASK_KINDS
 from regviewer.core.errors import RegViewerError
 from regviewer.registration.pipeline import Stage
 
@@ -23,6 +26,7 @@ class Preset:
     label: str
     description: str
     stages: tuple[Stage, ...]
+    mask: str | None = None  # an automatic mask kind ("fov"), used where the user gives no mask
 
 
 def load_preset_file(path: Path) -> Preset:
@@ -32,7 +36,10 @@ def load_preset_file(path: Path) -> Preset:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         stages = tuple(Stage(entry["method"], dict(entry.get("parameters", {}))) for entry in data["stages"])
-        return Preset(path.stem, data.get("label", path.stem), data.get("description", ""), stages)
+        mask = data.get("mask")
+        if mask is not None and mask not in MASK_KINDS:
+            raise ValueError(f"unknown mask {mask!r} (automatic masks: {', '.join(MASK_KINDS)})")
+        return Preset(path.stem, data.get("label", path.stem), data.get("description", ""), stages, mask)
     except RecursionError:
         raise RegViewerError(f"{path}: not a valid preset file (its JSON is nested too deeply)") from None
     except (OSError, ValueError, KeyError, TypeError) as error:
