@@ -63,6 +63,7 @@ class RunRecord:
     command: str = ""
     channel: str | None = None  # the colour channel registered ("green" ...); None: grey images, or as loaded
     auto_mask: str | None = None  # the preset's automatic mask ("fov") when it asked for one
+    label_channels: dict[str, Any] = field(default_factory=dict)  # role -> channel read of a 4D label file
 
     @property
     def status(self) -> str:
@@ -191,6 +192,7 @@ class RunRecord:
             "command": self.command,
             "channel": self.channel,
             "auto_mask": self.auto_mask,
+            "label_channels": dict(self.label_channels),
         }
 
     @classmethod
@@ -234,6 +236,7 @@ class RunRecord:
             initial_transform=transforms.get(f"{transform_ref(int(data['run_id']))}-start"),
             mask_label=str(data.get("mask_label", "")),
             sources=dict(data.get("sources", {})),
+            label_channels=dict(data.get("label_channels") or {}),
             mask_roles=tuple(data.get("mask_roles", ())),
             use_labels=bool(data.get("use_labels", False)),
             fixed_landmarks=points(data.get("fixed_landmarks")),

@@ -201,6 +201,11 @@ class RunSession:
             images=(workspace.fixed, workspace.moving),  # the images shown: the result belongs to them
             channel=channel,
             auto_mask=plan.auto_mask,
+            label_channels={
+                role: workspace.source_options(role)["label_channel"]
+                for role in ("fixed_labels", "moving_labels")
+                if "label_channel" in workspace.source_options(role)
+            },
         )
         return PreparedRun(record, stages, request, evaluation)
 

@@ -44,6 +44,8 @@ class RunSpec:
         init: optional files (``--fixed-mask`` ... ``--init``).
         chain_file: where a preset file is written when the stages need one.
         channel: the colour channel registered (``--channel``; None or "luminance": the default).
+        fixed_labels_channel, moving_labels_channel: the channel read of a 4D label file (an index or
+            "onehot": ``--fixed-labels-channel``); None for an ordinary label map.
         auto_mask: the automatic mask the run used (a preset's ``"mask"``): only a preset (built-in
             or the written chain file) carries it.
     """
@@ -63,6 +65,8 @@ class RunSpec:
     chain_file: str | None = None
     channel: str | None = None
     auto_mask: str | None = None
+    fixed_labels_channel: int | str | None = None
+    moving_labels_channel: int | str | None = None
 
     def missing_files(self) -> list[str]:
         """Roles whose image was not loaded from a file (the command cannot name them)."""
@@ -148,6 +152,10 @@ def command_arguments(spec: RunSpec, registry: Registry | None = None) -> list[s
         value = getattr(spec, option)
         if value:
             argv += [f"--{option.replace('_', '-')}", str(value)]
+    for side in ("fixed", "moving"):
+        channel = getattr(spec, f"{side}_labels_channel")
+        if getattr(spec, f"{side}_labels") and channel is not None:
+            argv += [f"--{side}-labels-channel", str(channel)]
     return argv
 
 

@@ -116,3 +116,38 @@ def test_images_given_in_memory_cannot_be_named(qtbot, tmp_path, errors):
     dock.copy_command_button.click()
     assert errors and "not loaded from files" in errors[-1] and record.command == ""
     dock.shutdown()
+
+
+def test_the_copied_command_names_the_channel_of_4d_label_files(qtbot, tmp_path, shared_data, capsys, errors):
+    """A one-hot label file read as its integer map (or one channel) is named with --*-labels-channel."""
+    from regviewer.core.io.label_channels import ONEHOT, LabelFile
+
+    folder = shared_data / "prostate_cohort" / "test"
+    window = MainWindow(
+        fixed=folder / "fixed_images" / "case000025.nii.gz",
+        moving=folder / "moving_images" / "case000025.nii.gz",
+        fixed_labels=LabelFile(str(folder / "fixed_labels" / "case000025.nii.gz"), ONEHOT),
+        moving_labels=LabelFile(str(folder / "moving_labels" / "case000025.nii.gz"), 0),
+        settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat),
+    )
+    qtbot.addWidget(window)
+    dock = window.run_dock
+    dock.runs_folder = tmp_path / "runs"
+    try:
+        dock.select_method("rigid")
+        dock.form.set_values({"iterations": 10})
+        assert dock.inputs.labels_check.isChecked()
+        record = _run(qtbot, dock)
+        assert record.label_channels == {"fixed_labels": ONEHOT, "moving_labels": 0}
+        line, transform = _reproduce(dock, record, capsys, errors)
+        assert "--fixed-labels-channel onehot" in line and "--moving-labels-channel 0" in line
+        assert transform.ndim == 3
+        from dataclasses import replace
+
+        from regviewer.gui.run.record_command import record_command
+
+        masked = replace(record, mask_roles=("fixed",))  # a mask from the one-hot file: no option can name it
+        with pytest.raises(ValueError, match="fixed mask comes from one channel of a 4D label file"):
+            record_command(masked, tmp_path / "runs", dock.registry)
+    finally:
+        dock.shutdown()

@@ -25,6 +25,13 @@ def record_command(record: RunRecord, runs_folder: Path, registry: Registry) -> 
     missing = [what for role, what in needed.items() if not sources.get(role)]
     if missing:
         raise ValueError(f"the {', '.join(missing)} were not loaded from files, so no command can name them")
+    channels = record.label_channels
+    for side in record.mask_roles:
+        if f"{side}_labels" in channels:  # --fixed-mask reads a plain file, not one channel of a 4D one
+            raise ValueError(
+                f"the {side} mask comes from one channel of a 4D label file, which --{side}-mask cannot read; "
+                "run without the mask, or save the label map as an ordinary file first"
+            )
     written = command_line.write_run_inputs(
         folder, record.initial_transform, record.fixed_landmarks, record.moving_landmarks
     )
@@ -38,6 +45,8 @@ def record_command(record: RunRecord, runs_folder: Path, registry: Registry) -> 
         moving_mask=sources.get("moving_labels") if "moving" in record.mask_roles else None,
         fixed_labels=sources.get("fixed_labels") if record.use_labels else None,
         moving_labels=sources.get("moving_labels") if record.use_labels else None,
+        fixed_labels_channel=channels.get("fixed_labels"),
+        moving_labels_channel=channels.get("moving_labels"),
         fixed_landmarks=written.get("fixed_landmarks"),
         moving_landmarks=written.get("moving_landmarks"),
         init=written.get("init"),
