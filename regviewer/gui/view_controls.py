@@ -154,3 +154,12 @@ class ViewControls(QToolBar):
         self.plane_combo.setToolTip("Plane of every view" if len(planes) > 1 else "A 2D image has one plane")
         self._show_plane()
         self._show_preset()
+        scene = self.grid.scene
+        for combo, image, role in ((self.fixed_map, scene.fixed, "fixed"), (self.moving_map, scene.moving, "moving")):
+            colour = image is not None and image.colour is not None
+            combo.setEnabled(not colour)  # a colour picture is shown in its own colours: no map applies
+            combo.setToolTip(
+                f"The {role} picture is shown in its own colours (colour maps apply to grey images)"
+                if colour
+                else f"Colour map of the {role} image"
+            )

@@ -37,6 +37,9 @@ def test_fundus_pair_shows_in_colour_in_every_mode(qtbot, settings, tmp_path):
     comparison.grab().save(str(SHOTS / "fundus_checkerboard.png"))
     comparison.set_mode("difference")
     assert comparison.image_item.image.ndim == 2
+    controls = window.controls  # colour maps do not apply to colour pictures: their boxes say so
+    assert not controls.fixed_map.isEnabled() and not controls.moving_map.isEnabled()
+    assert "own colours" in controls.fixed_map.toolTip()
 
 
 def _window(qtbot, settings, fixed, moving, **items):
@@ -91,6 +94,7 @@ def test_grey_pair_has_no_register_on_box(qtbot, settings, tmp_path, errors, mon
     dock = window.run_dock
     dock.runs_folder = tmp_path / "runs"
     assert dock.channel_combo.isHidden()
+    assert window.controls.fixed_map.isEnabled() and window.controls.moving_map.isEnabled()
     dock.channel_combo.setCurrentIndex(dock.channel_combo.findData("green"))  # hidden: ignored
     jobs = []
     monkeypatch.setattr(dock.controller, "start", jobs.append)
