@@ -27,6 +27,14 @@ def _label(value: float | None, label_name: Callable[[int], str | None] | None) 
     return f"{text} {name}" if name else text
 
 
+def _rgb(image, index: tuple[int, ...] | None) -> str:  # noqa: ANN001
+    """ " RGB 201, 83, 40" at a colour picture's voxel (x, y) (its grey value is the registered channel)."""
+    if image.colour is None or index is None:
+        return ""
+    red, green, blue = (int(v) for v in np.asarray(image.colour)[tuple(reversed(index))][:3])
+    return f" (RGB {red}, {green}, {blue})"
+
+
 def cursor_report(scene: Scene, point_mm: np.ndarray, label_name: Callable[[int], str | None] | None = None) -> str:
     """One line: LPS mm, fixed and moving voxel (x, y, z) index and value, warped value, labels.
 
@@ -40,7 +48,8 @@ def cursor_report(scene: Scene, point_mm: np.ndarray, label_name: Callable[[int]
     for layer in ("fixed", "moving"):
         image = getattr(scene, layer)
         if image is not None:
-            parts.append(f"{layer} {_index(scene.voxel_index(layer, point))} = {_number(scene.value(layer, point))}")
+            index = scene.voxel_index(layer, point)
+            parts.append(f"{layer} {_index(index)} = {_number(scene.value(layer, point))}{_rgb(image, index)}")
     if scene.moving is not None and scene.fixed is not None:
         parts.append(f"warped = {_number(scene.value('warped', point))}")
     for layer in ("fixed_labels", "moving_labels"):

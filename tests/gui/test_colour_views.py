@@ -40,6 +40,13 @@ def test_fundus_pair_shows_in_colour_in_every_mode(qtbot, settings, tmp_path):
     controls = window.controls  # colour maps do not apply to colour pictures: their boxes say so
     assert not controls.fixed_map.isEnabled() and not controls.moving_map.isEnabled()
     assert "own colours" in controls.fixed_map.toolTip()
+    from regviewer.gui.status_text import cursor_report
+
+    scene = window.grid.scene
+    centre = scene.fixed.index_to_physical(np.array([[100.0, 120.0]]))[0]  # voxel x=100, y=120
+    red, green, blue = (int(v) for v in scene.fixed.colour[120, 100])
+    line = cursor_report(scene, centre)
+    assert "fixed [100, 120] = " in line and f"(RGB {red}, {green}, {blue})" in line
 
 
 def _window(qtbot, settings, fixed, moving, **items):
