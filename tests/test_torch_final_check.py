@@ -119,3 +119,21 @@ def test_the_affine_stage_runs_in_float32_as_on_mps(monkeypatch):
     assert np.allclose(state.affine.matrix, reference.affine.matrix, atol=0.01)
     assert np.allclose(state.affine.translation, reference.affine.translation, atol=0.2)
     assert state.values["final"] == pytest.approx(reference.values["final"], abs=1e-3)
+
+
+def test_without_labels_a_field_squeezing_much_of_the_image_is_reported():
+    optimiser = instance.InstanceOptimiser(_problem(labels=False), SETTINGS, lambda *a: None, lambda: False)
+    shape = optimiser.field_shape(1)
+    x_mm = torch.arange(shape[2], dtype=torch.float32) * float(
+        (SHAPE[2] - 1) / (shape[2] - 1) * GEOMETRY.spacing[0]
+    )  # mm along the array x axis of the field grid
+    field_mm = torch.zeros(1, 3, *shape)
+    field_mm[0, 2] = -0.7 * x_mm  # x -> 0.3 x: the whole image squeezed about 3-fold along x
+    optimiser.state.field_mm = field_mm
+    optimiser._check_geometry()
+    assert optimiser.state.stretched == pytest.approx(1.0, abs=0.2)
+    assert len(optimiser.state.warnings) == 1 and "compresses or stretches" in optimiser.state.warnings[0]
+    optimiser.state.warnings.clear()
+    optimiser.state.field_mm = 0.1 * field_mm  # 7 % squeeze: fine
+    optimiser._check_geometry()
+    assert optimiser.state.stretched == 0.0 and not optimiser.state.warnings

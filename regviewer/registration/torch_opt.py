@@ -278,6 +278,8 @@ class TorchDeformableMethod:
             )
         if state.dice:
             log.append("label Dice: " + ", ".join(f"{name} {value:.3f}" for name, value in state.dice.items()))
+        if state.stretched is not None:
+            log.append(f"field: {100 * state.stretched:.1f} % of its grid compressed or stretched more than 2-fold")
         log.extend(f"warning: {warning}" for warning in state.warnings)
         log.append(transform.describe())
         message = "cancelled by the user" if state.cancelled else f"{levels} dense levels done"

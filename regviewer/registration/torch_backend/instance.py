@@ -31,6 +31,8 @@ from regviewer.registration.torch_backend import frames, ops
 
 Tensor = torch.Tensor
 DICE_TOLERANCE = 0.005  # a later stage whose mean label Dice is within this of the best is preferred
+STRETCH_LIMIT = 2.0  # without labels, a field compressing or stretching more than this (det J) ...
+STRETCH_SHARE = 0.05  # ... over more than this share of its grid is called suspicious (said in a warning)
 FIELD_MIN_VOXELS = 8  # the dense field's grid keeps at least this many points along an axis (or the axis's size)
 
 
@@ -86,6 +88,7 @@ class State:
     warnings: list[str] = field(default_factory=list)  # what went wrong and what was kept instead
     values: dict[str, float] = field(default_factory=dict)  # similarity of start / affine / final at the finest level
     dice: dict[str, float] = field(default_factory=dict)  # mean label Dice of start / affine / final (labels given)
+    stretched: float | None = None  # share of the kept field's grid with det J outside 1/2..2 (no labels)
 
 
 Report = Callable[[str, int, int, int, float | None, Callable[[], Transform] | None], None]
@@ -353,7 +356,29 @@ class InstanceOptimiser:
         self.state.seconds["dense"] = time.perf_counter() - started - self.state.seconds["affine"]
         if not self.state.cancelled:
             self._keep_the_best(start, affine_only)
+            self._check_geometry()
         return self.state
+
+    @torch.no_grad()
+    def _check_geometry(self) -> None:
+        """Without label maps only the similarity vouches for the result: say so when the kept field
+        compresses or stretches much of the image more than ``STRETCH_LIMIT``-fold (a wrong similarity for
+        the pair, e.g. LNCC on MR -> ultrasound, improves by distorting anatomy)."""
+        field_mm = self.state.field_mm
+        if field_mm is None or self.state.dice:
+            return
+        spacing = frames.voxel_spacing_zyx(frames.level_geometry(self.problem.fixed_geometry, field_mm.shape[2:]))
+        view = (1, -1) + (1,) * self.ndim
+        voxels = field_mm.float() / torch.tensor(spacing, dtype=torch.float32, device=field_mm.device).view(view)
+        determinant = ops.jacobian_determinant_torch(voxels)
+        share = float(((determinant < 1.0 / STRETCH_LIMIT) | (determinant > STRETCH_LIMIT)).float().mean())
+        self.state.stretched = share
+        if share > STRETCH_SHARE:
+            self.state.warnings.append(
+                f"the similarity improved, but the field compresses or stretches {100 * share:.0f} % of the image more "
+                f"than {STRETCH_LIMIT:g}-fold (Jacobian {float(determinant.min()):.2f} to {float(determinant.max()):.2f}): "
+                "check the result; with label maps loaded and used, their Dice decides what is kept"
+            )
 
     @torch.no_grad()
     def similarity_of(self, affine: AffineTransform, field_mm: Tensor | None, shrink: int) -> float:
