@@ -137,3 +137,15 @@ def test_without_labels_a_field_squeezing_much_of_the_image_is_reported():
     optimiser.state.field_mm = 0.1 * field_mm  # 7 % squeeze: fine
     optimiser._check_geometry()
     assert optimiser.state.stretched == 0.0 and not optimiser.state.warnings
+
+
+def test_without_labels_an_affine_that_shrinks_an_axis_by_a_third_is_reported():
+    """Prostate pair 26 (MR -> ultrasound, LNCC): the affine scales 1.17, 0.77, 0.69 and the gland Dice falls."""
+    optimiser = instance.InstanceOptimiser(_problem(labels=False), SETTINGS, lambda *a: None, lambda: False)
+    optimiser.state.affine = AffineTransform.from_homogeneous(np.diag([1.17, 0.77, 0.69, 1.0]))
+    optimiser._check_geometry()
+    assert len(optimiser.state.warnings) == 1 and "scales the image by 1.17, 0.77, 0.69" in optimiser.state.warnings[0]
+    optimiser.state.warnings.clear()
+    optimiser.state.affine = AffineTransform.from_homogeneous(np.diag([1.05, 0.95, 1.1, 1.0]))
+    optimiser._check_geometry()
+    assert not optimiser.state.warnings
