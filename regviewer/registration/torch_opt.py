@@ -151,7 +151,8 @@ PARAMETERS = (
         "float",
         0.0,
         "Label weight",
-        "Weight of a Dice term on label maps, when fixed and moving labels are loaded (0 = off).",
+        "Weight of a Dice term on label maps, when fixed and moving labels are loaded (0 = off). "
+        "At any weight, loaded labels decide the final check: the result with the best label Dice is kept.",
         0.0,
         1e6,
     ),
