@@ -151,7 +151,8 @@ PARAMETERS = (
         "float",
         0.0,
         "Label weight",
-        "Weight of a Dice term on label maps, when fixed and moving labels are loaded (0 = off).",
+        "Weight of a Dice term on label maps, when fixed and moving labels are loaded (0 = off). "
+        "At any weight, loaded labels decide the final check: the result with the best label Dice is kept.",
         0.0,
         1e6,
     ),
@@ -276,6 +277,10 @@ class TorchDeformableMethod:
                 "data terms at the finest level (lower is better): "
                 + ", ".join(f"{name} {value:.4f}" for name, value in state.values.items())
             )
+        if state.dice:
+            log.append("label Dice: " + ", ".join(f"{name} {value:.3f}" for name, value in state.dice.items()))
+        if state.stretched is not None:
+            log.append(f"field: {100 * state.stretched:.1f} % of its grid compressed or stretched more than 2-fold")
         log.extend(f"warning: {warning}" for warning in state.warnings)
         log.append(transform.describe())
         message = "cancelled by the user" if state.cancelled else f"{levels} dense levels done"
@@ -366,10 +371,14 @@ def _on_grid(image: Image, reference: Image) -> np.ndarray:
 
 
 def _labels(request: Request, parameters: dict) -> tuple[Any, Any, tuple[int, ...]]:
-    """Label maps for the Dice term: the request's ``fixed_labels`` / ``moving_labels`` when it has them."""
+    """Label maps: the request's ``fixed_labels`` / ``moving_labels`` when it has them.
+
+    Loaded even with ``label_weight`` 0: the final check then compares start, affine and final by
+    their label Dice too (the labels are the user's own account of what must overlap).
+    """
     fixed_labels = getattr(request, "fixed_labels", None)
     moving_labels = getattr(request, "moving_labels", None)
-    if parameters["label_weight"] <= 0 or fixed_labels is None or moving_labels is None:
+    if fixed_labels is None or moving_labels is None:
         return None, None, ()
     fixed_array = _on_grid(fixed_labels, request.fixed)
     values = tuple(int(v) for v in np.intersect1d(np.unique(fixed_array), np.unique(moving_labels.array)) if v != 0)
@@ -448,7 +457,7 @@ def _fit_memory(problem, settings, parameters: dict, device, log: list[str]):
         parameters["max_memory_mb"] * 1024**2 if parameters["max_memory_mb"] > 0 else int(0.8 * available_bytes(device))
     )
     shapes = (tuple(problem.fixed.shape[2:]), tuple(problem.moving.shape[2:]))
-    labels = len(problem.label_values)
+    labels = len(problem.label_values) if settings.label_weight > 0 else 0  # else only the final check reads them
     needed = estimate_bytes(*shapes, settings, labels, full_output=True)
     log.append(f"memory: about {needed / 1024**2:.0f} MB needed, budget {budget / 1024**2:.0f} MB")
     if needed <= budget:

@@ -20,6 +20,9 @@ Times are wall seconds of the registration call. The machine is shared: each tab
 average before and after it and the ratio of every method's time to elastix's in the same run;
 compare ratios, not seconds.
 
+Also "identity" (no registration: the starting figures) and "PRESET+labels" (any preset, with the
+case's label maps in the request, as "Use label maps" does; only the scored labels are used).
+
 usage: python tests/benchmarks/bench_torch_peers.py [--cases D1,sample3d,prostate25,prostate26]
        [--methods elastix,deformable,deformable-torch,deformable-torch-old] [--old REV] [--json out.json]
 """
@@ -133,7 +136,10 @@ def run_one(method: str, case: Path, elastix_python: str) -> dict:
         return {**_pick(figures), "time_s": figures["total_s"], "peak_rss_mb": children}
     import regviewer
 
-    figures = run_regviewer(data, method.removesuffix("-old"))
+    if method == "identity" or method.endswith("+labels"):
+        figures = _run_with_labels(data, method)
+    else:
+        figures = run_regviewer(data, method.removesuffix("-old"))
     figures = {
         **_pick(figures),
         "time_s": figures["total_s"],
@@ -141,6 +147,36 @@ def run_one(method: str, case: Path, elastix_python: str) -> dict:
     }
     figures["tree"] = str(Path(regviewer.__file__).parents[1])
     return figures
+
+
+def _run_with_labels(data: dict, method: str) -> dict:
+    """ "identity" (no registration), or "PRESET+labels": the preset with the case's label maps in the
+    request (as "Use label maps" in the window, or --fixed-labels / --moving-labels on the command line)."""
+    import time
+
+    from bench_peers import score
+
+    from regviewer.core.evaluation import EvaluationData, displacement_field
+    from regviewer.core.resample import resample_image
+    from regviewer.core.transforms import AffineTransform
+    from regviewer.registration.base import Request
+    from regviewer.registration.pipeline import run_chain
+    from regviewer.registration.presets import get_preset
+
+    started = time.perf_counter()
+    if method == "identity":
+        transform = AffineTransform.identity(data["fixed"].ndim)
+    else:
+        request = Request(
+            data["fixed"], data["moving"], fixed_labels=data["fixed_labels"], moving_labels=data["moving_labels"]
+        )
+        result = run_chain(get_preset(method.removesuffix("+labels")).stages, request)
+        transform = result.transform
+        print("\n".join(line for line in result.log if "Dice" in line or "warning" in line), file=sys.stderr)
+    wall = time.perf_counter() - started
+    warped = resample_image(data["moving_labels"], data["fixed"].geometry, transform, "label").array
+    field = displacement_field(transform, EvaluationData(data["fixed"], data["moving"])).displacement
+    return {**score(data, warped, transform.transform_points(data["fixed_points"]), field), "total_s": wall}
 
 
 def _pick(figures: dict) -> dict:

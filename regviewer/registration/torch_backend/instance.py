@@ -30,6 +30,10 @@ from regviewer.core.transforms import AffineTransform, CompositeTransform, Trans
 from regviewer.registration.torch_backend import frames, ops
 
 Tensor = torch.Tensor
+DICE_TOLERANCE = 0.005  # a later stage whose mean label Dice is within this of the best is preferred
+STRETCH_LIMIT = 2.0  # without labels, a field compressing or stretching more than this (det J) ...
+STRETCH_SHARE = 0.05  # ... over more than this share of its grid is called suspicious (said in a warning)
+AFFINE_SCALE_LIMIT = 1.25  # ... and so is an affine scaling an axis by more than this (or less than its inverse)
 FIELD_MIN_VOXELS = 8  # the dense field's grid keeps at least this many points along an axis (or the axis's size)
 
 
@@ -84,6 +88,8 @@ class State:
     seconds: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # what went wrong and what was kept instead
     values: dict[str, float] = field(default_factory=dict)  # similarity of start / affine / final at the finest level
+    dice: dict[str, float] = field(default_factory=dict)  # mean label Dice of start / affine / final (labels given)
+    stretched: float | None = None  # share of the kept field's grid with det J outside 1/2..2 (no labels)
 
 
 Report = Callable[[str, int, int, int, float | None, Callable[[], Transform] | None], None]
@@ -99,6 +105,7 @@ class InstanceOptimiser:
         self.cancelled = cancelled
         self.ndim = problem.fixed_geometry.ndim
         self.device = problem.fixed.device
+        self.dtype = ops.matrix_dtype(self.device)  # of coordinate matrices: float64, float32 on MPS
         self.to_moving_normalised = frames.mm_to_normalised(problem.moving_geometry) @ problem.initial_matrix
         geometry = problem.fixed_geometry
         self.centre = geometry.index_to_physical((np.array(geometry.size) - 1) / 2.0)
@@ -114,24 +121,22 @@ class InstanceOptimiser:
     # ---- frames ---------------------------------------------------------------------------------
     def _affine_matrix(self, weights: Tensor, shift: Tensor) -> Tensor:
         """Homogeneous mm matrix of ``x -> (I + W)(x - c) + R t + c`` (differentiable in W, t)."""
-        eye = torch.eye(self.ndim, dtype=torch.float64, device=self.device)
-        centre = torch.tensor(self.centre, dtype=torch.float64, device=self.device)
+        eye = torch.eye(self.ndim, dtype=self.dtype, device=self.device)
+        centre = torch.tensor(self.centre, dtype=self.dtype, device=self.device)
         linear = eye + weights
         top = torch.cat([linear, (centre - linear @ centre + self.radius * shift)[:, None]], dim=1)
-        bottom = torch.zeros(1, self.ndim + 1, dtype=torch.float64, device=self.device)
+        bottom = torch.zeros(1, self.ndim + 1, dtype=self.dtype, device=self.device)
         bottom[0, -1] = 1.0
         return torch.cat([top, bottom], dim=0)
 
     def _fixed_to_moving(self, affine_mm: Tensor) -> Tensor:
-        """Normalised fixed -> normalised moving coordinates (homogeneous, float64)."""
-        before = torch.tensor(self.to_moving_normalised, dtype=torch.float64, device=self.device)
-        after = torch.tensor(
-            frames.normalised_to_mm(self.problem.fixed_geometry), dtype=torch.float64, device=self.device
-        )
+        """Normalised fixed -> normalised moving coordinates (homogeneous, ``self.dtype``)."""
+        before = torch.tensor(self.to_moving_normalised, dtype=self.dtype, device=self.device)
+        after = torch.tensor(frames.normalised_to_mm(self.problem.fixed_geometry), dtype=self.dtype, device=self.device)
         return before @ affine_mm @ after
 
     def _current_affine_tensor(self) -> Tensor:
-        return torch.tensor(self.state.affine.homogeneous, dtype=torch.float64, device=self.device)
+        return torch.tensor(self.state.affine.homogeneous, dtype=self.dtype, device=self.device)
 
     # ---- pyramid --------------------------------------------------------------------------------
     def level_factors(self, shrink: float) -> tuple[float, ...]:
@@ -191,9 +196,9 @@ class InstanceOptimiser:
     # ---- affine stage ---------------------------------------------------------------------------
     def run_affine(self) -> None:
         settings = self.settings
-        weights = torch.zeros(self.ndim, self.ndim, dtype=torch.float64, device=self.device, requires_grad=True)
+        weights = torch.zeros(self.ndim, self.ndim, dtype=self.dtype, device=self.device, requires_grad=True)
         start = self._start_shift()
-        shift = torch.tensor(start, dtype=torch.float64, device=self.device, requires_grad=True)
+        shift = torch.tensor(start, dtype=self.dtype, device=self.device, requires_grad=True)
         optimiser = torch.optim.Adam([weights, shift], lr=0.01)
         levels = settings.affine_shrink_factors
         for level, shrink in enumerate(levels):
@@ -236,8 +241,8 @@ class InstanceOptimiser:
 
     def start_affine(self) -> AffineTransform:
         """Where the affine stage starts: identity, with the image centres aligned when there is no initial transform."""
-        zero = torch.zeros(self.ndim, self.ndim, dtype=torch.float64, device=self.device)
-        shift = torch.tensor(self._start_shift(), dtype=torch.float64, device=self.device)
+        zero = torch.zeros(self.ndim, self.ndim, dtype=self.dtype, device=self.device)
+        shift = torch.tensor(self._start_shift(), dtype=self.dtype, device=self.device)
         return AffineTransform.from_homogeneous(self._affine_matrix(zero, shift).cpu().numpy())
 
     def _reject_diverged_affine(self) -> None:
@@ -309,8 +314,8 @@ class InstanceOptimiser:
             dtype=torch.float32,
             device=self.device,
         )
-        moving_mm = torch.tensor(problem.moving_points, dtype=torch.float64, device=self.device)
-        to_mm = torch.tensor(frames.normalised_to_mm(problem.moving_geometry), dtype=torch.float64, device=self.device)
+        moving_mm = torch.tensor(problem.moving_points, dtype=self.dtype, device=self.device)
+        to_mm = torch.tensor(frames.normalised_to_mm(problem.moving_geometry), dtype=self.dtype, device=self.device)
         return fixed, moving_mm, to_mm
 
     def _landmark_loss(self, field_normalised: Tensor, matrix: Tensor, points: tuple[Tensor, Tensor, Tensor]) -> Tensor:
@@ -318,10 +323,10 @@ class InstanceOptimiser:
         fixed, moving_mm, to_mm = points
         grid = fixed.view(1, -1, *([1] * (self.ndim - 1)), self.ndim)
         shift = ops.sample(field_normalised, grid, padding="border").reshape(self.ndim, -1).T
-        moved = (fixed + shift).double() @ matrix[: self.ndim, : self.ndim].T.double() + matrix[
+        moved = (fixed + shift).to(self.dtype) @ matrix[: self.ndim, : self.ndim].T.to(self.dtype) + matrix[
             : self.ndim, self.ndim
-        ].double()
-        homogeneous = torch.cat([moved, torch.ones(len(moved), 1, dtype=torch.float64, device=self.device)], dim=1)
+        ].to(self.dtype)
+        homogeneous = torch.cat([moved, torch.ones(len(moved), 1, dtype=self.dtype, device=self.device)], dim=1)
         moved_mm = (homogeneous @ to_mm.T)[:, : self.ndim]
         return ((moved_mm - moving_mm) ** 2).sum(dim=1).mean().float()
 
@@ -352,7 +357,38 @@ class InstanceOptimiser:
         self.state.seconds["dense"] = time.perf_counter() - started - self.state.seconds["affine"]
         if not self.state.cancelled:
             self._keep_the_best(start, affine_only)
+            self._check_geometry()
         return self.state
+
+    @torch.no_grad()
+    def _check_geometry(self) -> None:
+        """Without label maps only the similarity vouches for the result: say so when the kept field
+        compresses or stretches much of the image more than ``STRETCH_LIMIT``-fold (a wrong similarity for
+        the pair, e.g. LNCC on MR -> ultrasound, improves by distorting anatomy)."""
+        if self.state.dice:
+            return
+        scales = np.linalg.svd(np.asarray(self.state.affine.matrix, dtype=np.float64), compute_uv=False)
+        if scales.min() < 1.0 / AFFINE_SCALE_LIMIT or scales.max() > AFFINE_SCALE_LIMIT:
+            self.state.warnings.append(
+                f"the similarity improved, but the affine stage scales the image by {', '.join(f'{v:.2f}' for v in scales)} "
+                f"(volume x{float(np.prod(scales)):.2f}): check the result; with label maps loaded and used, "
+                "their Dice decides what is kept"
+            )
+        field_mm = self.state.field_mm
+        if field_mm is None:
+            return
+        spacing = frames.voxel_spacing_zyx(frames.level_geometry(self.problem.fixed_geometry, field_mm.shape[2:]))
+        view = (1, -1) + (1,) * self.ndim
+        voxels = field_mm.float() / torch.tensor(spacing, dtype=torch.float32, device=field_mm.device).view(view)
+        determinant = ops.jacobian_determinant_torch(voxels)
+        share = float(((determinant < 1.0 / STRETCH_LIMIT) | (determinant > STRETCH_LIMIT)).float().mean())
+        self.state.stretched = share
+        if share > STRETCH_SHARE:
+            self.state.warnings.append(
+                f"the similarity improved, but the field compresses or stretches {100 * share:.0f} % of the image more "
+                f"than {STRETCH_LIMIT:g}-fold (Jacobian {float(determinant.min()):.2f} to {float(determinant.max()):.2f}): "
+                "check the result; with label maps loaded and used, their Dice decides what is kept"
+            )
 
     @torch.no_grad()
     def similarity_of(self, affine: AffineTransform, field_mm: Tensor | None, shrink: int) -> float:
@@ -362,19 +398,7 @@ class InstanceOptimiser:
         what the dense stage optimises, without its regulariser.
         """
         fixed, moving, mask = self._level_images(shrink)
-        matrix = self._fixed_to_moving(
-            torch.tensor(affine.homogeneous, dtype=torch.float64, device=self.device)
-        ).float()
-        reverse = torch.eye(self.ndim, device=self.device).flip(0)
-        points = ops.identity_grid(fixed.shape[2:], self.device, torch.float32)
-        scale = torch.tensor(
-            frames.mm_to_normalised_scale(self.problem.fixed_geometry), dtype=torch.float32, device=self.device
-        )
-        field_normalised = None
-        if field_mm is not None:
-            field_normalised = field_mm * scale.view(1, -1, *([1] * self.ndim))
-            points = points + ops.resize(field_normalised, fixed.shape[2:]).movedim(1, -1)
-        grid = points @ (reverse @ matrix[: self.ndim, : self.ndim]).T + reverse @ matrix[: self.ndim, self.ndim]
+        matrix, field_normalised, grid = self._grid_of(affine, field_mm, tuple(fixed.shape[2:]))
         value = self._similarity(fixed, ops.sample_xyz(moving, grid), mask, self._statistics(fixed))
         settings = self.settings
         labels = (
@@ -389,6 +413,46 @@ class InstanceOptimiser:
             value = value + settings.landmark_weight * self._landmark_loss(field_normalised, matrix, landmarks)
         return float(value)
 
+    @torch.no_grad()
+    def _grid_of(
+        self, affine: AffineTransform, field_mm: Tensor | None, shape: tuple[int, ...]
+    ) -> tuple[Tensor, Tensor | None, Tensor]:
+        """(fixed -> moving normalised matrix, field in normalised units or None, sampling grid (x, y, z order) on ``shape``)."""
+        matrix = self._fixed_to_moving(torch.tensor(affine.homogeneous, dtype=self.dtype, device=self.device)).float()
+        reverse = torch.eye(self.ndim, device=self.device).flip(0)
+        points = ops.identity_grid(shape, self.device, torch.float32)
+        scale = torch.tensor(
+            frames.mm_to_normalised_scale(self.problem.fixed_geometry), dtype=torch.float32, device=self.device
+        )
+        field_normalised = None
+        if field_mm is not None:
+            field_normalised = field_mm * scale.view(1, -1, *([1] * self.ndim))
+            points = points + ops.resize(field_normalised, shape).movedim(1, -1)
+        grid = points @ (reverse @ matrix[: self.ndim, : self.ndim]).T + reverse @ matrix[: self.ndim, self.ndim]
+        return matrix, field_normalised, grid
+
+    @torch.no_grad()
+    def label_dice_of(self, affine: AffineTransform, field_mm: Tensor | None, shrink: int) -> float | None:
+        """Mean Dice of the given label maps under ``x -> A(x + u(x))`` at the level ``shrink`` (None without labels).
+
+        Hard labels, nearest-neighbour sampling: what the user sees, and no one-hot copies (cheap
+        with a hundred labels).
+        """
+        problem = self.problem
+        if problem.fixed_labels is None or problem.moving_labels is None or not problem.label_values:
+            return None
+        shape = self.level_shape(shrink)
+        fixed = ops.resize(problem.fixed_labels.float(), shape, "nearest").round().long()
+        grid = self._grid_of(affine, field_mm, shape)[2]
+        warped = ops.sample_xyz(problem.moving_labels.float(), grid, mode="nearest").round().long()
+        scores = []
+        for value in problem.label_values:
+            in_fixed, in_warped = fixed == value, warped == value
+            total = int(in_fixed.sum()) + int(in_warped.sum())
+            if total:
+                scores.append(2.0 * int((in_fixed & in_warped).sum()) / total)
+        return float(np.mean(scores)) if scores else None
+
     def _keep_the_best(self, start: AffineTransform, affine_only: AffineTransform) -> None:
         """Compare start, affine and final by the data terms at the finest level; keep the best and say so when it is not the final.
 
@@ -402,6 +466,11 @@ class InstanceOptimiser:
             candidates.pop("affine")
         values = {name: self.similarity_of(affine, field_mm, shrink) for name, (affine, field_mm) in candidates.items()}
         self.state.values = values
+        dice = {name: self.label_dice_of(affine, field_mm, shrink) for name, (affine, field_mm) in candidates.items()}
+        if all(value is not None for value in dice.values()):
+            self.state.dice = {name: float(value) for name, value in dice.items() if value is not None}
+            self._keep_the_best_dice(candidates)
+            return
         best = min(values, key=lambda name: values[name])
         tolerance = 1e-4 * max(1.0, abs(values["final"]))
         if best == "final" or values["final"] <= values[best] + tolerance:
@@ -411,6 +480,25 @@ class InstanceOptimiser:
             f"the registration ended worse than {what} by the similarity (and label / landmark terms) ({values['final']:.4f} > {values[best]:.4f}, lower is better); kept {what}"
         )
         self.state.affine, self.state.field_mm = candidates[best]
+
+    def _keep_the_best_dice(self, candidates: dict[str, tuple[AffineTransform, Tensor | None]]) -> None:
+        """With label maps, their Dice decides: the similarity can improve while the anatomy drifts apart
+        (MR -> ultrasound under NMI or LNCC). The latest stage within ``DICE_TOLERANCE`` of the best Dice is kept."""
+        dice, values = self.state.dice, self.state.values
+        best = max(dice.values())
+        kept = next(
+            name for name in ("final", "affine", "start") if name in dice and dice[name] >= best - DICE_TOLERANCE
+        )
+        if kept == "final":
+            return
+        what = "the starting transform" if kept == "start" else "the affine stage's result"
+        similarity = (
+            " although the similarity improved" if values.get("final", math.inf) < values.get(kept, -math.inf) else ""
+        )
+        self.state.warnings.append(
+            f"the registration lowered the label Dice ({dice['final']:.3f} < {dice[kept]:.3f} for {what}){similarity}; kept {what}"
+        )
+        self.state.affine, self.state.field_mm = candidates[kept]
 
 
 def _pyramid_level_axes(pyramid: dict, factors: tuple[float, ...]) -> Tensor:

@@ -71,6 +71,16 @@ def describe_device(device: torch.device) -> str:
     return device.type
 
 
+def matrix_dtype(device: torch.device | str) -> torch.dtype:
+    """The dtype of coordinate matrices (affine parameters, frame changes) on ``device``.
+
+    float64 keeps sub-voxel accuracy when matrices are chained; Apple's MPS has no float64, so it
+    gets float32 (the images and fields are float32 everywhere anyway).
+    """
+    kind = device.type if isinstance(device, torch.device) else str(device).split(":")[0]
+    return torch.float32 if kind == "mps" else torch.float64
+
+
 # ---- grids and sampling -------------------------------------------------------------------------
 
 

@@ -5,7 +5,9 @@ paths are relative to the configuration file)::
 
     [model]        ndim, shape (numpy order), encoder, decoder, integration_steps, velocity_downsize
     [data]         images = ["a.nii.gz", {image = "b.npz", labels = "b.npz"}, ...]
-                   pairs = "same" | "across" | "both"; synth_fraction = 0..1
+                   pairs = "same" | "across" | "both" | "listed"; synth_fraction = 0..1
+                   ("listed": the images are (moving, fixed) pairs in order: 1st -> 2nd, 3rd -> 4th ...,
+                   e.g. MR -> ultrasound pairs weakly supervised by their labels with similarity_weight = 0)
     [synth]        labels, blob_spacing_voxels, noise_std, blur_sigma_voxels, bias_strength
     [deformation]  max_displacement_voxels, control_spacing_voxels, max_rotation_deg, max_scaling,
                    max_translation_voxels
@@ -30,7 +32,7 @@ from regviewer.core.errors import RegViewerError
 from regviewer.registration.torch_backend.synth import DeformationSettings, SynthSettings
 from regviewer.registration.torch_backend.unet import UNetConfig
 
-PAIR_MODES = ("same", "across", "both")
+PAIR_MODES = ("same", "across", "both", "listed")
 SIMILARITIES = ("lncc", "mse")
 
 
@@ -186,6 +188,10 @@ def parse_config(raw: Mapping[str, Any], folder: Path, source: Path | None = Non
     pairs = str(data.get("pairs", "both"))
     if pairs not in PAIR_MODES:
         raise TrainConfigError(f"[data] pairs must be one of {', '.join(PAIR_MODES)}, got {pairs!r}")
+    if pairs == "listed" and (not images or len(images) % 2):
+        raise TrainConfigError(
+            f'[data] pairs = "listed" needs an even number of images (moving, fixed, moving, fixed ...), got {len(images)}'
+        )
     synth_fraction = 1.0 if not images else float(data.get("synth_fraction", 0.5))
     if not 0.0 <= synth_fraction <= 1.0:
         raise TrainConfigError(f"[data] synth_fraction must be between 0 and 1, got {synth_fraction}")

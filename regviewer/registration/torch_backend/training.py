@@ -180,11 +180,15 @@ class Trainer:
             if synthetic:
                 shape = config.optim.crop or config.shape
                 return synth.synthetic_pair(shape, config.synth, config.deformation, self.generator, self.device)
-            across = config.pairs == "across" or (config.pairs == "both" and self.chooser.random() < 0.5)
-            first = self.chooser.randrange(len(self.real))
-            second = first
-            if across and len(self.real) > 1:
-                second = self.chooser.choice([k for k in range(len(self.real)) if k != first])
+            if config.pairs == "listed":  # the images are (moving, fixed) pairs in order
+                first = 2 * self.chooser.randrange(len(self.real) // 2)
+                second = first + 1
+            else:
+                across = config.pairs == "across" or (config.pairs == "both" and self.chooser.random() < 0.5)
+                first = self.chooser.randrange(len(self.real))
+                second = first
+                if across and len(self.real) > 1:
+                    second = self.chooser.choice([k for k in range(len(self.real)) if k != first])
             moving, fixed = self.real[first], self.real[second]
             labels_fit = (
                 moving.onehot is not None and fixed.onehot is not None and moving.onehot.shape == fixed.onehot.shape
@@ -210,7 +214,7 @@ class Trainer:
         terms: dict[str, torch.Tensor] = {}
         # On crops, the warped image reads zeros where the field points out of the window: score the interior only.
         inner = _interior(displacement.dim() - 2, CROP_MARGIN if self.config.optim.crop else 0)
-        if not synthetic:
+        if not synthetic and loss_settings.similarity_weight > 0:
             warped = ops.warp(moving, displacement)[inner]
             fixed = fixed[inner]
             if loss_settings.similarity == "lncc":

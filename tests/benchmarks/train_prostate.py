@@ -1,0 +1,138 @@
+"""A prostate MR -> ultrasound network, weakly supervised by the gland labels (as in DeepReg), and its test figures.
+
+prepare: writes the prostate_cohort's 25 training pairs as 3D NIfTI files (the moving MR taken to cover
+    the ultrasound's field of view, as bench_torch.case_prostate does; the gland label = channel 0) and
+    a ``regviewer train`` configuration (pairs = "listed", Dice loss only: similarity_weight = 0);
+    then train with ``regviewer train --config FOLDER/prostate.toml``.
+evaluate: gland Dice and landmark-centroid TRE of the trained model (network stage alone, and after
+    the affine preset) on the 2 test pairs, next to identity.
+
+usage: python tests/benchmarks/train_prostate.py prepare FOLDER [--steps N] [--threads 1]
+       python tests/benchmarks/train_prostate.py evaluate MODEL [--cases 25,26]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "benchmarks")]
+
+from bench_registration import DEFAULT_DATA  # noqa: E402
+from bench_torch import _on_extent, case_prostate  # noqa: E402
+
+CONFIG = """[model]
+shape = [40, 56, 40]
+encoder = [8, 16, 16, 16]
+decoder = [16, 16, 16, 8]
+
+[data]
+images = [
+{images}
+]
+pairs = "listed"
+synth_fraction = 0.0
+
+[deformation]
+max_displacement_voxels = 3.0
+max_rotation_deg = 5.0
+max_scaling = 0.05
+max_translation_voxels = 3.0
+
+[loss]
+similarity_weight = 0.0
+dice_weight = 1.0
+smoothness_weight = {smoothness}
+
+[training]
+steps = {steps}
+learning_rate = 1e-3
+checkpoint_every = 100
+log_every = 20
+threads = {threads}
+
+[output]
+dir = "run"
+"""
+
+
+def prepare(folder: Path, steps: int, threads: int, smoothness: float) -> Path:
+    from regviewer.core.io import read_image, write_image
+
+    source = DEFAULT_DATA / "prostate_cohort" / "train"
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for path in sorted((source / "fixed_images").glob("*.nii.gz")):
+        name = path.name.removesuffix(".nii.gz")
+        fixed = read_image(path)
+        moving = _on_extent(read_image(source / "moving_images" / path.name), fixed)
+        fixed_labels = read_image(source / "fixed_labels" / path.name, is_label=True, channel=0)
+        moving_labels = _on_extent(read_image(source / "moving_labels" / path.name, is_label=True, channel=0), fixed)
+        for role, image, labels in (("moving", moving, moving_labels), ("fixed", fixed, fixed_labels)):
+            write_image(image, folder / f"{name}_{role}.nii.gz")
+            write_image(labels, folder / f"{name}_{role}_labels.nii.gz")
+            entries.append(f'  {{image = "{name}_{role}.nii.gz", labels = "{name}_{role}_labels.nii.gz"}},')
+    config = folder / "prostate.toml"
+    config.write_text(
+        CONFIG.format(images="\n".join(entries), steps=steps, threads=threads, smoothness=smoothness), encoding="utf-8"
+    )
+    return config
+
+
+def evaluate(model: str, cases: list[str]) -> list[dict]:
+    from regviewer.core.evaluation import evaluate as score
+    from regviewer.core.evaluation import jacobian_figures
+    from regviewer.registration.base import Request
+    from regviewer.registration.pipeline import Stage, run_chain
+
+    rows = []
+    for number in cases:
+        data = case_prostate(DEFAULT_DATA, number, {}).data
+        before = score(None, data)
+        rows.append({"case": f"prostate{number}", "method": "identity", "dice": before["dice_mean"]})
+        for label, stages in (
+            ("network", [Stage("network", {"model": model})]),
+            ("affine + network", [Stage("affine", {"metric": "mi"}), Stage("network", {"model": model})]),
+        ):
+            started = time.perf_counter()
+            result = run_chain(stages, Request(data.fixed, data.moving))
+            wall = time.perf_counter() - started
+            after = score(result.transform, data)
+            rows.append(
+                {
+                    "case": f"prostate{number}",
+                    "method": label,
+                    "dice": after["dice_mean"],
+                    "tre_mm": after["tre_mean_mm"],
+                    "folded_pct": jacobian_figures(result.transform, data)["folded_pct"],
+                    "time_s": wall,
+                }
+            )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    make = commands.add_parser("prepare")
+    make.add_argument("folder")
+    make.add_argument("--steps", type=int, default=1200)
+    make.add_argument("--threads", type=int, default=1)
+    make.add_argument("--smoothness", type=float, default=1.0)
+    check = commands.add_parser("evaluate")
+    check.add_argument("model")
+    check.add_argument("--cases", default="25,26")
+    args = parser.parse_args()
+    if args.command == "prepare":
+        print(prepare(Path(args.folder), args.steps, args.threads, args.smoothness))
+        return
+    for row in evaluate(args.model, [c.strip() for c in args.cases.split(",") if c.strip()]):
+        print(json.dumps(row))
+
+
+if __name__ == "__main__":
+    main()
