@@ -109,6 +109,36 @@ PARAMETERS = (
         expert=True,
     ),
     Parameter(
+        "sampled_iterations",
+        "int",
+        0,
+        "Full-resolution refinement",
+        "Adam steps of a last level at the full image resolution on random patches (as elastix samples its metric); 0 = off. LNCC or MSE only, skipped with a label term.",
+        0,
+        100000,
+    ),
+    Parameter(
+        "samples",
+        "int",
+        2048,
+        "Samples",
+        "Random patches (each lncc_window voxels wide) drawn per step of the full-resolution refinement.",
+        16,
+        10**7,
+        expert=True,
+    ),
+    Parameter(
+        "sampled_learning_rate",
+        "float",
+        0.05,
+        "Refinement step",
+        "Adam step of the full-resolution refinement at its start, in mm per iteration (it decays to a tenth).",
+        1e-4,
+        100.0,
+        unit="mm",
+        expert=True,
+    ),
+    Parameter(
         "affine",
         "bool",
         True,
@@ -247,7 +277,9 @@ class TorchDeformableMethod:
             with_initial = _with_initial(request.initial_transform)
 
             def report(stage: str, level: int, n_levels: int, iteration: int, value: float | None, preview) -> None:
-                budget = settings.affine_iterations if stage == "affine" else settings.iterations[level]
+                budget = {"affine": settings.affine_iterations, "sampled": settings.sampled_iterations}.get(
+                    stage, settings.iterations[level] if level < len(settings.iterations) else 0
+                )
                 event_preview = with_initial(preview()) if preview is not None else None
                 progress(
                     ProgressEvent(
@@ -407,6 +439,9 @@ def _settings(parameters: dict):
         lncc_window=parameters["lncc_window"],
         label_weight=parameters["label_weight"],
         landmark_weight=parameters["landmark_weight"],
+        sampled_iterations=parameters["sampled_iterations"],
+        samples=parameters["samples"],
+        sampled_learning_rate=parameters["sampled_learning_rate"],
     )
 
 
