@@ -117,3 +117,28 @@ def test_sampled_level_is_skipped_with_a_label_term_or_nmi():
     assert not sampled.usable(Settings(sampled_iterations=10, label_weight=1.0), problem)
     assert not sampled.usable(Settings(sampled_iterations=10, similarity="nmi"), problem)
     assert not sampled.usable(Settings(sampled_iterations=0), problem)
+
+
+def test_drawn_patches_and_moved_samples_match_direct_indexing():
+    """Fixed patches are the image around each drawn voxel (zeros outside); with no motion the moving
+    patches read the same voxels, so a moving image equal to the fixed one has a patch loss of 0."""
+    from regviewer.registration.torch_backend.instance import InstanceOptimiser, Problem, Settings
+
+    array = _smooth((12, 13, 14), seed=5).astype(np.float32)
+    image = Image.from_array(array, spacing=(1.2, 0.9, 1.0))
+    tensor = torch.from_numpy(array)[None, None]
+    problem = Problem(tensor, tensor, image.geometry, image.geometry, np.eye(4))
+    optimiser = InstanceOptimiser(
+        problem, Settings(sampled_iterations=1, lncc_window=5), lambda *a: None, lambda: False
+    )
+    matrix = optimiser._fixed_to_moving(optimiser._current_affine_tensor()).float()
+    level = sampled.SampledLevel(optimiser, (6, 7, 7), matrix)
+    index, patches = level.draw(64)
+    padded = np.pad(array, 2)
+    offsets = sampled.patch_offsets(5, 3).numpy()
+    for voxel, patch in zip(index.numpy(), patches.numpy()):
+        expected = [padded[tuple(voxel + 2 + o)] for o in offsets]
+        np.testing.assert_allclose(patch, expected, rtol=0, atol=0)
+    parameter = torch.zeros(1, 3, 6, 7, 7, requires_grad=True)
+    value = level.loss_and_gradient(parameter)
+    assert abs(value) < 1e-4

@@ -91,11 +91,21 @@ class SampledLevel:
         self.field_to_grid = reverse @ matrix[:ndim, :ndim]
         self.grid_offset = reverse @ matrix[:ndim, ndim]
         self.window = 2 * (settings.lncc_window // 2) + 1
-        self.offsets = patch_offsets(self.window, ndim, device)
+        radius = self.window // 2
+        offsets = patch_offsets(self.window, ndim, device)
         self.candidates = candidate_voxels(self.fixed, self.window, mask)
         self.sizes = torch.tensor(self.shape, device=device)
-        self.strides = torch.tensor([math.prod(self.shape[i + 1 :]) for i in range(ndim)], device=device)
         self.scale = ops.voxel_to_normalised_scale(self.shape, device)
+        # The fixed image padded by the patch radius (zeros, as the dense LNCC's box sums see it): a patch
+        # is then a flat index plus fixed flat offsets, with no clamping.
+        self.padded = torch.nn.functional.pad(self.fixed, (radius,) * (2 * ndim)).reshape(-1)
+        padded_shape = [n + 2 * radius for n in self.shape]
+        padded_strides = torch.tensor([math.prod(padded_shape[i + 1 :]) for i in range(ndim)], device=device)
+        self.flat_offsets = ((offsets + radius) * padded_strides).sum(dim=-1)
+        self.padded_strides = padded_strides
+        self.strides = torch.tensor([math.prod(self.shape[i + 1 :]) for i in range(ndim)], device=device)
+        # Patch offsets mapped to the moving grid's (x, y, z) normalised coordinates: [P, ndim].
+        self.offsets_grid = (offsets.float() * self.scale) @ self.field_to_grid.T
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(seed)
         self.points = owner._level_points() if settings.landmark_weight > 0 else None
@@ -112,10 +122,8 @@ class SampledLevel:
         )
         flat = self.candidates[chosen]
         index = torch.stack([(flat // stride) % size for stride, size in zip(self.strides, self.sizes)], dim=-1)
-        patch = (index[:, None, :] + self.offsets[None]).clamp_min(0)
-        patch = torch.minimum(patch, self.sizes - 1)
-        values = self.fixed.reshape(-1)[(patch * self.strides).sum(dim=-1)]
-        return index, values
+        corner = (index * self.padded_strides).sum(dim=-1)
+        return index, self.padded[corner[:, None] + self.flat_offsets[None]]
 
     def loss_and_gradient(self, parameter: Tensor) -> float:
         """Evaluate the loss on a fresh draw of samples and leave its gradient in ``parameter.grad``
@@ -126,12 +134,12 @@ class SampledLevel:
         index, fixed_patches = self.draw(self.settings.samples)
         count = index.shape[0]
         centres = index.float() * self.scale - 1.0  # normalised, array-axis order
-        points = (index[:, None, :] + self.offsets[None]).float() * self.scale - 1.0
         mapped = torch.einsum("ij,bj...->bi...", self.field_to_grid, field * self.to_normalised)
         at_centres = ops.sample_xyz(
             mapped, centres.flip(-1).view(1, count, *([1] * (ndim - 1)), ndim), padding="border"
         ).reshape(ndim, count)
-        grid = points @ self.field_to_grid.T + self.grid_offset + at_centres.T[:, None, :]
+        moved_centres = centres @ self.field_to_grid.T + self.grid_offset + at_centres.T  # [N, ndim] (x, y, z)
+        grid = moved_centres[:, None, :] + self.offsets_grid[None]
         moving_patches = ops.sample_xyz(
             self.moving, grid.view(1, count, grid.shape[1], *([1] * (ndim - 2)), ndim)
         ).reshape(count, -1)
