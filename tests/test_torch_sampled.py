@@ -142,3 +142,27 @@ def test_drawn_patches_and_moved_samples_match_direct_indexing():
     parameter = torch.zeros(1, 3, 6, 7, 7, requires_grad=True)
     value = level.loss_and_gradient(parameter)
     assert abs(value) < 1e-4
+
+
+def test_field_spacing_in_mm_sets_the_field_shrink_from_the_finest_voxel():
+    from regviewer.registration.base import resolve_parameters
+    from regviewer.registration.torch_opt import _settings
+
+    method = TorchDeformableMethod()
+    assert _settings(resolve_parameters(method, {"field_shrink": 3}), (1.0, 1.0, 1.0)).field_shrink == 3
+    eight_mm = resolve_parameters(method, {"field_spacing": 8.0, "field_shrink": 3})
+    assert _settings(eight_mm, (1.0, 1.0, 1.0)).field_shrink == 8
+    assert _settings(eight_mm, (2.0, 2.0, 2.0)).field_shrink == 4
+    assert _settings(eight_mm, (0.4, 0.4, 2.5)).field_shrink == 20
+    assert _settings(resolve_parameters(method, {"field_spacing": 0.1}), (2.0, 2.0, 2.0)).field_shrink == 1
+
+
+def test_level_spacing_in_mm_sets_the_shrink_factors():
+    array = _smooth((30, 30, 30), seed=7).astype(np.float32)
+    fixed = Image.from_array(array, spacing=(2.0, 2.0, 2.0))
+    parameters = {"affine": False, "level_spacing": "16,4", "iterations": "1,1", "device": "cpu", "threads": 1}
+    result = TorchDeformableMethod().run(Request(fixed, fixed, parameters))
+    assert result.status == "completed"
+    assert tuple(result.parameters["shrink_factors"]) == (8, 2)
+    default = TorchDeformableMethod().run(Request(fixed, fixed, {"affine": False, "iterations": "1,1", "threads": 1}))
+    assert tuple(default.parameters["shrink_factors"]) == (4, 2)  # 0 = the shrink factors as given

@@ -79,6 +79,18 @@ PARAMETERS = (
         64,
     ),
     Parameter(
+        "level_spacing",
+        "float_list",
+        (0.0,),
+        "Level voxel sizes",
+        "The voxel size of each dense level in mm, coarse to fine, instead of shrink_factors (each becomes the shrink "
+        "that gives about that size from the fixed image's finest voxel, at least 1); 0 = use shrink_factors.",
+        0.0,
+        1000.0,
+        unit="mm",
+        expert=True,
+    ),
+    Parameter(
         "iterations",
         "int_list",
         (100, 30),
@@ -95,6 +107,18 @@ PARAMETERS = (
         "The dense field is never finer than the fixed resolution divided by this (4 = a quarter; 2 follows finer detail, slower): fine image levels stay cheap.",
         1,
         16,
+        expert=True,
+    ),
+    Parameter(
+        "field_spacing",
+        "float",
+        0.0,
+        "Field spacing",
+        "The dense field's grid spacing in mm (its smoothness, whatever the voxel size); it sets the field resolution "
+        "from the fixed image's finest voxel size instead of field_shrink. 0 = use field_shrink.",
+        0.0,
+        1000.0,
+        unit="mm",
         expert=True,
     ),
     Parameter(
@@ -252,6 +276,9 @@ class TorchDeformableMethod:
         started = time.perf_counter()
         parameters = resolve_parameters(self, request.parameters)
         check_pair(request)
+        if all(mm > 0 for mm in parameters["level_spacing"]):
+            finest = float(min(request.fixed.geometry.spacing))
+            parameters["shrink_factors"] = tuple(max(1, int(round(mm / finest))) for mm in parameters["level_spacing"])
         levels = len(parameters["shrink_factors"])
         if len(parameters["iterations"]) != levels:
             raise RegViewerError(
@@ -271,7 +298,7 @@ class TorchDeformableMethod:
             problem, moving_note = _problem(request, device, parameters)
             if moving_note:
                 log.append(moving_note)
-            settings = _settings(parameters)
+            settings = _settings(parameters, request.fixed.geometry.spacing)
             settings, full_output = _fit_memory(problem, settings, parameters, device, log)
             progress(ProgressEvent(self.name, 0, levels, 0, None, log[0]))
             with_initial = _with_initial(request.initial_transform)
@@ -421,7 +448,14 @@ def _describe_levels(optimiser, settings) -> str:
     return f"levels (x by y by z voxels): affine {affine}; dense {dense}; field {field}"
 
 
-def _settings(parameters: dict):
+def _field_shrink(parameters: dict, spacing) -> int:
+    """``field_shrink``, or the shrink that puts the field's grid about ``field_spacing`` mm apart when that is set."""
+    if parameters["field_spacing"] <= 0:
+        return parameters["field_shrink"]
+    return max(1, int(round(parameters["field_spacing"] / float(min(spacing)))))
+
+
+def _settings(parameters: dict, spacing=(1.0,)):
     from regviewer.registration.torch_backend.instance import Settings
 
     return Settings(
@@ -431,7 +465,7 @@ def _settings(parameters: dict):
         regularisation_weight=parameters["regularisation_weight"],
         shrink_factors=tuple(parameters["shrink_factors"]),
         iterations=tuple(parameters["iterations"]),
-        field_shrink=parameters["field_shrink"],
+        field_shrink=_field_shrink(parameters, spacing),
         learning_rate=parameters["learning_rate"],
         affine=parameters["affine"],
         affine_shrink_factors=tuple(parameters["affine_shrink_factors"]),
