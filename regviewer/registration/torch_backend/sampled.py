@@ -72,7 +72,6 @@ class SampledLevel:
 
     def __init__(self, owner, field_shape: tuple[int, ...], matrix: Tensor, seed: int = 0) -> None:
         from regviewer.registration.torch_backend import frames
-        from regviewer.registration.torch_backend.instance import _DenseLevel
 
         self.owner = owner
         self.settings = settings = owner.settings
@@ -80,12 +79,17 @@ class SampledLevel:
         self.fixed, self.moving, mask = owner._level_images(1)
         self.shape = tuple(self.fixed.shape[2:])
         self.field_shape = tuple(field_shape)
-        self.spacing = frames.voxel_spacing_zyx(frames.level_geometry(owner.problem.fixed_geometry, self.field_shape))
+        self.spacing = tuple(
+            float(h)
+            for h in frames.voxel_spacing_zyx(frames.level_geometry(owner.problem.fixed_geometry, self.field_shape))
+        )
         view = (1, -1) + (1,) * ndim
         self.to_normalised = torch.tensor(
             frames.mm_to_normalised_scale(owner.problem.fixed_geometry), dtype=torch.float32, device=device
         ).view(view)
-        self.to_field_voxels = torch.tensor(1.0 / self.spacing, dtype=torch.float32, device=device).view(view)
+        self.to_field_voxels = torch.tensor([1.0 / h for h in self.spacing], dtype=torch.float32, device=device).view(
+            view
+        )
         self.matrix = matrix
         reverse = torch.eye(ndim, device=device).flip(0)
         self.field_to_grid = reverse @ matrix[:ndim, :ndim]
@@ -110,10 +114,16 @@ class SampledLevel:
         self.generator.manual_seed(seed)
         self.points = owner._level_points() if settings.landmark_weight > 0 else None
         self.regulariser = ops.bending_loss if settings.regulariser == "bending" else ops.diffusion_loss
-        self._displacement = _DenseLevel.displacement_mm
 
+    @torch.no_grad()
     def displacement_mm(self, parameter: Tensor) -> Tensor:
-        return self._displacement(self, parameter)
+        """The field the parameter stands for (as ``instance._DenseLevel.displacement_mm``)."""
+        if self.settings.transform != "svf":
+            return parameter.detach().clone()
+        velocity = parameter * self.to_field_voxels
+        largest = float(velocity.abs().max())
+        steps = min(self.settings.integration_steps, max(2, math.ceil(math.log2(max(largest, 1e-6) / 0.5)) + 2))
+        return ops.integrate_velocity(velocity, steps) / self.to_field_voxels
 
     def draw(self, count: int) -> tuple[Tensor, Tensor]:
         """Voxel indices ``[N, ndim]`` of ``count`` random candidates and their fixed patches ``[N, P]``."""
@@ -153,8 +163,8 @@ class SampledLevel:
             )
         loss = loss + self.settings.regularisation_weight * self.regulariser(parameter, self.spacing)
         loss.backward()
-        if svf:
-            parameter.grad = parameter.grad + field.grad if parameter.grad is not None else field.grad
+        if svf and field.grad is not None:
+            parameter.grad = field.grad if parameter.grad is None else parameter.grad + field.grad
         return float(loss.detach())
 
 
