@@ -79,6 +79,18 @@ PARAMETERS = (
         64,
     ),
     Parameter(
+        "level_spacing",
+        "float_list",
+        (0.0,),
+        "Level voxel sizes",
+        "The voxel size of each dense level in mm, coarse to fine, instead of shrink_factors (each becomes the shrink "
+        "that gives about that size from the fixed image's finest voxel, at least 1); 0 = use shrink_factors.",
+        0.0,
+        1000.0,
+        unit="mm",
+        expert=True,
+    ),
+    Parameter(
         "iterations",
         "int_list",
         (100, 30),
@@ -98,11 +110,53 @@ PARAMETERS = (
         expert=True,
     ),
     Parameter(
+        "field_spacing",
+        "float",
+        0.0,
+        "Field spacing",
+        "The dense field's grid spacing in mm (its smoothness, whatever the voxel size); it sets the field resolution "
+        "from the fixed image's finest voxel size instead of field_shrink. 0 = use field_shrink.",
+        0.0,
+        1000.0,
+        unit="mm",
+        expert=True,
+    ),
+    Parameter(
         "learning_rate",
         "float",
         0.2,
         "Step",
         "Adam step of the dense field, in mm per iteration.",
+        1e-4,
+        100.0,
+        unit="mm",
+        expert=True,
+    ),
+    Parameter(
+        "sampled_iterations",
+        "int",
+        0,
+        "Full-resolution refinement",
+        "Adam steps of a last level at the full image resolution on random patches (as elastix samples its metric); 0 = off. LNCC or MSE only, skipped with a label term.",
+        0,
+        100000,
+    ),
+    Parameter(
+        "samples",
+        "int",
+        2048,
+        "Samples",
+        "Random patches (each lncc_window voxels wide) drawn per step of the full-resolution refinement.",
+        16,
+        10**7,
+        expert=True,
+    ),
+    Parameter(
+        "sampled_learning_rate",
+        "float",
+        0.05,
+        "Refinement step",
+        "Adam step of the full-resolution refinement at its start, in mm per iteration (it decays to a tenth).",
         1e-4,
         100.0,
         unit="mm",
@@ -223,6 +277,9 @@ class TorchDeformableMethod:
         started = time.perf_counter()
         parameters = resolve_parameters(self, request.parameters)
         check_pair(request)
+        if all(mm > 0 for mm in parameters["level_spacing"]):
+            finest = float(min(request.fixed.geometry.spacing))
+            parameters["shrink_factors"] = tuple(max(1, int(round(mm / finest))) for mm in parameters["level_spacing"])
         levels = len(parameters["shrink_factors"])
         if len(parameters["iterations"]) != levels:
             raise RegViewerError(
@@ -242,13 +299,15 @@ class TorchDeformableMethod:
             problem, moving_note = _problem(request, device, parameters)
             if moving_note:
                 log.append(moving_note)
-            settings = _settings(parameters)
+            settings = _settings(parameters, request.fixed.geometry.spacing)
             settings, full_output = _fit_memory(problem, settings, parameters, device, log)
             progress(ProgressEvent(self.name, 0, levels, 0, None, log[0]))
             with_initial = _with_initial(request.initial_transform)
 
             def report(stage: str, level: int, n_levels: int, iteration: int, value: float | None, preview) -> None:
-                budget = settings.affine_iterations if stage == "affine" else settings.iterations[level]
+                budget = {"affine": settings.affine_iterations, "sampled": settings.sampled_iterations}.get(
+                    stage, settings.iterations[level] if level < len(settings.iterations) else 0
+                )
                 event_preview = with_initial(preview()) if preview is not None else None
                 progress(
                     ProgressEvent(
@@ -398,7 +457,14 @@ def _describe_levels(optimiser, settings) -> str:
     return f"levels (x by y by z voxels): affine {affine}; dense {dense}; field {field}"
 
 
-def _settings(parameters: dict):
+def _field_shrink(parameters: dict, spacing) -> int:
+    """``field_shrink``, or the shrink that puts the field's grid about ``field_spacing`` mm apart when that is set."""
+    if parameters["field_spacing"] <= 0:
+        return parameters["field_shrink"]
+    return max(1, int(round(parameters["field_spacing"] / float(min(spacing)))))
+
+
+def _settings(parameters: dict, spacing=(1.0,)):
     from regviewer.registration.torch_backend.instance import Settings
 
     return Settings(
@@ -408,7 +474,7 @@ def _settings(parameters: dict):
         regularisation_weight=parameters["regularisation_weight"],
         shrink_factors=tuple(parameters["shrink_factors"]),
         iterations=tuple(parameters["iterations"]),
-        field_shrink=parameters["field_shrink"],
+        field_shrink=_field_shrink(parameters, spacing),
         learning_rate=parameters["learning_rate"],
         affine=parameters["affine"],
         affine_shrink_factors=tuple(parameters["affine_shrink_factors"]),
@@ -416,6 +482,9 @@ def _settings(parameters: dict):
         lncc_window=parameters["lncc_window"],
         label_weight=parameters["label_weight"],
         landmark_weight=parameters["landmark_weight"],
+        sampled_iterations=parameters["sampled_iterations"],
+        samples=parameters["samples"],
+        sampled_learning_rate=parameters["sampled_learning_rate"],
     )
 
 

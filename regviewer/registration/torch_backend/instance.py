@@ -27,7 +27,7 @@ import torch
 
 from regviewer.core.image import Geometry
 from regviewer.core.transforms import AffineTransform, CompositeTransform, Transform
-from regviewer.registration.torch_backend import frames, ops
+from regviewer.registration.torch_backend import frames, ops, sampled
 
 Tensor = torch.Tensor
 DICE_TOLERANCE = 0.005  # a later stage whose mean label Dice is within this of the best is preferred
@@ -58,6 +58,9 @@ class Settings:
     landmark_weight: float = 0.0
     preview_every: int = 10
     min_level_voxels: int = 24  # no pyramid level has fewer voxels along an axis (or the axis's own size)
+    sampled_iterations: int = 0  # full-resolution refinement on random patches after the dense levels (sampled.py)
+    samples: int = 2048
+    sampled_learning_rate: float = 0.05
 
 
 @dataclass
@@ -291,6 +294,8 @@ class InstanceOptimiser:
                     preview = self.current_transform
                 self.report("dense", level, len(levels), iteration, value, preview)
             self.state.field_mm = dense.displacement_mm(parameter.detach())
+        if parameter is not None and sampled.usable(settings, self.problem):
+            sampled.run_sampled(self, parameter, tuple(parameter.shape[2:]), matrix)
 
     def _level_labels(
         self, fixed_shape: tuple[int, ...], moving_shape: tuple[int, ...]
