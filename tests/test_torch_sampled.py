@@ -166,3 +166,25 @@ def test_level_spacing_in_mm_sets_the_shrink_factors():
     assert tuple(result.parameters["shrink_factors"]) == (8, 2)
     default = TorchDeformableMethod().run(Request(fixed, fixed, {"affine": False, "iterations": "1,1", "threads": 1}))
     assert tuple(default.parameters["shrink_factors"]) == (4, 2)  # 0 = the shrink factors as given
+
+
+def test_sampled_level_is_skipped_when_the_last_dense_level_ran_at_full_resolution():
+    """A volume so small that every level stays whole: the dense level already optimised every voxel."""
+    fixed, moving = _shifted_pair((0.5, 0.0, 0.0))
+    parameters = {
+        "affine": False,
+        "shrink_factors": "1",
+        "iterations": "5",
+        "field_shrink": 4,
+        "sampled_iterations": 5,
+        "device": "cpu",
+        "threads": 1,
+    }
+    events = []
+    assert TorchDeformableMethod().run(Request(fixed, moving, parameters), events.append).status == "completed"
+    assert not any(e.stage.endswith("sampled") for e in events)
+    events.clear()
+    large = Image.from_array(_smooth((56, 56, 56), sigma=2.0, seed=3).astype(np.float32))
+    parameters["shrink_factors"] = "2"  # a half-resolution last level: the sampled level adds the full one
+    assert TorchDeformableMethod().run(Request(large, large, parameters), events.append).status == "completed"
+    assert any(e.stage.endswith("sampled") for e in events)

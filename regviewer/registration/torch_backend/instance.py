@@ -294,7 +294,14 @@ class InstanceOptimiser:
                     preview = self.current_transform
                 self.report("dense", level, len(levels), iteration, value, preview)
             self.state.field_mm = dense.displacement_mm(parameter.detach())
-        if parameter is not None and sampled.usable(settings, self.problem):
+        # the sampled level adds full resolution; a last dense level that ran there already saw every voxel
+        # (small or coarse volumes, e.g. the prostate cohort's, whose levels stay whole)
+        full = (
+            bool(levels)
+            and settings.iterations[len(levels) - 1] > 0
+            and self.level_shape(levels[-1]) == tuple(self.problem.fixed.shape[2:])
+        )
+        if parameter is not None and not full and sampled.usable(settings, self.problem):
             sampled.run_sampled(self, parameter, tuple(parameter.shape[2:]), matrix)
 
     def _level_labels(
