@@ -147,14 +147,8 @@ class _AntsMethod:
             )
             outcome = run.run(
                 ants_child,
-                (
-                    folder,
-                    request.fixed,
-                    request.moving,
-                    (request.fixed_mask, request.moving_mask),
-                    options,
-                    initial_file,
-                ),
+                request,
+                (options, initial_file),
                 work,
                 cancel,
                 parse_output=DiagnosticFollower().feed,

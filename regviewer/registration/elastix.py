@@ -228,16 +228,8 @@ class _ElastixMethod:
             )
             outcome = run.run(
                 elastix_child,
-                (
-                    folder,
-                    request.fixed,
-                    request.moving,
-                    (request.fixed_mask, request.moving_mask),
-                    parameter_map,
-                    initial_file,
-                    point_files,
-                    int(values["threads"]),
-                ),
+                request,
+                (parameter_map, initial_file, point_files, int(values["threads"])),
                 work,
                 cancel,
                 log_file=work / "elastix.log",

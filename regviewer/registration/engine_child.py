@@ -58,13 +58,16 @@ class EngineRun:
     def run(
         self,
         target: Callable[..., Any],
-        args: tuple,
+        request: Request,
+        extra: tuple,
         work: Path,
         cancel: CancelToken,
         log_file: Path | None = None,
         parse_output: Callable[[str], list[Row]] | None = None,
     ) -> child_run.ChildOutcome:
-        """Run ``target(*args)`` in a child; rows come from ``log_file`` (followed) or the child's output."""
+        """Run ``target(work, fixed, moving, (fixed mask, moving mask), *extra)`` in a child; the progress rows
+        come from ``log_file`` (followed at each poll) or from the child's output (``parse_output``)."""
+        args = (str(work), request.fixed, request.moving, (request.fixed_mask, request.moving_mask), *extra)
         follower = LogFollower(log_file) if log_file is not None else None
 
         def on_poll() -> None:
