@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Smoke-test a frozen RegViewer (a bundle folder's executable, or the installed launcher): version, help, the
 # command-line demo, the window (off-screen, --smoke-test), --info inside the bundle, torch (a network
-# registration) and, with a Python beside it, the engine child. Same steps on Linux, Windows (Git Bash), macOS.
+# registration), an elastix and an ANTs registration and, with a Python beside it, the engine child. Same steps
+# on Linux, Windows (Git Bash), macOS.
 # usage: packaging/smoke_bundle.sh EXECUTABLE [SAMPLE_DATA_FOLDER]
 set -euo pipefail
 EXE="$1"
@@ -25,6 +26,15 @@ grep -q "frozen bundle" "$WORK/info.txt" && grep -q "^qt platform plugin: *offsc
 "$EXE" register "$SAMPLES/brain2d/r16slice.jpg" "$SAMPLES/brain2d/r64slice.jpg" --method affine,network \
   --param model=brain2d -o "$WORK/network" | tail -2
 test -s "$WORK/network/metrics.json" && echo "network (torch) registration ok"
+# The [elastix] and [ants] extras: one registration each on the demo pair (itk / antspyx in the bundle, run in
+# the engine's child process). SMOKE_ENGINES=0 skips them for a bundle built without the extras.
+if [ "${SMOKE_ENGINES:-1}" != 0 ]; then
+  for method in elastix-affine ants-affine; do
+    "$EXE" register "$SAMPLES/brain2d/r16slice.jpg" "$SAMPLES/brain2d/r64slice.jpg" --method "$method" \
+      -o "$WORK/$method" | tail -2
+    grep -q '"status": "completed"' "$WORK/$method/metrics.json" && echo "$method registration ok"
+  done
+fi
 if [ -n "${PYTHON:-}" ]; then
   "$PYTHON" "$HERE/packaging/check_engine_child.py" "$EXE"
 fi

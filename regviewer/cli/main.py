@@ -29,7 +29,9 @@ def _add_register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--preset", help="named preset (see 'regviewer presets') or a preset .json file")
     parser.add_argument(
-        "--metric", choices=("mse", "ncc", "mi", "ants_ncc"), help="metric for every stage that has one"
+        "--metric",
+        help="metric for every stage that has one, in the method's own names: mse|ncc|mi|ants_ncc (ours), "
+        "mattes|CC|meansquares (ants-*), ncc|mi|mse (elastix-*); 'regviewer presets' lists each method's",
     )
     parser.add_argument(
         "--param",

@@ -102,9 +102,48 @@ def _stages(args: argparse.Namespace) -> list[Stage]:
         if not sep or not name.strip():
             raise RegViewerError(f"--param {item!r}: expected NAME=VALUE")
         overrides[name.strip()] = value.strip()
-    if args.metric:
-        overrides["metric"] = args.metric
-    return override_stages(stages, overrides) if overrides else stages
+    stages = override_stages(stages, overrides) if overrides else stages
+    return _with_metric(stages, args.metric) if args.metric else stages
+
+
+def _metric_choices(stages: list[Stage]) -> dict[str, tuple[str, ...]]:
+    """Each chained method that has a metric -> its own metric names (from the registry's parameter schema)."""
+    registry = default_registry()
+    choices: dict[str, tuple[str, ...]] = {}
+    for stage in stages:
+        for parameter in registry.get(stage.method).parameters:
+            if parameter.name == "metric":
+                choices[stage.method] = parameter.choices
+    return choices
+
+
+def _with_metric(stages: list[Stage], metric: str) -> list[Stage]:
+    """``--metric``: set on every stage that has one, in that method's own names (ANTs' "mattes", elastix' "ncc"...).
+
+    Names match without regard to case (``cc`` is ANTs' ``CC``); a name one of the methods does not know is
+    an error that lists the names every metric-bearing stage of the chain accepts.
+    """
+    choices = _metric_choices(stages)
+    methods = ", ".join(stage.method for stage in stages)
+    if not choices:
+        raise RegViewerError(f"--metric {metric}: {methods} has no metric to set")
+    chosen: dict[str, str] = {}
+    for method, names in choices.items():
+        match = [name for name in names if name.lower() == metric.lower()]
+        if not match:
+            common = [n for n in names if all(n.lower() in {c.lower() for c in other} for other in choices.values())]
+            if common:
+                valid = f"choose from: {', '.join(common)}"
+            else:
+                valid = "no metric name fits every stage: " + "; ".join(
+                    f"{m}: {', '.join(c)}" for m, c in choices.items()
+                )
+            raise RegViewerError(f"--metric {metric} is not a metric of {method} ({valid})")
+        chosen[method] = match[0]
+    return [
+        Stage(stage.method, {**stage.parameters, "metric": chosen[stage.method]}) if stage.method in chosen else stage
+        for stage in stages
+    ]
 
 
 @contextmanager

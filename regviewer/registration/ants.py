@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import re
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +32,8 @@ from regviewer.core.image import Image
 from regviewer.core.io.transforms_io import read_transform
 from regviewer.core.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_progress
 from regviewer.core.transforms import CompositeTransform, Transform, simplify
-from regviewer.registration import child_run
-from regviewer.registration.base import Parameter, Request, Result, resolve_parameters
+from regviewer.registration.base import Parameter, Request, Result
+from regviewer.registration.engine_child import EngineRun, preload, prepare
 
 INSTALL_HINT = "ANTs is not installed: pip install 'regviewer[ants]' (antspyx)"
 METRICS = ("mattes", "CC", "meansquares")
@@ -125,50 +124,34 @@ class _AntsMethod:
     def run(
         self, request: Request, progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None
     ) -> Result:
-        from regviewer.registration.classic import check_pair
-
-        cancel = cancel or CancelToken()
-        started = time.perf_counter()
-        values = resolve_parameters(self, request.parameters)
-        check_pair(request)
+        cancel, started, values = prepare(self, request, cancel)
         initial = request.initial_transform
         if initial is not None and not initial.is_linear:
             raise InputMismatchError(
                 f"{self.label} starts only from a linear transform; run it before the deformable stage"
             )
         options = self._options(values, initial is not None)
-        if child_run.uses_fork():
-            load_ants()
+        preload(load_ants)
         with tempfile.TemporaryDirectory(prefix="regviewer-ants-") as folder:
             work = Path(folder)
             initial_file = None
             if initial is not None:
                 initial_file = str(work / "initial.mat")
                 sitk.WriteTransform(simplify(initial).to_sitk(), initial_file)
-            follower = DiagnosticFollower()
-            history: list[tuple[str, int, int, float]] = []
-
-            def on_output(text: str) -> None:
-                rows = follower.feed(text)
-                history.extend((self.name, level, iteration, metric) for level, iteration, metric in rows)
-                for level, iteration, metric in {row[0]: row for row in rows}.values():  # the last row of each level
-                    progress(
-                        ProgressEvent(self.name, level, max(level + 1, 1), iteration, metric, f"ANTs level {level + 1}")
-                    )
-
-            outcome = child_run.run_in_child(
-                ants_child,
-                (
-                    folder,
-                    request.fixed,
-                    request.moving,
-                    (request.fixed_mask, request.moving_mask),
-                    options,
-                    initial_file,
+            run = EngineRun(
+                self.name,
+                progress,
+                lambda level, iteration, metric: ProgressEvent(
+                    self.name, level, max(level + 1, 1), iteration, metric, f"ANTs level {level + 1}"
                 ),
+            )
+            outcome = run.run(
+                ants_child,
+                request,
+                (options, initial_file),
                 work,
                 cancel,
-                on_output=on_output,
+                parse_output=DiagnosticFollower().feed,
             )
             if outcome.status == "failed":
                 raise RegViewerError(f"{self.label} failed: {outcome.message}")
@@ -176,15 +159,13 @@ class _AntsMethod:
                 self._read_result(work, request) if outcome.status == "completed" else (initial or _identity(request))
             )
         message = outcome.message or f"ANTs {options['type_of_transform']} finished"
-        return Result(
-            method=self.name,
-            transform=transform,
-            status=outcome.status,
-            parameters=values,
-            runtime_s=time.perf_counter() - started,
-            metric_history=history,
-            message=message,
-            log=[f"{self.label}: {outcome.status}; {message}", transform.describe()],
+        return run.result(
+            transform,
+            outcome.status,
+            values,
+            started,
+            message,
+            [f"{self.label}: {outcome.status}; {message}", transform.describe()],
         )
 
     @staticmethod

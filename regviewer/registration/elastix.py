@@ -18,7 +18,6 @@ hold the fixed -> moving map in LPS mm, RegViewer's convention, so nothing is in
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +28,9 @@ from regviewer.core.image import Image
 from regviewer.core.io.elastix_params import read_elastix_transform, write_elastix_transform
 from regviewer.core.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_progress
 from regviewer.core.transforms import CompositeTransform, Transform, simplify
-from regviewer.registration import child_run
-from regviewer.registration.base import Parameter, Request, Result, resolve_parameters
-from regviewer.registration.elastix_log import LogFollower
+from regviewer.registration.base import Parameter, Request, Result
 from regviewer.registration.elastix_maps import METRICS, ParameterMap, build_map, parameter_file_parameter
+from regviewer.registration.engine_child import EngineRun, preload, prepare
 
 INSTALL_HINT = "elastix is not installed: pip install 'regviewer[elastix]' (itk-elastix)"
 
@@ -180,12 +178,7 @@ class _ElastixMethod:
     def run(
         self, request: Request, progress: ProgressCallback = ignore_progress, cancel: CancelToken | None = None
     ) -> Result:
-        from regviewer.registration.classic import check_pair
-
-        cancel = cancel or CancelToken()
-        started = time.perf_counter()
-        values = resolve_parameters(self, request.parameters)
-        check_pair(request)
+        cancel, started, values = prepare(self, request, cancel)
         with_points = (
             request.fixed_landmarks is not None
             and request.moving_landmarks is not None
@@ -198,8 +191,7 @@ class _ElastixMethod:
             ]  # start exactly where the previous stage ended
         levels = int(parameter_map.get("NumberOfResolutions", ["1"])[0])
         iterations = int(parameter_map.get("MaximumNumberOfIterations", ["0"])[0])
-        if child_run.uses_fork():
-            load_itk()  # once per process: forked children inherit it
+        preload(load_itk)
         with tempfile.TemporaryDirectory(prefix="regviewer-elastix-") as folder:
             work = Path(folder)
             initial_file = None
@@ -221,43 +213,26 @@ class _ElastixMethod:
                     str(write_point_file(request.fixed_landmarks, work / "fixed_points.txt")),
                     str(write_point_file(request.moving_landmarks, work / "moving_points.txt")),
                 )
-            follower = LogFollower(work / "elastix.log")
-            history: list[tuple[str, int, int, float]] = []
-
-            def poll() -> None:
-                rows = follower.poll()
-                history.extend((self.name, level, iteration, metric) for level, iteration, metric in rows)
-                # one event per level in this batch (its last row): a coarse level can start and end
-                # between two polls, and its progress must still be reported
-                last_of_level = {row[0]: row for row in rows}
-                for level, iteration, metric in last_of_level.values():
-                    progress(
-                        ProgressEvent(
-                            self.name,
-                            level,
-                            levels,
-                            iteration,
-                            metric,
-                            f"elastix level {level + 1}/{levels}",
-                            max_iterations=iterations,
-                        )
-                    )
-
-            outcome = child_run.run_in_child(
-                elastix_child,
-                (
-                    folder,
-                    request.fixed,
-                    request.moving,
-                    (request.fixed_mask, request.moving_mask),
-                    parameter_map,
-                    initial_file,
-                    point_files,
-                    int(values["threads"]),
+            run = EngineRun(
+                self.name,
+                progress,
+                lambda level, iteration, metric: ProgressEvent(
+                    self.name,
+                    level,
+                    levels,
+                    iteration,
+                    metric,
+                    f"elastix level {level + 1}/{levels}",
+                    max_iterations=iterations,
                 ),
+            )
+            outcome = run.run(
+                elastix_child,
+                request,
+                (parameter_map, initial_file, point_files, int(values["threads"])),
                 work,
                 cancel,
-                on_poll=poll,
+                log_file=work / "elastix.log",
             )
             own = self._own_transform(work, outcome.status)
             if outcome.status == "failed":
@@ -267,16 +242,7 @@ class _ElastixMethod:
         if outcome.status == "cancelled":
             message += "; kept the last finished resolution" if own is not None else "; kept the starting transform"
         log = [f"{self.label}: {outcome.status}; {message}", transform.describe()]
-        return Result(
-            method=self.name,
-            transform=transform,
-            status=outcome.status,
-            parameters=values,
-            runtime_s=time.perf_counter() - started,
-            metric_history=history,
-            message=message,
-            log=log,
-        )
+        return run.result(transform, outcome.status, values, started, message, log)
 
     @staticmethod
     def _own_transform(work: Path, status: str) -> Transform | None:

@@ -309,9 +309,17 @@ def main() -> None:
                 row = run_ants(args.ants_python, case, data)
             else:
                 row = run_regviewer(data, tool[3:])
+            row["load_1min"] = os.getloadavg()[0]  # load average when the run ended (the machine is shared)
             runs[tool].append(row)
-            print(f"repeat {repeat + 1} {tool:<22} " + "  ".join(f"{k}={row[k]:.3f}" for k in columns), flush=True)
-    print(f"\nD1, medians over {args.repeats} repeats (load average now: {os.getloadavg()[0]:.2f})")
+            print(
+                f"repeat {repeat + 1} {tool:<22} " + "  ".join(f"{k}={row[k]:.3f}" for k in (*columns, "load_1min")),
+                flush=True,
+            )
+    loads = [r["load_1min"] for tool in tools for r in runs[tool]]
+    print(
+        f"\nD1, medians over {args.repeats} repeats (1-min load average at the end of each run: "
+        f"{min(loads):.1f}-{max(loads):.1f}, now {os.getloadavg()[0]:.2f})"
+    )
     print(f"{'tool':<34}{'Dice':>8}{'TRE mm':>8}{'% folded':>10}{'affine s':>10}{'deform s':>10}{'total s':>9}")
     names = {"elastix": "elastix (itk-elastix), standalone", "ants": "ANTs (antspyx), standalone"}
     medians = {}
@@ -330,7 +338,8 @@ def main() -> None:
             wrapped = " (the same engine inside RegViewer)" if PEER_OF.get(tool[3:]) == peer else ""
             print(
                 f"{tool[3:]} vs {peer}{wrapped}: Dice {medians[tool]['dice'] - medians[peer]['dice']:+.4f}, time ratio median "
-                f"{statistics.median(ratios):.2f} (per repeat: {', '.join(f'{x:.2f}' for x in ratios)})"
+                f"{statistics.median(ratios):.2f}, spread {min(ratios):.2f}-{max(ratios):.2f} "
+                f"(per repeat: {', '.join(f'{x:.2f}' for x in ratios)})"
             )
     if "elastix" in runs:
         own = ", ".join(f"{r['elastix_own_folded_pct']:.4f}" for r in runs["elastix"])
