@@ -113,3 +113,27 @@ def test_smoke_test_option_of_the_command(tmp_path):
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.startswith("smoke test ok: demo 2d painted")
+
+
+def test_the_smoke_test_waits_for_a_job_its_ending_job_starts():
+    """BackgroundJob starts a queued request in a new thread when the running one ends: that one is waited for too
+    (it was reported as "still running" once, in the bundle)."""
+    import threading
+    import time
+
+    from regviewer.gui.smoke_test import _wait_for_background_work
+
+    def second() -> None:
+        time.sleep(0.3)
+
+    def first() -> None:
+        time.sleep(0.2)
+        threading.Thread(target=second, name="regviewer-second-job").start()
+
+    threading.Thread(target=first, name="regviewer-first-job").start()
+
+    class NoEvents:
+        def processEvents(self) -> None:  # noqa: N802
+            pass
+
+    assert _wait_for_background_work(NoEvents(), timeout_s=20) == []

@@ -41,20 +41,21 @@ def _wait_for_background_work(app, timeout_s: float = 60.0) -> list[str]:  # noq
     """
     import threading
 
+    def running() -> list[threading.Thread]:
+        return [
+            thread
+            for thread in threading.enumerate()
+            if thread is not threading.main_thread()
+            and thread.is_alive()
+            and not isinstance(thread, threading._DummyThread)  # type: ignore[attr-defined]
+        ]
+
+    # enumerate anew on each pass: a job that ends may start the next one in a new thread (BackgroundJob's queue)
     deadline = time.monotonic() + timeout_s
-    for thread in threading.enumerate():
-        if thread is threading.main_thread() or isinstance(thread, threading._DummyThread):  # type: ignore[attr-defined]
-            continue
-        while thread.is_alive() and time.monotonic() < deadline:
-            thread.join(timeout=0.05)
-            app.processEvents()
-    return [
-        thread.name
-        for thread in threading.enumerate()
-        if thread is not threading.main_thread()
-        and thread.is_alive()
-        and not isinstance(thread, threading._DummyThread)
-    ]  # type: ignore[attr-defined]
+    while (threads := running()) and time.monotonic() < deadline:
+        threads[0].join(timeout=0.05)
+        app.processEvents()
+    return [thread.name for thread in running()]
 
 
 def run_smoke_test(demo: str = "3d", screenshot: str | Path | None = None) -> int:
