@@ -28,6 +28,7 @@ import torch
 from regviewer.core.image import Geometry
 from regviewer.core.transforms import AffineTransform, CompositeTransform, Transform
 from regviewer.registration.torch_backend import frames, ops, sampled
+from regviewer.registration.torch_backend.dense_level import DenseLevel
 
 Tensor = torch.Tensor
 DICE_TOLERANCE = 0.005  # a later stage whose mean label Dice is within this of the best is preferred
@@ -272,7 +273,7 @@ class InstanceOptimiser:
         parameter: Tensor | None = None
         levels = settings.shrink_factors
         for level, shrink in enumerate(levels):
-            dense = _DenseLevel(self, shrink, matrix)
+            dense = DenseLevel(self, shrink, matrix)
             if parameter is None:
                 parameter = torch.zeros(1, self.ndim, *dense.field_shape, device=self.device)
             elif tuple(parameter.shape[2:]) != dense.field_shape:
@@ -565,70 +566,3 @@ def estimate_bytes(
         fixed_voxels * ndim * 8 * 3 if full_output else 0
     )  # float64 mm field on the fixed grid, and its conversions
     return int(total + output)
-
-
-class _DenseLevel:
-    """One level of the dense stage: its images, grids and the loss of a field parameter."""
-
-    def __init__(self, owner: InstanceOptimiser, shrink: int, matrix: Tensor) -> None:
-        self.owner = owner
-        self.settings = settings = owner.settings
-        problem, device, ndim = owner.problem, owner.device, owner.ndim
-        self.fixed, self.moving, self.mask = owner._level_images(shrink)
-        self.level_shape = tuple(self.fixed.shape[2:])
-        self.field_shape = owner.field_shape(shrink)
-        self.spacing = frames.voxel_spacing_zyx(frames.level_geometry(problem.fixed_geometry, self.field_shape))
-        view = (1, -1) + (1,) * ndim
-        self.to_normalised = torch.tensor(
-            frames.mm_to_normalised_scale(problem.fixed_geometry), dtype=torch.float32, device=device
-        ).view(view)
-        self.to_field_voxels = torch.tensor(1.0 / self.spacing, dtype=torch.float32, device=device).view(view)
-        self.matrix = matrix
-        reverse = torch.eye(ndim, device=device).flip(0)  # array-axis order -> (x, y, z) for grid_sample
-        self.field_to_grid = reverse @ matrix[:ndim, :ndim]
-        identity = ops.identity_grid(self.level_shape, device, torch.float32)
-        self.base_grid = (identity @ self.field_to_grid.T + reverse @ matrix[:ndim, ndim]).contiguous()
-        self.statistics = owner._statistics(self.fixed)
-        self.labels = (
-            owner._level_labels(self.level_shape, tuple(self.moving.shape[2:])) if settings.label_weight > 0 else None
-        )
-        self.points = owner._level_points() if settings.landmark_weight > 0 else None
-        self.regulariser = ops.bending_loss if settings.regulariser == "bending" else ops.diffusion_loss
-
-    @torch.no_grad()
-    def displacement_mm(self, parameter: Tensor) -> Tensor:
-        """The field the parameter stands for: itself, or exp(v) by scaling and squaring (mm)."""
-        if self.settings.transform != "svf":
-            return parameter.detach().clone()
-        velocity = parameter * self.to_field_voxels
-        largest = float(velocity.abs().max())
-        # Enough squarings that the first step is under half a voxel (no folds); never more than asked.
-        steps = min(self.settings.integration_steps, max(2, math.ceil(math.log2(max(largest, 1e-6) / 0.5)) + 2))
-        return ops.integrate_velocity(velocity, steps) / self.to_field_voxels
-
-    def loss_and_gradient(self, parameter: Tensor) -> float:
-        """Evaluate the loss and leave its gradient in ``parameter.grad``.
-
-        For a velocity field the similarity gradient with respect to the displacement exp(v) is used
-        as the gradient for v (back-propagating through the squarings costs several times more on a
-        CPU, and both point the same way for the small updates Adam makes); the regulariser's
-        gradient is exact.
-        """
-        svf = self.settings.transform == "svf"
-        field = self.displacement_mm(parameter).requires_grad_(True) if svf else parameter
-        # The linear part acts on the coarse field before upsampling (resizing is linear): cheap.
-        mapped = torch.einsum("ij,bj...->bi...", self.field_to_grid, field * self.to_normalised)
-        grid = self.base_grid + ops.resize(mapped, self.level_shape).movedim(1, -1)
-        loss = self.owner._similarity(self.fixed, ops.sample_xyz(self.moving, grid), self.mask, self.statistics)
-        if self.labels is not None:
-            fixed_onehot, moving_onehot = self.labels
-            loss = loss + self.settings.label_weight * ops.dice_loss(fixed_onehot, ops.sample_xyz(moving_onehot, grid))
-        if self.points is not None:
-            loss = loss + self.settings.landmark_weight * self.owner._landmark_loss(
-                field * self.to_normalised, self.matrix, self.points
-            )
-        loss = loss + self.settings.regularisation_weight * self.regulariser(parameter, self.spacing)
-        loss.backward()
-        if svf:
-            parameter.grad = parameter.grad + field.grad if parameter.grad is not None else field.grad
-        return float(loss.detach())

@@ -23,6 +23,7 @@ import math
 import torch
 
 from regviewer.registration.torch_backend import ops
+from regviewer.registration.torch_backend.dense_level import field_of
 
 Tensor = torch.Tensor
 
@@ -115,15 +116,9 @@ class SampledLevel:
         self.points = owner._level_points() if settings.landmark_weight > 0 else None
         self.regulariser = ops.bending_loss if settings.regulariser == "bending" else ops.diffusion_loss
 
-    @torch.no_grad()
     def displacement_mm(self, parameter: Tensor) -> Tensor:
-        """The field the parameter stands for (as ``instance._DenseLevel.displacement_mm``)."""
-        if self.settings.transform != "svf":
-            return parameter.detach().clone()
-        velocity = parameter * self.to_field_voxels
-        largest = float(velocity.abs().max())
-        steps = min(self.settings.integration_steps, max(2, math.ceil(math.log2(max(largest, 1e-6) / 0.5)) + 2))
-        return ops.integrate_velocity(velocity, steps) / self.to_field_voxels
+        """The field the parameter stands for (``dense_level.field_of``)."""
+        return field_of(parameter, self.to_field_voxels, self.settings)
 
     def draw(self, count: int) -> tuple[Tensor, Tensor]:
         """Voxel indices ``[N, ndim]`` of ``count`` random candidates and their fixed patches ``[N, P]``."""
@@ -137,7 +132,7 @@ class SampledLevel:
 
     def loss_and_gradient(self, parameter: Tensor) -> float:
         """Evaluate the loss on a fresh draw of samples and leave its gradient in ``parameter.grad``
-        (the velocity's gradient approximated as in ``_DenseLevel.loss_and_gradient``)."""
+        (the velocity's gradient approximated as in ``dense_level.DenseLevel.loss_and_gradient``)."""
         ndim = self.owner.ndim
         svf = self.settings.transform == "svf"
         field = self.displacement_mm(parameter).requires_grad_(True) if svf else parameter
