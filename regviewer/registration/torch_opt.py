@@ -74,21 +74,22 @@ PARAMETERS = (
         "int_list",
         (4, 2),
         "Shrink factors",
-        "Image resolution of each dense level, coarse to fine (4 = a quarter of the fixed resolution).",
+        "Image resolution of each dense level, coarse to fine (4 = a quarter of the fixed resolution); used when "
+        "Level voxel sizes is 0.",
         1,
         64,
+        expert=True,
     ),
     Parameter(
         "level_spacing",
         "float_list",
         (0.0,),
         "Level voxel sizes",
-        "The voxel size of each dense level in mm, coarse to fine, instead of shrink_factors (each becomes the shrink "
-        "that gives about that size from the fixed image's finest voxel, at least 1); 0 = use shrink_factors.",
+        "The voxel size of each dense level in mm, coarse to fine (each becomes the shrink that gives about that size "
+        "from the fixed image's finest voxel, at least 1); 0 = use the shrink factors (expert parameters).",
         0.0,
         1000.0,
         unit="mm",
-        expert=True,
     ),
     Parameter(
         "iterations",

@@ -372,3 +372,15 @@ def test_choosing_a_landmark_method_previews_its_fit_live_while_points_are_dragg
     )
     dock.select_method("rigid")  # another method: the live fit the dock turned on is off again
     assert not landmarks.live
+
+
+def test_the_torch_preset_shows_the_level_voxel_sizes_it_uses(qtbot, window):
+    """The preset sets its levels in mm: the form shows those, and the shrink factors they replace are folded away
+    (a visible "Shrink factors: 4, 2" that the run ignored was seen in the real window)."""
+    dock = window.run_dock
+    dock.select_preset("deformable-torch")
+    editors = dock.form.editors
+    assert editors["level_spacing"].text().replace(" ", "") in ("8,4", "8.0,4.0")
+    assert editors["level_spacing"].isVisible() and not editors["shrink_factors"].isVisible()
+    dock.form.expert_toggle.setChecked(True)
+    assert editors["shrink_factors"].isVisible()
