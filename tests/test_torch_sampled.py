@@ -71,6 +71,21 @@ def test_candidate_voxels_skip_constant_neighbourhoods():
     assert set(masked.tolist()) == {i for i in expected if i % 12 < 6}
 
 
+def test_candidate_voxels_match_a_brute_force_window_in_2d():
+    generator = np.random.default_rng(4)
+    image = np.zeros((20, 17), dtype=np.float32)
+    image[3:9, 2:6] = 1.0
+    image[12:, 10:] = generator.random((8, 7))
+    chosen = sampled.candidate_voxels(torch.from_numpy(image)[None, None], 5)
+    expected = {
+        y * 17 + x
+        for y in range(20)
+        for x in range(17)
+        if np.ptp(image[max(0, y - 2) : y + 3, max(0, x - 2) : x + 3]) > 0
+    }
+    assert set(chosen.tolist()) == expected
+
+
 def _shifted_pair(offset_voxels):
     fixed = _smooth((40, 44, 48), sigma=2.0, seed=3).astype(np.float32)
     moving = shift(fixed, [-o for o in offset_voxels], order=3, mode="nearest").astype(np.float32)

