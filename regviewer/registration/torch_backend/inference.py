@@ -19,6 +19,7 @@ from regviewer.core.image import Geometry
 from regviewer.core.progress import CancelToken
 from regviewer.core.transforms import DisplacementFieldTransform
 from regviewer.registration.torch_backend import ops
+from regviewer.registration.torch_backend.adam import Adam
 from regviewer.registration.torch_backend.model_io import LoadedModel
 
 Tensor = torch.Tensor
@@ -81,7 +82,7 @@ def refine(
     moving_half, fixed_half = to_half(moving), to_half(fixed)
     initial_half = ops.rescale_displacement(initial, half)
     velocity = torch.zeros((1, len(shape)) + ops.level_shape(half, 2), device=device, requires_grad=True)
-    optimiser = torch.optim.Adam([velocity], lr=learning_rate)
+    optimiser = Adam([velocity], lr=learning_rate)
     window = 5 if len(shape) == 3 else 7
 
     def full() -> Tensor:

@@ -28,6 +28,7 @@ import torch
 from regviewer.core.image import Geometry
 from regviewer.core.transforms import AffineTransform, CompositeTransform, Transform
 from regviewer.registration.torch_backend import frames, ops, sampled
+from regviewer.registration.torch_backend.adam import Adam
 from regviewer.registration.torch_backend.dense_level import DenseLevel
 
 Tensor = torch.Tensor
@@ -203,7 +204,7 @@ class InstanceOptimiser:
         weights = torch.zeros(self.ndim, self.ndim, dtype=self.dtype, device=self.device, requires_grad=True)
         start = self._start_shift()
         shift = torch.tensor(start, dtype=self.dtype, device=self.device, requires_grad=True)
-        optimiser = torch.optim.Adam([weights, shift], lr=0.01)
+        optimiser = Adam([weights, shift], lr=0.01)
         levels = settings.affine_shrink_factors
         for level, shrink in enumerate(levels):
             best_value, best = math.inf, None  # the best iterate of this level (values of levels differ)
@@ -279,7 +280,7 @@ class InstanceOptimiser:
             elif tuple(parameter.shape[2:]) != dense.field_shape:
                 parameter = ops.resize(parameter.detach(), dense.field_shape)  # mm values: unchanged by resizing
             parameter = parameter.detach().requires_grad_(True)
-            optimiser = torch.optim.Adam([parameter], lr=settings.learning_rate)
+            optimiser = Adam([parameter], lr=settings.learning_rate)
             budget = settings.iterations[level]
             for iteration in range(budget):
                 if self.cancelled():
