@@ -191,6 +191,18 @@ PARAMETERS = (
         expert=True,
     ),
     Parameter(
+        "affine_level_spacing",
+        "float_list",
+        (0.0,),
+        "Affine level voxel sizes",
+        "The voxel size of each affine level in mm (as Level voxel sizes for the dense levels); 0 = use the affine "
+        "shrink factors.",
+        0.0,
+        1000.0,
+        unit="mm",
+        expert=True,
+    ),
+    Parameter(
         "lncc_window",
         "int",
         5,
@@ -278,9 +290,10 @@ class TorchDeformableMethod:
         started = time.perf_counter()
         parameters = resolve_parameters(self, request.parameters)
         check_pair(request)
-        if all(mm > 0 for mm in parameters["level_spacing"]):
-            finest = float(min(request.fixed.geometry.spacing))
-            parameters["shrink_factors"] = tuple(max(1, int(round(mm / finest))) for mm in parameters["level_spacing"])
+        finest = float(min(request.fixed.geometry.spacing))
+        for spacing, shrinks in (("level_spacing", "shrink_factors"), ("affine_level_spacing", "affine_shrink_factors")):
+            if all(mm > 0 for mm in parameters[spacing]):
+                parameters[shrinks] = tuple(max(1, int(round(mm / finest))) for mm in parameters[spacing])
         levels = len(parameters["shrink_factors"])
         if len(parameters["iterations"]) != levels:
             raise RegViewerError(

@@ -16,7 +16,8 @@ one at a time, so that the peak RSS is its own; the figures are all scored by th
 (bench_peers.score: Dice of nearest-neighbour warped labels, TRE mean mm, % voxels with Jacobian
 determinant <= 0 of the whole map on the fixed grid).
 
-Times are wall seconds of the registration call. The machine is shared: each table prints the load
+Times are wall seconds of the registration call, imports excluded on both sides (elastix's helper
+imports itk, and this one torch, before the clock starts; ``import torch`` costs 1-3 s more in a fresh process). The machine is shared: each table prints the load
 average before and after it and the ratio of every method's time to elastix's in the same run;
 compare ratios, not seconds.
 
@@ -136,6 +137,8 @@ def run_one(method: str, case: Path, elastix_python: str) -> dict:
         return {**_pick(figures), "time_s": figures["total_s"], "peak_rss_mb": children}
     import regviewer
 
+    if "torch" in method:
+        import torch  # noqa: F401  (imported before the clock starts, as elastix's helper imports itk before it)
     if method == "identity" or method.endswith("+labels"):
         figures = _run_with_labels(data, method)
     else:
