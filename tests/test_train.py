@@ -149,3 +149,35 @@ def test_cli_train_command(tmp_path, capsys):
     assert (tmp_path / "cli" / "model.pt").is_file()
     assert main(["train", "--config", str(tmp_path / "missing.toml")]) == 2
     assert "training configuration not found" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="POSIX signals and preexec_fn")
+@pytest.mark.parametrize("number", ["SIGTERM", "SIGINT"])
+def test_a_signal_stops_training_after_the_step_with_a_checkpoint(tmp_path, number):
+    """``kill`` (SIGTERM), or Ctrl-C to a job a script started in the background (which inherits SIGINT
+    ignored), ends training with its checkpoint and exit status 130, not a lost run."""
+    import signal
+    import subprocess
+    import sys
+
+    config = _config(tmp_path, None, steps=100000)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "regviewer", "train", "--config", str(config), "-o", str(tmp_path / "run")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        for line in process.stdout:
+            if line.startswith("step 3/"):
+                break
+        process.send_signal(getattr(signal, number))
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    assert "stopping after this step" in err
+    step = safe_torch_load(tmp_path / "run" / "checkpoint.pt")["step"]
+    assert 3 <= step < 100000
+    assert not (tmp_path / "run" / "model.pt").exists()

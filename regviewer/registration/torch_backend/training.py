@@ -350,6 +350,7 @@ def train(
     resume: bool = False,
     report: Callable[[str], None] = print,
     device: str = "cpu",
+    cancel: CancelToken | None = None,
 ) -> TrainingOutcome:
-    """Train the configuration's network (see ``Trainer``)."""
-    return Trainer(config, output_dir, ops.pick_device(device)).run(resume=resume, report=report)
+    """Train the configuration's network (see ``Trainer``); ``cancel`` stops it after the current step."""
+    return Trainer(config, output_dir, ops.pick_device(device)).run(resume=resume, report=report, cancel=cancel)
