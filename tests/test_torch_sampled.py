@@ -182,7 +182,9 @@ def test_level_spacing_in_mm_sets_the_shrink_factors():
     default = TorchDeformableMethod().run(Request(fixed, fixed, {"affine": False, "iterations": "1,1", "threads": 1}))
     assert tuple(default.parameters["shrink_factors"]) == (4, 2)  # 0 = the shrink factors as given
     affine = TorchDeformableMethod().run(
-        Request(fixed, fixed, {"affine_level_spacing": "4,2", "affine_iterations": 1, "iterations": "1,1", "threads": 1})
+        Request(
+            fixed, fixed, {"affine_level_spacing": "4,2", "affine_iterations": 1, "iterations": "1,1", "threads": 1}
+        )
     )
     assert tuple(affine.parameters["affine_shrink_factors"]) == (2, 1)
     assert tuple(default.parameters["affine_shrink_factors"]) == (4,)  # 0 = the affine shrink factors as given

@@ -291,7 +291,10 @@ class TorchDeformableMethod:
         parameters = resolve_parameters(self, request.parameters)
         check_pair(request)
         finest = float(min(request.fixed.geometry.spacing))
-        for spacing, shrinks in (("level_spacing", "shrink_factors"), ("affine_level_spacing", "affine_shrink_factors")):
+        for spacing, shrinks in (
+            ("level_spacing", "shrink_factors"),
+            ("affine_level_spacing", "affine_shrink_factors"),
+        ):
             if all(mm > 0 for mm in parameters[spacing]):
                 parameters[shrinks] = tuple(max(1, int(round(mm / finest))) for mm in parameters[spacing])
         levels = len(parameters["shrink_factors"])
