@@ -185,7 +185,8 @@ PARAMETERS = (
         "int_list",
         (4,),
         "Affine shrink factors",
-        "Image resolution of each affine level.",
+        "Image resolution of each affine level (4 = a quarter of the fixed resolution); used when Affine level voxel "
+        "sizes is 0.",
         1,
         64,
         expert=True,
