@@ -53,6 +53,13 @@ def test_patch_offsets_cover_the_window():
     assert len({tuple(o) for o in offsets.tolist()}) == 125
 
 
+def test_a_patch_stride_keeps_every_other_voxel_of_the_same_window():
+    sparse = sampled.patch_offsets(5, 3, stride=2)
+    assert sparse.shape == (27, 3) and set(sparse.unique().tolist()) == {-2, 0, 2}
+    assert sampled.patch_offsets(5, 2, stride=9).shape == (9, 2)  # never fewer than 3 points along an axis
+    assert torch.equal(sampled.patch_offsets(3, 3, stride=2), sampled.patch_offsets(3, 3))
+
+
 def test_candidate_voxels_skip_constant_neighbourhoods():
     image = torch.zeros(1, 1, 12, 12, 12)
     image[0, 0, 5:7, 5:7, 5:7] = 1.0
@@ -93,8 +100,10 @@ def _shifted_pair(offset_voxels):
     return Image.from_array(fixed, spacing=spacing), Image.from_array(moving, spacing=spacing)
 
 
-def test_sampled_refinement_recovers_a_known_shift():
-    """No affine, no dense steps: the sampled level alone finds a sub-voxel-accurate shift of about 1 mm.
+@pytest.mark.parametrize(("stride", "samples"), [(1, 1024), (2, 2048)])
+def test_sampled_refinement_recovers_a_known_shift(stride, samples):
+    """No affine, no dense steps: the sampled level alone finds a sub-voxel-accurate shift of about 1 mm,
+    with whole patches or with every other voxel of them (``patch_stride`` 2).
 
     The moving image reads the fixed one at x + offset, offset (z, y, x) = (0.8, -0.6, 0.5) voxels: the
     content of a fixed point x sits at x - offset in the moving image, so the map must move x by
@@ -108,7 +117,8 @@ def test_sampled_refinement_recovers_a_known_shift():
         "iterations": "0",
         "field_shrink": 4,
         "sampled_iterations": 120,
-        "samples": 1024,
+        "samples": samples,
+        "patch_stride": stride,
         "sampled_learning_rate": 0.05,
         "regularisation_weight": 1.0,
         "device": "cpu",

@@ -153,6 +153,18 @@ PARAMETERS = (
         expert=True,
     ),
     Parameter(
+        "patch_stride",
+        "int",
+        1,
+        "Patch stride",
+        "Voxels between the points of a full-resolution patch: 2 keeps every other voxel of the LNCC window "
+        "(27 points instead of 125 in 3D), so that more patches fit in a step's time.",
+        1,
+        8,
+        unit="voxels",
+        expert=True,
+    ),
+    Parameter(
         "sampled_learning_rate",
         "float",
         0.05,
@@ -502,6 +514,7 @@ def _settings(parameters: dict, spacing=(1.0,)):
         landmark_weight=parameters["landmark_weight"],
         sampled_iterations=parameters["sampled_iterations"],
         samples=parameters["samples"],
+        patch_stride=parameters["patch_stride"],
         sampled_learning_rate=parameters["sampled_learning_rate"],
     )
 

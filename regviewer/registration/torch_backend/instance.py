@@ -62,6 +62,7 @@ class Settings:
     min_level_voxels: int = 24  # no pyramid level has fewer voxels along an axis (or the axis's own size)
     sampled_iterations: int = 0  # full-resolution refinement on random patches after the dense levels (sampled.py)
     samples: int = 2048
+    patch_stride: int = 1  # voxels between the points of a sampled-level patch (sampled.patch_offsets)
     sampled_learning_rate: float = 0.05
 
 

@@ -10,6 +10,9 @@ neighbourhood is not constant (background contributes nothing to a local correla
   patch (the field lives on a grid several voxels coarser);
 - the loss is the local correlation of the patches (``1 - mean cc^2``, the same quantity as
   ``ops.lncc_loss`` for a window of the same width) or their mean squared difference;
+- with ``patch_stride`` 2 a patch keeps every other voxel of the window (27 points of 125 in 3D):
+  the same window, so the same kind of correlation, and more patches per step for the time (on D1,
+  4096 sparse patches beat 2048 full ones in Dice and TRE at the same cost);
 - the step decays over the level (cosine to a tenth), so that the noise of the random samples does
   not leave the field jittering by a step's size at the end.
 
@@ -29,10 +32,12 @@ from regviewer.registration.torch_backend.dense_level import field_of
 Tensor = torch.Tensor
 
 
-def patch_offsets(window: int, ndim: int, device: torch.device | str = "cpu") -> Tensor:
-    """Integer voxel offsets ``[P, ndim]`` of a ``window``-wide cube (array-axis order), centre included."""
+def patch_offsets(window: int, ndim: int, device: torch.device | str = "cpu", stride: int = 1) -> Tensor:
+    """Integer voxel offsets ``[P, ndim]`` of a ``window``-wide cube (array-axis order), centre included;
+    ``stride`` > 1 keeps every ``stride``-th voxel along each axis (the same window, fewer points)."""
     radius = window // 2
     steps = torch.arange(-radius, radius + 1, device=device)
+    steps = steps[steps % max(1, min(stride, radius)) == 0]  # at least 3 points along an axis
     return torch.stack(torch.meshgrid(*([steps] * ndim), indexing="ij"), dim=-1).reshape(-1, ndim)
 
 
@@ -107,7 +112,7 @@ class SampledLevel:
         self.grid_offset = reverse @ matrix[:ndim, ndim]
         self.window = 2 * (settings.lncc_window // 2) + 1
         radius = self.window // 2
-        offsets = patch_offsets(self.window, ndim, device)
+        offsets = patch_offsets(self.window, ndim, device, settings.patch_stride)
         self.candidates = candidate_voxels(self.fixed, self.window, mask)
         self.sizes = torch.tensor(self.shape, device=device)
         self.scale = ops.voxel_to_normalised_scale(self.shape, device)
