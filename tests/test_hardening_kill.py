@@ -1,7 +1,7 @@
 """Kill a real ``regviewer register`` at several moments, writing included: nothing truncated under a final name.
 
 SIGKILL (no chance to clean up) may leave a hidden temporary file, never a partial file under a final
-name. SIGINT (Ctrl-C) once the registration runs cancels it: the transform is still written (first),
+name. SIGINT (Ctrl-C) or SIGTERM once the registration runs cancels it: the transform is still written (first),
 every file under its final name is whole, and no temporary file is left.
 """
 
@@ -145,3 +145,15 @@ def test_sigint_keeps_the_transform_and_leaves_whole_files(pair, tmp_path, momen
     assert temporaries(run.out) == []
     if code == 130:
         assert any("cancel" in line for line in run.lines)
+
+
+def test_sigterm_cancels_like_ctrl_c(pair, tmp_path):
+    """``kill PID`` (SIGTERM) once the registration runs: cancelled, the transform written, every file whole."""
+    run = Run(pair, tmp_path / "out")
+    assert run.wait_for(lambda: any("level" in line for line in run.lines)), "".join(run.lines)
+    run.process.send_signal(signal.SIGTERM)
+    code = run.finish()
+    assert code in (130, 0), "".join(run.lines)
+    assert run.transform_written(), "".join(run.lines)
+    assert final_files_are_whole(run.out) == []
+    assert temporaries(run.out) == []

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +12,7 @@ import numpy as np
 from regviewer.app.run_session import START_NONE, RunPlan, RunSession
 from regviewer.app.workspace import Workspace
 from regviewer.cli.channel import parse_colour_channel
+from regviewer.cli.interrupt import cancel_on_signals
 from regviewer.cli.progress_bar import TerminalProgress
 from regviewer.core.errors import InputMismatchError, RegViewerError
 from regviewer.core.image import Image
@@ -146,28 +144,6 @@ def _with_metric(stages: list[Stage], metric: str) -> list[Stage]:
     ]
 
 
-@contextmanager
-def _cancel_on_interrupt(token: CancelToken) -> Iterator[None]:
-    """Ctrl-C cancels the run (the last transform is still written); a second Ctrl-C aborts."""
-    previous = signal.getsignal(signal.SIGINT)
-
-    def handler(signum, frame):  # noqa: ARG001
-        if token.cancelled:
-            raise KeyboardInterrupt
-        token.cancel()
-        print("\nregviewer: cancelling (the last transform will be written; Ctrl-C again to abort)", file=sys.stderr)
-
-    try:
-        signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread
-        previous = None
-    try:
-        yield
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-
-
 def _format(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
@@ -258,7 +234,7 @@ def register(args: argparse.Namespace) -> tuple[dict, Path]:
     token = CancelToken()
     bar = TerminalProgress()
     # Ctrl-C while running or writing cancels: the run stops and its transform is still written (first).
-    with _cancel_on_interrupt(token):
+    with cancel_on_signals(token, "cancelling (the last transform will be written; Ctrl-C again to abort)"):
         result = run_chain(prepared.stages, prepared.request, bar, token)
         bar.finish_line()
         document = write_result(result, prepared.evaluation, out, args.moving, args.moving_labels)

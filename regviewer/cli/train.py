@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import signal
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+from regviewer.cli.interrupt import cancel_on_signals
 from regviewer.core.progress import CancelToken
 
 
@@ -55,7 +52,7 @@ def run_train(args: argparse.Namespace) -> int:
             raise RegViewerError("--steps must be at least 1")
         config = replace(config, optim=replace(config.optim, steps=args.steps))
     cancel = CancelToken()
-    with _stop_on_signals(cancel):
+    with cancel_on_signals(cancel, "stopping after this step (a checkpoint is saved; --resume continues)"):
         outcome = train(
             config,
             Path(args.output) if args.output else None,
@@ -65,29 +62,3 @@ def run_train(args: argparse.Namespace) -> int:
             cancel=cancel,
         )
     return 130 if outcome.interrupted else 0
-
-
-@contextmanager
-def _stop_on_signals(token: CancelToken) -> Iterator[None]:
-    """Ctrl-C or ``kill`` (SIGTERM) stops training after the current step, with a checkpoint; a second one aborts.
-
-    Set explicitly because a job started in the background by a script inherits SIGINT ignored, and
-    SIGTERM would otherwise end the process without its checkpoint.
-    """
-    signals = [signal.SIGINT] + ([signal.SIGTERM] if hasattr(signal, "SIGTERM") else [])
-
-    def handler(signum, frame):  # noqa: ARG001
-        if token.cancelled:
-            raise KeyboardInterrupt
-        token.cancel()
-        print("\nregviewer: stopping after this step (a checkpoint is saved; --resume continues)", file=sys.stderr)
-
-    try:
-        previous = {number: signal.signal(number, handler) for number in signals}
-    except ValueError:  # not the main thread
-        previous = {}
-    try:
-        yield
-    finally:
-        for number, before in previous.items():
-            signal.signal(number, before)
