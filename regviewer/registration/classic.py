@@ -120,6 +120,13 @@ class _SitkMethod:
             transform = request.initial_transform or AffineTransform.identity(request.fixed.ndim)
             message = f"the {self.label.lower()} stage diverged ({problem}); kept its starting transform"
             log.append(f"warning: {message}")
+        elif caution := self._suspicious(optimised):
+            warning = (
+                f"the {self.label.lower()} stage {caution}: check the result (with label maps loaded and used, "
+                "the Dice before and after tells whether it helped)"
+            )
+            message += f"; {warning}"
+            log.append(f"warning: {warning}")
         log.append(transform.describe())
         return Result(
             method=self.name,
@@ -134,6 +141,10 @@ class _SitkMethod:
 
     def _degenerate(self, optimised: sitk.Transform) -> str:
         """Why the optimised transform is unusable (empty when it is fine)."""
+        return ""
+
+    def _suspicious(self, optimised: sitk.Transform) -> str:
+        """Why the optimised transform, kept, deserves a warning (empty when it does not)."""
         return ""
 
     def _resolve_automatic(self, request: Request, parameters: dict) -> dict:
@@ -207,6 +218,10 @@ class _LinearMethod(_SitkMethod):
         linear = transform_from_sitk(optimised)
         return linear_problem(linear.matrix) if isinstance(linear, AffineTransform) else ""
 
+    def _suspicious(self, optimised: sitk.Transform) -> str:
+        linear = transform_from_sitk(optimised)
+        return implausible_scaling(linear.matrix) if isinstance(linear, AffineTransform) else ""
+
     def _new_transform(self, ndim: int) -> sitk.Transform:
         raise NotImplementedError
 
@@ -234,6 +249,22 @@ class _LinearMethod(_SitkMethod):
             gradientMagnitudeTolerance=1e-6,
         )
         method.SetOptimizerScalesFromPhysicalShift()
+
+
+PLAUSIBLE_SCALE = 1.25  # a fitted affine scaling an axis by more than this (or less than its inverse) is worth a look
+
+
+def implausible_scaling(matrix: np.ndarray) -> str:
+    """Why a fitted linear map is suspicious though not rejected (``linear_problem``), or "".
+
+    Between two images of one anatomy, an axis scaled by more than ``PLAUSIBLE_SCALE`` usually means a
+    wrong fit that a similarity measure liked (MR -> ultrasound: the prostate pairs' affine scaled
+    1.69 x 0.86 x 0.63 and the gland Dice fell to 0).
+    """
+    scales = np.linalg.svd(np.asarray(matrix, dtype=np.float64), compute_uv=False)
+    if scales.min() >= 1.0 / PLAUSIBLE_SCALE and scales.max() <= PLAUSIBLE_SCALE:
+        return ""
+    return f"scales the image by {', '.join(f'{v:.2f}' for v in scales)} (volume x{float(np.prod(scales)):.2f})"
 
 
 def linear_problem(matrix: np.ndarray, max_scale: float = 2.0) -> str:

@@ -35,7 +35,6 @@ Tensor = torch.Tensor
 DICE_TOLERANCE = 0.005  # a later stage whose mean label Dice is within this of the best is preferred
 STRETCH_LIMIT = 2.0  # without labels, a field compressing or stretching more than this (det J) ...
 STRETCH_SHARE = 0.05  # ... over more than this share of its grid is called suspicious (said in a warning)
-AFFINE_SCALE_LIMIT = 1.25  # ... and so is an affine scaling an axis by more than this (or less than its inverse)
 FIELD_MIN_VOXELS = 8  # the dense field's grid keeps at least this many points along an axis (or the axis's size)
 
 
@@ -382,12 +381,12 @@ class InstanceOptimiser:
         the pair, e.g. LNCC on MR -> ultrasound, improves by distorting anatomy)."""
         if self.state.dice:
             return
-        scales = np.linalg.svd(np.asarray(self.state.affine.matrix, dtype=np.float64), compute_uv=False)
-        if scales.min() < 1.0 / AFFINE_SCALE_LIMIT or scales.max() > AFFINE_SCALE_LIMIT:
+        from regviewer.registration.classic import implausible_scaling
+
+        if caution := implausible_scaling(self.state.affine.matrix):
             self.state.warnings.append(
-                f"the similarity improved, but the affine stage scales the image by {', '.join(f'{v:.2f}' for v in scales)} "
-                f"(volume x{float(np.prod(scales)):.2f}): check the result; with label maps loaded and used, "
-                "their Dice decides what is kept"
+                f"the similarity improved, but the affine stage {caution}: check the result; with label maps "
+                "loaded and used, their Dice decides what is kept"
             )
         field_mm = self.state.field_mm
         if field_mm is None:
