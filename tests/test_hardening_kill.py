@@ -137,7 +137,19 @@ def test_sigint_keeps_the_transform_and_leaves_whole_files(pair, tmp_path, momen
     else:
         name = moment.split()[-1]
         run.wait_for(lambda: any(run.out.glob(f"{name}.*")) or any(name in p for p in temporaries(run.out)))
-    run.process.send_signal(signal.SIGINT)
+    _cancel_and_check(run, signal.SIGINT)
+
+
+def test_sigterm_cancels_like_ctrl_c(pair, tmp_path):
+    """``kill PID`` (SIGTERM) once the registration runs: cancelled, the transform written, every file whole."""
+    run = Run(pair, tmp_path / "out")
+    assert run.wait_for(lambda: any("level" in line for line in run.lines)), "".join(run.lines)
+    _cancel_and_check(run, signal.SIGTERM)
+
+
+def _cancel_and_check(run: Run, number: int) -> None:
+    """Send ``number``; the run ends cancelled (130) or finished (0), its transform written, every file whole."""
+    run.process.send_signal(number)
     code = run.finish()
     assert code in (130, 0), "".join(run.lines)
     assert run.transform_written(), "".join(run.lines)
@@ -145,15 +157,3 @@ def test_sigint_keeps_the_transform_and_leaves_whole_files(pair, tmp_path, momen
     assert temporaries(run.out) == []
     if code == 130:
         assert any("cancel" in line for line in run.lines)
-
-
-def test_sigterm_cancels_like_ctrl_c(pair, tmp_path):
-    """``kill PID`` (SIGTERM) once the registration runs: cancelled, the transform written, every file whole."""
-    run = Run(pair, tmp_path / "out")
-    assert run.wait_for(lambda: any("level" in line for line in run.lines)), "".join(run.lines)
-    run.process.send_signal(signal.SIGTERM)
-    code = run.finish()
-    assert code in (130, 0), "".join(run.lines)
-    assert run.transform_written(), "".join(run.lines)
-    assert final_files_are_whole(run.out) == []
-    assert temporaries(run.out) == []

@@ -151,7 +151,10 @@ def test_cli_train_command(tmp_path, capsys):
     assert "training configuration not found" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="POSIX signals and preexec_fn")
+@pytest.mark.skipif(
+    not hasattr(__import__("os"), "fork"),
+    reason="POSIX only: starts the child with SIGINT ignored through preexec_fn, which Windows lacks",
+)
 @pytest.mark.parametrize("number", ["SIGTERM", "SIGINT"])
 def test_a_signal_stops_training_after_the_step_with_a_checkpoint(tmp_path, number):
     """``kill`` (SIGTERM), or Ctrl-C to a job a script started in the background (which inherits SIGINT
