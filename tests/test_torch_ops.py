@@ -198,3 +198,20 @@ def test_image_to_tensor_normalises_robustly():
     tensor = ops.image_to_tensor(array, normalise=True)
     assert tensor.shape == (1, 1, 10, 10, 10) and tensor.dtype == torch.float32
     assert float(tensor.min()) == 0.0 and float(tensor.max()) == 1.0
+
+
+@pytest.mark.parametrize("shape", [(1, 2, 7, 12), (1, 1, 1, 8, 9), (1, 1, 6, 7, 8)])
+def test_binomial_blur_matches_scipy_with_edges_replicated(shape):
+    from scipy.ndimage import correlate1d
+
+    x = torch.rand(*shape, dtype=torch.float64)
+    expected = x[0].numpy()
+    for axis in range(1, expected.ndim):
+        expected = correlate1d(expected, [0.25, 0.5, 0.25], axis=axis, mode="nearest")
+    np.testing.assert_allclose(ops.binomial_blur(x)[0].numpy(), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(1, 2, 5, 6), (1, 1, 4, 5, 6), (1, 1, 1, 5, 6)])
+def test_box_sum_gradient_is_exact(shape):
+    x = torch.rand(*shape, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: ops.box_sum(t, 3), (x,))
