@@ -58,10 +58,12 @@ def _dice(fixed_labels, moving_labels, transform, labels):
 
 
 @pytest.mark.slow
-def test_recovers_known_smooth_deformation_of_brain3d(brain_pair):
+@pytest.mark.parametrize("interpolation", ["linear", "cubic"])
+def test_recovers_known_smooth_deformation_of_brain3d(brain_pair, interpolation):
     fixed, moving, fixed_labels, moving_labels, labels = brain_pair
     events = []
-    result = TorchDeformableMethod().run(Request(fixed, moving, dict(QUICK, device="cpu")), events.append)
+    parameters = dict(QUICK, device="cpu", field_interpolation=interpolation)
+    result = TorchDeformableMethod().run(Request(fixed, moving, parameters), events.append)
     before = _dice(fixed_labels, moving_labels, None, labels)
     after = _dice(fixed_labels, moving_labels, result.transform, labels)
     field = to_displacement_field(result.transform, fixed.geometry)

@@ -100,10 +100,13 @@ def _shifted_pair(offset_voxels):
     return Image.from_array(fixed, spacing=spacing), Image.from_array(moving, spacing=spacing)
 
 
-@pytest.mark.parametrize(("stride", "samples"), [(1, 1024), (2, 2048)])
-def test_sampled_refinement_recovers_a_known_shift(stride, samples):
+@pytest.mark.parametrize(
+    ("stride", "samples", "interpolation"), [(1, 1024, "linear"), (2, 2048, "linear"), (2, 2048, "cubic")]
+)
+def test_sampled_refinement_recovers_a_known_shift(stride, samples, interpolation):
     """No affine, no dense steps: the sampled level alone finds a sub-voxel-accurate shift of about 1 mm,
-    with whole patches or with every other voxel of them (``patch_stride`` 2).
+    with whole patches or with every other voxel of them (``patch_stride`` 2), the field read linearly or
+    as a cubic B-spline.
 
     The moving image reads the fixed one at x + offset, offset (z, y, x) = (0.8, -0.6, 0.5) voxels: the
     content of a fixed point x sits at x - offset in the moving image, so the map must move x by
@@ -120,6 +123,7 @@ def test_sampled_refinement_recovers_a_known_shift(stride, samples):
         "samples": samples,
         "patch_stride": stride,
         "sampled_learning_rate": 0.05,
+        "field_interpolation": interpolation,
         "regularisation_weight": 1.0,
         "device": "cpu",
         "threads": 1,

@@ -123,6 +123,17 @@ PARAMETERS = (
         expert=True,
     ),
     Parameter(
+        "field_interpolation",
+        "choice",
+        "linear",
+        "Field between nodes",
+        "How the field is read between its grid's nodes. cubic: as the control points of a cubic B-spline (as "
+        "elastix's B-spline grid), smooth everywhere and closer to smooth anatomy for the same spacing; linear: "
+        "straight lines between nodes.",
+        choices=("linear", "cubic"),
+        expert=True,
+    ),
+    Parameter(
         "learning_rate",
         "float",
         0.2,
@@ -516,6 +527,7 @@ def _settings(parameters: dict, spacing=(1.0,)):
         samples=parameters["samples"],
         patch_stride=parameters["patch_stride"],
         sampled_learning_rate=parameters["sampled_learning_rate"],
+        field_interpolation=parameters["field_interpolation"],
     )
 
 

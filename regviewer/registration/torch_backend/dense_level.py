@@ -8,7 +8,7 @@ import math
 import torch
 from torch import Tensor
 
-from regviewer.registration.torch_backend import frames, ops
+from regviewer.registration.torch_backend import cubic, frames, ops
 
 
 @torch.no_grad()
@@ -68,7 +68,7 @@ class DenseLevel:
         field = self.displacement_mm(parameter).requires_grad_(True) if svf else parameter
         # The linear part acts on the coarse field before upsampling (resizing is linear): cheap.
         mapped = torch.einsum("ij,bj...->bi...", self.field_to_grid, field * self.to_normalised)
-        grid = self.base_grid + ops.resize(mapped, self.level_shape).movedim(1, -1)
+        grid = self.base_grid + cubic.expand(mapped, self.level_shape, self.settings.field_interpolation).movedim(1, -1)
         loss = self.owner._similarity(self.fixed, ops.sample_xyz(self.moving, grid), self.mask, self.statistics)
         if self.labels is not None:
             fixed_onehot, moving_onehot = self.labels

@@ -27,7 +27,7 @@ import torch
 
 from regviewer.core.image import Geometry
 from regviewer.core.transforms import AffineTransform, CompositeTransform, Transform
-from regviewer.registration.torch_backend import frames, ops, sampled
+from regviewer.registration.torch_backend import cubic, frames, ops, sampled
 from regviewer.registration.torch_backend.adam import Adam
 from regviewer.registration.torch_backend.dense_level import DenseLevel
 
@@ -63,6 +63,7 @@ class Settings:
     samples: int = 2048
     patch_stride: int = 1  # voxels between the points of a sampled-level patch (sampled.patch_offsets)
     sampled_learning_rate: float = 0.05
+    field_interpolation: str = "linear"  # how the field grid is read between its nodes: "linear" or "cubic" (cubic.py)
 
 
 @dataclass
@@ -335,8 +336,7 @@ class InstanceOptimiser:
     def _landmark_loss(self, field_normalised: Tensor, matrix: Tensor, points: tuple[Tensor, Tensor, Tensor]) -> Tensor:
         """Mean squared distance (mm^2) between moved fixed landmarks and their moving partners."""
         fixed, moving_mm, to_mm = points
-        grid = fixed.view(1, -1, *([1] * (self.ndim - 1)), self.ndim)
-        shift = ops.sample(field_normalised, grid, padding="border").reshape(self.ndim, -1).T
+        shift = cubic.read(field_normalised, fixed, self.settings.field_interpolation).T
         moved = (fixed + shift).to(self.dtype) @ matrix[: self.ndim, : self.ndim].T.to(self.dtype) + matrix[
             : self.ndim, self.ndim
         ].to(self.dtype)
@@ -352,8 +352,9 @@ class InstanceOptimiser:
         geometry = self.problem.fixed_geometry
         field_mm = self.state.field_mm.detach()
         if full_resolution:
-            field_mm = ops.resize(field_mm, geometry.shape)
-        else:
+            field_mm = cubic.expand(field_mm, geometry.shape, self.settings.field_interpolation)
+        else:  # the field at its nodes (a B-spline's values there are not its control points)
+            field_mm = cubic.expand(field_mm, field_mm.shape[2:], self.settings.field_interpolation)
             geometry = frames.level_geometry(geometry, field_mm.shape[2:])
         dense = field_to_transform(field_mm, geometry)
         return CompositeTransform([dense, self.state.affine])
@@ -441,7 +442,7 @@ class InstanceOptimiser:
         field_normalised = None
         if field_mm is not None:
             field_normalised = field_mm * scale.view(1, -1, *([1] * self.ndim))
-            points = points + ops.resize(field_normalised, shape).movedim(1, -1)
+            points = points + cubic.expand(field_normalised, shape, self.settings.field_interpolation).movedim(1, -1)
         grid = points @ (reverse @ matrix[: self.ndim, : self.ndim]).T + reverse @ matrix[: self.ndim, self.ndim]
         return matrix, field_normalised, grid
 
