@@ -6,16 +6,17 @@ spacing and a kink at every node. Read as the control points of a cubic B-spline
 its B-spline grid, the field is smooth (C2) everywhere and fits smooth deformations closer for the
 same number of parameters.
 
-Both readings are linear in the grid, so they are separable products of one small 1D matrix
-per axis (``weights_1d``): a finer grid is three matrix products, a point is a weighted sum of its
-4 x 4 x 4 nearest nodes. Past an edge the control points continue linearly (``_neighbours``), and a
-point past the grid reads its edge.
+The spline is linear in its control points and separable: one small 1D matrix per axis
+(``weights_1d``) reads a finer grid in three matrix products, and a point is a weighted sum of its
+4 x 4 x 4 nearest nodes. Past an edge the control points continue linearly (``_neighbours``); a point
+past the grid reads its edge.
 Positions follow ``align_corners=True``: node 0 and node n - 1 sit on the first and last voxel
 centres of the image, like every grid of the torch engine.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -49,8 +50,10 @@ def _neighbours(position: Tensor, size: int) -> tuple[Tensor, Tensor]:
     return index.clamp(0, size - 1), weights + correction
 
 
+@functools.lru_cache(maxsize=64)
 def weights_1d(size: int, new_size: int, device: torch.device | str = "cpu", dtype=torch.float32) -> Tensor:
-    """The matrix ``[new_size, size]`` that reads a ``size``-node axis at ``new_size`` evenly spread positions."""
+    """The matrix ``[new_size, size]`` that reads a ``size``-node axis at ``new_size`` evenly spread positions
+    (cached: the same few are asked for at every step; do not modify it)."""
     if size == 1 or new_size == 1:
         return torch.ones(new_size, size, device=device, dtype=dtype) / size
     position = torch.arange(new_size, device=device, dtype=torch.float64) * ((size - 1) / (new_size - 1))
@@ -74,7 +77,11 @@ def upsample(grid: Tensor, shape: Sequence[int]) -> Tensor:
 
 
 def at_points(grid: Tensor, positions: Tensor) -> Tensor:
-    """The B-spline of control points ``grid [1, C, *S]`` at ``positions [N, ndim]`` (node units, array-axis order): ``[C, N]``."""
+    """The B-spline of control points ``grid [1, C, *S]`` at ``positions [N, ndim]`` (node units, array-axis order): ``[C, N]``.
+
+    For a few points (landmarks): thousands of points a step cost less as a 3x finer grid from ``upsample``
+    read linearly (8.6 ms against 2 ms forward for 4096 points on CPU).
+    """
     shape = grid.shape[2:]
     flat_index = torch.zeros(positions.shape[0], 1, dtype=torch.long, device=grid.device)
     weight = torch.ones(positions.shape[0], 1, dtype=grid.dtype, device=grid.device)
@@ -83,8 +90,7 @@ def at_points(grid: Tensor, positions: Tensor) -> Tensor:
         stride = math.prod(shape[axis + 1 :])
         flat_index = (flat_index[:, :, None] + index[:, None, :] * stride).reshape(len(positions), -1)
         weight = (weight[:, :, None] * axis_weights[:, None, :]).reshape(len(positions), -1)
-    values = grid.reshape(grid.shape[1], -1)[:, flat_index]  # [C, N, 4^ndim]
-    return (values * weight).sum(dim=-1)
+    return (grid.reshape(grid.shape[1], -1)[:, flat_index] * weight).sum(dim=-1)
 
 
 def normalised_to_nodes(points: Tensor, shape: Sequence[int]) -> Tensor:
