@@ -392,6 +392,7 @@ class InstanceOptimiser:
         field_mm = self.state.field_mm
         if field_mm is None:
             return
+        field_mm = cubic.expand(field_mm, field_mm.shape[2:], self.settings.field_interpolation)  # values at the nodes
         spacing = frames.voxel_spacing_zyx(frames.level_geometry(self.problem.fixed_geometry, field_mm.shape[2:]))
         view = (1, -1) + (1,) * self.ndim
         voxels = field_mm.float() / torch.tensor(spacing, dtype=torch.float32, device=field_mm.device).view(view)
