@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
-from skimage.transform import pyramid_reduce, resize
 
 
 def normalised(array: np.ndarray) -> np.ndarray:
@@ -29,6 +28,8 @@ def normalised(array: np.ndarray) -> np.ndarray:
 
 def pyramid(image: np.ndarray, max_levels: int, min_size: int = 16) -> list[np.ndarray]:
     """Coarse-to-fine pyramid (halving each level, smallest side >= ``min_size``), as scikit-image builds it."""
+    from skimage.transform import pyramid_reduce  # scikit-image is imported when a run needs it, not with the plugin
+
     levels = [image]
     while len(levels) < max_levels and min(levels[-1].shape) > 2 * min_size:
         levels.append(pyramid_reduce(levels[-1], 2, channel_axis=None).astype(np.float32))
@@ -39,6 +40,8 @@ def expand_flow(flow: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """A coarser flow on the grid ``shape``, its vectors rescaled to that grid's voxels."""
     if flow.shape[1:] == tuple(shape):
         return flow
+    from skimage.transform import resize
+
     scale = np.array(shape, float) / np.array(flow.shape[1:], float)
     return np.stack(
         [resize(flow[axis], shape, order=1, preserve_range=True) * scale[axis] for axis in range(len(shape))]
