@@ -61,3 +61,24 @@ def test_linear_reading_is_the_engines_resize_and_grid_sample():
     torch.testing.assert_close(cubic.expand(grid, (7, 9, 11), "linear"), ops.resize(grid, (7, 9, 11)))
     points = _grid_points((7, 9, 11))
     torch.testing.assert_close(cubic.read(grid, points, "linear"), ops.resize(grid, (7, 9, 11)).reshape(3, -1))
+
+
+def test_the_coarse_and_the_full_resolution_result_agree_at_the_nodes():
+    """A preview (the field on its own grid, read linearly by ITK) and the final result (the spline on the
+    fixed grid) map every node of the field's grid to the same point."""
+    from regviewer.core.image import Image
+    from regviewer.registration.torch_backend import frames
+    from regviewer.registration.torch_backend.instance import InstanceOptimiser, Problem, Settings
+
+    image = Image.from_array(np.zeros((13, 15, 16), np.float32), spacing=(1.2, 0.9, 1.0))
+    tensor = torch.zeros(1, 1, 13, 15, 16)
+    problem = Problem(tensor, tensor, image.geometry, image.geometry, np.eye(4))
+    optimiser = InstanceOptimiser(problem, Settings(field_interpolation="cubic"), lambda *a: None, lambda: False)
+    optimiser.state.field_mm = torch.randn(1, 3, 5, 8, 6)  # 13 -> 5 nodes: every 3rd voxel along z, etc.
+    coarse = optimiser.current_transform(full_resolution=False)
+    full = optimiser.current_transform(full_resolution=True)
+    nodes = frames.level_geometry(image.geometry, (5, 8, 6))
+    index = np.stack(np.meshgrid(*[np.arange(n) for n in (6, 8, 5)], indexing="ij"), -1).reshape(-1, 3)  # (x, y, z)
+    points = np.array([nodes.index_to_physical(i.astype(float)) for i in index])
+    np.testing.assert_allclose(coarse.transform_points(points), full.transform_points(points), atol=1e-4)
+    assert not np.allclose(coarse.transform_points(points), points, atol=1e-3)  # the field does move them
