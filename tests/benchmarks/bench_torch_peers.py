@@ -4,6 +4,8 @@ Cases (each a folder of fixed / moving images, their labels, score_labels.txt an
 - D1: brain3d warped by a known deformation (../shared/docs/PEERS.md; built on first use);
 - sample3d: brain3d at 2 mm warped by a known affine + smooth field (the fixture of tests/test_torch_opt.py),
   200 foreground landmark pairs carried by the true map;
+- mni (needs nilearn): nilearn's MNI152 template -> brain3d, grey / white matter Dice: two different brains,
+  a pair no preset was tuned on (no landmarks);
 - prostate25, prostate26: the prostate_cohort test pairs (MR -> ultrasound), both images taken to cover
   the same field of view (as bench_torch.py does), gland label (channel 0) scored, TRE between the
   centroids of the landmark blobs.
@@ -80,6 +82,8 @@ def case_folder(name: str) -> Path:
         return folder
     if name == "sample3d":
         return _sample3d(folder)
+    if name == "mni":
+        return _mni(folder)
     if name.startswith("prostate"):
         from bench_torch import case_prostate
 
@@ -118,6 +122,54 @@ def _sample3d(folder: Path) -> Path:
     fixed_points = np.array([fixed.index_to_physical(index[::-1].astype(float)) for index in chosen])
     return _write_case(
         folder, fixed, moving, fixed_labels, moving_labels, fixed_points, truth.transform_points(fixed_points), labels
+    )
+
+
+def _mni(folder: Path) -> Path:
+    """nilearn's MNI152 1 mm template (moving) -> brain3d's test scan (fixed): two different brains, scored on
+    grey (1) and white matter (2). brain3d's array axes are A-P, S-I, L-R (by eye): it is put in the
+    template's axis order (I-S, P-A, L-R) and given its directions. The template's GM / WM maps are
+    thresholded at 0.5; brain3d's FreeSurfer labels 3 / 42 (cortex) and 2 / 41 (white matter) give its own.
+    There are no landmarks: TRE is not meaningful (two placeholder points)."""
+    try:
+        from nilearn import datasets
+    except ImportError as error:
+        raise SystemExit("the mni case needs nilearn in this environment: pip install nilearn") from error
+    from regviewer.core.image import Image
+    from regviewer.core.io import read_image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    maps = {}
+    for name, load in (
+        ("template", datasets.load_mni152_template),
+        ("gm", datasets.load_mni152_gm_template),
+        ("wm", datasets.load_mni152_wm_template),
+    ):
+        load(resolution=1).to_filename(folder / f"mni_{name}.nii.gz")
+        maps[name] = read_image(folder / f"mni_{name}.nii.gz")
+    template = maps["template"]
+    direction = template.geometry.direction
+
+    def reoriented(array: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(np.flip(np.transpose(array, (1, 0, 2)), axis=0))
+
+    npz = DATA / "brain3d" / "test_scan.npz"
+    scan = reoriented(np.asarray(read_image(npz).array, dtype=np.float32))
+    segmentation = reoriented(np.asarray(read_image(npz, is_label=True).array))
+    tissue = np.isin(segmentation, [3, 42]) + 2 * np.isin(segmentation, [2, 41])
+    grey, white = np.asarray(maps["gm"].array), np.asarray(maps["wm"].array)
+    template_tissue = np.where((grey > 0.5) & (grey >= white), 1, np.where(white > 0.5, 2, 0))
+    on_template = {"spacing": template.geometry.spacing, "origin": template.geometry.origin, "direction": direction}
+    points = np.zeros((2, 3)) + [[0.0], [1.0]]
+    return _write_case(
+        folder,
+        Image.from_array(scan, spacing=(1.0, 1.0, 1.0), direction=direction),
+        template,
+        Image.from_array(tissue.astype(np.uint8), spacing=(1.0, 1.0, 1.0), direction=direction, is_label=True),
+        Image.from_array(template_tissue.astype(np.uint8), is_label=True, **on_template),
+        points,
+        points,
+        [1, 2],
     )
 
 
