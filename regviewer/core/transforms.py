@@ -59,27 +59,52 @@ class Transform(ABC):
     def inverse_transform_points(
         self, points_mm: np.ndarray, iterations: int = 20, tolerance_mm: float = 1e-4
     ) -> np.ndarray:
-        """Moving -> fixed for points: solve T(x) = y by Newton iterations with a numerical Jacobian.
+        """Moving -> fixed for points: solve T(x) = y by damped Newton iterations (numerical Jacobian).
 
-        Exact transforms override this. Starting from the inverse of the local linear part makes
-        the iteration converge in a few steps for smooth, invertible deformations.
+        Exact transforms override this. A step is taken only where it brings T(x) closer to y (else
+        it is halved, up to 10 times), so a strongly compressing field cannot send a point back and
+        forth between two guesses; a point that cannot be solved keeps its closest guess.
         """
         targets, single = _as_points(points_mm, self.ndim)
         estimate = self._inverse_start(targets)
-        step_mm = 0.5
+        residual = self.transform_points(estimate) - targets
         for _ in range(iterations):
-            residual = self.transform_points(estimate) - targets
-            if np.max(np.abs(residual)) < tolerance_mm:
+            error = np.linalg.norm(residual, axis=1)
+            active = np.flatnonzero(np.max(np.abs(residual), axis=1) >= tolerance_mm)
+            if active.size == 0:
                 break
-            jacobians = np.empty((len(estimate), self.ndim, self.ndim))
-            for axis in range(self.ndim):
-                offset = np.zeros(self.ndim)
-                offset[axis] = step_mm
-                forward = self.transform_points(estimate + offset)
-                backward = self.transform_points(estimate - offset)
-                jacobians[:, :, axis] = (forward - backward) / (2 * step_mm)
-            estimate = estimate - np.linalg.solve(jacobians, residual[..., None])[..., 0]
+            step = np.einsum("nij,nj->ni", np.linalg.pinv(self._jacobians(estimate[active])), residual[active])
+            if not self._backtrack(estimate, residual, error, targets, active, step):
+                break
         return estimate[0] if single else estimate
+
+    def _jacobians(self, points: np.ndarray, step_mm: float = 0.5) -> np.ndarray:
+        """(N, ndim, ndim) central-difference Jacobians of ``transform_points``."""
+        jacobians = np.empty((len(points), self.ndim, self.ndim))
+        for axis in range(self.ndim):
+            offset = np.zeros(self.ndim)
+            offset[axis] = step_mm
+            forward = self.transform_points(points + offset)
+            backward = self.transform_points(points - offset)
+            jacobians[:, :, axis] = (forward - backward) / (2 * step_mm)
+        return jacobians
+
+    def _backtrack(self, estimate, residual, error, targets, active, step) -> bool:
+        """Take ``step`` (halved until the error falls) at the ``active`` points, in place; False if none moved."""
+        moved = False
+        scale = 1.0
+        for _ in range(10):
+            trial = estimate[active] - scale * step
+            trial_residual = self.transform_points(trial) - targets[active]
+            better = np.linalg.norm(trial_residual, axis=1) < error[active]
+            chosen = active[better]
+            estimate[chosen], residual[chosen] = trial[better], trial_residual[better]
+            moved |= bool(better.any())
+            active, step = active[~better], step[~better]
+            if active.size == 0:
+                break
+            scale *= 0.5
+        return moved
 
     def transform_points_for_display(self, points_mm: np.ndarray) -> np.ndarray:
         """Fixed -> moving for drawing: a transform may trade accuracy (below 1e-3 mm) for speed here."""
