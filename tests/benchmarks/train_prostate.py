@@ -3,6 +3,8 @@
 prepare: writes the prostate_cohort's 25 training pairs as 3D NIfTI files (the moving MR taken to cover
     the ultrasound's field of view, as bench_torch.case_prostate does; the gland label = channel 0) and
     a ``regviewer train`` configuration (pairs = "listed", Dice loss only: similarity_weight = 0);
+    with --landmarks, each pair's landmark channels join the gland as labels 2, 3, ... (as DeepReg
+    trains on all of a pair's labels; the test pairs' landmarks stay unseen);
     then train with ``regviewer train --config FOLDER/prostate.toml``.
 evaluate: gland Dice and landmark-centroid TRE of the trained model (network stage alone, and after
     the affine preset) on the 2 test pairs, next to identity.
@@ -18,6 +20,8 @@ import json
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "benchmarks")]
@@ -60,7 +64,23 @@ dir = "run"
 """
 
 
-def prepare(folder: Path, steps: int, threads: int, smoothness: float) -> Path:
+def _labels(path: Path, landmarks: bool):
+    """The gland (1); with ``landmarks``, each further channel painted over it as its own value (2, 3, ...)."""
+    import nibabel
+
+    from regviewer.core.io import read_image
+
+    gland = read_image(path, is_label=True, channel=0)
+    if not landmarks:
+        return gland
+    merged = (np.asarray(gland.array) > 0).astype(np.uint8)
+    shape = nibabel.load(path).shape
+    for channel in range(1, shape[3] if len(shape) == 4 else 1):
+        merged[np.asarray(read_image(path, is_label=True, channel=channel).array) > 0] = channel + 1
+    return gland.with_array(merged)
+
+
+def prepare(folder: Path, steps: int, threads: int, smoothness: float, landmarks: bool) -> Path:
     from regviewer.core.io import read_image, write_image
 
     source = DEFAULT_DATA / "prostate_cohort" / "train"
@@ -70,8 +90,8 @@ def prepare(folder: Path, steps: int, threads: int, smoothness: float) -> Path:
         name = path.name.removesuffix(".nii.gz")
         fixed = read_image(path)
         moving = _on_extent(read_image(source / "moving_images" / path.name), fixed)
-        fixed_labels = read_image(source / "fixed_labels" / path.name, is_label=True, channel=0)
-        moving_labels = _on_extent(read_image(source / "moving_labels" / path.name, is_label=True, channel=0), fixed)
+        fixed_labels = _labels(source / "fixed_labels" / path.name, landmarks)
+        moving_labels = _on_extent(_labels(source / "moving_labels" / path.name, landmarks), fixed)
         for role, image, labels in (("moving", moving, moving_labels), ("fixed", fixed, fixed_labels)):
             write_image(image, folder / f"{name}_{role}.nii.gz")
             write_image(labels, folder / f"{name}_{role}_labels.nii.gz")
@@ -93,7 +113,14 @@ def evaluate(model: str, cases: list[str]) -> list[dict]:
     for number in cases:
         data = case_prostate(DEFAULT_DATA, number, {}).data
         before = score(None, data)
-        rows.append({"case": f"prostate{number}", "method": "identity", "dice": before["dice_mean"]})
+        rows.append(
+            {
+                "case": f"prostate{number}",
+                "method": "identity",
+                "dice": before["dice_mean"],
+                "tre_mm": before["tre_mean_mm"],
+            }
+        )
         for label, stages in (
             ("network", [Stage("network", {"model": model})]),
             ("affine + network", [Stage("affine", {"metric": "mi"}), Stage("network", {"model": model})]),
@@ -123,12 +150,15 @@ def main() -> None:
     make.add_argument("--steps", type=int, default=1200)
     make.add_argument("--threads", type=int, default=1)
     make.add_argument("--smoothness", type=float, default=1.0)
+    make.add_argument(
+        "--landmarks", action="store_true", help="train on the landmark channels too, not the gland alone"
+    )
     check = commands.add_parser("evaluate")
     check.add_argument("model")
     check.add_argument("--cases", default="25,26")
     args = parser.parse_args()
     if args.command == "prepare":
-        print(prepare(Path(args.folder), args.steps, args.threads, args.smoothness))
+        print(prepare(Path(args.folder), args.steps, args.threads, args.smoothness, args.landmarks))
         return
     for row in evaluate(args.model, [c.strip() for c in args.cases.split(",") if c.strip()]):
         print(json.dumps(row))
