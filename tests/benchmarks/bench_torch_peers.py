@@ -24,7 +24,8 @@ average before and after it and the ratio of every method's time to elastix's in
 compare ratios, not seconds.
 
 Also "identity" (no registration: the starting figures) and "PRESET+labels" (any preset, with the
-case's label maps in the request, as "Use label maps" does; only the scored labels are used).
+case's label maps in the request, as "Use label maps" does), "PRESET+labels:W" (the same with a Dice
+term of weight W: label_weight).
 
 usage: python tests/benchmarks/bench_torch_peers.py [--cases D1,sample3d,prostate25,prostate26]
        [--methods elastix,deformable,deformable-torch,deformable-torch-old] [--old REV] [--json out.json]
@@ -191,7 +192,7 @@ def run_one(method: str, case: Path, elastix_python: str) -> dict:
 
     if "torch" in method:
         import torch  # noqa: F401  (imported before the clock starts, as elastix's helper imports itk before it)
-    if method == "identity" or method.endswith("+labels"):
+    if method == "identity" or "+labels" in method:
         figures = _run_with_labels(data, method)
     else:
         figures = run_regviewer(data, method.removesuffix("-old"))
@@ -206,7 +207,8 @@ def run_one(method: str, case: Path, elastix_python: str) -> dict:
 
 def _run_with_labels(data: dict, method: str) -> dict:
     """ "identity" (no registration), or "PRESET+labels": the preset with the case's label maps in the
-    request (as "Use label maps" in the window, or --fixed-labels / --moving-labels on the command line)."""
+    request (as "Use label maps" in the window, or --fixed-labels / --moving-labels on the command line);
+    "PRESET+labels:W" also sets the Dice term's weight (label_weight) to W."""
     import time
 
     from bench_peers import score
@@ -215,7 +217,7 @@ def _run_with_labels(data: dict, method: str) -> dict:
     from regviewer.core.resample import resample_image
     from regviewer.core.transforms import AffineTransform
     from regviewer.registration.base import Request
-    from regviewer.registration.pipeline import run_chain
+    from regviewer.registration.pipeline import override_stages, run_chain
     from regviewer.registration.presets import get_preset
 
     started = time.perf_counter()
@@ -225,7 +227,11 @@ def _run_with_labels(data: dict, method: str) -> dict:
         request = Request(
             data["fixed"], data["moving"], fixed_labels=data["fixed_labels"], moving_labels=data["moving_labels"]
         )
-        result = run_chain(get_preset(method.removesuffix("+labels")).stages, request)
+        preset, _, weight = method.partition("+labels")
+        stages = get_preset(preset).stages
+        if weight:
+            stages = override_stages(stages, {"label_weight": float(weight.removeprefix(":"))})
+        result = run_chain(stages, request)
         transform = result.transform
         print("\n".join(line for line in result.log if "Dice" in line or "warning" in line), file=sys.stderr)
     wall = time.perf_counter() - started

@@ -7,7 +7,8 @@ prepare: writes the prostate_cohort's 25 training pairs as 3D NIfTI files (the m
     trains on all of a pair's labels; the test pairs' landmarks stay unseen);
     then train with ``regviewer train --config FOLDER/prostate.toml``.
 evaluate: gland Dice and landmark-centroid TRE of the trained model (network stage alone, and after
-    the affine preset) on the 2 test pairs, next to identity.
+    an affine stage) on the 2 test pairs, next to identity and the deformable-torch preset (with and
+    without the gland labels), all scored by the same code (regviewer.core.evaluation).
 
 usage: python tests/benchmarks/train_prostate.py prepare FOLDER [--steps N] [--threads 1]
        python tests/benchmarks/train_prostate.py evaluate MODEL [--cases 25,26]
@@ -108,6 +109,7 @@ def evaluate(model: str, cases: list[str]) -> list[dict]:
     from regviewer.core.evaluation import jacobian_figures
     from regviewer.registration.base import Request
     from regviewer.registration.pipeline import Stage, run_chain
+    from regviewer.registration.presets import get_preset
 
     rows = []
     for number in cases:
@@ -121,12 +123,15 @@ def evaluate(model: str, cases: list[str]) -> list[dict]:
                 "tre_mm": before["tre_mean_mm"],
             }
         )
-        for label, stages in (
-            ("network", [Stage("network", {"model": model})]),
-            ("affine + network", [Stage("affine", {"metric": "mi"}), Stage("network", {"model": model})]),
+        labelled = {"fixed_labels": data.fixed_labels, "moving_labels": data.moving_labels}
+        for label, stages, extra in (
+            ("network", [Stage("network", {"model": model})], {}),
+            ("affine + network", [Stage("affine", {"metric": "mi"}), Stage("network", {"model": model})], {}),
+            ("deformable-torch", get_preset("deformable-torch").stages, {}),
+            ("deformable-torch + gland labels", get_preset("deformable-torch").stages, labelled),
         ):
             started = time.perf_counter()
-            result = run_chain(stages, Request(data.fixed, data.moving))
+            result = run_chain(stages, Request(data.fixed, data.moving, **extra))
             wall = time.perf_counter() - started
             after = score(result.transform, data)
             rows.append(
