@@ -215,3 +215,27 @@ def test_binomial_blur_matches_scipy_with_edges_replicated(shape):
 def test_box_sum_gradient_is_exact(shape):
     x = torch.rand(*shape, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda t: ops.box_sum(t, 3), (x,))
+
+
+@pytest.mark.parametrize("full, coarse", [((9, 9), (5, 5)), ((7, 10, 6), (3, 4, 6))])
+def test_label_fractions_are_each_labels_share_of_a_coarse_voxel(full, coarse):
+    rng = np.random.default_rng(3)
+    labels = rng.choice([0, 2, 5, 9], size=full, p=[0.55, 0.3, 0.1, 0.05])
+    values = [2, 5, 9]
+    fractions = ops.label_fractions(torch.from_numpy(labels)[None, None], torch.tensor(values), coarse)
+    assert fractions.shape == (1, 3, *coarse)
+    # brute force: fine voxel j belongs to coarse voxel floor(j (m - 1) / (n - 1) + 1/2), centres aligned at the corners
+    owner = np.stack(
+        np.meshgrid(
+            *[np.floor(np.arange(n) * ((m - 1) / (n - 1)) + 0.5).astype(int) for n, m in zip(full, coarse)],
+            indexing="ij",
+        )
+    )
+    for index in np.ndindex(*coarse):
+        members = np.all(owner == np.array(index).reshape((-1,) + (1,) * len(full)), axis=0)
+        for channel, value in enumerate(values):
+            expected = float(np.mean(labels[members] == value))
+            assert fractions[(0, channel) + index].item() == pytest.approx(expected, abs=1e-6)
+    same = ops.label_fractions(torch.from_numpy(labels)[None, None], torch.tensor(values), full)
+    for channel, value in enumerate(values):
+        assert np.array_equal(same[0, channel].numpy(), (labels == value).astype(np.float32))

@@ -137,13 +137,13 @@ def test_sampled_refinement_recovers_a_known_shift(stride, samples, interpolatio
     np.testing.assert_allclose(moved[::-1], [-o for o in offset], atol=0.15)
 
 
-def test_sampled_level_is_skipped_with_a_label_term_or_nmi():
+def test_sampled_level_runs_with_a_label_term_and_is_skipped_with_nmi():
     from regviewer.registration.torch_backend.instance import Problem, Settings
 
     image = torch.zeros(1, 1, 4, 4, 4)
     problem = Problem(image, image, None, None, np.eye(4), fixed_labels=image, moving_labels=image, label_values=(1,))
     assert sampled.usable(Settings(sampled_iterations=10), problem)
-    assert not sampled.usable(Settings(sampled_iterations=10, label_weight=1.0), problem)
+    assert sampled.usable(Settings(sampled_iterations=10, label_weight=1.0), problem)  # the images alone refine
     assert not sampled.usable(Settings(sampled_iterations=10, similarity="nmi"), problem)
     assert not sampled.usable(Settings(sampled_iterations=0), problem)
 

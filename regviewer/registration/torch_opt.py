@@ -149,7 +149,7 @@ PARAMETERS = (
         "int",
         0,
         "Full-resolution refinement",
-        "Adam steps of a last level at the full image resolution on random patches (as elastix samples its metric); 0 = off. LNCC or MSE only, skipped with a label term.",
+        "Adam steps of a last level at the full image resolution on random patches (as elastix samples its metric); 0 = off. LNCC or MSE only; with a label term, the images alone refine here.",
         0,
         100000,
     ),

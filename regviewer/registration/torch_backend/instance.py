@@ -314,11 +314,11 @@ class InstanceOptimiser:
         if problem.fixed_labels is None or problem.moving_labels is None or not problem.label_values:
             return None
 
-        def onehot(labels: Tensor, shape: tuple[int, ...]) -> Tensor:
-            small = ops.resize(labels.float(), shape, "nearest").round().long()
-            return torch.cat([(small == value).float() for value in problem.label_values], dim=1)
-
-        return onehot(problem.fixed_labels, fixed_shape), onehot(problem.moving_labels, moving_shape)
+        values = torch.tensor(problem.label_values, device=problem.fixed_labels.device)
+        return (
+            ops.label_fractions(problem.fixed_labels, values, fixed_shape),
+            ops.label_fractions(problem.moving_labels, values, moving_shape),
+        )
 
     def _level_points(self) -> tuple[Tensor, Tensor, Tensor] | None:
         problem = self.problem
@@ -448,18 +448,23 @@ class InstanceOptimiser:
         return matrix, field_normalised, grid
 
     @torch.no_grad()
-    def label_dice_of(self, affine: AffineTransform, field_mm: Tensor | None, shrink: int) -> float | None:
-        """Mean Dice of the given label maps under ``x -> A(x + u(x))`` at the level ``shrink`` (None without labels).
+    def label_dice_of(self, affine: AffineTransform, field_mm: Tensor | None) -> float | None:
+        """Mean Dice of the given label maps under ``x -> A(x + u(x))`` (None without labels).
 
-        Hard labels, nearest-neighbour sampling: what the user sees, and no one-hot copies (cheap
-        with a hundred labels).
+        Hard labels, nearest-neighbour sampling at the fixed voxels themselves (every ``stride``-th
+        voxel along each axis, about a million points at most): what the user sees, and no one-hot
+        copies. On a coarser grid of its own, whose points fall between voxels, nearest-neighbour
+        sampling read a near-perfect result on sample3d as Dice 0.70 (0.95 on the voxels) and the
+        check kept the affine.
         """
         problem = self.problem
         if problem.fixed_labels is None or problem.moving_labels is None or not problem.label_values:
             return None
-        shape = self.level_shape(shrink)
-        fixed = ops.resize(problem.fixed_labels.float(), shape, "nearest").round().long()
-        grid = self._grid_of(affine, field_mm, shape)[2]
+        shape = tuple(problem.fixed_labels.shape[2:])
+        stride = max(1, round((float(np.prod(shape)) / 1e6) ** (1.0 / self.ndim)))
+        every = (slice(None, None, stride),) * self.ndim
+        fixed = problem.fixed_labels[(slice(None), slice(None), *every)].long()
+        grid = self._grid_of(affine, field_mm, shape)[2][(slice(None), *every)]
         warped = ops.sample_xyz(problem.moving_labels.float(), grid, mode="nearest").round().long()
         scores = []
         for value in problem.label_values:
@@ -482,7 +487,7 @@ class InstanceOptimiser:
             candidates.pop("affine")
         values = {name: self.similarity_of(affine, field_mm, shrink) for name, (affine, field_mm) in candidates.items()}
         self.state.values = values
-        dice = {name: self.label_dice_of(affine, field_mm, shrink) for name, (affine, field_mm) in candidates.items()}
+        dice = {name: self.label_dice_of(affine, field_mm) for name, (affine, field_mm) in candidates.items()}
         if all(value is not None for value in dice.values()):
             self.state.dice = {name: float(value) for name, value in dice.items() if value is not None}
             self._keep_the_best_dice(candidates)

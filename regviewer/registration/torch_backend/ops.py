@@ -295,6 +295,30 @@ def downsample(tensor: Tensor, shrink: float) -> Tensor:
     return out
 
 
+def label_fractions(labels: Tensor, values: Tensor, shape: Sequence[int]) -> Tensor:
+    """``[1, L, *shape]``: the fraction of each coarse voxel that each of the L ``values`` covers in ``labels``.
+
+    ``labels`` is ``[1, 1, *S]`` (integers). Each voxel counts for its nearest coarse voxel (centres aligned
+    at the corners, as ``resize``), by one bincount: small structures keep their share of a coarse voxel
+    instead of appearing or vanishing as nearest-neighbour sampling makes them. On the same grid: one-hot.
+    """
+    full = tuple(labels.shape[2:])
+    shape = tuple(int(n) for n in shape)
+    cells = int(np.prod(shape))
+    cell = torch.zeros(full, dtype=torch.long, device=labels.device)
+    for axis, (n, m) in enumerate(zip(full, shape)):
+        index = torch.arange(n, device=labels.device, dtype=torch.float64) * ((m - 1) / (n - 1) if n > 1 else 0.0)
+        view = [1] * len(full)
+        view[axis] = n
+        cell = cell * m + torch.floor(index + 0.5).long().view(view)
+    flat = labels.reshape(-1).long()
+    channel = torch.searchsorted(values, flat).clamp_(max=len(values) - 1)
+    inside = values[channel] == flat
+    counts = torch.bincount(channel[inside] * cells + cell.reshape(-1)[inside], minlength=len(values) * cells)
+    totals = torch.bincount(cell.reshape(-1), minlength=cells).clamp_(min=1)
+    return (counts.view(len(values), cells).float() / totals.float()).view(1, len(values), *shape)
+
+
 # ---- losses -------------------------------------------------------------------------------------
 
 

@@ -78,9 +78,11 @@ def candidate_voxels(fixed: Tensor, window: int, mask: Tensor | None = None) -> 
 
 
 def usable(settings, problem) -> bool:
-    """Whether the sampled level runs: it is asked for, the similarity can be sampled, no label term."""
-    labels = settings.label_weight > 0 and problem.fixed_labels is not None and bool(problem.label_values)
-    return settings.sampled_iterations > 0 and settings.similarity in ("lncc", "mse") and not labels
+    """Whether the sampled level runs: it is asked for and the similarity can be sampled.
+
+    A label term, if any, has guided the coarser levels; this level refines by the images alone.
+    """
+    return settings.sampled_iterations > 0 and settings.similarity in ("lncc", "mse")
 
 
 class SampledLevel:
