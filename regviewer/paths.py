@@ -20,7 +20,7 @@ def _package_folder(package: str) -> Path:
 
 RESOURCES = _package_folder("regviewer.resources")
 SAMPLE_DATA = RESOURCES / "sample_data"
-# Bundled registration networks (brain2d.pt, brain3d.pt) and their training configurations.
+# Bundled registration networks (brain2d.pt, brain3d.pt, prostate3d.pt) and their training configurations.
 MODELS = RESOURCES / "models"
 COLOUR_TABLES = RESOURCES / "colour_tables"
 # The application icon: SVG source and the rendered sizes (PNG per size, .ico for Windows, .icns for macOS).

@@ -28,6 +28,7 @@ from regviewer.core.resample import resample_image
 from regviewer.core.transforms import AffineTransform, CompositeTransform, DisplacementFieldTransform
 from regviewer.paths import MODELS
 from regviewer.registration.base import ParameterError, Request, resolve_parameters
+from regviewer.registration.network import BUNDLED
 from regviewer.registration.network_grid import model_grid, to_model_grid
 from regviewer.registration.registry import get_method
 from regviewer.registration.torch_backend import ops
@@ -223,7 +224,7 @@ def _mean_dice(fixed_labels: Image, moving_labels: Image, transform, labels) -> 
 
 
 def test_bundled_models_exist_and_are_small():
-    for name in ("brain2d", "brain3d"):
+    for name in BUNDLED:
         path = MODELS / f"{name}.pt"
         assert path.is_file() and path.stat().st_size < 5_000_000
         assert (MODELS / f"{name}.toml").is_file()
@@ -289,3 +290,50 @@ def test_bundled_3d_model_improves_dice_on_a_held_out_deformation(shared_data):
     after = _mean_dice(segmentation, moving_labels, result.transform, labels)
     print(f"3D held-out deformation: Dice (30 labels) {before:.3f} -> network {after:.3f} ({result.runtime_s:.2f} s)")
     assert after > before + 0.1
+
+
+def _prostate_test_pair(shared_data, number: str):
+    """A prostate_cohort test pair (never used in training): ultrasound fixed, MR moving taken to cover the
+    fixed field of view (the cohort's headers are not physical), gland labels, landmark-blob centroids."""
+    folder = shared_data / "prostate_cohort" / "test"
+    name = f"case0000{number}.nii.gz"
+    fixed = read_image(folder / "fixed_images" / name)
+
+    def on_extent(image: Image) -> Image:
+        ratio = (np.array(fixed.geometry.size) - 1) / (np.array(image.geometry.size) - 1)
+        geometry = Geometry(
+            image.shape, fixed.geometry.spacing * ratio, fixed.geometry.origin, fixed.geometry.direction
+        )
+        return Image(image.array, geometry, is_label=image.is_label)
+
+    def channel(role: str, k: int) -> Image:
+        image = read_image(folder / f"{role}_labels" / name, is_label=True, channel=k)
+        return image if role == "fixed" else on_extent(image)
+
+    def centroids(role: str) -> np.ndarray:
+        blobs = [channel(role, k) for k in (1, 2)]
+        return np.array([b.index_to_physical(np.argwhere(b.array > 0).mean(axis=0)[::-1]) for b in blobs])
+
+    moving = on_extent(read_image(folder / "moving_images" / name))
+    return fixed, moving, channel("fixed", 0), channel("moving", 0), centroids("fixed"), centroids("moving")
+
+
+@pytest.mark.parametrize("number", ["25", "26"])
+def test_bundled_prostate_model_improves_the_gland_and_the_landmarks_of_the_test_pairs(shared_data, number):
+    fixed, moving, fixed_gland, moving_gland, fixed_points, moving_points = _prostate_test_pair(shared_data, number)
+    result = get_method("network").run(Request(fixed, moving, {"model": "prostate3d"}))
+    assert "passes: 1" in result.log  # the model file's own number of passes
+    before, after = (_mean_dice(fixed_gland, moving_gland, t, [1]) for t in (None, result.transform))
+    error_before = np.linalg.norm(fixed_points - moving_points, axis=1).mean()
+    error_after = np.linalg.norm(result.transform.transform_points(fixed_points) - moving_points, axis=1).mean()
+    print(
+        f"prostate {number}: gland Dice {before:.3f} -> {after:.3f}, landmark error {error_before:.2f} -> {error_after:.2f}"
+    )
+    assert after > before + 0.1
+    assert error_after < error_before
+
+
+def test_a_model_file_that_does_not_say_runs_three_passes(tmp_path, r16):
+    model = _tiny_model(tmp_path / "tiny.pt", shape=(32, 32))
+    assert "passes: 3" in get_method("network").run(Request(r16, r16, {"model": str(model)})).log
+    assert "passes: 2" in get_method("network").run(Request(r16, r16, {"model": str(model), "passes": 2})).log

@@ -27,6 +27,7 @@ def test_resources_are_found_inside_the_installed_package():
         paths.SAMPLE_3D_TRUTH,
         paths.MODELS / "brain2d.pt",
         paths.MODELS / "brain3d.pt",
+        paths.MODELS / "prostate3d.pt",
         paths.APP_ICON_SVG,
         paths.APP_ICON_PNG,
         paths.COLOUR_TABLES / "FreeSurferColorLUT_subset.txt",

@@ -28,7 +28,8 @@ from regviewer.paths import MODELS
 from regviewer.registration.base import Parameter, ParameterError, Request, Result, resolve_parameters
 from regviewer.registration.classic import check_pair
 
-BUNDLED = {"brain2d": "brain2d.pt", "brain3d": "brain3d.pt"}
+BUNDLED = {"brain2d": "brain2d.pt", "brain3d": "brain3d.pt", "prostate3d": "prostate3d.pt"}
+DEFAULT_PASSES = 3  # for a model file that does not say how many passes it was made for
 MODEL_SUFFIXES = (".pt", ".pth", ".ts", ".torchscript")
 
 
@@ -50,7 +51,7 @@ class ModelParameter(Parameter):
 
 
 def bundled_model_path(name: str) -> Path:
-    """Where the bundled model ``name`` ("brain2d" / "brain3d") lives."""
+    """Where the bundled model ``name`` ("brain2d", "brain3d", "prostate3d") lives."""
     path = MODELS / BUNDLED[name]
     if not path.is_file():
         raise RegViewerError(f"the bundled model {name} is missing ({path}); reinstall RegViewer or give a model file")
@@ -62,7 +63,8 @@ class NetworkMethod:
     label = "Network (VoxelMorph-style)"
     description = (
         "A trained U-Net predicts a smooth, invertible deformation in a few passes (a second or two on a CPU), "
-        "optionally refined by a few optimisation steps. Bundled models: 2D brain slices and 3D brain MR. "
+        "optionally refined by a few optimisation steps. Bundled models: 2D brain slices, 3D brain MR and "
+        "prostate MR -> ultrasound. "
         "Tip: run an affine stage first when the images are far apart."
     )
     parameters = (
@@ -72,17 +74,19 @@ class NetworkMethod:
             "auto",
             "Model",
             "auto: the bundled 2D or 3D brain model, by the images' dimension; or brain2d, brain3d, "
-            "or the path of a model file (from 'regviewer train', a state dict with a .json, or TorchScript).",
-            choices=("auto", "brain2d", "brain3d"),
+            "prostate3d (MR -> transrectal ultrasound of the prostate), or the path of a model file "
+            "(from 'regviewer train', a state dict with a .json, or TorchScript).",
+            choices=("auto", "brain2d", "brain3d", "prostate3d"),
         ),
         Parameter(
             "passes",
             "int",
-            3,
+            0,
             "Network passes",
             "How many times the network is applied, each time to the moving image warped by the result so far "
-            "(a cascade with shared weights): more passes recover larger deformations.",
-            1,
+            "(a cascade with shared weights): more passes recover larger deformations. 0 = the model's own "
+            "number (its file's 'passes'; 3 for a file that does not say).",
+            0,
             10,
         ),
         Parameter(
@@ -178,7 +182,9 @@ class NetworkMethod:
 
         progress(ProgressEvent(self.name, 0, n_levels, 0, None, "predicting the deformation"))
         clock = time.perf_counter()
-        displacement = inference.predict(model, moving_array, fixed_array, device, int(parameters["passes"]))
+        passes = int(parameters["passes"]) or int(model.metadata.get("passes", DEFAULT_PASSES))
+        log.append(f"passes: {passes}")
+        displacement = inference.predict(model, moving_array, fixed_array, device, passes)
         timings["prediction"] = time.perf_counter() - clock
         history: list[tuple[str, int, int, float]] = []
         cancelled = False

@@ -7,8 +7,9 @@ prepare: writes the prostate_cohort's 25 training pairs as 3D NIfTI files (the m
     trains on all of a pair's labels; the test pairs' landmarks stay unseen);
     then train with ``regviewer train --config FOLDER/prostate.toml``.
 evaluate: gland Dice and landmark-centroid TRE of the trained model (network stage alone, and after
-    an affine stage) on the 2 test pairs, next to identity and the deformable-torch preset (with and
-    without the gland labels), all scored by the same code (regviewer.core.evaluation).
+    an affine stage) on the 2 test pairs, next to identity and the deformable-torch preset (without the
+    gland labels, with them loaded, with them in a Dice term of weight 0.5), all scored by the same
+    code (regviewer.core.evaluation; TRE = moving landmarks carried into the fixed image).
 
 usage: python tests/benchmarks/train_prostate.py prepare FOLDER [--steps N] [--threads 1]
        python tests/benchmarks/train_prostate.py evaluate MODEL [--cases 25,26]
@@ -108,7 +109,7 @@ def evaluate(model: str, cases: list[str]) -> list[dict]:
     from regviewer.core.evaluation import evaluate as score
     from regviewer.core.evaluation import jacobian_figures
     from regviewer.registration.base import Request
-    from regviewer.registration.pipeline import Stage, run_chain
+    from regviewer.registration.pipeline import Stage, override_stages, run_chain
     from regviewer.registration.presets import get_preset
 
     rows = []
@@ -129,6 +130,11 @@ def evaluate(model: str, cases: list[str]) -> list[dict]:
             ("affine + network", [Stage("affine", {"metric": "mi"}), Stage("network", {"model": model})], {}),
             ("deformable-torch", get_preset("deformable-torch").stages, {}),
             ("deformable-torch + gland labels", get_preset("deformable-torch").stages, labelled),
+            (
+                "deformable-torch + gland label term 0.5",
+                override_stages(get_preset("deformable-torch").stages, {"label_weight": 0.5}),
+                labelled,
+            ),
         ):
             started = time.perf_counter()
             result = run_chain(stages, Request(data.fixed, data.moving, **extra))
