@@ -45,6 +45,8 @@ class Parameter:
         choices: allowed values of a "choice".
         unit: shown beside the field ("mm", "voxels", "%").
         expert: folded away in the GUI unless the user asks for expert parameters.
+        minimum_text: what the GUI shows for a number at its minimum, when that value means something
+            else (e.g. "model's own" for 0 network passes).
     """
 
     name: str
@@ -57,6 +59,7 @@ class Parameter:
     choices: tuple[str, ...] = ()
     unit: str = ""
     expert: bool = False
+    minimum_text: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in PARAMETER_KINDS:

@@ -88,6 +88,7 @@ class NetworkMethod:
             "number (its file's 'passes'; 3 for a file that does not say).",
             0,
             10,
+            minimum_text="model's own",
         ),
         Parameter(
             "refinement_iterations",

@@ -166,6 +166,11 @@ def test_the_form_follows_the_schema(qtbot):
     assert form.editors["samples"].isVisible()
     form.editors["mesh_spacing_mm"].setValue(1000)  # clamped to the schema's maximum
     assert form.values()["mesh_spacing_mm"] == 500.0
+    network = ParameterForm(default_registry().get("network").parameters)
+    qtbot.addWidget(network)
+    assert network.editors["passes"].text() == "model's own" and network.values()["passes"] == 0
+    network.editors["passes"].setValue(2)
+    assert network.editors["passes"].text() == "2"
 
 
 def test_compare_two_runs_side_by_side(qtbot, window):

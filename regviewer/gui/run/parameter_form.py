@@ -165,6 +165,7 @@ class ParameterForm(QWidget):
                 -INT_LIMIT if parameter.minimum is None else max(int(parameter.minimum), -INT_LIMIT),
                 INT_LIMIT if parameter.maximum is None else min(int(parameter.maximum), INT_LIMIT),
             )
+            editor.setSpecialValueText(parameter.minimum_text)
             editor.valueChanged.connect(self.changed)
             return editor
         if parameter.kind == "bool":
