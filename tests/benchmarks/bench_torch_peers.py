@@ -25,7 +25,7 @@ compare ratios, not seconds.
 
 Also "identity" (no registration: the starting figures) and "PRESET+labels" (any preset, with the
 case's label maps in the request, as "Use label maps" does), "PRESET+labels:W" (the same with a Dice
-term of weight W: label_weight).
+term of weight W: label_weight) and "network:MODEL" (the network method alone, e.g. network:prostate3d).
 
 usage: python tests/benchmarks/bench_torch_peers.py [--cases D1,sample3d,prostate25,prostate26]
        [--methods elastix,deformable,deformable-torch,deformable-torch-old] [--old REV] [--json out.json]
@@ -192,8 +192,8 @@ def run_one(method: str, case: Path, elastix_python: str) -> dict:
 
     if "torch" in method:
         import torch  # noqa: F401  (imported before the clock starts, as elastix's helper imports itk before it)
-    if method == "identity" or "+labels" in method:
-        figures = _run_with_labels(data, method)
+    if method == "identity" or "+labels" in method or method.startswith("network:"):
+        figures = _run_here(data, method)
     else:
         figures = run_regviewer(data, method.removesuffix("-old"))
     figures = {
@@ -205,10 +205,11 @@ def run_one(method: str, case: Path, elastix_python: str) -> dict:
     return figures
 
 
-def _run_with_labels(data: dict, method: str) -> dict:
-    """ "identity" (no registration), or "PRESET+labels": the preset with the case's label maps in the
+def _run_here(data: dict, method: str) -> dict:
+    """ "identity" (no registration); "PRESET+labels": the preset with the case's label maps in the
     request (as "Use label maps" in the window, or --fixed-labels / --moving-labels on the command line);
-    "PRESET+labels:W" also sets the Dice term's weight (label_weight) to W."""
+    "PRESET+labels:W" also sets the Dice term's weight (label_weight) to W; "network:MODEL": the network
+    method alone with a bundled model's name or a model file."""
     import time
 
     from bench_peers import score
@@ -217,12 +218,15 @@ def _run_with_labels(data: dict, method: str) -> dict:
     from regviewer.core.resample import resample_image
     from regviewer.core.transforms import AffineTransform
     from regviewer.registration.base import Request
-    from regviewer.registration.pipeline import override_stages, run_chain
+    from regviewer.registration.pipeline import Stage, override_stages, run_chain
     from regviewer.registration.presets import get_preset
 
     started = time.perf_counter()
     if method == "identity":
         transform = AffineTransform.identity(data["fixed"].ndim)
+    elif method.startswith("network:"):
+        stages = [Stage("network", {"model": method.removeprefix("network:")})]
+        transform = run_chain(stages, Request(data["fixed"], data["moving"])).transform
     else:
         request = Request(
             data["fixed"], data["moving"], fixed_labels=data["fixed_labels"], moving_labels=data["moving_labels"]
