@@ -242,21 +242,18 @@ def test_label_fractions_are_each_labels_share_of_a_coarse_voxel(full, coarse):
 
 
 def test_a_dense_step_reads_a_random_subset_of_many_labels_the_same_in_both_images():
-    from regviewer.registration.torch_backend.dense_level import LABELS_PER_STEP, DenseLevel
+    from regviewer.registration.torch_backend.dense_level import LABELS_PER_STEP, label_subset
 
     count = LABELS_PER_STEP + 5
     fixed = torch.arange(count, dtype=torch.float32).view(1, count, 1, 1).expand(1, count, 3, 3).contiguous()
-    level = DenseLevel.__new__(DenseLevel)  # only what _label_subset reads
-    level.labels = (fixed, fixed + 100)
     draws = []
     for _ in range(2):
-        level.label_draw = torch.Generator().manual_seed(2)
-        chosen_fixed, chosen_moving = level._label_subset()
+        chosen_fixed, chosen_moving = label_subset((fixed, fixed + 100), torch.Generator().manual_seed(2))
         assert chosen_fixed.shape == (1, LABELS_PER_STEP, 3, 3)
         channels = chosen_fixed[0, :, 0, 0]
         assert len(set(channels.tolist())) == LABELS_PER_STEP  # distinct labels
         assert torch.equal(chosen_moving[0, :, 0, 0], channels + 100)  # the same labels in both images
         draws.append(channels.tolist())
     assert draws[0] == draws[1]  # the same draw run after run
-    level.labels = (fixed[:, :LABELS_PER_STEP], fixed[:, :LABELS_PER_STEP])
-    assert level._label_subset()[0].shape[1] == LABELS_PER_STEP  # few labels: all of them
+    few = fixed[:, :LABELS_PER_STEP]
+    assert label_subset((few, few), torch.Generator())[0].shape[1] == LABELS_PER_STEP  # few labels: all of them

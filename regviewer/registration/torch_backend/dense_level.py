@@ -27,6 +27,16 @@ def field_of(parameter: Tensor, to_field_voxels: Tensor, settings) -> Tensor:  #
     return ops.integrate_velocity(velocity, steps) / to_field_voxels
 
 
+def label_subset(labels: tuple[Tensor, Tensor], draw: torch.Generator) -> tuple[Tensor, Tensor]:
+    """A step's (fixed, moving) label one-hots: all of them, or ``LABELS_PER_STEP`` channels drawn at random."""
+    fixed_onehot, moving_onehot = labels
+    count = fixed_onehot.shape[1]
+    if count <= LABELS_PER_STEP:
+        return fixed_onehot, moving_onehot
+    chosen = torch.randperm(count, generator=draw)[:LABELS_PER_STEP].to(fixed_onehot.device)
+    return fixed_onehot.index_select(1, chosen), moving_onehot.index_select(1, chosen)
+
+
 class DenseLevel:
     """One level of the dense stage: its images, grids and the loss of a field parameter."""
 
@@ -56,15 +66,6 @@ class DenseLevel:
         self.points = owner._level_points() if settings.landmark_weight > 0 else None
         self.regulariser = ops.bending_loss if settings.regulariser == "bending" else ops.diffusion_loss
 
-    def _label_subset(self) -> tuple[Tensor, Tensor]:
-        """The label one-hots of this step: all of them, or ``LABELS_PER_STEP`` drawn at random."""
-        fixed_onehot, moving_onehot = self.labels
-        count = fixed_onehot.shape[1]
-        if count <= LABELS_PER_STEP:
-            return fixed_onehot, moving_onehot
-        chosen = torch.randperm(count, generator=self.label_draw)[:LABELS_PER_STEP].to(fixed_onehot.device)
-        return fixed_onehot.index_select(1, chosen), moving_onehot.index_select(1, chosen)
-
     @torch.no_grad()
     def displacement_mm(self, parameter: Tensor) -> Tensor:
         """The field the parameter stands for: itself, or exp(v) by scaling and squaring (mm)."""
@@ -85,7 +86,7 @@ class DenseLevel:
         grid = self.base_grid + cubic.expand(mapped, self.level_shape, self.settings.field_interpolation).movedim(1, -1)
         loss = self.owner._similarity(self.fixed, ops.sample_xyz(self.moving, grid), self.mask, self.statistics)
         if self.labels is not None:
-            fixed_onehot, moving_onehot = self._label_subset()
+            fixed_onehot, moving_onehot = label_subset(self.labels, self.label_draw)
             loss = loss + self.settings.label_weight * ops.dice_loss(fixed_onehot, ops.sample_xyz(moving_onehot, grid))
         if self.points is not None:
             loss = loss + self.settings.landmark_weight * self.owner._landmark_loss(
